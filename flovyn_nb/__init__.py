@@ -1,0 +1,169 @@
+"""flovyn_nb: durable workflows that live in Jupyter notebooks.
+
+```python
+import flovyn_nb as fn
+
+@fn.task(retry_policy=fn.RetryPolicy(max_attempts=3))
+def fetch(url: str) -> dict: ...
+
+@fn.workflow(name="report")
+async def report(ctx: fn.WorkflowContext, url: str) -> int:
+    rows = await ctx.schedule(fetch, url)
+    ok = await ctx.promise("approve", timeout=3600)
+    return len(rows)
+
+fn.start(store="flovyn.duckdb")
+h = fn.start_workflow(report, "https://example.org/data.json", workflow_id="report-1")
+fn.resolve_promise("report-1", "approve", True)
+h.result()
+```
+
+The heavy parts (duckdb, anyio, pydantic, IPython) load on first use, so importing the
+package is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChildWorkflowFailed",
+    "DeterminismViolation",
+    "FlovynError",
+    "InvalidInput",
+    "PromiseAlreadyResolved",
+    "PromiseInfo",
+    "PromiseRejected",
+    "PromiseTimeout",
+    "RetryPolicy",
+    "RunInfo",
+    "RunStatus",
+    "SignalTimeout",
+    "StoreError",
+    "StoreLocked",
+    "SyncWorkflowContext",
+    "TaskContext",
+    "TaskFailed",
+    "TaskTimeout",
+    "UnknownWorkflow",
+    "WorkflowCancelled",
+    "WorkflowContext",
+    "WorkflowFailed",
+    "WorkflowHandle",
+    "cancel_workflow",
+    "current_engine",
+    "get_handle",
+    "get_run",
+    "list_runs",
+    "pending_promises",
+    "reject_promise",
+    "resolve_promise",
+    "run_logs",
+    "signal_workflow",
+    "sql",
+    "start",
+    "start_workflow",
+    "stop",
+    "task",
+    "workflow",
+]
+
+_LAZY = {
+    "RetryPolicy": "flovyn_nb.definitions",
+    "task": "flovyn_nb.definitions",
+    "workflow": "flovyn_nb.definitions",
+    "WorkflowContext": "flovyn_nb.context",
+    "SyncWorkflowContext": "flovyn_nb.context",
+    "TaskContext": "flovyn_nb.context",
+    "PromiseInfo": "flovyn_nb.model",
+    "RunInfo": "flovyn_nb.model",
+    "RunStatus": "flovyn_nb.model",
+    "WorkflowHandle": "flovyn_nb.client",
+    "cancel_workflow": "flovyn_nb.client",
+    "current_engine": "flovyn_nb.client",
+    "get_handle": "flovyn_nb.client",
+    "get_run": "flovyn_nb.client",
+    "list_runs": "flovyn_nb.client",
+    "pending_promises": "flovyn_nb.client",
+    "reject_promise": "flovyn_nb.client",
+    "resolve_promise": "flovyn_nb.client",
+    "run_logs": "flovyn_nb.client",
+    "signal_workflow": "flovyn_nb.client",
+    "sql": "flovyn_nb.client",
+    "start": "flovyn_nb.client",
+    "start_workflow": "flovyn_nb.client",
+    "stop": "flovyn_nb.client",
+}
+_ERRORS = {
+    "ChildWorkflowFailed",
+    "DeterminismViolation",
+    "FlovynError",
+    "InvalidInput",
+    "PromiseAlreadyResolved",
+    "PromiseRejected",
+    "PromiseTimeout",
+    "SignalTimeout",
+    "StoreError",
+    "StoreLocked",
+    "TaskFailed",
+    "TaskTimeout",
+    "UnknownWorkflow",
+    "WorkflowCancelled",
+    "WorkflowFailed",
+}
+_LAZY.update(dict.fromkeys(_ERRORS, "flovyn_nb.errors"))
+
+if TYPE_CHECKING:
+    from flovyn_nb.client import (
+        WorkflowHandle,
+        cancel_workflow,
+        current_engine,
+        get_handle,
+        get_run,
+        list_runs,
+        pending_promises,
+        reject_promise,
+        resolve_promise,
+        run_logs,
+        signal_workflow,
+        sql,
+        start,
+        start_workflow,
+        stop,
+    )
+    from flovyn_nb.context import SyncWorkflowContext, TaskContext, WorkflowContext
+    from flovyn_nb.definitions import RetryPolicy, task, workflow
+    from flovyn_nb.errors import (
+        ChildWorkflowFailed,
+        DeterminismViolation,
+        FlovynError,
+        InvalidInput,
+        PromiseAlreadyResolved,
+        PromiseRejected,
+        PromiseTimeout,
+        SignalTimeout,
+        StoreError,
+        StoreLocked,
+        TaskFailed,
+        TaskTimeout,
+        UnknownWorkflow,
+        WorkflowCancelled,
+        WorkflowFailed,
+    )
+    from flovyn_nb.model import PromiseInfo, RunInfo, RunStatus
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flovyn_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,336 @@
+"""The public API: start the engine, start runs, answer promises, query the store.
+
+Functions that change a run work whether or not this process runs the engine: with an
+engine they go through it (so a live run reacts at once); without one they write the
+run's inbox in the store, and the owning process picks it up through the doorbell.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flovyn_nb import serde
+from flovyn_nb.definitions import WorkflowDefinition, registry
+from flovyn_nb.engine import inbox
+from flovyn_nb.engine.clock import Clock
+from flovyn_nb.engine.engine import Engine
+from flovyn_nb.errors import (
+    EngineError,
+    InvalidInput,
+    UnknownWorkflow,
+    WorkflowCancelled,
+    WorkflowFailed,
+)
+from flovyn_nb.model import LogEntry, PromiseInfo, PromiseStatus, RunInfo, RunStatus
+from flovyn_nb.store import Store, default_store_path, ops
+
+if TYPE_CHECKING:
+    import pandas
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_stores: dict[Path, Store] = {}
+
+
+def start(
+    store: str | os.PathLike[str] | None = None,
+    *,
+    clock: Clock | None = None,
+    **options: Any,
+) -> Engine:
+    """Start this process's engine on a store file (default: ``FLOVYN_NB_STORE`` or
+    ``./.flovyn/flovyn.duckdb``) and resume the runs it can.
+
+    Returns the engine, which is also a context manager (``with fn.start(...):``).
+
+    Raises:
+        EngineError: an engine is already running in this process.
+        StoreError / StoreLocked: the store cannot be used.
+    """
+    global _engine
+    with _lock:
+        if _engine is not None and _engine.running:
+            raise EngineError(
+                f"an engine is already running on {_engine.store.path}; call flovyn_nb.stop() first"
+            )
+        engine = Engine(store if store is not None else default_store_path(), clock=clock, **options)
+        engine.start()
+        _engine = engine
+        return engine
+
+
+def stop() -> None:
+    """Stop the engine; active runs stay in the store and resume with the next one."""
+    global _engine
+    with _lock:
+        engine, _engine = _engine, None
+    if engine is not None:
+        engine.stop()
+
+
+def current_engine() -> Engine | None:
+    engine = _engine
+    return engine if engine is not None and engine.running else None
+
+
+def _require_engine() -> Engine:
+    engine = current_engine()
+    if engine is None:
+        raise EngineError(
+            "the flovyn engine is not running: call flovyn_nb.start(store=...) "
+            "or %load_ext flovyn_nb first"
+        )
+    return engine
+
+
+def _store(store: str | os.PathLike[str] | None) -> Store:
+    """The store to query: the engine's, or a (cached) handle on the given/default path."""
+    engine = current_engine()
+    if store is None and engine is not None:
+        engine.flush()
+        return engine.store
+    path = Path(store if store is not None else default_store_path()).expanduser().absolute()
+    if engine is not None and engine.store.path == path:
+        engine.flush()
+        return engine.store
+    with _lock:
+        cached = _stores.get(path)
+        if cached is None:
+            cached = _stores[path] = Store(path, create=False)
+        return cached
+
+
+class WorkflowHandle:
+    """A started run. ``h.result()`` blocks; ``await h`` waits without blocking a loop."""
+
+    def __init__(self, workflow_id: str, execution_id: str, kind: str, store: Store | None = None) -> None:
+        self.workflow_id = workflow_id
+        self.execution_id = execution_id
+        self.kind = kind
+        self._store = store
+
+    def __repr__(self) -> str:
+        return f"WorkflowHandle(workflow_id={self.workflow_id!r}, kind={self.kind!r})"
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The run's output, typed as the workflow's return annotation.
+
+        Raises:
+            WorkflowFailed: the run failed (``.cause`` has type, message and traceback).
+            WorkflowCancelled: the run was cancelled.
+            TimeoutError: it did not end within ``timeout`` seconds.
+        """
+        engine = current_engine()
+        if engine is not None:
+            status, output, error = engine.wait_finished(self.execution_id, timeout)
+        else:
+            status, output, error = _wait_without_engine(self._store or _store(None), self.execution_id, timeout)
+        if status is RunStatus.COMPLETED:
+            definition = registry.find_workflow(self.kind)
+            return serde.from_json(output, definition.return_type if definition else Any, what="workflow result")
+        if status is RunStatus.CANCELLED:
+            raise WorkflowCancelled(f"run {self.workflow_id!r} was cancelled", workflow_id=self.workflow_id)
+        error = error or {}
+        raise WorkflowFailed(
+            f"run {self.workflow_id!r} failed: {error.get('type')}: {error.get('message')}",
+            workflow_id=self.workflow_id,
+            cause=error,
+        )
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        import anyio.to_thread
+
+        return anyio.to_thread.run_sync(self.result, None, abandon_on_cancel=True).__await__()
+
+    def status(self) -> RunStatus:
+        return get_run(self.workflow_id, events=False).status
+
+    def cancel(self) -> None:
+        """Ask the run to stop; waits raise ``WorkflowCancelled`` and the run ends CANCELLED."""
+        cancel_workflow(self.workflow_id)
+
+    def info(self) -> RunInfo:
+        return get_run(self.workflow_id)
+
+
+def _wait_without_engine(store: Store, execution_id: str, timeout: float | None) -> tuple[RunStatus, Any, Any]:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last = -1
+    while True:
+        stamp = store.bell.read()
+        if stamp != last:
+            last = stamp
+            state = store.read(lambda con: ops.run_status(con, execution_id))
+            if state is None:
+                raise UnknownWorkflow(f"no run with execution id {execution_id}")
+            if state[0].is_terminal:
+                return state
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"run did not finish within {timeout:g} s")
+        time.sleep(0.02)
+
+
+def start_workflow(
+    workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+) -> WorkflowHandle:
+    """Start a run (or return the existing run with this ``workflow_id``: idempotent).
+
+    Raises:
+        InvalidInput: the input does not fit the workflow's input type.
+        EngineError: no engine is running in this process.
+    """
+    engine = _require_engine()
+    definition = workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+    started = engine.start_workflow(definition, input, workflow_id=workflow_id)
+    return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
+
+
+def get_handle(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> WorkflowHandle:
+    run = get_run(workflow_id, events=False, store=store)
+    return WorkflowHandle(run.workflow_id, run.execution_id, run.kind, None if store is None else _store(store))
+
+
+def resolve_promise(
+    workflow_id: str,
+    name: str,
+    value: Any = None,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    resolved_by: str = "api",
+) -> None:
+    """Resolve the promise ``name`` of run ``workflow_id`` with ``value``.
+
+    Works from any process. A promise the workflow has not reached yet keeps the value
+    until it does.
+
+    Raises:
+        UnknownWorkflow: no such run.
+        PromiseAlreadyResolved: it already has a value (which stays).
+        InvalidInput: the value does not fit the promise's ``type_hint``; nothing changed.
+    """
+    _settle(workflow_id, name, value, reject=False, reason="", store=store, resolved_by=resolved_by)
+
+
+def reject_promise(
+    workflow_id: str,
+    name: str,
+    reason: str = "",
+    *,
+    store: str | os.PathLike[str] | None = None,
+    resolved_by: str = "api",
+) -> None:
+    """Reject the promise: the workflow's ``ctx.promise`` raises ``PromiseRejected``."""
+    _settle(workflow_id, name, None, reject=True, reason=reason, store=store, resolved_by=resolved_by)
+
+
+def _settle(
+    workflow_id: str, name: str, value: Any, *, reject: bool, reason: str, store: Any, resolved_by: str
+) -> None:
+    engine = current_engine()
+    if engine is not None and (store is None or Path(store).absolute() == engine.store.path):
+        engine.resolve_promise(workflow_id, name, value, reject=reject, reason=reason, resolved_by=resolved_by)
+        return
+    target = _store(store)
+    now = time.time()
+    target.transaction(
+        lambda con: inbox.settle_promise(
+            con,
+            workflow_id=workflow_id,
+            name=name,
+            status=PromiseStatus.REJECTED if reject else PromiseStatus.RESOLVED,
+            value=value,
+            reason=reason if reject else None,
+            resolved_by=resolved_by,
+            now=now,
+            validated=False,
+        )
+    )
+
+
+def signal_workflow(
+    workflow_id: str, name: str, value: Any = None, *, store: str | os.PathLike[str] | None = None
+) -> None:
+    """Send a signal; the run's next ``ctx.wait_for_signal(name)`` receives it."""
+    engine = current_engine()
+    if engine is not None and store is None:
+        engine.signal(workflow_id, name, value)
+        return
+    now = time.time()
+    _store(store).transaction(
+        lambda con: inbox.send_signal(con, workflow_id=workflow_id, name=name, value=value, now=now)
+    )
+
+
+def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> None:
+    """Request cancellation of a run (from any process)."""
+    engine = current_engine()
+    if engine is not None and store is None:
+        engine.cancel(workflow_id)
+        return
+    _store(store).transaction(lambda con: inbox.request_cancel(con, workflow_id=workflow_id))
+
+
+# -- queries -------------------------------------------------------------------------------
+
+
+def get_run(workflow_id: str, *, events: bool = True, store: str | os.PathLike[str] | None = None) -> RunInfo:
+    """A run with its history.
+
+    Raises:
+        UnknownWorkflow: no run with that workflow id (or execution id).
+    """
+    run = _store(store).read(lambda con: ops.get_run(con, workflow_id, with_events=events))
+    if run is None:
+        raise UnknownWorkflow(f"no run with workflow id {workflow_id!r}", workflow_id=workflow_id)
+    return run
+
+
+def _statuses(status: str | RunStatus | Iterable[str | RunStatus] | None) -> list[str]:
+    if status is None:
+        return []
+    items = [status] if isinstance(status, str | RunStatus) else list(status)
+    result = []
+    for item in items:
+        try:
+            result.append(RunStatus(str(item).upper()).value)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown status {item!r}; use one of {', '.join(s.value for s in RunStatus)}"
+            ) from None
+    return result
+
+
+def list_runs(
+    *,
+    status: str | RunStatus | Iterable[str | RunStatus] | None = None,
+    kind: str | None = None,
+    limit: int | None = None,
+    store: str | os.PathLike[str] | None = None,
+) -> list[RunInfo]:
+    """Runs, newest first, optionally filtered by status and workflow kind (no events)."""
+    statuses = _statuses(status)
+    return _store(store).read(lambda con: ops.list_runs(con, statuses=statuses, kind=kind, limit=limit))
+
+
+def pending_promises(
+    workflow_id: str | None = None, *, store: str | os.PathLike[str] | None = None
+) -> list[PromiseInfo]:
+    """Promises waiting for a value, with their timeout deadlines and JSON schemas."""
+    return _store(store).read(lambda con: ops.promises(con, workflow_id=workflow_id))
+
+
+def run_logs(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> list[LogEntry]:
+    """The captured log lines of a run, in order."""
+    run = get_run(workflow_id, events=False, store=store)
+    return _store(store).read(lambda con: ops.logs(con, run.execution_id))
+
+
+def sql(query: str, params: list[Any] | None = None, *, store: str | os.PathLike[str] | None = None) -> pandas.DataFrame:
+    """Run SQL over the store's tables (``workflow_executions``, ``events``, ``tasks``,
+    ``timers``, ``promises``, ``signals``, ``logs``, ``engines``) into a DataFrame."""
+    return _store(store).sql(query, params)

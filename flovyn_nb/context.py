@@ -1,0 +1,271 @@
+"""What workflow and task code sees: ``WorkflowContext`` and ``TaskContext``.
+
+Every method of the workflow context is a *command*: it is recorded in the run's history
+and, when the run is replayed after a restart, answered from that history instead of
+being executed again. Names follow the Flovyn Python SDK.
+
+Async workflows get :class:`WorkflowContext` (``await ctx.schedule(...)``); plain ``def``
+workflows get :class:`SyncWorkflowContext`, whose methods block and return the value.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Generator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio.from_thread
+
+from flovyn_nb.errors import WorkflowCancelled
+
+if TYPE_CHECKING:
+    from flovyn_nb.definitions import TaskDefinition, WorkflowDefinition
+    from flovyn_nb.engine.run import Run
+    from flovyn_nb.engine.waits import Wait
+
+__all__ = ["StepHandle", "SyncWorkflowContext", "TaskContext", "WorkflowContext"]
+
+
+class StepHandle:
+    """A task or child workflow started with ``schedule_async`` / ``schedule_workflow_async``.
+
+    ``await handle`` (async workflows) or ``handle.result()`` (sync workflows) gives its
+    value or raises its error.
+    """
+
+    def __init__(self, wait: Wait, label: str) -> None:
+        self._wait = wait
+        self.label = label
+
+    @property
+    def done(self) -> bool:
+        return self._wait.done
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._wait.result().__await__()
+
+    def result(self) -> Any:
+        """Block a sync workflow until the step is done (not for async workflows)."""
+        return anyio.from_thread.run(self._wait.result)
+
+    def __repr__(self) -> str:
+        return f"<StepHandle {self.label} {'done' if self.done else 'pending'}>"
+
+
+class _ContextBase:
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def workflow_execution_id(self) -> str:
+        """The run's execution id (unique, stable across replays)."""
+        return self._run.execution_id
+
+    @property
+    def workflow_id(self) -> str:
+        """The run's workflow id (the one given to ``start_workflow``)."""
+        return self._run.workflow_id
+
+    @property
+    def logger(self) -> logging.Logger:
+        """Log lines go to this run's step logs (muted while replaying)."""
+        return self._run.logger
+
+    @property
+    def is_cancellation_requested(self) -> bool:
+        return self._run.cancel_requested
+
+    def check_cancellation(self) -> None:
+        """Raise :class:`WorkflowCancelled` if cancellation was requested."""
+        if self._run.cancel_requested:
+            raise WorkflowCancelled(workflow_id=self._run.workflow_id)
+
+
+class WorkflowContext(_ContextBase):
+    """The context of an ``async def`` workflow."""
+
+    async def schedule(self, task: TaskDefinition[Any] | str, input: Any = None) -> Any:
+        """Run a task durably and return its (typed) result.
+
+        Raises:
+            TaskFailed: the task failed on its last attempt (``TaskTimeout`` for timeouts).
+        """
+        return await self._run.schedule(task, input)
+
+    def schedule_async(self, task: TaskDefinition[Any] | str, input: Any = None) -> StepHandle:
+        """Start a task and return a handle to await later (fan-out / fan-in)."""
+        return self._run.schedule_async(task, input)
+
+    async def schedule_workflow(
+        self, workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+    ) -> Any:
+        """Run a child workflow and return its result.
+
+        Raises:
+            ChildWorkflowFailed: the child failed or was cancelled.
+        """
+        return await self.schedule_workflow_async(workflow, input, workflow_id=workflow_id)
+
+    def schedule_workflow_async(
+        self, workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+    ) -> StepHandle:
+        return self._run.schedule_workflow_async(workflow, input, workflow_id)
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        """A durable timer: survives restarts and keeps its original deadline."""
+        await self._run.sleep(duration)
+
+    async def sleep_until(self, when: datetime) -> None:
+        await self._run.sleep_until(when)
+
+    async def promise(
+        self, name: str, *, timeout: timedelta | float | None = None, type_hint: Any = Any
+    ) -> Any:
+        """Wait for someone to resolve the promise ``name`` (a human, a CLI, a process).
+
+        Raises:
+            PromiseTimeout: nobody resolved it within ``timeout``.
+            PromiseRejected: it was rejected.
+        """
+        return await self._run.promise(name, timeout, type_hint)
+
+    async def wait_for_signal(
+        self, name: str, *, timeout: timedelta | float | None = None, type_hint: Any = Any
+    ) -> Any:
+        """Wait for the next signal ``name`` (signals that came earlier are buffered).
+
+        Raises:
+            SignalTimeout: no signal came within ``timeout``.
+        """
+        return await self._run.wait_for_signal(name, timeout, type_hint)
+
+    async def run(self, name: str, fn: Callable[[], Any], *, type_hint: Any = Any) -> Any:
+        """Run a side effect once and record its result; replays return the record."""
+        return await self._run.run_operation(name, fn, type_hint)
+
+    def get(self, key: str, default: Any = None, *, type_hint: Any = Any) -> Any:
+        """Read workflow state (rebuilt from history on replay)."""
+        return self._run.get_state(key, default, type_hint)
+
+    def set(self, key: str, value: Any) -> None:
+        self._run.set_state(key, value)
+
+    def clear(self, key: str) -> None:
+        self._run.clear_state(key)
+
+    def current_time(self) -> datetime:
+        """The time, recorded: a replay sees the same value."""
+        return self._run.current_time()
+
+    def random(self) -> float:
+        """A deterministic random number in [0, 1) (same sequence on replay)."""
+        return self._run.rng.random()
+
+    def random_uuid(self) -> uuid.UUID:
+        """A deterministic UUID (same sequence on replay)."""
+        return uuid.UUID(int=self._run.rng.getrandbits(128), version=4)
+
+
+def _blocking(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    return anyio.from_thread.run(fn, *args)
+
+
+class SyncWorkflowContext(_ContextBase):
+    """The context of a plain ``def`` workflow: the same commands, blocking."""
+
+    def schedule(self, task: TaskDefinition[Any] | str, input: Any = None) -> Any:
+        return _blocking(self._run.schedule, task, input)
+
+    def schedule_async(self, task: TaskDefinition[Any] | str, input: Any = None) -> StepHandle:
+        result: StepHandle = anyio.from_thread.run_sync(self._run.schedule_async, task, input)
+        return result
+
+    def schedule_workflow(
+        self, workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+    ) -> Any:
+        return self.schedule_workflow_async(workflow, input, workflow_id=workflow_id).result()
+
+    def schedule_workflow_async(
+        self, workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+    ) -> StepHandle:
+        result: StepHandle = anyio.from_thread.run_sync(
+            self._run.schedule_workflow_async, workflow, input, workflow_id
+        )
+        return result
+
+    def sleep(self, duration: timedelta | float) -> None:
+        _blocking(self._run.sleep, duration)
+
+    def sleep_until(self, when: datetime) -> None:
+        _blocking(self._run.sleep_until, when)
+
+    def promise(
+        self, name: str, *, timeout: timedelta | float | None = None, type_hint: Any = Any
+    ) -> Any:
+        return _blocking(self._run.promise, name, timeout, type_hint)
+
+    def wait_for_signal(
+        self, name: str, *, timeout: timedelta | float | None = None, type_hint: Any = Any
+    ) -> Any:
+        return _blocking(self._run.wait_for_signal, name, timeout, type_hint)
+
+    def run(self, name: str, fn: Callable[[], Any], *, type_hint: Any = Any) -> Any:
+        return _blocking(self._run.run_operation, name, fn, type_hint)
+
+    def get(self, key: str, default: Any = None, *, type_hint: Any = Any) -> Any:
+        return anyio.from_thread.run_sync(self._run.get_state, key, default, type_hint)
+
+    def set(self, key: str, value: Any) -> None:
+        anyio.from_thread.run_sync(self._run.set_state, key, value)
+
+    def clear(self, key: str) -> None:
+        anyio.from_thread.run_sync(self._run.clear_state, key)
+
+    def current_time(self) -> datetime:
+        result: datetime = anyio.from_thread.run_sync(self._run.current_time)
+        return result
+
+    def random(self) -> float:
+        result: float = anyio.from_thread.run_sync(self._run.rng.random)
+        return result
+
+    def random_uuid(self) -> uuid.UUID:
+        bits: int = anyio.from_thread.run_sync(self._run.rng.getrandbits, 128)
+        return uuid.UUID(int=bits, version=4)
+
+
+class TaskContext:
+    """What a task sees when it takes a ``ctx`` parameter."""
+
+    def __init__(
+        self,
+        *,
+        task_execution_id: str,
+        task_kind: str,
+        attempt: int,
+        workflow_id: str,
+        logger: logging.Logger,
+        progress: Callable[[float, str | None], None],
+    ) -> None:
+        self.task_execution_id = task_execution_id
+        self.task_kind = task_kind
+        self.attempt = attempt
+        self.workflow_id = workflow_id
+        self.logger = logger
+        self._progress = progress
+        self._cancelled = threading.Event()
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once the task was cancelled or timed out; sync tasks should stop then."""
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def report_progress(self, fraction: float, message: str | None = None) -> None:
+        """Report progress (0..1); shown in the run's step logs and panels."""
+        self._progress(max(0.0, min(1.0, float(fraction))), message)

@@ -1,0 +1,1 @@
+"""The machinery that executes workflows: runner and replay, deadlines, writer, ownership."""

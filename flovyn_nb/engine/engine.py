@@ -1,0 +1,596 @@
+"""The engine: one per process, a daemon thread running an anyio loop.
+
+This module owns the thread boundary. Callers in other threads (a notebook cell, a test,
+the CLI) go through :meth:`Engine._call`, which hands the work to the loop through anyio's
+blocking portal and refuses, rather than deadlocks, when called from the loop itself.
+
+Services on the loop: the group-commit writer, the deadline queue, the inbox (deliveries
+of promises, signals and cancellations), the doorbell watcher and the heartbeat, which
+also claims runs whose owner died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.from_thread
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.from_thread import BlockingPortal
+
+from flovyn_nb import serde
+from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
+from flovyn_nb.engine import inbox, logcapture, ownership
+from flovyn_nb.engine.clock import Clock, SystemClock
+from flovyn_nb.engine.deadlines import DeadlineQueue
+from flovyn_nb.engine.history import History
+from flovyn_nb.engine.run import Run
+from flovyn_nb.engine.tasks import TaskRunner
+from flovyn_nb.engine.waits import Wait
+from flovyn_nb.engine.writer import Write, Writer
+from flovyn_nb.errors import EngineError, InvalidInput, UnknownWorkflow
+from flovyn_nb.model import EventType, PromiseStatus, RunStatus, WorkflowStarted
+from flovyn_nb.store import Store, ops
+from flovyn_nb.store.ops import Con, EventRow, LogRow, PromiseRow, RunRow
+
+T = TypeVar("T")
+log = logging.getLogger("flovyn_nb")
+log.addHandler(logging.NullHandler())
+
+Listener = Callable[[str, str, Any], None]  # (what, execution_id, data), called on the loop
+
+
+@dataclass(frozen=True)
+class Started:
+    execution_id: str
+    workflow_id: str
+    kind: str
+    existing: bool
+
+
+class Engine:
+    """Executes workflows durably on one store file.
+
+    Args:
+        store: path of the DuckDB store (created when missing).
+        clock: time source (``flovyn_nb.testing.FakeClock`` in tests).
+        max_concurrent_tasks: task attempts running at once (sync ones use a thread each).
+        lock_timeout: how long to wait for another process holding the store.
+        idle_release: release the store file after this many idle seconds.
+        linger: how long a write may wait to share a commit with others.
+        poll_interval: how often the doorbell is checked (a ``stat``, not a query).
+        heartbeat_interval: how often the heartbeat is written and dead owners looked for.
+        stale_after: heartbeat age after which an engine on another host counts as dead.
+    """
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        max_concurrent_tasks: int = 32,
+        lock_timeout: float = 30.0,
+        idle_release: float = 0.1,
+        linger: float = 0.02,
+        poll_interval: float = 0.02,
+        heartbeat_interval: float = 5.0,
+        stale_after: float = 30.0,
+        registry_: Registry = registry,
+    ) -> None:
+        if max_concurrent_tasks < 1:
+            raise InvalidInput("max_concurrent_tasks must be at least 1")
+        self.id = str(uuid.uuid4())
+        self.store = Store(store, lock_timeout=lock_timeout, idle_release=idle_release)
+        self.clock: Clock = clock or SystemClock()
+        self.registry = registry_
+        self.rng = random.Random()
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.stale_after = stale_after
+        self._max_tasks = max_concurrent_tasks
+        self._linger = linger
+        self.runs: dict[str, Run] = {}
+        self._by_workflow_id: dict[str, str] = {}
+        self._listeners: list[Listener] = []
+        self._finished = threading.Condition()
+        self._finish_count = 0
+        self._dirty: set[str] = set()
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self.errors: list[str] = []  # internal errors, kept for inspection, never printed
+
+    # -- lifecycle (caller threads) ----------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._portal is not None
+
+    def start(self) -> Engine:
+        if self._portal is not None:
+            raise EngineError("this engine is already running")
+        logcapture.install()
+        try:
+            self._portal_cm = anyio.from_thread.start_blocking_portal()
+            self._portal = self._portal_cm.__enter__()
+            self._portal.start_task(self._main)
+        except BaseException:
+            self._teardown()
+            raise
+        self._unsubscribe = self.registry.subscribe(self._on_registered)
+        return self
+
+    def stop(self) -> None:
+        """Stop executing; active runs stay in the store and resume in the next engine."""
+        portal = self._portal
+        if portal is None:
+            return
+        if self._in_loop():
+            raise EngineError("the engine cannot be stopped from inside a workflow or task")
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with contextlib.suppress(Exception):
+            portal.call(self._shutdown)
+        self._teardown()
+
+    def _teardown(self) -> None:
+        cm, self._portal_cm, self._portal = self._portal_cm, None, None
+        if cm is not None:
+            with contextlib.suppress(Exception):
+                cm.__exit__(None, None, None)
+        logcapture.uninstall()
+        self.store.close()
+        with self._finished:
+            self._finished.notify_all()
+
+    def __enter__(self) -> Engine:
+        return self if self.running else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _main(self, *, task_status: TaskStatus[None]) -> None:
+        self._loop_thread = threading.current_thread()
+        self.writer = Writer(self.store, linger=self._linger)
+        self.deadlines = DeadlineQueue(self.clock)
+        self.tasks = TaskRunner(self, max_concurrent_tasks=self._max_tasks)
+        self.workflow_threads = anyio.CapacityLimiter(10_000)
+        self._inbox_event = anyio.Event()
+        self.clock.attach(self._idle)
+        self._stop_event = anyio.Event()
+        now = self.clock.now()
+        await anyio.to_thread.run_sync(
+            self.store.transaction,
+            lambda con: ops.register_engine(
+                con, self.id, os.getpid(), ownership.HOST, ownership.MY_START, now
+            ),
+        )
+        async with anyio.create_task_group() as tg:
+            self._tg: TaskGroup = tg
+            tg.start_soon(self.writer.run)
+            tg.start_soon(self.deadlines.run)
+            tg.start_soon(self._inbox_loop)
+            tg.start_soon(self._watch_bell)
+            tg.start_soon(self._heartbeat_loop)
+            await self._recover()
+            task_status.started()
+            await self._stop_event.wait()
+            tg.cancel_scope.cancel()
+
+    async def _shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.writer.barrier()
+        engine_id = self.id
+
+        def release(con: Con) -> None:
+            ops.release_runs(con, engine_id)
+            ops.stop_engine(con, engine_id)
+
+        with contextlib.suppress(Exception):
+            await anyio.to_thread.run_sync(self.store.transaction, release)
+        self._stop_event.set()
+
+    def _idle(self) -> bool:
+        return self.writer.idle and self.tasks.attempts_in_progress == 0
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run a coroutine in the engine's task group; its errors are kept, not raised."""
+
+        async def guarded() -> None:
+            try:
+                await fn(*args)
+            except Exception as exc:
+                self._internal_error(f"{getattr(fn, '__qualname__', fn)}: {exc!r}")
+
+        self._tg.start_soon(guarded)
+
+    def _internal_error(self, text: str) -> None:
+        self.errors.append(text)
+        log.error("flovyn_nb engine: %s", text)
+
+    async def sleep_until(self, when: float) -> None:
+        wait = Wait("sleep")
+        entry = self.deadlines.add(when, lambda: wait.set_value(None))
+        try:
+            await wait.result()
+        finally:
+            entry.cancel()
+
+    # -- calls from other threads ----------------------------------------------------------
+
+    def _in_loop(self) -> bool:
+        return threading.current_thread() is self._loop_thread
+
+    def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        portal = self._portal
+        if portal is None:
+            raise EngineError("the flovyn engine is not running; call flovyn_nb.start() first")
+        if self._in_loop():
+            raise EngineError(
+                "this call blocks and cannot be made from workflow code; inside a workflow "
+                "use the ctx methods (ctx.schedule_workflow, ...)"
+            )
+        return portal.call(fn, *args)
+
+    def start_workflow(
+        self, definition: WorkflowDefinition[Any], input: Any, *, workflow_id: str | None = None
+    ) -> Started:
+        input_json = serde.to_json(input, what=f"input of workflow {definition.name!r}")
+        if definition.takes_input:
+            serde.from_json(input_json, definition.input_type, what=f"input of workflow {definition.name!r}")
+        elif input is not None:
+            raise InvalidInput(f"workflow {definition.name!r} takes no input, but one was given")
+        if workflow_id is not None and (not isinstance(workflow_id, str) or not workflow_id):
+            raise InvalidInput("workflow_id must be a non-empty string")
+        return self._call(self.create_run, definition, input_json, workflow_id or str(uuid.uuid4()))
+
+    def resolve_promise(
+        self, workflow_id: str, name: str, value: Any, *, reject: bool = False, reason: str = "", resolved_by: str = "api"
+    ) -> None:
+        self._call(self._settle, workflow_id, name, value, reject, reason, resolved_by)
+
+    def signal(self, workflow_id: str, name: str, value: Any) -> None:
+        self._call(self._signal, workflow_id, name, value)
+
+    def cancel(self, workflow_id: str) -> None:
+        self._call(self._cancel, workflow_id)
+
+    def flush(self) -> None:
+        """Make everything recorded so far durable (queries call this first)."""
+        if self._portal is not None and not self._in_loop():
+            self._portal.call(self.writer.barrier)
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def wait_finished(self, execution_id: str, timeout: float | None) -> tuple[RunStatus, Any, Any]:
+        """Block until the run ends; returns (status, output JSON, error JSON)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._finished:
+                seen = self._finish_count
+            state = self.store.read(lambda con: ops.run_status(con, execution_id))
+            if state is None:
+                raise UnknownWorkflow(f"no run with execution id {execution_id}")
+            if state[0].is_terminal:
+                return state
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"run did not finish within {timeout:g} s")
+            with self._finished:
+                if self._finish_count == seen:
+                    self._finished.wait(0.5 if remaining is None else min(remaining, 0.5))
+            if not self.running:
+                # Without an engine only another process can finish it: watch the bell.
+                time.sleep(self.poll_interval)
+
+    # -- runs (loop) -----------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        definition: WorkflowDefinition[Any],
+        input_json: Any,
+        workflow_id: str,
+        *,
+        execution_id: str | None = None,
+        parent: Run | None = None,
+    ) -> Started:
+        execution_id = execution_id or str(uuid.uuid4())
+        now = self.clock.now()
+        started = WorkflowStarted(
+            workflow_id=workflow_id,
+            kind=definition.name,
+            input=input_json,
+            parent_execution_id=None if parent is None else parent.execution_id,
+            source_hash=definition.source_hash,
+        )
+        row = EventRow(execution_id, 1, EventType.WORKFLOW_STARTED.value, serde.dumps(started.dump()), now)
+        input_text = serde.dumps(input_json)
+
+        def insert(con: Con) -> RunRow | None:
+            existing = ops.find_run(con, workflow_id)
+            if existing is not None:
+                return existing
+            ops.insert_run(
+                con,
+                execution_id=execution_id,
+                workflow_id=workflow_id,
+                kind=definition.name,
+                input_json=input_text,
+                source_hash=definition.source_hash,
+                owner=self.id,
+                parent_id=None if parent is None else parent.execution_id,
+                now=now,
+            )
+            ops.insert_events(con, [row])
+            return None
+
+        existing: RunRow | None = await self.writer.commit(Write(ops=[insert]))
+        if existing is not None:
+            if existing.kind != definition.name:
+                raise InvalidInput(
+                    f"workflow id {workflow_id!r} is already used by a run of {existing.kind!r}"
+                )
+            return Started(existing.id, workflow_id, existing.kind, existing=True)
+        run = Run(
+            self,
+            execution_id=execution_id,
+            workflow_id=workflow_id,
+            definition=definition,
+            input_json=input_json,
+            history=None,
+            next_seq=2,
+            parent_id=None if parent is None else parent.execution_id,
+        )
+        self._adopt(run)
+        self.observe_event(run, row)
+        return Started(execution_id, workflow_id, definition.name, existing=False)
+
+    def _adopt(self, run: Run) -> None:
+        self.runs[run.execution_id] = run
+        self._by_workflow_id[run.workflow_id] = run.execution_id
+        self.start_soon(self._drive, run)
+
+    async def _drive(self, run: Run) -> None:
+        try:
+            await run.execute()
+        except Exception as exc:
+            self._internal_error(f"run {run.workflow_id}: {exc!r}")
+            self._forget(run)
+
+    def _forget(self, run: Run) -> None:
+        self.runs.pop(run.execution_id, None)
+        if self._by_workflow_id.get(run.workflow_id) == run.execution_id:
+            del self._by_workflow_id[run.workflow_id]
+
+    def run_finished(self, run: Run, status: RunStatus, output: Any, error: Any) -> None:
+        self._forget(run)
+        if run.parent_id is not None:
+            parent = self.runs.get(run.parent_id)
+            if parent is not None:
+                parent.deliver_child(run.execution_id, status, output, error)
+        for listener in list(self._listeners):
+            self._notify(listener, "finished", run.execution_id, status)
+        with self._finished:
+            self._finish_count += 1
+            self._finished.notify_all()
+
+    async def follow_child(self, parent: Run, child_execution_id: str) -> None:
+        """A replayed parent waits on a child: deliver it if it already ended."""
+        state = await anyio.to_thread.run_sync(
+            self.store.read, lambda con: ops.run_status(con, child_execution_id)
+        )
+        if state is not None and state[0].is_terminal:
+            parent.deliver_child(child_execution_id, state[0], state[1], state[2])
+
+    async def cancel_execution(self, execution_id: str) -> None:
+        run = self.runs.get(execution_id)
+        if run is not None:
+            await run.request_cancel("parent cancelled")
+
+    # -- recovery and ownership --------------------------------------------------------------
+
+    def _on_registered(self, definition: WorkflowDefinition[Any]) -> None:
+        portal = self._portal
+        if portal is None:
+            return
+        if self._in_loop():
+            self.start_soon(self._recover)
+        else:
+            with contextlib.suppress(Exception):
+                portal.start_task_soon(self._recover)
+
+    async def _recover(self) -> None:
+        kinds = self.registry.workflow_names()
+        if not kinds:
+            return
+        now = self.clock.now()
+        claimed = await self.writer.commit(
+            Write(
+                ops=[
+                    lambda con: ownership.claim(
+                        con, engine_id=self.id, kinds=kinds, now=now, stale_after=self.stale_after
+                    )
+                ]
+            )
+        )
+        for row, events in claimed:
+            definition = self.registry.find_workflow(row.kind)
+            if definition is None or row.id in self.runs:
+                continue
+            history = History(row.workflow_id, events)
+            run = Run(
+                self,
+                execution_id=row.id,
+                workflow_id=row.workflow_id,
+                definition=definition,
+                input_json=row.input,
+                history=history,
+                next_seq=history.last_seq + 1,
+                parent_id=row.parent_id,
+            )
+            self._adopt(run)
+            self.inbox_changed(run)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.heartbeat_interval)
+            now = self.clock.now()
+            await self.writer.commit(Write(ops=[lambda con: ops.heartbeat(con, self.id, now)]))
+            await self._recover()
+
+    # -- the inbox ---------------------------------------------------------------------------
+
+    def inbox_changed(self, run: Run) -> None:
+        self._dirty.add(run.execution_id)
+        self._inbox_event.set()
+
+    async def _inbox_loop(self) -> None:
+        while True:
+            await self._inbox_event.wait()
+            self._inbox_event = anyio.Event()
+            ids, self._dirty = sorted(self._dirty & self.runs.keys()), set()
+            if not ids:
+                continue
+
+            def scan(con: Con) -> tuple[list[PromiseRow], list[tuple[str, str, str, Any]], list[str]]:
+                return (
+                    ops.undelivered_promises(con, ids),
+                    ops.undelivered_signals(con, ids),
+                    ops.cancel_requested(con, ids),
+                )
+
+            try:
+                promises, signals, cancels = await anyio.to_thread.run_sync(self.store.read, scan)
+            except Exception as exc:
+                self._internal_error(f"inbox scan: {exc!r}")
+                continue
+            for promise in promises:
+                run = self.runs.get(promise.execution_id)
+                if run is not None:
+                    run.deliver_promise(promise)
+            for signal_id, execution_id, name, value in signals:
+                run = self.runs.get(execution_id)
+                if run is not None:
+                    run.deliver_signal(signal_id, name, value)
+            for execution_id in cancels:
+                run = self.runs.get(execution_id)
+                if run is not None and not run.cancel_requested:
+                    self.start_soon(run.request_cancel, "requested from another process")
+
+    async def _watch_bell(self) -> None:
+        bell = self.store.bell
+        last = bell.read()
+        while True:
+            await anyio.sleep(self.poll_interval)
+            stamp = bell.read()
+            if stamp == last:
+                continue
+            last = stamp
+            with self._finished:
+                self._finish_count += 1  # results of runs elsewhere may have changed
+                self._finished.notify_all()
+            for run in self.runs.values():
+                if run.promise_waits or run.signal_waits or not run.cancel_requested:
+                    self._dirty.add(run.execution_id)
+            if self._dirty:
+                self._inbox_event.set()
+
+    async def _settle(
+        self, workflow_id: str, name: str, value: Any, reject: bool, reason: str, resolved_by: str
+    ) -> None:
+        run = self._live(workflow_id)
+        validated = False
+        if run is not None and not reject and name in run.promise_waits:
+            type_hint = run.promise_waits[name][2]
+            serde.check(value, type_hint, what=f"value for promise {name!r}")
+            validated = True
+        now = self.clock.now()
+        status = PromiseStatus.REJECTED if reject else PromiseStatus.RESOLVED
+        row: PromiseRow = await self.writer.commit(
+            Write(
+                ops=[
+                    lambda con: inbox.settle_promise(
+                        con,
+                        workflow_id=workflow_id,
+                        name=name,
+                        status=status,
+                        value=value,
+                        reason=reason if reject else None,
+                        resolved_by=resolved_by,
+                        now=now,
+                        validated=validated,
+                    )
+                ]
+            )
+        )
+        if run is not None:
+            run.deliver_promise(row)
+
+    async def _signal(self, workflow_id: str, name: str, value: Any) -> None:
+        now = self.clock.now()
+        await self.writer.commit(
+            Write(ops=[lambda con: inbox.send_signal(con, workflow_id=workflow_id, name=name, value=value, now=now)])
+        )
+        run = self._live(workflow_id)
+        if run is not None:
+            self.inbox_changed(run)
+
+    async def _cancel(self, workflow_id: str) -> None:
+        run = self._live(workflow_id)
+        if run is not None:
+            await run.request_cancel("requested")
+            return
+        await self.writer.commit(Write(ops=[lambda con: inbox.request_cancel(con, workflow_id=workflow_id)]))
+
+    def _live(self, workflow_id: str) -> Run | None:
+        execution_id = self._by_workflow_id.get(workflow_id)
+        return None if execution_id is None else self.runs.get(execution_id)
+
+    # -- observation (panels, logs) ---------------------------------------------------------
+
+    def observe_event(self, run: Run, row: EventRow) -> None:
+        for listener in list(self._listeners):
+            self._notify(listener, "event", run.execution_id, row)
+
+    def submit_log(self, run: Run, row: LogRow) -> None:
+        """Queue a log line (thread-safe: sync steps log from worker threads)."""
+        if self._in_loop():
+            self._log_on_loop(run, row)
+        elif self._portal is not None:
+            with contextlib.suppress(Exception):
+                self._portal.start_task_soon(self._log_async, run, row)
+
+    async def _log_async(self, run: Run, row: LogRow) -> None:
+        self._log_on_loop(run, row)
+
+    def _log_on_loop(self, run: Run, row: LogRow) -> None:
+        self.writer.submit(Write(logs=[row]))
+        for listener in list(self._listeners):
+            self._notify(listener, "log", run.execution_id, row)
+
+    def _notify(self, listener: Listener, what: str, execution_id: str, data: Any) -> None:
+        try:
+            listener(what, execution_id, data)
+        except Exception as exc:
+            self._internal_error(f"listener failed: {exc!r}")
+
+
+def engine_store_path(engine: Engine) -> Path:
+    return engine.store.path

@@ -1,0 +1,201 @@
+"""A recorded history, indexed for replay in one pass (resume cost is linear in length).
+
+Commands are matched per type and position: the Nth ``schedule`` call of the code is the
+Nth ``TASK_SCHEDULED`` of the history, and so on. Each command is also checked by its
+identifying field (task kind, promise name, child kind, operation name, state key); a
+mismatch, or code that goes past history while recorded commands are still unmatched, is
+a :class:`DeterminismViolation` naming the step, what history says and what the code did.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from flovyn_nb.errors import DeterminismViolation
+from flovyn_nb.model import EventType as E
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    seq: int
+    type: E
+    payload: dict[str, Any]
+    ts: float
+    step: int  # 1-based position among all commands of the history
+
+
+# command family -> the event types that open a command of that family
+COMMAND_TYPES: dict[str, tuple[E, ...]] = {
+    "task": (E.TASK_SCHEDULED,),
+    "timer": (E.TIMER_STARTED,),
+    "promise": (E.PROMISE_CREATED,),
+    "child": (E.CHILD_WORKFLOW_INITIATED,),
+    "operation": (E.OPERATION_COMPLETED,),
+    "state": (E.STATE_SET, E.STATE_CLEARED),
+}
+_FAMILY = {t: family for family, types in COMMAND_TYPES.items() for t in types}
+
+
+def describe(rec: Recorded) -> str:
+    p = rec.payload
+    match rec.type:
+        case E.TASK_SCHEDULED:
+            return f"schedule(task {p['taskKind']!r})"
+        case E.TIMER_STARTED:
+            return "sleep()"
+        case E.PROMISE_CREATED:
+            return f"promise({p['promiseName']!r})"
+        case E.CHILD_WORKFLOW_INITIATED:
+            return f"schedule_workflow({p['kind']!r})"
+        case E.OPERATION_COMPLETED:
+            return f"run({p['operationName']!r})"
+        case E.STATE_SET:
+            return f"set({p['key']!r})"
+        case E.STATE_CLEARED:
+            return f"clear({p['key']!r})"
+        case _:
+            return rec.type.value
+
+
+class History:
+    def __init__(self, workflow_id: str, events: list[tuple[int, str, dict[str, Any], float]]):
+        self.workflow_id = workflow_id
+        self.commands: dict[str, list[Recorded]] = defaultdict(list)
+        self.outcomes: dict[str, Recorded] = {}  # task/promise/child/timer id -> final event
+        self.task_attempts: dict[str, int] = defaultdict(int)
+        self.task_retry_at: dict[str, float] = {}
+        self.signals: dict[str, deque[Recorded]] = defaultdict(deque)
+        self.timer_starts: dict[str, Recorded] = {}
+        self.cancel_requested = False
+        self.last_seq = 0
+        self._unmatched = 0
+        self._used: dict[str, int] = defaultdict(int)
+        step = 0
+        for seq, type_name, payload, ts in events:
+            kind = E(type_name)
+            family = _FAMILY.get(kind)
+            # Internal timers (signal-wait timeouts) belong to their wait, not to sleep().
+            internal = kind is E.TIMER_STARTED and not payload["timerId"].startswith("timer-")
+            if family is not None and not internal:
+                step += 1
+            rec = Recorded(seq, kind, payload, ts, step)
+            self.last_seq = seq
+            if kind is E.TIMER_STARTED:
+                self.timer_starts[payload["timerId"]] = rec
+            if family is not None and not internal:
+                self.commands[family].append(rec)
+                self._unmatched += 1
+            self._index_outcome(rec)
+
+    def _index_outcome(self, rec: Recorded) -> None:
+        p = rec.payload
+        match rec.type:
+            case E.TASK_STARTED:
+                self.task_attempts[p["taskExecutionId"]] = p["attempt"]
+            case E.TASK_RETRY_SCHEDULED:
+                self.task_attempts[p["taskExecutionId"]] = p["attempt"]
+                self.task_retry_at[p["taskExecutionId"]] = _epoch(p["nextAttemptAt"])
+            case E.TASK_COMPLETED | E.TASK_FAILED | E.TASK_CANCELLED:
+                self.outcomes[p["taskExecutionId"]] = rec
+            case E.TIMER_FIRED | E.TIMER_CANCELLED:
+                self.outcomes[p["timerId"]] = rec
+            case E.PROMISE_RESOLVED | E.PROMISE_REJECTED | E.PROMISE_TIMEOUT:
+                self.outcomes[p["promiseId"]] = rec
+            case E.CHILD_WORKFLOW_COMPLETED | E.CHILD_WORKFLOW_FAILED:
+                self.outcomes[p["childExecutionId"]] = rec
+            case E.SIGNAL_RECEIVED:
+                self.signals[p["signalName"]].append(rec)
+            case E.CANCELLATION_REQUESTED:
+                self.cancel_requested = True
+            case _:
+                pass
+
+    @property
+    def replaying(self) -> bool:
+        """True while recorded commands are still waiting for the code to re-issue them."""
+        return self._unmatched > 0
+
+    def match(self, family: str, index: int, identity: str | None, issued: str) -> Recorded | None:
+        """The recorded command for the code's ``index``-th command of ``family`` (0-based).
+
+        Returns None when the code has gone past history (a new command).
+
+        Raises:
+            DeterminismViolation: history holds another command at that position, or the
+                code issues a new command while recorded ones are still unmatched.
+        """
+        recorded = self.commands.get(family, [])
+        if index < len(recorded):
+            rec = recorded[index]
+            if identity is not None and _identity(rec) != identity:
+                self._violation(rec.step, describe(rec), issued)
+            self._used[family] += 1
+            self._unmatched -= 1
+            return rec
+        if self._unmatched > 0:
+            first = self.first_unmatched()
+            assert first is not None
+            self._violation(first.step, describe(first), issued)
+        return None
+
+    def first_unmatched(self) -> Recorded | None:
+        pending = [
+            recs[self._used[family]]
+            for family, recs in self.commands.items()
+            if self._used[family] < len(recs)
+        ]
+        return min(pending, key=lambda r: r.step) if pending else None
+
+    def check_complete(self, ending: str) -> None:
+        """The code finished: every recorded command must have been re-issued."""
+        first = self.first_unmatched()
+        if first is not None:
+            self._violation(first.step, describe(first), ending)
+
+    def next_signal(self, name: str) -> Recorded | None:
+        queue = self.signals.get(name)
+        return queue.popleft() if queue else None
+
+    def _violation(self, step: int, recorded: str, issued: str) -> None:
+        raise DeterminismViolation(
+            f"workflow {self.workflow_id!r} is not deterministic: at step {step} history "
+            f"recorded {recorded}, but the code now issued {issued}. The workflow's code "
+            "changed while this run was in flight, or it branches on something that is not "
+            "recorded (time, randomness, files): use ctx.current_time(), ctx.random() and "
+            "ctx.run() for those.",
+            workflow_id=self.workflow_id,
+            step=step,
+            recorded=recorded,
+            issued=issued,
+        )
+
+
+def _identity(rec: Recorded) -> str | None:
+    p = rec.payload
+    match rec.type:
+        case E.TASK_SCHEDULED:
+            return str(p["taskKind"])
+        case E.PROMISE_CREATED:
+            return str(p["promiseName"])
+        case E.CHILD_WORKFLOW_INITIATED:
+            return str(p["kind"])
+        case E.OPERATION_COMPLETED:
+            return str(p["operationName"])
+        case E.STATE_SET:
+            return f"set:{p['key']}"
+        case E.STATE_CLEARED:
+            return f"clear:{p['key']}"
+        case _:
+            return None
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+def epoch_of(text: str | None) -> float | None:
+    return None if text is None else _epoch(text)

@@ -1,0 +1,67 @@
+"""Which engine executes which run; finding engines that died.
+
+Every engine registers in ``engines`` with its PID, host and a heartbeat. A run is
+executed only by the engine whose id is in the run's ``owner`` column; claims are
+compare-and-set updates inside a transaction, and the store file admits one process at a
+time, so two engines can never both claim a run. An owner is dead when, on this host, its
+PID is gone (or now belongs to a process that started later), or, on another host, its
+heartbeat is older than ``stale_after``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+
+from flovyn_nb.store import ops, pid_alive
+from flovyn_nb.store.ops import Con, EngineRow, RunRow
+
+HOST = socket.gethostname()
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of a process in clock ticks since boot (Linux), to tell PID reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22, counted after the command name (which may hold spaces) closes with ')'.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+MY_START = process_start(os.getpid())
+
+
+def engine_alive(row: EngineRow, now: float, stale_after: float) -> bool:
+    if row.host == HOST:
+        if not pid_alive(row.pid):
+            return False
+        started = process_start(row.pid)
+        return row.proc_start is None or started is None or started == row.proc_start
+    return now - row.heartbeat_at <= stale_after
+
+
+def claim(
+    con: Con,
+    *,
+    engine_id: str,
+    kinds: Sequence[str],
+    now: float,
+    stale_after: float,
+    limit: int | None = None,
+) -> list[tuple[RunRow, list[tuple[int, str, object, float]]]]:
+    """Claim the active runs of these kinds whose owner is gone; load their histories."""
+    engines = ops.live_engine_rows(con)
+    alive = [e.id for e in engines if e.id == engine_id or engine_alive(e, now, stale_after)]
+    for dead in (e for e in engines if e.id not in alive):
+        ops.stop_engine(con, dead.id)
+    claimed = []
+    for row in ops.claimable_runs(con, kinds, alive):
+        if limit is not None and len(claimed) >= limit:
+            break
+        if ops.claim_run(con, row.id, engine_id, row.owner):
+            claimed.append((row, ops.load_history(con, row.id)))
+    return claimed

@@ -1,0 +1,718 @@
+"""One run of a workflow: its commands, their history, and replay.
+
+A live run keeps its coroutine; a run recovered in a new process re-executes its code and
+answers each command from the recorded :class:`History` until the code goes past it.
+Everything here runs on the engine loop (sync workflows reach it through anyio's portal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import random
+import traceback
+import typing
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+
+from flovyn_nb import serde
+from flovyn_nb.context import StepHandle, SyncWorkflowContext, WorkflowContext
+from flovyn_nb.definitions import TaskDefinition, WorkflowDefinition, registry
+from flovyn_nb.engine import logcapture
+from flovyn_nb.engine.history import History, epoch_of
+from flovyn_nb.engine.waits import Wait
+from flovyn_nb.engine.writer import Write
+from flovyn_nb.errors import (
+    ChildWorkflowFailed,
+    DeterminismViolation,
+    InvalidInput,
+    PromiseRejected,
+    PromiseTimeout,
+    SignalTimeout,
+    WorkflowCancelled,
+)
+from flovyn_nb.model import (
+    CancellationRequested,
+    ChildWorkflowCompleted,
+    ChildWorkflowFailedPayload,
+    ChildWorkflowInitiated,
+    ErrorInfo,
+    EventType,
+    OperationCompleted,
+    PromiseCreated,
+    PromiseRejectedPayload,
+    PromiseResolved,
+    PromiseStatus,
+    PromiseTimeoutPayload,
+    RunStatus,
+    SignalReceived,
+    StateCleared,
+    StateSet,
+    TimerCancelled,
+    TimerFired,
+    TimerStarted,
+    WorkflowCancelledPayload,
+    WorkflowCompleted,
+    WorkflowExecutionFailed,
+    _Payload,
+)
+from flovyn_nb.store import ops
+from flovyn_nb.store.ops import Con, EventRow, LogRow, PromiseRow
+
+if TYPE_CHECKING:
+    from flovyn_nb.engine.engine import Engine
+
+E = EventType
+
+
+def _seconds(value: timedelta | float | None, what: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        raise InvalidInput(f"{what} must not be negative, got {value}")
+    return seconds
+
+
+def _iso(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    return ErrorInfo(
+        type=type(exc).__name__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+class Run:
+    """The state of one run owned by this engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        execution_id: str,
+        workflow_id: str,
+        definition: WorkflowDefinition[Any],
+        input_json: Any,
+        history: History | None,
+        next_seq: int,
+        parent_id: str | None,
+    ) -> None:
+        self.engine = engine
+        self.execution_id = execution_id
+        self.workflow_id = workflow_id
+        self.definition = definition
+        self.input_json = input_json
+        self.history = history
+        self.next_seq = next_seq
+        self.parent_id = parent_id
+        self.cancel_requested = bool(history and history.cancel_requested)
+        self._cancel_delivered = False
+        self._counters: dict[str, int] = defaultdict(int)
+        self.waits: set[Wait] = set()
+        self.promise_waits: dict[str, tuple[Wait, str, Any]] = {}
+        self.signal_waits: dict[str, deque[tuple[Wait, str | None, Any]]] = defaultdict(deque)
+        self.child_waits: dict[str, Wait] = {}
+        self.children: set[str] = set()
+        self.task_cancellers: set[Callable[[], None]] = set()
+        self.state: dict[str, Any] = {}
+        seed = int.from_bytes(hashlib.sha256(execution_id.encode()).digest()[:8], "big")
+        self.rng = random.Random(seed)
+        self.scope = logcapture.StepScope(sink=self.log_sink, muted=lambda: self.replaying)
+        self.logger = logcapture.step_logger(f"flovyn.{definition.name}", lambda: self.scope)
+        self.ctx: WorkflowContext | SyncWorkflowContext = (
+            WorkflowContext(self) if definition.is_async else SyncWorkflowContext(self)
+        )
+        self.status = RunStatus.RUNNING
+
+    # -- recording ----------------------------------------------------------------------
+
+    @property
+    def replaying(self) -> bool:
+        return self.history is not None and self.history.replaying
+
+    def emit(
+        self, kind: EventType, payload: _Payload | None, *, ops_: Iterable[Callable[[Con], Any]] = ()
+    ) -> Write:
+        """Append an event (lazily written: durable at the next barrier or within linger)."""
+        write = Write(ops=list(ops_))
+        if payload is not None:
+            row = EventRow(
+                self.execution_id,
+                self.next_seq,
+                kind.value,
+                serde.dumps(payload.dump()),
+                self.engine.clock.now(),
+            )
+            self.next_seq += 1
+            write.events.append(row)
+            self.engine.observe_event(self, row)
+        write.ticket = self.engine.writer.submit(write)
+        return write
+
+    async def commit(
+        self, kind: EventType, payload: _Payload | None, *, ops_: Iterable[Callable[[Con], Any]] = ()
+    ) -> Any:
+        write = self.emit(kind, payload, ops_=ops_)
+        await self.engine.writer.wait(write.ticket)
+        if write.error is not None:
+            raise write.error
+        return write.result
+
+    def set_status(self, status: RunStatus) -> Callable[[Con], None]:
+        self.status = status
+        now = self.engine.clock.now()
+        return lambda con: ops.set_run_status(con, self.execution_id, status, now)
+
+    def log_sink(self, task_execution_id: str | None, stream: str, level: str, message: str) -> None:
+        row = LogRow(self.execution_id, task_execution_id, self.engine.clock.now(), stream, level, message)
+        self.engine.submit_log(self, row)
+
+    def _next(self, family: str) -> int:
+        index = self._counters[family]
+        self._counters[family] = index + 1
+        return index
+
+    def _match(self, family: str, index: int, identity: str | None, issued: str) -> Any:
+        if self.history is None:
+            return None
+        return self.history.match(family, index, identity, issued)
+
+    async def _block(self, wait: Wait) -> Any:
+        """Wait for an outcome; a pending cancellation is delivered here, once."""
+        if not wait.done and self.cancel_requested and not self._cancel_delivered:
+            self._cancel_delivered = True
+            raise WorkflowCancelled(workflow_id=self.workflow_id)
+        self.waits.add(wait)
+        try:
+            return await wait.result()
+        finally:
+            self.waits.discard(wait)
+
+    # -- tasks --------------------------------------------------------------------------
+
+    def schedule_async(self, task: TaskDefinition[Any] | str, input: Any) -> StepHandle:
+        definition = task if isinstance(task, TaskDefinition) else registry.task(task)
+        # Live runs keep the definition they were given; recovered ones use the registry's.
+        index = self._next("task")
+        issued = f"schedule(task {definition.name!r})"
+        rec = self._match("task", index, definition.name, issued)
+        wait = Wait(definition.name)
+        if rec is None:
+            input_json = serde.to_json(input, what=f"input of task {definition.name!r}")
+            task_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            self.engine.tasks.start(self, definition, task_id, input_json, wait, first_attempt=1)
+            return StepHandle(wait, issued)
+        task_id = rec.payload["taskExecutionId"]
+        assert self.history is not None
+        outcome = self.history.outcomes.get(task_id)
+        self.rng.getrandbits(128)  # keep the random sequence aligned with the first run
+        if outcome is None:  # in flight when the process died: run it again
+            attempts = self.history.task_attempts.get(task_id, 0)
+            self.engine.tasks.start(
+                self,
+                definition,
+                task_id,
+                rec.payload.get("input"),
+                wait,
+                first_attempt=attempts + 1,
+                recorded=True,
+                resume_at=self.history.task_retry_at.get(task_id),
+            )
+        elif outcome.type is E.TASK_COMPLETED:
+            wait.set_value(
+                serde.from_json(outcome.payload.get("output"), definition.return_type, what="task result")
+            )
+        elif outcome.type is E.TASK_CANCELLED:
+            wait.set_error(WorkflowCancelled(workflow_id=self.workflow_id))
+        else:
+            wait.set_error(self.engine.tasks.failure(definition, outcome.payload))
+        return StepHandle(wait, issued)
+
+    async def schedule(self, task: TaskDefinition[Any] | str, input: Any) -> Any:
+        handle = self.schedule_async(task, input)
+        return await self._block(handle._wait)
+
+    # -- timers -------------------------------------------------------------------------
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        seconds = _seconds(duration, "sleep duration")
+        assert seconds is not None
+        await self._timer(self.engine.clock.now() + seconds)
+
+    async def sleep_until(self, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise InvalidInput("sleep_until needs a timezone-aware datetime (e.g. tzinfo=UTC)")
+        await self._timer(when.timestamp())
+
+    async def _timer(self, fire_at: float) -> None:
+        index = self._next("timer")
+        timer_id = f"timer-{index + 1}"
+        rec = self._match("timer", index, None, "sleep()")
+        wait = Wait(timer_id)
+        if rec is not None:
+            assert self.history is not None
+            if timer_id in self.history.outcomes:
+                await anyio.lowlevel.checkpoint()
+                return
+            fire_at = epoch_of(rec.payload["fireAt"]) or fire_at
+        else:
+            await self.commit(
+                E.TIMER_STARTED,
+                TimerStarted(timer_id=timer_id, fire_at=_iso(fire_at)),
+                ops_=[self.set_status(RunStatus.WAITING)],
+            )
+        entry = self.engine.deadlines.add(fire_at, lambda: self._fire_timer(timer_id, wait))
+        try:
+            await self._block(wait)
+        except WorkflowCancelled:
+            self.emit(E.TIMER_CANCELLED, TimerCancelled(timer_id=timer_id))
+            raise
+        finally:
+            entry.cancel()
+
+    def _fire_timer(self, timer_id: str, wait: Wait) -> None:
+        if wait.done:
+            return
+        self.emit(E.TIMER_FIRED, TimerFired(timer_id=timer_id), ops_=[self.set_status(RunStatus.RUNNING)])
+        wait.set_value(None)
+
+    # -- promises -----------------------------------------------------------------------
+
+    async def promise(self, name: str, timeout: timedelta | float | None, type_hint: Any) -> Any:
+        if not isinstance(name, str) or not name:
+            raise InvalidInput("a promise needs a non-empty name")
+        seconds = _seconds(timeout, "promise timeout")
+        index = self._next("promise")
+        rec = self._match("promise", index, name, f"promise({name!r})")
+        if name in self.promise_waits:
+            raise InvalidInput(f"promise {name!r} is already being waited for in this run")
+        wait = Wait(name)
+        promise_id = f"{self.execution_id}:{name}"
+        if rec is not None:
+            assert self.history is not None
+            outcome = self.history.outcomes.get(rec.payload["promiseId"])
+            if outcome is not None:
+                await anyio.lowlevel.checkpoint()
+                return self._promise_outcome(name, outcome.type, outcome.payload, type_hint)
+            timeout_at = epoch_of(rec.payload.get("timeoutAt"))
+        else:
+            now = self.engine.clock.now()
+            timeout_at = None if seconds is None else now + seconds
+            schema = serde.schema_of(type_hint)
+            schema_json = None if schema is None else serde.dumps(schema)
+            row: PromiseRow = await self.commit(
+                E.PROMISE_CREATED,
+                PromiseCreated(
+                    promise_id=promise_id,
+                    promise_name=name,
+                    timeout_at=None if timeout_at is None else _iso(timeout_at),
+                    schema=schema,
+                ),
+                ops_=[
+                    self.set_status(RunStatus.WAITING),
+                    lambda con: ops.create_promise(
+                        con,
+                        promise_id=promise_id,
+                        execution_id=self.execution_id,
+                        name=name,
+                        timeout_at=timeout_at,
+                        schema_json=schema_json,
+                        now=now,
+                    ),
+                ],
+            )
+            if row.status is not PromiseStatus.PENDING:
+                self.engine.inbox_changed(self)  # resolved before we got here: deliver it
+        self.promise_waits[name] = (wait, promise_id, type_hint)
+        entry = None
+        if timeout_at is not None:
+            entry = self.engine.deadlines.add(
+                timeout_at, lambda: self.engine.start_soon(self._promise_timed_out, name)
+            )
+        if rec is not None:
+            self.engine.inbox_changed(self)
+        try:
+            value = await self._block(wait)
+        finally:
+            self.promise_waits.pop(name, None)
+            if entry is not None:
+                entry.cancel()
+        return value
+
+    def _promise_outcome(self, name: str, kind: EventType, payload: dict[str, Any], type_hint: Any) -> Any:
+        if kind is E.PROMISE_RESOLVED:
+            return serde.from_json(payload.get("value"), type_hint, what=f"value of promise {name!r}")
+        if kind is E.PROMISE_REJECTED:
+            reason = payload.get("error", "")
+            raise PromiseRejected(f"promise {name!r} was rejected: {reason}", name=name, reason=reason)
+        raise PromiseTimeout(f"promise {name!r} timed out", name=name)
+
+    def deliver_promise(self, row: PromiseRow) -> bool:
+        """Hand a settled promise to the waiting code; False if nobody waits for it yet."""
+        pending = self.promise_waits.get(row.name)
+        if pending is None:
+            return False
+        wait, promise_id, type_hint = pending
+        if row.status is PromiseStatus.RESOLVED:
+            try:
+                value = serde.from_json(row.value, type_hint, what=f"value of promise {row.name!r}")
+            except InvalidInput as exc:
+                # Resolved before the workflow declared its type: refuse and keep waiting.
+                self.log_sink(None, "stderr", "ERROR", f"{exc}; the promise is pending again")
+                self.engine.writer.submit(Write(ops=[lambda con: ops.reset_promise(con, row.id)]))
+                return True
+            kind: EventType = E.PROMISE_RESOLVED
+            payload: _Payload = PromiseResolved(
+                promise_id=promise_id, promise_name=row.name, value=row.value, resolved_by=row.resolved_by
+            )
+        elif row.status is PromiseStatus.REJECTED:
+            kind = E.PROMISE_REJECTED
+            payload = PromiseRejectedPayload(
+                promise_id=promise_id, promise_name=row.name, error=row.error or "", resolved_by=row.resolved_by
+            )
+        else:
+            kind = E.PROMISE_TIMEOUT
+            payload = PromiseTimeoutPayload(promise_id=promise_id, promise_name=row.name)
+        self.promise_waits.pop(row.name, None)
+        self.emit(
+            kind,
+            payload,
+            ops_=[lambda con: ops.mark_promise_delivered(con, row.id), self.set_status(RunStatus.RUNNING)],
+        )
+        try:
+            wait.set_value(self._promise_outcome(row.name, kind, payload.dump(), type_hint))
+        except Exception as exc:
+            wait.set_error(exc)
+        return True
+
+    async def _promise_timed_out(self, name: str) -> None:
+        pending = self.promise_waits.get(name)
+        if pending is None:
+            return
+        promise_id = pending[1]
+        now = self.engine.clock.now()
+
+        def settle(con: Con) -> PromiseRow | None:
+            row = ops.find_promise(con, self.execution_id, name)
+            if row is not None and row.status is PromiseStatus.PENDING:
+                ops.settle_promise(
+                    con,
+                    promise_id=promise_id,
+                    execution_id=self.execution_id,
+                    name=name,
+                    status=PromiseStatus.TIMED_OUT,
+                    value_json=None,
+                    error=None,
+                    resolved_by="timeout",
+                    now=now,
+                )
+                row = ops.find_promise(con, self.execution_id, name)
+            return row
+
+        row = await self.engine.writer.commit(Write(ops=[settle]))
+        if row is not None:
+            self.deliver_promise(row)
+
+    # -- signals ------------------------------------------------------------------------
+
+    async def wait_for_signal(self, name: str, timeout: timedelta | float | None, type_hint: Any) -> Any:
+        seconds = _seconds(timeout, "signal timeout")
+        index = self._next("signal")
+        timer_id = f"signal-{index + 1}" if seconds is not None else None
+        history = self.history
+        fire_at: float | None = None
+        if history is not None and timer_id is not None and timer_id in history.timer_starts:
+            if timer_id in history.outcomes and history.outcomes[timer_id].type is E.TIMER_FIRED:
+                raise SignalTimeout(f"no signal {name!r} arrived in time", name=name)
+            fire_at = epoch_of(history.timer_starts[timer_id].payload["fireAt"])
+        recorded = history.next_signal(name) if history is not None else None
+        if recorded is not None:
+            await anyio.lowlevel.checkpoint()
+            return serde.from_json(recorded.payload.get("value"), type_hint, what=f"signal {name!r}")
+        wait = Wait(name)
+        if timer_id is not None and fire_at is None:
+            assert seconds is not None
+            fire_at = self.engine.clock.now() + seconds
+            await self.commit(E.TIMER_STARTED, TimerStarted(timer_id=timer_id, fire_at=_iso(fire_at)))
+        entry = None
+        if timer_id is not None and fire_at is not None:
+            entry = self.engine.deadlines.add(fire_at, lambda: self._fire_timer(timer_id, wait))
+        self.signal_waits[name].append((wait, timer_id, type_hint))
+        self.engine.inbox_changed(self)
+        try:
+            result = await self._block(wait)
+        finally:
+            queue = self.signal_waits.get(name)
+            if queue is not None:
+                self.signal_waits[name] = deque(w for w in queue if w[0] is not wait)
+            if entry is not None:
+                entry.cancel()
+        if isinstance(result, _Delivered):
+            return serde.from_json(result.value, type_hint, what=f"signal {name!r}")
+        raise SignalTimeout(f"no signal {name!r} arrived in time", name=name)
+
+    def deliver_signal(self, signal_id: str, name: str, value: Any) -> bool:
+        queue = self.signal_waits.get(name)
+        if not queue:
+            return False
+        wait, timer_id, _ = queue.popleft()
+        extra = []
+        if timer_id is not None:
+            extra.append(TimerCancelled(timer_id=timer_id))
+        self.emit(
+            E.SIGNAL_RECEIVED,
+            SignalReceived(signal_id=signal_id, signal_name=name, value=value),
+            ops_=[lambda con: ops.mark_signal_delivered(con, signal_id)],
+        )
+        for payload in extra:
+            self.emit(E.TIMER_CANCELLED, payload)
+        wait.set_value(_Delivered(value))
+        return True
+
+    # -- child workflows ----------------------------------------------------------------
+
+    def schedule_workflow_async(
+        self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
+    ) -> StepHandle:
+        definition = workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+        index = self._next("child")
+        issued = f"schedule_workflow({definition.name!r})"
+        rec = self._match("child", index, definition.name, issued)
+        wait = Wait(definition.name)
+        if rec is None:
+            child_execution_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            child_workflow_id = workflow_id or f"{self.workflow_id}/{definition.name}-{index + 1}"
+            input_json = serde.to_json(input, what=f"input of child workflow {definition.name!r}")
+            self.children.add(child_execution_id)
+            self.child_waits[child_execution_id] = wait
+            self.engine.start_soon(
+                self._start_child, definition, child_execution_id, child_workflow_id, input_json, wait
+            )
+            return StepHandle(wait, issued)
+        self.rng.getrandbits(128)
+        child_execution_id = rec.payload["childExecutionId"]
+        assert self.history is not None
+        outcome = self.history.outcomes.get(child_execution_id)
+        if outcome is not None:
+            self._settle_child(wait, definition, outcome.type, outcome.payload)
+        else:
+            self.children.add(child_execution_id)
+            self.child_waits[child_execution_id] = wait
+            self.engine.start_soon(self.engine.follow_child, self, child_execution_id)
+        return StepHandle(wait, issued)
+
+    async def _start_child(
+        self, definition: WorkflowDefinition[Any], child_execution_id: str, child_workflow_id: str, input_json: Any, wait: Wait
+    ) -> None:
+        initiated = ChildWorkflowInitiated(
+            child_execution_id=child_execution_id,
+            child_workflow_id=child_workflow_id,
+            kind=definition.name,
+            input=input_json,
+        )
+        try:
+            self.emit(E.CHILD_WORKFLOW_INITIATED, initiated)
+            await self.engine.create_run(
+                definition,
+                input_json,
+                workflow_id=child_workflow_id,
+                execution_id=child_execution_id,
+                parent=self,
+            )
+        except Exception as exc:
+            wait.set_error(exc)
+
+    def deliver_child(self, child_execution_id: str, status: RunStatus, output: Any, error: Any) -> None:
+        wait = self.child_waits.pop(child_execution_id, None)
+        if wait is None:
+            return
+        self.children.discard(child_execution_id)
+        if status is RunStatus.COMPLETED:
+            payload: _Payload = ChildWorkflowCompleted(child_execution_id=child_execution_id, output=output)
+            kind: EventType = E.CHILD_WORKFLOW_COMPLETED
+        else:
+            info = ErrorInfo.model_validate(error) if error else ErrorInfo(type="WorkflowCancelled", message="cancelled")
+            payload = ChildWorkflowFailedPayload(
+                child_execution_id=child_execution_id, error=info, cancelled=status is RunStatus.CANCELLED
+            )
+            kind = E.CHILD_WORKFLOW_FAILED
+        self.emit(kind, payload)
+        definition = registry.find_workflow(wait.label)
+        self._settle_child(wait, definition, kind, payload.dump())
+
+    def _settle_child(
+        self, wait: Wait, definition: WorkflowDefinition[Any] | None, kind: EventType, payload: dict[str, Any]
+    ) -> None:
+        if kind is E.CHILD_WORKFLOW_COMPLETED:
+            return_type = definition.return_type if definition else Any
+            try:
+                wait.set_value(serde.from_json(payload.get("output"), return_type, what="child result"))
+            except InvalidInput as exc:
+                wait.set_error(exc)
+            return
+        error = payload.get("error") or {}
+        child = payload.get("childExecutionId", "")
+        wait.set_error(
+            ChildWorkflowFailed(
+                f"child workflow {wait.label!r} "
+                + ("was cancelled" if payload.get("cancelled") else f"failed: {error.get('type')}: {error.get('message')}"),
+                child_workflow_id=child,
+                cause=error,
+            )
+        )
+
+    # -- operations, state, time --------------------------------------------------------
+
+    async def run_operation(self, name: str, fn: Callable[[], Any], type_hint: Any) -> Any:
+        index = self._next("operation")
+        rec = self._match("operation", index, name, f"run({name!r})")
+        if type_hint is Any:
+            type_hint = typing.get_type_hints(fn).get("return", Any) if callable(fn) else Any
+        if rec is not None:
+            await anyio.lowlevel.checkpoint()
+            return serde.from_json(rec.payload.get("result"), type_hint, what=f"result of {name!r}")
+        if self.cancel_requested and not self._cancel_delivered:
+            self._cancel_delivered = True
+            raise WorkflowCancelled(workflow_id=self.workflow_id)
+        await self.engine.writer.barrier()  # history so far is durable before the side effect
+        with logcapture.step(self.scope):
+            result = fn()
+            if inspect.isawaitable(result):
+                result = await result
+        data = serde.to_json(result, what=f"result of {name!r}")
+        await self.commit(E.OPERATION_COMPLETED, OperationCompleted(operation_name=name, result=data))
+        return serde.from_json(data, type_hint, what=f"result of {name!r}")
+
+    def current_time(self) -> datetime:
+        index = self._next("operation")
+        rec = self._match("operation", index, "current_time", "current_time()")
+        if rec is not None:
+            return datetime.fromisoformat(rec.payload["result"])
+        now = _iso(self.engine.clock.now())
+        self.emit(
+            E.OPERATION_COMPLETED,
+            OperationCompleted(operation_name="current_time", result=now.isoformat()),
+        )
+        return now
+
+    def get_state(self, key: str, default: Any, type_hint: Any) -> Any:
+        if key not in self.state:
+            return default
+        return serde.from_json(self.state[key], type_hint, what=f"state {key!r}")
+
+    def set_state(self, key: str, value: Any) -> None:
+        index = self._next("state")
+        rec = self._match("state", index, f"set:{key}", f"set({key!r})")
+        if rec is not None:
+            self.state[key] = rec.payload.get("value")
+            return
+        data = serde.to_json(value, what=f"state {key!r}")
+        self.state[key] = data
+        self.emit(E.STATE_SET, StateSet(key=key, value=data))
+
+    def clear_state(self, key: str) -> None:
+        index = self._next("state")
+        rec = self._match("state", index, f"clear:{key}", f"clear({key!r})")
+        self.state.pop(key, None)
+        if rec is None:
+            self.emit(E.STATE_CLEARED, StateCleared(key=key))
+
+    # -- cancellation -------------------------------------------------------------------
+
+    async def request_cancel(self, reason: str = "") -> None:
+        if self.cancel_requested:
+            return
+        self.cancel_requested = True
+        await self.commit(
+            E.CANCELLATION_REQUESTED,
+            CancellationRequested(reason=reason),
+            ops_=[lambda con: ops.request_cancel(con, self.execution_id)],
+        )
+        self.deliver_cancel()
+
+    def deliver_cancel(self) -> None:
+        if self.waits:
+            self._cancel_delivered = True
+        for wait in list(self.waits):
+            wait.set_error(WorkflowCancelled(workflow_id=self.workflow_id))
+        for cancel in list(self.task_cancellers):
+            cancel()
+        for child in list(self.children):
+            self.engine.start_soon(self.engine.cancel_execution, child)
+
+    # -- the workflow itself --------------------------------------------------------------
+
+    async def execute(self) -> None:
+        """Run (or replay) the workflow to its end and record how it ended."""
+        definition = self.definition
+        try:
+            value = serde.from_json(self.input_json, definition.input_type, what="workflow input")
+            args: tuple[Any, ...] = (self.ctx, value) if definition.takes_input else (self.ctx,)
+            with logcapture.step(self.scope):
+                if definition.is_async:
+                    result = await definition.fn(*args)
+                else:
+                    result = await anyio.to_thread.run_sync(
+                        lambda: definition.fn(*args),
+                        limiter=self.engine.workflow_threads,
+                        abandon_on_cancel=True,
+                    )
+            if self.history is not None:
+                self.history.check_complete("the workflow returned")
+            output = serde.to_json(result, what="workflow result")
+        except anyio.get_cancelled_exc_class():
+            raise  # the engine is stopping: the run stays active for the next engine
+        except WorkflowCancelled:
+            await self._finish(RunStatus.CANCELLED, None, None)
+            return
+        except Exception as exc:
+            await self._finish(RunStatus.FAILED, None, error_info(exc))
+            return
+        if self.cancel_requested:
+            await self._finish(RunStatus.CANCELLED, output, None)
+        else:
+            await self._finish(RunStatus.COMPLETED, output, None)
+
+    async def _finish(self, status: RunStatus, output: Any, error: ErrorInfo | None) -> None:
+        output_json = None if output is None else serde.dumps(output)
+        error_json = None if error is None else serde.dumps(error.dump())
+        now = self.engine.clock.now()
+        kind: EventType
+        payload: _Payload
+        if status is RunStatus.COMPLETED:
+            kind, payload = E.WORKFLOW_COMPLETED, WorkflowCompleted(output=output)
+        elif status is RunStatus.CANCELLED:
+            kind, payload = E.WORKFLOW_CANCELLED, WorkflowCancelledPayload(output=output)
+        else:
+            assert error is not None
+            kind, payload = E.WORKFLOW_EXECUTION_FAILED, WorkflowExecutionFailed(error=error)
+        self.status = status
+        await self.commit(
+            kind,
+            payload,
+            ops_=[
+                lambda con: ops.set_run_status(
+                    con, self.execution_id, status, now, output_json=output_json, error_json=error_json
+                )
+            ],
+        )
+        self.engine.run_finished(self, status, output, None if error is None else error.dump())
+
+
+class _Delivered:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+__all__ = ["DeterminismViolation", "Run", "error_info"]

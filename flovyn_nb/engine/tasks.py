@@ -1,0 +1,283 @@
+"""Task execution: attempts, retries with backoff, timeouts, cancellation.
+
+Before an attempt's side effect starts, everything the run recorded so far is committed
+(one group commit carries the previous step's result and this step's start). Retry waits
+and attempt timeouts are entries in the engine's deadline queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from flovyn_nb import serde
+from flovyn_nb.context import TaskContext
+from flovyn_nb.definitions import TaskDefinition
+from flovyn_nb.engine import logcapture
+from flovyn_nb.engine.waits import Wait
+from flovyn_nb.errors import InvalidInput, TaskFailed, TaskTimeout, WorkflowCancelled
+from flovyn_nb.model import (
+    ErrorInfo,
+    EventType,
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailedPayload,
+    TaskRetryScheduled,
+    TaskScheduled,
+    TaskStarted,
+)
+
+if TYPE_CHECKING:
+    from flovyn_nb.engine.engine import Engine
+    from flovyn_nb.engine.run import Run
+
+E = EventType
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class TaskRunner:
+    def __init__(self, engine: Engine, *, max_concurrent_tasks: int) -> None:
+        self.engine = engine
+        self.limiter = anyio.CapacityLimiter(max_concurrent_tasks)
+        self.running = 0  # tasks started and not finished (including retry waits)
+        self.attempts_in_progress = 0
+
+    @contextlib.contextmanager
+    def _active(self) -> Iterator[None]:
+        self.attempts_in_progress += 1
+        try:
+            yield
+        finally:
+            self.attempts_in_progress -= 1
+
+    def start(
+        self,
+        run: Run,
+        definition: TaskDefinition[Any],
+        task_id: str,
+        input_json: Any,
+        wait: Wait,
+        *,
+        first_attempt: int,
+        recorded: bool = False,
+        resume_at: float | None = None,
+    ) -> None:
+        if not recorded:
+            run.emit(
+                E.TASK_SCHEDULED,
+                TaskScheduled(
+                    task_execution_id=task_id,
+                    task_kind=definition.name,
+                    input=input_json,
+                    max_attempts=definition.retry_policy.max_attempts,
+                ),
+            )
+        self.running += 1
+
+        async def execute() -> None:
+            try:
+                await self._execute(run, definition, task_id, input_json, wait, first_attempt, resume_at)
+            except Exception as exc:  # an engine fault: fail the step rather than hang it
+                wait.set_error(exc)
+                raise
+
+        self.engine.start_soon(execute)
+
+    @staticmethod
+    def failure(definition: TaskDefinition[Any], payload: dict[str, Any]) -> TaskFailed:
+        error = payload.get("error") or {}
+        attempts = int(payload.get("attempt", 0))
+        cls = TaskTimeout if payload.get("timedOut") else TaskFailed
+        what = "timed out" if cls is TaskTimeout else "failed"
+        return cls(
+            f"task {definition.name!r} {what} after {attempts} attempt(s): "
+            f"{error.get('type')}: {error.get('message')}",
+            task=definition.name,
+            attempts=attempts,
+            error_type=str(error.get("type", "")),
+            error_message=str(error.get("message", "")),
+            traceback=str(error.get("traceback", "")),
+        )
+
+    async def _execute(
+        self,
+        run: Run,
+        definition: TaskDefinition[Any],
+        task_id: str,
+        input_json: Any,
+        wait: Wait,
+        attempt: int,
+        resume_at: float | None,
+    ) -> None:
+        policy = definition.retry_policy
+        cancelled = False
+        with anyio.CancelScope() as scope:
+
+            def cancel() -> None:
+                nonlocal cancelled
+                cancelled = True
+                scope.cancel()
+
+            run.task_cancellers.add(cancel)
+            try:
+                if resume_at is not None:
+                    await self.engine.sleep_until(resume_at)
+                while True:
+                    ok, value, exc, timed_out = await self._attempt(
+                        run, definition, task_id, input_json, attempt
+                    )
+                    if ok:
+                        output = value
+                        run.emit(
+                            E.TASK_COMPLETED,
+                            TaskCompleted(task_execution_id=task_id, attempt=attempt, output=output),
+                        )
+                        try:
+                            wait.set_value(
+                                serde.from_json(output, definition.return_type, what="task result")
+                            )
+                        except InvalidInput as err:
+                            wait.set_error(err)
+                        return
+                    assert exc is not None
+                    info = ErrorInfo(
+                        type=type(exc).__name__ if not timed_out else "TaskTimeout",
+                        message=str(exc),
+                        traceback=_traceback(exc),
+                    )
+                    retry = (
+                        attempt < policy.max_attempts
+                        and policy.is_retryable(exc)
+                        and not isinstance(exc, InvalidInput)
+                    )
+                    if retry:
+                        next_at = self.engine.clock.now() + policy.delay_after(attempt, self.engine.rng)
+                        run.emit(
+                            E.TASK_RETRY_SCHEDULED,
+                            TaskRetryScheduled(
+                                task_execution_id=task_id,
+                                attempt=attempt,
+                                next_attempt_at=_dt(next_at),
+                                error=info,
+                                timed_out=timed_out,
+                            ),
+                        )
+                        await self.engine.sleep_until(next_at)
+                        attempt += 1
+                        continue
+                    payload = TaskFailedPayload(
+                        task_execution_id=task_id, attempt=attempt, error=info, timed_out=timed_out
+                    )
+                    run.emit(E.TASK_FAILED, payload)
+                    wait.set_error(self.failure(definition, payload.dump()))
+                    return
+            finally:
+                run.task_cancellers.discard(cancel)
+                self.running -= 1
+        if cancelled or scope.cancelled_caught:
+            run.emit(E.TASK_CANCELLED, TaskCancelled(task_execution_id=task_id))
+            wait.set_error(WorkflowCancelled(workflow_id=run.workflow_id))
+
+    async def _attempt(
+        self, run: Run, definition: TaskDefinition[Any], task_id: str, input_json: Any, attempt: int
+    ) -> tuple[bool, Any, BaseException | None, bool]:
+        """One attempt: (ok, output JSON, error, timed out)."""
+        engine = self.engine
+        deadline = (
+            engine.clock.now() + definition.timeout.total_seconds() if definition.timeout else None
+        )
+        run.emit(
+            E.TASK_STARTED,
+            TaskStarted(
+                task_execution_id=task_id,
+                attempt=attempt,
+                deadline=None if deadline is None else _dt(deadline),
+            ),
+        )
+        async with self.limiter:
+            with self._active():
+                return await self._run_attempt(run, definition, task_id, input_json, attempt, deadline)
+
+    async def _run_attempt(
+        self,
+        run: Run,
+        definition: TaskDefinition[Any],
+        task_id: str,
+        input_json: Any,
+        attempt: int,
+        deadline: float | None,
+    ) -> tuple[bool, Any, BaseException | None, bool]:
+        engine = self.engine
+        if True:
+            # Durable before the side effect: the previous step's result and this start.
+            await engine.writer.barrier()
+            scope = logcapture.StepScope(sink=run.log_sink, task_execution_id=task_id)
+            tctx = TaskContext(
+                task_execution_id=task_id,
+                task_kind=definition.name,
+                attempt=attempt,
+                workflow_id=run.workflow_id,
+                logger=logcapture.step_logger(f"flovyn.task.{definition.name}", lambda: scope),
+                progress=lambda fraction, message: scope.sink(
+                    task_id, "progress", "INFO", f"{fraction:.0%}" + (f" {message}" if message else "")
+                ),
+            )
+            timed_out = False
+            with anyio.CancelScope() as attempt_scope:
+
+                def on_timeout() -> None:
+                    nonlocal timed_out
+                    timed_out = True
+                    tctx.cancel()
+                    attempt_scope.cancel()
+
+                entry = engine.deadlines.add(deadline, on_timeout) if deadline is not None else None
+                try:
+                    value = serde.from_json(input_json, definition.input_type, what="task input")
+                    args: list[Any] = [tctx] if definition.takes_ctx else []
+                    if definition.takes_input:
+                        args.append(value)
+                    with logcapture.step(scope):
+                        if definition.is_async:
+                            result = await definition.fn(*args)
+                        else:
+                            context = contextvars.copy_context()
+                            call = functools.partial(context.run, definition.fn, *args)
+                            try:
+                                result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                            except anyio.get_cancelled_exc_class():
+                                tctx.cancel()  # the thread runs on; tell it to stop
+                                raise
+                    output = serde.to_json(result, what=f"result of task {definition.name!r}")
+                    return True, output, None, False
+                except Exception as exc:
+                    return False, None, exc, False
+                finally:
+                    if entry is not None:
+                        entry.cancel()
+            # Only the timeout cancels attempt_scope; outer cancellation propagates past it.
+            seconds = definition.timeout.total_seconds() if definition.timeout else 0
+            error = _TimedOut(f"attempt {attempt} exceeded the timeout of {seconds:g} s")
+            return False, None, error, True
+
+
+def _traceback(exc: BaseException) -> str:
+    import traceback
+
+    if isinstance(exc, _TimedOut):
+        return ""
+    return "".join(traceback.format_exception(exc))
+
+
+def _dt(epoch: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)

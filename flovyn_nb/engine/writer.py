@@ -1,0 +1,127 @@
+"""Group commit: the engine's one writer to the store.
+
+Runs hand writes (event rows, log rows, and statements) to the writer on the engine loop.
+Writes are lazy: they wait up to ``linger`` for company, so a step's result, the next
+step's start and other runs' steps share one transaction. Whoever needs durability now
+(before a side effect, before answering a caller) awaits :meth:`Writer.barrier` or
+:meth:`Writer.commit`, which flushes at once. One thread does all commits, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from flovyn_nb.store import Store
+from flovyn_nb.store.ops import Con, EventRow, LogRow, insert_events, insert_logs
+
+
+@dataclass(eq=False, slots=True)
+class Write:
+    events: list[EventRow] = field(default_factory=list)
+    logs: list[LogRow] = field(default_factory=list)
+    ops: list[Callable[[Con], Any]] = field(default_factory=list)
+    result: Any = None
+    error: BaseException | None = None
+    ticket: int = 0
+
+
+class Writer:
+    def __init__(self, store: Store, *, linger: float = 0.02) -> None:
+        self._store = store
+        self._linger = linger
+        self._pending: list[Write] = []
+        self._submitted = 0
+        self._committed = 0
+        self._committing = False
+        self._has_work = anyio.Event()
+        self._urgent = anyio.Event()
+        self._progress = anyio.Event()
+        self._limiter = anyio.CapacityLimiter(1)
+        self.commits = 0  # transactions committed (for tests and benchmarks)
+
+    @property
+    def idle(self) -> bool:
+        return not self._pending and not self._committing
+
+    def submit(self, write: Write) -> int:
+        """Queue a write; returns its ticket (durable once ``committed >= ticket``)."""
+        self._pending.append(write)
+        self._submitted += 1
+        self._has_work.set()
+        return self._submitted
+
+    async def wait(self, ticket: int) -> None:
+        while self._committed < ticket:
+            self._urgent.set()
+            self._has_work.set()
+            progress = self._progress
+            await progress.wait()
+
+    async def barrier(self) -> None:
+        """Return once everything submitted so far is committed."""
+        if self._committed < self._submitted:
+            await self.wait(self._submitted)
+
+    async def commit(self, write: Write) -> Any:
+        """Queue a write, flush now, and return the result of its last op (or raise)."""
+        await self.wait(self.submit(write))
+        if write.error is not None:
+            raise write.error
+        return write.result
+
+    async def run(self) -> None:
+        while True:
+            await self._has_work.wait()
+            if not self._urgent.is_set():
+                with anyio.move_on_after(self._linger):
+                    await self._urgent.wait()
+            batch, self._pending = self._pending, []
+            self._has_work = anyio.Event()
+            self._urgent = anyio.Event()
+            if batch:
+                self._committing = True
+                try:
+                    await anyio.to_thread.run_sync(self._commit_batch, batch, limiter=self._limiter)
+                finally:
+                    self._committing = False
+                    self._committed += len(batch)
+                    self._progress.set()
+                    self._progress = anyio.Event()
+
+    def _commit_batch(self, batch: list[Write]) -> None:
+        try:
+            self._store.transaction(lambda con: self._apply(con, batch))
+            self.commits += 1
+        except Exception:
+            if len(batch) == 1:
+                self._fail(batch)
+                return
+            # One write spoiled the batch: commit the others one by one.
+            for write in batch:
+                try:
+                    self._store.transaction(lambda con, w=write: self._apply(con, [w]))  # type: ignore[misc]
+                    self.commits += 1
+                except Exception:
+                    self._fail([write])
+
+    @staticmethod
+    def _fail(batch: list[Write]) -> None:
+        import sys
+
+        error = sys.exc_info()[1]
+        for write in batch:
+            write.error = error
+
+    @staticmethod
+    def _apply(con: Con, batch: list[Write]) -> None:
+        events = [row for write in batch for row in write.events]
+        logs = [row for write in batch for row in write.logs]
+        insert_events(con, events)
+        insert_logs(con, logs)
+        for write in batch:
+            for op in write.ops:
+                write.result = op(con)

@@ -1,0 +1,192 @@
+"""Every error flovyn_nb raises, rooted at :class:`FlovynError`.
+
+```
+FlovynError
+├── InvalidInput                 bad value or argument; nothing was changed
+├── UnknownWorkflow              no run / no definition with that name or id
+├── UnknownPromise               no such promise on that run
+├── PromiseAlreadyResolved       the promise already has a value or an error
+├── StoreError                   the store file is missing, foreign, newer or broken
+│   └── StoreLocked              another process holds the file past lock_timeout
+├── EngineError                  the engine is not running / used from the wrong thread
+├── DeterminismViolation         replayed code issued other commands than history holds
+├── PromiseTimeout               a promise was not resolved before its timeout
+├── SignalTimeout                no signal arrived before the timeout
+├── PromiseRejected              a promise was rejected
+├── TaskFailed                   a task failed after its last attempt
+│   └── TaskTimeout              a task attempt exceeded its timeout
+├── ChildWorkflowFailed          a child workflow failed or was cancelled
+├── WorkflowFailed               a run ended FAILED (raised by handle.result())
+└── WorkflowCancelled            a run was cancelled
+```
+
+Suspension and cancellation delivery inside the engine never use an ``Exception`` a user's
+``except Exception:`` could swallow; ``WorkflowCancelled`` is raised *into* workflow code
+on purpose, so the workflow can clean up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ChildWorkflowFailed",
+    "DeterminismViolation",
+    "EngineError",
+    "FlovynError",
+    "InvalidInput",
+    "PromiseAlreadyResolved",
+    "PromiseRejected",
+    "PromiseTimeout",
+    "SignalTimeout",
+    "StoreError",
+    "StoreLocked",
+    "TaskFailed",
+    "TaskTimeout",
+    "UnknownPromise",
+    "UnknownWorkflow",
+    "WorkflowCancelled",
+    "WorkflowFailed",
+]
+
+
+class FlovynError(Exception):
+    """Root of every error flovyn_nb raises."""
+
+
+class InvalidInput(FlovynError):
+    """A value or argument was not acceptable; nothing was stored or changed."""
+
+
+class UnknownWorkflow(FlovynError):
+    """No run with that workflow id, or no workflow registered under that name."""
+
+    def __init__(self, message: str, *, workflow_id: str | None = None) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+
+
+class UnknownPromise(FlovynError):
+    """The run has no promise of that name (and is not waiting for one)."""
+
+
+class PromiseAlreadyResolved(FlovynError):
+    """The promise was already resolved, rejected or timed out; its value stays."""
+
+    def __init__(self, message: str, *, workflow_id: str, name: str, status: str) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.name = name
+        self.status = status
+
+
+class StoreError(FlovynError):
+    """The store file cannot be used (missing, not a flovyn store, newer schema, I/O)."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreLocked(StoreError):
+    """Another process held the store file for longer than ``lock_timeout``."""
+
+    def __init__(self, message: str, *, path: str, holder_pid: int | None) -> None:
+        super().__init__(message, path=path)
+        self.holder_pid = holder_pid
+
+
+class EngineError(FlovynError):
+    """The engine is not running, already running, or was called from its own thread."""
+
+
+class DeterminismViolation(FlovynError):
+    """Replayed workflow code issued a command that does not match the recorded history."""
+
+    def __init__(
+        self, message: str, *, workflow_id: str = "", step: int = 0, recorded: str = "", issued: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.step = step
+        self.recorded = recorded
+        self.issued = issued
+
+
+class PromiseTimeout(FlovynError):
+    """A promise reached its timeout before anyone resolved it."""
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class SignalTimeout(FlovynError):
+    """``wait_for_signal`` reached its timeout before a signal arrived."""
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class PromiseRejected(FlovynError):
+    """A promise was rejected; ``reason`` is the text the rejecter gave."""
+
+    def __init__(self, message: str, *, name: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+        self.reason = reason
+
+
+class TaskFailed(FlovynError):
+    """A task failed on its last attempt.
+
+    ``error_type``, ``error_message`` and ``traceback`` describe the task's own exception.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task: str = "",
+        attempts: int = 0,
+        error_type: str = "",
+        error_message: str = "",
+        traceback: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.task = task
+        self.attempts = attempts
+        self.error_type = error_type
+        self.error_message = error_message
+        self.traceback = traceback
+
+
+class TaskTimeout(TaskFailed):
+    """A task attempt ran longer than the task's ``timeout``."""
+
+
+class ChildWorkflowFailed(FlovynError):
+    """A child workflow ended FAILED or CANCELLED."""
+
+    def __init__(self, message: str, *, child_workflow_id: str = "", cause: Any = None) -> None:
+        super().__init__(message)
+        self.child_workflow_id = child_workflow_id
+        self.cause = cause
+
+
+class WorkflowFailed(FlovynError):
+    """The run ended FAILED. ``cause`` holds the error as recorded (type, message, traceback)."""
+
+    def __init__(self, message: str, *, workflow_id: str = "", cause: Any = None) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.cause = cause
+
+
+class WorkflowCancelled(FlovynError):
+    """The run was cancelled (raised in the workflow at its pending wait, and by ``result()``)."""
+
+    def __init__(self, message: str = "workflow was cancelled", *, workflow_id: str = "") -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id

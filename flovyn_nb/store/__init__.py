@@ -1,0 +1,123 @@
+"""The store: the only package that imports duckdb.
+
+:class:`Store` is one DuckDB file shared politely between processes (see ``lease.py``);
+``ops`` holds every statement. Errors leave this package as :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import duckdb
+
+from flovyn_nb.errors import FlovynError, InvalidInput, StoreError
+from flovyn_nb.store import ops, schema
+from flovyn_nb.store.lease import Lease, pid_alive
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["DEFAULT_STORE", "Store", "default_store_path", "ops", "pid_alive"]
+
+T = TypeVar("T")
+DEFAULT_STORE = Path(".flovyn") / "flovyn.duckdb"
+Con = duckdb.DuckDBPyConnection
+
+
+def default_store_path() -> Path:
+    """``FLOVYN_NB_STORE`` if set, else ``./.flovyn/flovyn.duckdb``."""
+    return Path(os.environ.get("FLOVYN_NB_STORE") or DEFAULT_STORE)
+
+
+class Store:
+    """One flovyn store file.
+
+    Args:
+        path: the DuckDB file.
+        create: create the file (and its folder) when missing; otherwise a missing file is
+            a :class:`StoreError`.
+        lock_timeout: how long to wait for another process to release the file.
+        idle_release: how long the file stays open after the last use.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        lock_timeout: float = 30.0,
+        idle_release: float = 0.1,
+    ) -> None:
+        self.path = Path(path).expanduser().absolute()
+        if self.path.is_dir():
+            raise StoreError(f"the store path {self.path} is a folder; name a file", path=str(self.path))
+        if not self.path.exists():
+            if not create:
+                raise StoreError(
+                    f"no flovyn store at {self.path}; start an engine there first "
+                    "(fn.start(store=...)) or pass the right --store",
+                    path=str(self.path),
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._prepared = False
+        self.lease = Lease(
+            self.path, lock_timeout=lock_timeout, idle_release=idle_release, on_open=self._on_open
+        )
+
+    def _on_open(self, con: Con) -> None:
+        if not self._prepared:
+            try:
+                schema.prepare(con, str(self.path))
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot use {self.path}: {exc}", path=str(self.path)) from None
+            self._prepared = True
+
+    @property
+    def bell(self) -> Any:
+        return self.lease.bell
+
+    def transaction(self, fn: Callable[[Con], T]) -> T:
+        """Run ``fn(con)`` in one committed transaction (then ring the doorbell)."""
+        with self._mapped():
+            return self.lease.transaction(fn)
+
+    def read(self, fn: Callable[[Con], T]) -> T:
+        with self._mapped():
+            return self.lease.read(fn)
+
+    def close(self) -> None:
+        self.lease.close()
+
+    @contextlib.contextmanager
+    def _mapped(self) -> Iterator[None]:
+        try:
+            yield
+        except FlovynError:
+            raise
+        except duckdb.Error as exc:
+            raise StoreError(f"store error on {self.path}: {exc}", path=str(self.path)) from None
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pandas.DataFrame:
+        """Run a query over the store's tables and return a pandas DataFrame.
+
+        Raises:
+            InvalidInput: the query is not valid SQL for this store.
+        """
+        try:
+            import pandas  # noqa: F401  (duckdb's .df() needs it)
+        except ImportError:
+            raise FlovynError(
+                "fn.sql needs pandas: pip install 'flovyn_nb[sql]'"
+            ) from None
+
+        def run(con: Con) -> pandas.DataFrame:
+            try:
+                return con.execute(query, params or []).df()
+            except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
+                raise InvalidInput(f"bad SQL: {exc}") from None
+
+        return self.read(run)

@@ -1,0 +1,243 @@
+"""The lease on the store file: open on demand, release when idle or when knocked.
+
+DuckDB lets one process hold a database file; every other process, even a reader, is
+refused while it does. So a process holds the file only while it is busy:
+
+- it opens the file on first use and closes it after ``idle_release`` seconds without use;
+- a process that finds the file locked creates ``<store>.knock`` and retries with jittered
+  backoff; the holder sees the knock between transactions (or from its idle watcher),
+  closes and stays away for a moment, so the knocker gets in within tens of milliseconds;
+- after ``lock_timeout`` the waiter gives up with :class:`StoreLocked`, naming the PID.
+
+One connection per process and file, owned by this object; threads take turns on it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import random
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from flovyn_nb.errors import StoreError, StoreLocked
+from flovyn_nb.store.bell import Bell
+
+T = TypeVar("T")
+
+_PID = re.compile(r"PID (\d+)")
+_LOCK_WORDS = ("Could not set lock", "Conflicting lock")
+# After a knock, the holder stays away this long so the knocker gets in first.
+KNOCK_YIELD = 0.03
+# A knock file older than this was left by a waiter that died; it is ignored and removed.
+KNOCK_STALE = 2.0
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(word in text for word in _LOCK_WORDS)
+
+
+def holder_pid(exc: BaseException) -> int | None:
+    match = _PID.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+Opener = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+class Lease:
+    """Process-wide, thread-safe access to one DuckDB file (see module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_timeout: float = 30.0,
+        idle_release: float = 0.1,
+        on_open: Opener | None = None,
+    ) -> None:
+        self.path = path
+        self.lock_timeout = lock_timeout
+        self.idle_release = idle_release
+        self.knock_path = Path(f"{path}.knock")
+        self.bell = Bell(Path(f"{path}.bell"))
+        self._on_open = on_open
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._last_used = 0.0
+        self._stay_away_until = 0.0
+        self._watcher: threading.Thread | None = None
+        self._closed = False
+        self.opens = 0  # how often the file was opened (for tests and benchmarks)
+        _LEASES.add(self)
+
+    # -- the connection ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Hold the file for the duration of the block (re-entrant within a thread)."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the store {self.path} was closed", path=str(self.path))
+            if self._con is not None and self._knocked():
+                self._release(stay_away=True)
+            con = self._con or self._open()
+            try:
+                yield con
+            finally:
+                self._last_used = time.monotonic()
+
+    def transaction(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, ring: bool = True) -> T:
+        """Run ``fn`` in one transaction; commit, then ring the doorbell."""
+        with self.connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = fn(con)
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+        if ring:
+            self.bell.ring()
+        return result
+
+    def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        with self.connection() as con:
+            return fn(con)
+
+    def release(self) -> None:
+        """Close the file now (it reopens on the next use)."""
+        with self._lock:
+            self._release(stay_away=False)
+
+    def close(self) -> None:
+        with self._lock:
+            self._release(stay_away=False)
+            self._closed = True
+
+    @property
+    def is_open(self) -> bool:
+        return self._con is not None
+
+    # -- internals --------------------------------------------------------------------
+
+    def _knocked(self) -> bool:
+        """A fresh knock file means a waiter; a stale one (its waiter died) is removed."""
+        try:
+            age = time.time() - self.knock_path.stat().st_mtime
+        except OSError:
+            return False
+        if age > KNOCK_STALE:
+            with contextlib.suppress(OSError):
+                self.knock_path.unlink()
+            return False
+        return True
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        wait = self._stay_away_until - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        deadline = time.monotonic() + self.lock_timeout
+        knocked = False
+        try:
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.Error as exc:
+                    if not is_lock_error(exc):
+                        raise StoreError(
+                            f"cannot open the store {self.path}: {exc}", path=str(self.path)
+                        ) from None
+                    if time.monotonic() >= deadline:
+                        pid = holder_pid(exc)
+                        raise StoreLocked(
+                            f"the store {self.path} is held by another process"
+                            + (f" (PID {pid})" if pid else "")
+                            + f" and was not released within {self.lock_timeout:g} s; "
+                            "stop that process or raise lock_timeout",
+                            path=str(self.path),
+                            holder_pid=pid,
+                        ) from None
+                    with contextlib.suppress(OSError):
+                        self.knock_path.touch()  # refreshes the knock's age each try
+                    knocked = True
+                    time.sleep(random.uniform(0.002, 0.006))
+        finally:
+            if knocked:
+                with contextlib.suppress(OSError):
+                    self.knock_path.unlink()
+        self._con = con
+        self.opens += 1
+        try:
+            if self._on_open is not None:
+                self._on_open(con)
+        except BaseException:
+            self._release(stay_away=False)
+            raise
+        self._last_used = time.monotonic()
+        self._start_watcher()
+        return con
+
+    def _release(self, *, stay_away: bool) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+        if stay_away:
+            self._stay_away_until = time.monotonic() + KNOCK_YIELD
+
+    def _start_watcher(self) -> None:
+        if self._watcher is not None and self._watcher.is_alive():
+            return
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"flovyn-store-lease:{self.path.name}", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        """Close the file after idle_release, or at once when another process knocks."""
+        while True:
+            time.sleep(min(0.01, max(self.idle_release / 4, 0.002)))
+            if not self._lock.acquire(blocking=False):
+                continue  # in use: the next user checks for knocks itself
+            try:
+                if self._con is None:
+                    self._watcher = None
+                    return
+                knocked = self._knocked()
+                if knocked or time.monotonic() - self._last_used >= self.idle_release:
+                    self._release(stay_away=knocked)
+            finally:
+                self._lock.release()
+
+
+_LEASES: weakref.WeakSet[Lease] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    # Close files before interpreter shutdown, not from a daemon thread during it.
+    for lease in list(_LEASES):
+        with contextlib.suppress(Exception):
+            lease.release()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,605 @@
+"""Every SQL statement flovyn_nb runs: functions over one open connection.
+
+Writers call these inside ``Lease.transaction``; readers inside ``Lease.read``. Times
+cross this boundary as epoch seconds (floats) and are stored as UTC ``TIMESTAMP``s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from flovyn_nb.model import (
+    ACTIVE_STATUSES,
+    ErrorInfo,
+    EventInfo,
+    LogEntry,
+    PromiseInfo,
+    PromiseStatus,
+    RunInfo,
+    RunStatus,
+)
+
+Con = duckdb.DuckDBPyConnection
+_CHUNK = 400  # rows per multi-row INSERT
+
+
+def to_ts(epoch: float | None) -> datetime | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+def from_ts(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.replace(tzinfo=UTC).timestamp()
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+# -- rows the engine writes -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    execution_id: str
+    seq: int
+    type: str
+    payload: str  # JSON text
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    execution_id: str
+    task_execution_id: str | None
+    ts: float
+    stream: str
+    level: str
+    message: str
+
+
+def _insert_many(con: Con, table: str, width: int, rows: Sequence[Sequence[Any]]) -> None:
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        one = "(" + ",".join("?" * width) + ")"
+        params = [value for row in chunk for value in row]
+        con.execute(f"INSERT INTO {table} VALUES " + ",".join([one] * len(chunk)), params)
+
+
+def insert_events(con: Con, rows: Sequence[EventRow]) -> None:
+    if rows:
+        _insert_many(
+            con,
+            "events",
+            5,
+            [(r.execution_id, r.seq, r.type, r.payload, to_ts(r.ts)) for r in rows],
+        )
+
+
+def insert_logs(con: Con, rows: Sequence[LogRow]) -> None:
+    if rows:
+        _insert_many(
+            con,
+            "logs",
+            6,
+            [
+                (r.execution_id, r.task_execution_id, to_ts(r.ts), r.stream, r.level, r.message)
+                for r in rows
+            ],
+        )
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    id: str
+    workflow_id: str
+    kind: str
+    status: RunStatus
+    input: Any
+    owner: str | None
+    parent_id: str | None
+    cancel_requested: bool
+    source_hash: str | None
+
+
+_RUN_COLS = "id, workflow_id, kind, status, input, owner, parent_id, cancel_requested, source_hash"
+
+
+def _run_row(row: Sequence[Any]) -> RunRow:
+    return RunRow(
+        id=row[0],
+        workflow_id=row[1],
+        kind=row[2],
+        status=RunStatus(row[3]),
+        input=_json(row[4]),
+        owner=row[5],
+        parent_id=row[6],
+        cancel_requested=bool(row[7]),
+        source_hash=row[8],
+    )
+
+
+def find_run(con: Con, workflow_id: str) -> RunRow | None:
+    row = con.execute(
+        f"SELECT {_RUN_COLS} FROM workflow_executions WHERE workflow_id = ?", [workflow_id]
+    ).fetchone()
+    return None if row is None else _run_row(row)
+
+
+def find_run_by_execution(con: Con, execution_id: str) -> RunRow | None:
+    row = con.execute(
+        f"SELECT {_RUN_COLS} FROM workflow_executions WHERE id = ?", [execution_id]
+    ).fetchone()
+    return None if row is None else _run_row(row)
+
+
+def insert_run(
+    con: Con,
+    *,
+    execution_id: str,
+    workflow_id: str,
+    kind: str,
+    input_json: str,
+    source_hash: str | None,
+    owner: str | None,
+    parent_id: str | None,
+    now: float,
+) -> None:
+    con.execute(
+        "INSERT INTO workflow_executions (id, workflow_id, kind, status, input, source_hash, "
+        "owner, parent_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            execution_id,
+            workflow_id,
+            kind,
+            RunStatus.RUNNING.value,
+            input_json,
+            source_hash,
+            owner,
+            parent_id,
+            to_ts(now),
+            to_ts(now),
+        ],
+    )
+
+
+def set_run_status(
+    con: Con,
+    execution_id: str,
+    status: RunStatus,
+    now: float,
+    *,
+    output_json: str | None = None,
+    error_json: str | None = None,
+) -> None:
+    if status.is_terminal:
+        con.execute(
+            "UPDATE workflow_executions SET status = ?, output = ?, error = ?, updated_at = ?, "
+            "owner = NULL WHERE id = ?",
+            [status.value, output_json, error_json, to_ts(now), execution_id],
+        )
+    else:
+        con.execute(
+            "UPDATE workflow_executions SET status = ?, updated_at = ? WHERE id = ?",
+            [status.value, to_ts(now), execution_id],
+        )
+
+
+def run_status(con: Con, execution_id: str) -> tuple[RunStatus, Any, Any] | None:
+    row = con.execute(
+        "SELECT status, output, error FROM workflow_executions WHERE id = ?", [execution_id]
+    ).fetchone()
+    if row is None:
+        return None
+    return RunStatus(row[0]), _json(row[1]), _json(row[2])
+
+
+def claimable_runs(con: Con, kinds: Sequence[str], live_engines: Sequence[str]) -> list[RunRow]:
+    """Active runs of these kinds with no owner or an owner that is not alive."""
+    if not kinds:
+        return []
+    kind_marks = ",".join("?" * len(kinds))
+    params: list[Any] = [*(s.value for s in ACTIVE_STATUSES), *kinds]
+    owner_clause = "owner IS NULL"
+    if live_engines:
+        owner_clause += " OR owner NOT IN (" + ",".join("?" * len(live_engines)) + ")"
+        params.extend(live_engines)
+    rows = con.execute(
+        f"SELECT {_RUN_COLS} FROM workflow_executions WHERE status IN (?, ?, ?) "
+        f"AND kind IN ({kind_marks}) AND ({owner_clause}) ORDER BY created_at",
+        params,
+    ).fetchall()
+    return [_run_row(r) for r in rows]
+
+
+def claim_run(con: Con, execution_id: str, engine_id: str, expected_owner: str | None) -> bool:
+    """Take ownership if the owner is still the one we saw (compare-and-set)."""
+    if expected_owner is None:
+        row = con.execute(
+            "UPDATE workflow_executions SET owner = ? WHERE id = ? AND owner IS NULL "
+            "RETURNING id",
+            [engine_id, execution_id],
+        ).fetchone()
+    else:
+        row = con.execute(
+            "UPDATE workflow_executions SET owner = ? WHERE id = ? AND owner = ? RETURNING id",
+            [engine_id, execution_id, expected_owner],
+        ).fetchone()
+    return row is not None
+
+
+def release_runs(con: Con, engine_id: str) -> None:
+    con.execute("UPDATE workflow_executions SET owner = NULL WHERE owner = ?", [engine_id])
+
+
+def request_cancel(con: Con, execution_id: str) -> None:
+    con.execute(
+        "UPDATE workflow_executions SET cancel_requested = TRUE WHERE id = ?", [execution_id]
+    )
+
+
+def load_history(con: Con, execution_id: str) -> list[tuple[int, str, Any, float]]:
+    rows = con.execute(
+        "SELECT seq, type, payload, epoch_us(ts) FROM events WHERE execution_id = ? ORDER BY seq",
+        [execution_id],
+    ).fetchall()
+    return [(r[0], r[1], json.loads(r[2]), r[3] / 1e6) for r in rows]
+
+
+# -- promises and signals --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseRow:
+    id: str
+    execution_id: str
+    name: str
+    status: PromiseStatus
+    timeout_at: float | None
+    schema: Any
+    value: Any
+    error: str | None
+    resolved_by: str | None
+    delivered: bool
+
+
+_PROMISE_COLS = (
+    "id, execution_id, name, status, timeout_at, schema, value, error, resolved_by, delivered"
+)
+
+
+def _promise_row(row: Sequence[Any]) -> PromiseRow:
+    return PromiseRow(
+        id=row[0],
+        execution_id=row[1],
+        name=row[2],
+        status=PromiseStatus(row[3]),
+        timeout_at=epoch(row[4]),
+        schema=_json(row[5]),
+        value=_json(row[6]),
+        error=row[7],
+        resolved_by=row[8],
+        delivered=bool(row[9]),
+    )
+
+
+def find_promise(con: Con, execution_id: str, name: str) -> PromiseRow | None:
+    row = con.execute(
+        f"SELECT {_PROMISE_COLS} FROM promises WHERE execution_id = ? AND name = ?",
+        [execution_id, name],
+    ).fetchone()
+    return None if row is None else _promise_row(row)
+
+
+def create_promise(
+    con: Con,
+    *,
+    promise_id: str,
+    execution_id: str,
+    name: str,
+    timeout_at: float | None,
+    schema_json: str | None,
+    now: float,
+) -> PromiseRow:
+    """Insert a pending promise, or return the row an early resolver already wrote."""
+    existing = find_promise(con, execution_id, name)
+    if existing is not None:
+        con.execute(
+            "UPDATE promises SET timeout_at = ?, schema = ? WHERE id = ?",
+            [to_ts(timeout_at), schema_json, existing.id],
+        )
+        return existing
+    con.execute(
+        "INSERT INTO promises (id, execution_id, name, status, timeout_at, schema, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            promise_id,
+            execution_id,
+            name,
+            PromiseStatus.PENDING.value,
+            to_ts(timeout_at),
+            schema_json,
+            to_ts(now),
+        ],
+    )
+    row = find_promise(con, execution_id, name)
+    assert row is not None
+    return row
+
+
+def settle_promise(
+    con: Con,
+    *,
+    promise_id: str | None,
+    execution_id: str,
+    name: str,
+    status: PromiseStatus,
+    value_json: str | None,
+    error: str | None,
+    resolved_by: str | None,
+    now: float,
+) -> None:
+    """Record a promise's outcome (insert when it does not exist yet: early resolution)."""
+    if promise_id is None:
+        import uuid
+
+        con.execute(
+            "INSERT INTO promises (id, execution_id, name, status, value, error, created_at, "
+            "resolved_at, resolved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                str(uuid.uuid4()),
+                execution_id,
+                name,
+                status.value,
+                value_json,
+                error,
+                to_ts(now),
+                to_ts(now),
+                resolved_by,
+            ],
+        )
+    else:
+        con.execute(
+            "UPDATE promises SET status = ?, value = ?, error = ?, resolved_at = ?, "
+            "resolved_by = ? WHERE id = ?",
+            [status.value, value_json, error, to_ts(now), resolved_by, promise_id],
+        )
+
+
+def reset_promise(con: Con, promise_id: str) -> None:
+    con.execute(
+        "UPDATE promises SET status = 'PENDING', value = NULL, error = NULL, resolved_at = NULL, "
+        "resolved_by = NULL, delivered = FALSE WHERE id = ?",
+        [promise_id],
+    )
+
+
+def mark_promise_delivered(con: Con, promise_id: str) -> None:
+    con.execute("UPDATE promises SET delivered = TRUE WHERE id = ?", [promise_id])
+
+
+def undelivered_promises(con: Con, execution_ids: Sequence[str]) -> list[PromiseRow]:
+    if not execution_ids:
+        return []
+    marks = ",".join("?" * len(execution_ids))
+    rows = con.execute(
+        f"SELECT {_PROMISE_COLS} FROM promises WHERE execution_id IN ({marks}) "
+        "AND status <> 'PENDING' AND NOT delivered",
+        list(execution_ids),
+    ).fetchall()
+    return [_promise_row(r) for r in rows]
+
+
+def insert_signal(
+    con: Con, *, signal_id: str, execution_id: str, name: str, value_json: str, now: float
+) -> None:
+    con.execute(
+        "INSERT INTO signals (id, execution_id, name, value, created_at) VALUES (?, ?, ?, ?, ?)",
+        [signal_id, execution_id, name, value_json, to_ts(now)],
+    )
+
+
+def undelivered_signals(con: Con, execution_ids: Sequence[str]) -> list[tuple[str, str, str, Any]]:
+    if not execution_ids:
+        return []
+    marks = ",".join("?" * len(execution_ids))
+    rows = con.execute(
+        f"SELECT id, execution_id, name, value FROM signals WHERE execution_id IN ({marks}) "
+        "AND NOT delivered ORDER BY created_at, id",
+        list(execution_ids),
+    ).fetchall()
+    return [(r[0], r[1], r[2], _json(r[3])) for r in rows]
+
+
+def mark_signal_delivered(con: Con, signal_id: str) -> None:
+    con.execute("UPDATE signals SET delivered = TRUE WHERE id = ?", [signal_id])
+
+
+def cancel_requested(con: Con, execution_ids: Sequence[str]) -> list[str]:
+    if not execution_ids:
+        return []
+    marks = ",".join("?" * len(execution_ids))
+    rows = con.execute(
+        f"SELECT id FROM workflow_executions WHERE id IN ({marks}) AND cancel_requested",
+        list(execution_ids),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+# -- engines ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRow:
+    id: str
+    pid: int
+    host: str
+    proc_start: str | None
+    heartbeat_at: float
+
+
+def register_engine(
+    con: Con, engine_id: str, pid: int, host: str, proc_start: str | None, now: float
+) -> None:
+    con.execute(
+        "INSERT INTO engines (id, pid, host, proc_start, started_at, heartbeat_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [engine_id, pid, host, proc_start, to_ts(now), to_ts(now)],
+    )
+
+
+def heartbeat(con: Con, engine_id: str, now: float) -> None:
+    con.execute("UPDATE engines SET heartbeat_at = ? WHERE id = ?", [to_ts(now), engine_id])
+
+
+def stop_engine(con: Con, engine_id: str) -> None:
+    con.execute("UPDATE engines SET stopped = TRUE WHERE id = ?", [engine_id])
+
+
+def live_engine_rows(con: Con) -> list[EngineRow]:
+    rows = con.execute(
+        "SELECT id, pid, host, proc_start, heartbeat_at FROM engines WHERE NOT stopped"
+    ).fetchall()
+    return [EngineRow(r[0], r[1], r[2], r[3], epoch(r[4]) or 0.0) for r in rows]
+
+
+# -- queries for users -----------------------------------------------------------------
+
+
+def _error(text: str | None) -> ErrorInfo | None:
+    data = _json(text)
+    return None if data is None else ErrorInfo.model_validate(data)
+
+
+def get_run(con: Con, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
+    row = con.execute(
+        "SELECT id, workflow_id, kind, status, input, output, error, parent_id, owner, "
+        "created_at, updated_at FROM workflow_executions WHERE workflow_id = ? OR id = ? "
+        "ORDER BY workflow_id = ? DESC LIMIT 1",
+        [workflow_id, workflow_id, workflow_id],
+    ).fetchone()
+    if row is None:
+        return None
+    events: list[EventInfo] = []
+    if with_events:
+        events = [
+            EventInfo(seq=r[0], type=r[1], payload=json.loads(r[2]), ts=r[3].replace(tzinfo=UTC))
+            for r in con.execute(
+                "SELECT seq, type, payload, ts FROM events WHERE execution_id = ? ORDER BY seq",
+                [row[0]],
+            ).fetchall()
+        ]
+    return _run_info(row, events)
+
+
+def _run_info(row: Sequence[Any], events: list[EventInfo]) -> RunInfo:
+    return RunInfo(
+        execution_id=row[0],
+        workflow_id=row[1],
+        kind=row[2],
+        status=RunStatus(row[3]),
+        input=_json(row[4]),
+        output=_json(row[5]),
+        error=_error(row[6]),
+        parent_id=row[7],
+        owner=row[8],
+        created_at=row[9].replace(tzinfo=UTC),
+        updated_at=row[10].replace(tzinfo=UTC),
+        events=events,
+    )
+
+
+def list_runs(
+    con: Con, *, statuses: Iterable[str] = (), kind: str | None = None, limit: int | None = None
+) -> list[RunInfo]:
+    clauses, params = [], []
+    statuses = list(statuses)
+    if statuses:
+        clauses.append("status IN (" + ",".join("?" * len(statuses)) + ")")
+        params.extend(statuses)
+    if kind is not None:
+        clauses.append("kind = ?")
+        params.append(kind)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    tail = f" LIMIT {int(limit)}" if limit else ""
+    rows = con.execute(
+        "SELECT id, workflow_id, kind, status, input, output, error, parent_id, owner, "
+        f"created_at, updated_at FROM workflow_executions{where} ORDER BY created_at DESC{tail}",
+        params,
+    ).fetchall()
+    return [_run_info(r, []) for r in rows]
+
+
+def promises(
+    con: Con, *, workflow_id: str | None = None, pending_only: bool = True
+) -> list[PromiseInfo]:
+    clauses, params = [], []
+    if pending_only:
+        clauses.append("p.status = 'PENDING'")
+        clauses.append("r.status IN ('RUNNING', 'WAITING', 'PENDING')")
+    if workflow_id is not None:
+        clauses.append("r.workflow_id = ?")
+        params.append(workflow_id)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = con.execute(
+        "SELECT r.workflow_id, p.execution_id, p.id, p.name, p.status, p.created_at, "
+        "p.timeout_at, p.schema, p.value, p.error, p.resolved_at, p.resolved_by "
+        f"FROM promises p JOIN workflow_executions r ON r.id = p.execution_id{where} "
+        "ORDER BY p.created_at",
+        params,
+    ).fetchall()
+    return [
+        PromiseInfo(
+            workflow_id=r[0],
+            execution_id=r[1],
+            promise_id=r[2],
+            name=r[3],
+            status=PromiseStatus(r[4]),
+            created_at=r[5].replace(tzinfo=UTC),
+            timeout_at=from_ts(r[6]),
+            schema=_json(r[7]),
+            value=_json(r[8]),
+            error=r[9],
+            resolved_at=from_ts(r[10]),
+            resolved_by=r[11],
+        )
+        for r in rows
+    ]
+
+
+def logs(con: Con, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]:
+    params: list[Any] = [execution_id]
+    extra = ""
+    if since_ts is not None:
+        extra = " AND ts > ?"
+        params.append(to_ts(since_ts))
+    rows = con.execute(
+        "SELECT execution_id, task_execution_id, ts, stream, level, message FROM logs "
+        f"WHERE execution_id = ?{extra} ORDER BY ts, rowid",
+        params,
+    ).fetchall()
+    return [
+        LogEntry(
+            execution_id=r[0],
+            task_execution_id=r[1],
+            ts=r[2].replace(tzinfo=UTC),
+            stream=r[3],
+            level=r[4],
+            message=r[5],
+        )
+        for r in rows
+    ]

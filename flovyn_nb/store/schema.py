@@ -1,0 +1,177 @@
+"""Tables, views and migrations of a flovyn store; refusing files that are not ours.
+
+The event log is the source of truth. ``tasks`` and ``timers`` are views over it, so a
+durable step costs one insert into ``events`` and nothing else (see ARCHITECTURE.md §3).
+Tables other processes write to (``promises``, ``signals``, the cancel flag on
+``workflow_executions``) are real tables: they are the inbox of a run's owner.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+from flovyn_nb.errors import StoreError
+
+APP = "flovyn_nb"
+CURRENT_VERSION = 1
+
+_V1 = [
+    """CREATE TABLE schema_version (
+        app VARCHAR NOT NULL, version INTEGER NOT NULL, migrated_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE workflow_executions (
+        id VARCHAR PRIMARY KEY,
+        workflow_id VARCHAR NOT NULL UNIQUE,
+        kind VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        input JSON,
+        output JSON,
+        error JSON,
+        source_hash VARCHAR,
+        owner VARCHAR,
+        parent_id VARCHAR,
+        cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE events (
+        execution_id VARCHAR NOT NULL,
+        seq INTEGER NOT NULL,
+        type VARCHAR NOT NULL,
+        payload JSON NOT NULL,
+        ts TIMESTAMP NOT NULL,
+        PRIMARY KEY (execution_id, seq))""",
+    """CREATE TABLE promises (
+        id VARCHAR PRIMARY KEY,
+        execution_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        timeout_at TIMESTAMP,
+        schema JSON,
+        value JSON,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        resolved_at TIMESTAMP,
+        resolved_by VARCHAR,
+        delivered BOOLEAN NOT NULL DEFAULT FALSE,
+        UNIQUE (execution_id, name))""",
+    """CREATE TABLE signals (
+        id VARCHAR PRIMARY KEY,
+        execution_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        value JSON,
+        created_at TIMESTAMP NOT NULL,
+        delivered BOOLEAN NOT NULL DEFAULT FALSE)""",
+    """CREATE TABLE logs (
+        execution_id VARCHAR NOT NULL,
+        task_execution_id VARCHAR,
+        ts TIMESTAMP NOT NULL,
+        stream VARCHAR NOT NULL,
+        level VARCHAR NOT NULL,
+        message VARCHAR NOT NULL)""",
+    """CREATE TABLE engines (
+        id VARCHAR PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host VARCHAR NOT NULL,
+        proc_start VARCHAR,
+        started_at TIMESTAMP NOT NULL,
+        heartbeat_at TIMESTAMP NOT NULL,
+        stopped BOOLEAN NOT NULL DEFAULT FALSE)""",
+    """CREATE VIEW tasks AS
+        SELECT payload->>'$.taskExecutionId' AS id,
+            execution_id,
+            max(payload->>'$.taskKind') AS kind,
+            CASE arg_max(type, seq)
+                WHEN 'TASK_SCHEDULED' THEN 'SCHEDULED'
+                WHEN 'TASK_STARTED' THEN 'RUNNING'
+                WHEN 'TASK_RETRY_SCHEDULED' THEN 'RETRYING'
+                WHEN 'TASK_COMPLETED' THEN 'COMPLETED'
+                WHEN 'TASK_FAILED' THEN 'FAILED'
+                WHEN 'TASK_CANCELLED' THEN 'CANCELLED' END AS status,
+            count(*) FILTER (WHERE type = 'TASK_STARTED') AS attempts,
+            max(CAST(payload->>'$.maxAttempts' AS INTEGER)) AS max_attempts,
+            min(ts) AS scheduled_at,
+            min(ts) FILTER (WHERE type = 'TASK_STARTED') AS started_at,
+            max(ts) FILTER (WHERE type IN ('TASK_COMPLETED', 'TASK_FAILED', 'TASK_CANCELLED'))
+                AS finished_at,
+            arg_max(CAST(payload->>'$.nextAttemptAt' AS TIMESTAMP), seq)
+                FILTER (WHERE type = 'TASK_RETRY_SCHEDULED') AS next_attempt_at,
+            arg_max(CAST(payload->>'$.deadline' AS TIMESTAMP), seq)
+                FILTER (WHERE type = 'TASK_STARTED') AS deadline
+        FROM events
+        WHERE type LIKE 'TASK\\_%' ESCAPE '\\'
+        GROUP BY 1, 2""",
+    """CREATE VIEW timers AS
+        SELECT payload->>'$.timerId' AS id,
+            execution_id,
+            max(CAST(payload->>'$.fireAt' AS TIMESTAMP)) AS fire_at,
+            CASE arg_max(type, seq)
+                WHEN 'TIMER_STARTED' THEN 'PENDING'
+                WHEN 'TIMER_FIRED' THEN 'FIRED'
+                WHEN 'TIMER_CANCELLED' THEN 'CANCELLED' END AS status,
+            min(ts) AS started_at
+        FROM events
+        WHERE type LIKE 'TIMER\\_%' ESCAPE '\\'
+        GROUP BY 1, 2""",
+    "CREATE INDEX promises_status ON promises (status)",
+    "CREATE INDEX logs_execution ON logs (execution_id)",
+]
+
+# version -> statements that bring a store from version-1 to version.
+MIGRATIONS: dict[int, list[str]] = {1: _V1}
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def prepare(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Create the schema in an empty file, migrate an older one, refuse anything else.
+
+    Raises:
+        StoreError: the file holds other tables, another app's data, or a newer schema.
+            Nothing is written in that case.
+    """
+    tables = _tables(con)
+    if not tables:
+        _migrate(con, 0)
+        return
+    if "schema_version" not in tables:
+        raise StoreError(
+            f"{path} is a DuckDB file but not a flovyn store (it has tables "
+            f"{', '.join(sorted(tables)[:5])}); point FLOVYN_NB_STORE at another file",
+            path=path,
+        )
+    row = con.execute(
+        "SELECT app, max(version) FROM schema_version GROUP BY app ORDER BY 2 DESC LIMIT 1"
+    ).fetchone()
+    if row is None or row[0] != APP:
+        raise StoreError(f"{path} is not a flovyn store (schema_version says {row})", path=path)
+    version = int(row[1])
+    if version > CURRENT_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer flovyn_nb (store schema v{version}; this version "
+            f"reads up to v{CURRENT_VERSION}); upgrade flovyn_nb to use it",
+            path=path,
+        )
+    if version < CURRENT_VERSION:
+        _migrate(con, version)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, from_version: int) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version in range(from_version + 1, CURRENT_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, ?, ?)",
+                [APP, version, datetime.now(UTC).replace(tzinfo=None)],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
