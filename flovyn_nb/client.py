@@ -58,7 +58,9 @@ def start(
             raise EngineError(
                 f"an engine is already running on {_engine.store.path}; call flovyn_nb.stop() first"
             )
-        engine = Engine(store if store is not None else default_store_path(), clock=clock, **options)
+        engine = Engine(
+            store if store is not None else default_store_path(), clock=clock, **options
+        )
         engine.start()
         _engine = engine
         return engine
@@ -108,7 +110,9 @@ def _store(store: str | os.PathLike[str] | None) -> Store:
 class WorkflowHandle:
     """A started run. ``h.result()`` blocks; ``await h`` waits without blocking a loop."""
 
-    def __init__(self, workflow_id: str, execution_id: str, kind: str, store: Store | None = None) -> None:
+    def __init__(
+        self, workflow_id: str, execution_id: str, kind: str, store: Store | None = None
+    ) -> None:
         self.workflow_id = workflow_id
         self.execution_id = execution_id
         self.kind = kind
@@ -129,12 +133,18 @@ class WorkflowHandle:
         if engine is not None:
             status, output, error = engine.wait_finished(self.execution_id, timeout)
         else:
-            status, output, error = _wait_without_engine(self._store or _store(None), self.execution_id, timeout)
+            status, output, error = _wait_without_engine(
+                self._store or _store(None), self.execution_id, timeout
+            )
         if status is RunStatus.COMPLETED:
             definition = registry.find_workflow(self.kind)
-            return serde.from_json(output, definition.return_type if definition else Any, what="workflow result")
+            return serde.from_json(
+                output, definition.return_type if definition else Any, what="workflow result"
+            )
         if status is RunStatus.CANCELLED:
-            raise WorkflowCancelled(f"run {self.workflow_id!r} was cancelled", workflow_id=self.workflow_id)
+            raise WorkflowCancelled(
+                f"run {self.workflow_id!r} was cancelled", workflow_id=self.workflow_id
+            )
         error = error or {}
         raise WorkflowFailed(
             f"run {self.workflow_id!r} failed: {error.get('type')}: {error.get('message')}",
@@ -158,7 +168,9 @@ class WorkflowHandle:
         return get_run(self.workflow_id)
 
 
-def _wait_without_engine(store: Store, execution_id: str, timeout: float | None) -> tuple[RunStatus, Any, Any]:
+def _wait_without_engine(
+    store: Store, execution_id: str, timeout: float | None
+) -> tuple[RunStatus, Any, Any]:
     deadline = None if timeout is None else time.monotonic() + timeout
     last = -1
     while True:
@@ -185,14 +197,18 @@ def start_workflow(
         EngineError: no engine is running in this process.
     """
     engine = _require_engine()
-    definition = workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+    definition = (
+        workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+    )
     started = engine.start_workflow(definition, input, workflow_id=workflow_id)
     return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
 
 
 def get_handle(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> WorkflowHandle:
     run = get_run(workflow_id, events=False, store=store)
-    return WorkflowHandle(run.workflow_id, run.execution_id, run.kind, None if store is None else _store(store))
+    return WorkflowHandle(
+        run.workflow_id, run.execution_id, run.kind, None if store is None else _store(store)
+    )
 
 
 def resolve_promise(
@@ -225,15 +241,26 @@ def reject_promise(
     resolved_by: str = "api",
 ) -> None:
     """Reject the promise: the workflow's ``ctx.promise`` raises ``PromiseRejected``."""
-    _settle(workflow_id, name, None, reject=True, reason=reason, store=store, resolved_by=resolved_by)
+    _settle(
+        workflow_id, name, None, reject=True, reason=reason, store=store, resolved_by=resolved_by
+    )
 
 
 def _settle(
-    workflow_id: str, name: str, value: Any, *, reject: bool, reason: str, store: Any, resolved_by: str
+    workflow_id: str,
+    name: str,
+    value: Any,
+    *,
+    reject: bool,
+    reason: str,
+    store: Any,
+    resolved_by: str,
 ) -> None:
     engine = current_engine()
     if engine is not None and (store is None or Path(store).absolute() == engine.store.path):
-        engine.resolve_promise(workflow_id, name, value, reject=reject, reason=reason, resolved_by=resolved_by)
+        engine.resolve_promise(
+            workflow_id, name, value, reject=reject, reason=reason, resolved_by=resolved_by
+        )
         return
     target = _store(store)
     now = time.time()
@@ -278,7 +305,9 @@ def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = 
 # -- queries -------------------------------------------------------------------------------
 
 
-def get_run(workflow_id: str, *, events: bool = True, store: str | os.PathLike[str] | None = None) -> RunInfo:
+def get_run(
+    workflow_id: str, *, events: bool = True, store: str | os.PathLike[str] | None = None
+) -> RunInfo:
     """A run with its history.
 
     Raises:
@@ -314,7 +343,9 @@ def list_runs(
 ) -> list[RunInfo]:
     """Runs, newest first, optionally filtered by status and workflow kind (no events)."""
     statuses = _statuses(status)
-    return _store(store).read(lambda con: ops.list_runs(con, statuses=statuses, kind=kind, limit=limit))
+    return _store(store).read(
+        lambda con: ops.list_runs(con, statuses=statuses, kind=kind, limit=limit)
+    )
 
 
 def pending_promises(
@@ -330,7 +361,9 @@ def run_logs(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -
     return _store(store).read(lambda con: ops.logs(con, run.execution_id))
 
 
-def sql(query: str, params: list[Any] | None = None, *, store: str | os.PathLike[str] | None = None) -> pandas.DataFrame:
+def sql(
+    query: str, params: list[Any] | None = None, *, store: str | os.PathLike[str] | None = None
+) -> pandas.DataFrame:
     """Run SQL over the store's tables (``workflow_executions``, ``events``, ``tasks``,
     ``timers``, ``promises``, ``signals``, ``logs``, ``engines``) into a DataFrame."""
     return _store(store).sql(query, params)

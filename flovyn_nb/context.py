@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +100,11 @@ class WorkflowContext(_ContextBase):
         return self._run.schedule_async(task, input)
 
     async def schedule_workflow(
-        self, workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+        self,
+        workflow: WorkflowDefinition[Any] | str,
+        input: Any = None,
+        *,
+        workflow_id: str | None = None,
     ) -> Any:
         """Run a child workflow and return its result.
 
@@ -110,7 +114,11 @@ class WorkflowContext(_ContextBase):
         return await self.schedule_workflow_async(workflow, input, workflow_id=workflow_id)
 
     def schedule_workflow_async(
-        self, workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+        self,
+        workflow: WorkflowDefinition[Any] | str,
+        input: Any = None,
+        *,
+        workflow_id: str | None = None,
     ) -> StepHandle:
         return self._run.schedule_workflow_async(workflow, input, workflow_id)
 
@@ -169,7 +177,7 @@ class WorkflowContext(_ContextBase):
         return uuid.UUID(int=self._run.rng.getrandbits(128), version=4)
 
 
-def _blocking(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+def _blocking(fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
     return anyio.from_thread.run(fn, *args)
 
 
@@ -184,12 +192,20 @@ class SyncWorkflowContext(_ContextBase):
         return result
 
     def schedule_workflow(
-        self, workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+        self,
+        workflow: WorkflowDefinition[Any] | str,
+        input: Any = None,
+        *,
+        workflow_id: str | None = None,
     ) -> Any:
         return self.schedule_workflow_async(workflow, input, workflow_id=workflow_id).result()
 
     def schedule_workflow_async(
-        self, workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+        self,
+        workflow: WorkflowDefinition[Any] | str,
+        input: Any = None,
+        *,
+        workflow_id: str | None = None,
     ) -> StepHandle:
         result: StepHandle = anyio.from_thread.run_sync(
             self._run.schedule_workflow_async, workflow, input, workflow_id

@@ -241,9 +241,7 @@ def workflow(fn: F, /) -> WorkflowDefinition[Any]: ...
 def workflow(
     *, name: str | None = None
 ) -> Callable[[Callable[..., Any]], WorkflowDefinition[Any]]: ...
-def workflow(
-    fn: Callable[..., Any] | None = None, /, *, name: str | None = None
-) -> Any:
+def workflow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
     """Register a workflow: ``async def wf(ctx, input)`` or a plain ``def``.
 
     The function takes a :class:`~flovyn_nb.WorkflowContext` and at most one input value.

@@ -104,7 +104,13 @@ class DeterminismViolation(FlovynError):
     """Replayed workflow code issued a command that does not match the recorded history."""
 
     def __init__(
-        self, message: str, *, workflow_id: str = "", step: int = 0, recorded: str = "", issued: str = ""
+        self,
+        message: str,
+        *,
+        workflow_id: str = "",
+        step: int = 0,
+        recorded: str = "",
+        issued: str = "",
     ) -> None:
         super().__init__(message)
         self.workflow_id = workflow_id

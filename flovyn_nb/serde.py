@@ -75,7 +75,9 @@ def from_json(data: JSON, type_hint: Any, *, what: str = "value") -> Any:
     try:
         return _adapter_for(type_hint).validate_python(data)
     except pydantic.ValidationError as exc:
-        raise InvalidInput(f"{what} is not a valid {type_name(type_hint)}: {_errors(exc)}") from None
+        raise InvalidInput(
+            f"{what} is not a valid {type_name(type_hint)}: {_errors(exc)}"
+        ) from None
 
 
 def check(value: Any, type_hint: Any, *, what: str = "value") -> JSON:

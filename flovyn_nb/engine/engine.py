@@ -12,6 +12,7 @@ also claims runs whose owner died.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -21,7 +22,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -156,7 +156,7 @@ class Engine:
         with self._finished:
             self._finished.notify_all()
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> Engine:  # noqa: PYI034
         return self if self.running else self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -252,7 +252,9 @@ class Engine:
     ) -> Started:
         input_json = serde.to_json(input, what=f"input of workflow {definition.name!r}")
         if definition.takes_input:
-            serde.from_json(input_json, definition.input_type, what=f"input of workflow {definition.name!r}")
+            serde.from_json(
+                input_json, definition.input_type, what=f"input of workflow {definition.name!r}"
+            )
         elif input is not None:
             raise InvalidInput(f"workflow {definition.name!r} takes no input, but one was given")
         if workflow_id is not None and (not isinstance(workflow_id, str) or not workflow_id):
@@ -260,7 +262,14 @@ class Engine:
         return self._call(self.create_run, definition, input_json, workflow_id or str(uuid.uuid4()))
 
     def resolve_promise(
-        self, workflow_id: str, name: str, value: Any, *, reject: bool = False, reason: str = "", resolved_by: str = "api"
+        self,
+        workflow_id: str,
+        name: str,
+        value: Any,
+        *,
+        reject: bool = False,
+        reason: str = "",
+        resolved_by: str = "api",
     ) -> None:
         self._call(self._settle, workflow_id, name, value, reject, reason, resolved_by)
 
@@ -320,7 +329,9 @@ class Engine:
             parent_execution_id=None if parent is None else parent.execution_id,
             source_hash=definition.source_hash,
         )
-        row = EventRow(execution_id, 1, EventType.WORKFLOW_STARTED.value, serde.dumps(started.dump()), now)
+        row = EventRow(
+            execution_id, 1, EventType.WORKFLOW_STARTED.value, serde.dumps(started.dump()), now
+        )
         input_text = serde.dumps(input_json)
 
         def insert(con: Con) -> RunRow | None:
@@ -451,9 +462,11 @@ class Engine:
     async def _heartbeat_loop(self) -> None:
         while True:
             await anyio.sleep(self.heartbeat_interval)
-            now = self.clock.now()
-            await self.writer.commit(Write(ops=[lambda con: ops.heartbeat(con, self.id, now)]))
+            await self.writer.commit(Write(ops=[functools.partial(self._beat, self.clock.now())]))
             await self._recover()
+
+    def _beat(self, now: float, con: Con) -> None:
+        ops.heartbeat(con, self.id, now)
 
     # -- the inbox ---------------------------------------------------------------------------
 
@@ -469,15 +482,10 @@ class Engine:
             if not ids:
                 continue
 
-            def scan(con: Con) -> tuple[list[PromiseRow], list[tuple[str, str, str, Any]], list[str]]:
-                return (
-                    ops.undelivered_promises(con, ids),
-                    ops.undelivered_signals(con, ids),
-                    ops.cancel_requested(con, ids),
-                )
-
             try:
-                promises, signals, cancels = await anyio.to_thread.run_sync(self.store.read, scan)
+                promises, signals, cancels = await anyio.to_thread.run_sync(
+                    self.store.read, functools.partial(_scan_inbox, ids)
+                )
             except Exception as exc:
                 self._internal_error(f"inbox scan: {exc!r}")
                 continue
@@ -546,7 +554,13 @@ class Engine:
     async def _signal(self, workflow_id: str, name: str, value: Any) -> None:
         now = self.clock.now()
         await self.writer.commit(
-            Write(ops=[lambda con: inbox.send_signal(con, workflow_id=workflow_id, name=name, value=value, now=now)])
+            Write(
+                ops=[
+                    lambda con: inbox.send_signal(
+                        con, workflow_id=workflow_id, name=name, value=value, now=now
+                    )
+                ]
+            )
         )
         run = self._live(workflow_id)
         if run is not None:
@@ -557,7 +571,9 @@ class Engine:
         if run is not None:
             await run.request_cancel("requested")
             return
-        await self.writer.commit(Write(ops=[lambda con: inbox.request_cancel(con, workflow_id=workflow_id)]))
+        await self.writer.commit(
+            Write(ops=[lambda con: inbox.request_cancel(con, workflow_id=workflow_id)])
+        )
 
     def _live(self, workflow_id: str) -> Run | None:
         execution_id = self._by_workflow_id.get(workflow_id)
@@ -592,5 +608,11 @@ class Engine:
             self._internal_error(f"listener failed: {exc!r}")
 
 
-def engine_store_path(engine: Engine) -> Path:
-    return engine.store.path
+def _scan_inbox(
+    ids: list[str], con: Con
+) -> tuple[list[PromiseRow], list[tuple[str, str, str, Any]], list[str]]:
+    return (
+        ops.undelivered_promises(con, ids),
+        ops.undelivered_signals(con, ids),
+        ops.cancel_requested(con, ids),
+    )

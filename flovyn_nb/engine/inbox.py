@@ -24,7 +24,7 @@ from flovyn_nb.store import ops
 from flovyn_nb.store.ops import Con, PromiseRow, RunRow
 
 
-def _active_run(con: Con, workflow_id: str, action: str) -> RunRow:
+def _find_run(con: Con, workflow_id: str) -> RunRow:
     run = ops.find_run(con, workflow_id)
     if run is None:
         raise UnknownWorkflow(
@@ -32,6 +32,11 @@ def _active_run(con: Con, workflow_id: str, action: str) -> RunRow:
             "fn.list_runs() or `flovyn-nb runs`",
             workflow_id=workflow_id,
         )
+    return run
+
+
+def _active_run(con: Con, workflow_id: str, action: str) -> RunRow:
+    run = _find_run(con, workflow_id)
     if run.status.is_terminal:
         raise InvalidInput(
             f"run {workflow_id!r} already ended ({run.status.value}); there is nothing to {action}"
@@ -63,17 +68,19 @@ def settle_promise(
         UnknownWorkflow, UnknownPromise, PromiseAlreadyResolved, InvalidInput.
     """
     action = "resolve" if status is PromiseStatus.RESOLVED else "reject"
-    run = _active_run(con, workflow_id, f"{action} (promise {name!r})")
+    run = _find_run(con, workflow_id)
     row = ops.find_promise(con, run.id, name)
     if row is not None and row.status is not PromiseStatus.PENDING:
         raise PromiseAlreadyResolved(
-            f"promise {name!r} of run {workflow_id!r} is already {row.status.value.lower()}"
-            + (f" (by {row.resolved_by})" if row.resolved_by else "")
+            f"promise {name!r} of run {workflow_id!r} is already "
+            + row.status.value.lower().replace("_", " ")
+            + (f" (by {row.resolved_by})" if row.resolved_by not in (None, "timeout") else "")
             + "; its first value stays",
             workflow_id=workflow_id,
             name=name,
             status=row.status.value,
         )
+    _active_run(con, workflow_id, f"{action} (promise {name!r})")
     if row is None and require_existing:
         raise UnknownPromise(f"run {workflow_id!r} has no promise named {name!r}")
     value_json = None

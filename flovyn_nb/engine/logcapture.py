@@ -42,7 +42,9 @@ class StepScope:
         for stream, rest in list(self._partial.items()):
             if rest:
                 self._partial[stream] = ""
-                self.sink(self.task_execution_id, stream, "ERROR" if stream == "stderr" else "INFO", rest)
+                self.sink(
+                    self.task_execution_id, stream, "ERROR" if stream == "stderr" else "INFO", rest
+                )
 
     def log(self, record: logging.LogRecord, text: str) -> None:
         if not self.muted():
@@ -145,7 +147,7 @@ def uninstall() -> None:
 
 def step_logger(name: str, scope_getter: Callable[[], StepScope | None]) -> logging.Logger:
     """A logger (not in logging's tree) whose records go only to the step's sink."""
-    logger = logging.Logger(name, logging.DEBUG)
+    logger = logging.Logger(name, logging.DEBUG)  # noqa: LOG001 (kept out of logging's tree)
     logger.propagate = False
     logger.addHandler(_ScopedHandler(scope_getter))
     return logger

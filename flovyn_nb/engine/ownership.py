@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from flovyn_nb.store import ops, pid_alive
 from flovyn_nb.store.ops import Con, EngineRow, RunRow
@@ -52,13 +53,13 @@ def claim(
     now: float,
     stale_after: float,
     limit: int | None = None,
-) -> list[tuple[RunRow, list[tuple[int, str, object, float]]]]:
+) -> list[tuple[RunRow, list[tuple[int, str, Any, float]]]]:
     """Claim the active runs of these kinds whose owner is gone; load their histories."""
     engines = ops.live_engine_rows(con)
     alive = [e.id for e in engines if e.id == engine_id or engine_alive(e, now, stale_after)]
     for dead in (e for e in engines if e.id not in alive):
         ops.stop_engine(con, dead.id)
-    claimed = []
+    claimed: list[tuple[RunRow, list[tuple[int, str, Any, float]]]] = []
     for row in ops.claimable_runs(con, kinds, alive):
         if limit is not None and len(claimed) >= limit:
             break

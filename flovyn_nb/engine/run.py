@@ -123,6 +123,8 @@ class Run:
         self.signal_waits: dict[str, deque[tuple[Wait, str | None, Any]]] = defaultdict(deque)
         self.child_waits: dict[str, Wait] = {}
         self.children: set[str] = set()
+        self.delivered_signals: set[str] = set()
+        self.promise_names: set[str] = set()
         self.task_cancellers: set[Callable[[], None]] = set()
         self.state: dict[str, Any] = {}
         seed = int.from_bytes(hashlib.sha256(execution_id.encode()).digest()[:8], "big")
@@ -141,7 +143,11 @@ class Run:
         return self.history is not None and self.history.replaying
 
     def emit(
-        self, kind: EventType, payload: _Payload | None, *, ops_: Iterable[Callable[[Con], Any]] = ()
+        self,
+        kind: EventType,
+        payload: _Payload | None,
+        *,
+        ops_: Iterable[Callable[[Con], Any]] = (),
     ) -> Write:
         """Append an event (lazily written: durable at the next barrier or within linger)."""
         write = Write(ops=list(ops_))
@@ -160,7 +166,11 @@ class Run:
         return write
 
     async def commit(
-        self, kind: EventType, payload: _Payload | None, *, ops_: Iterable[Callable[[Con], Any]] = ()
+        self,
+        kind: EventType,
+        payload: _Payload | None,
+        *,
+        ops_: Iterable[Callable[[Con], Any]] = (),
     ) -> Any:
         write = self.emit(kind, payload, ops_=ops_)
         await self.engine.writer.wait(write.ticket)
@@ -173,8 +183,12 @@ class Run:
         now = self.engine.clock.now()
         return lambda con: ops.set_run_status(con, self.execution_id, status, now)
 
-    def log_sink(self, task_execution_id: str | None, stream: str, level: str, message: str) -> None:
-        row = LogRow(self.execution_id, task_execution_id, self.engine.clock.now(), stream, level, message)
+    def log_sink(
+        self, task_execution_id: str | None, stream: str, level: str, message: str
+    ) -> None:
+        row = LogRow(
+            self.execution_id, task_execution_id, self.engine.clock.now(), stream, level, message
+        )
         self.engine.submit_log(self, row)
 
     def _next(self, family: str) -> int:
@@ -230,7 +244,9 @@ class Run:
             )
         elif outcome.type is E.TASK_COMPLETED:
             wait.set_value(
-                serde.from_json(outcome.payload.get("output"), definition.return_type, what="task result")
+                serde.from_json(
+                    outcome.payload.get("output"), definition.return_type, what="task result"
+                )
             )
         elif outcome.type is E.TASK_CANCELLED:
             wait.set_error(WorkflowCancelled(workflow_id=self.workflow_id))
@@ -283,7 +299,9 @@ class Run:
     def _fire_timer(self, timer_id: str, wait: Wait) -> None:
         if wait.done:
             return
-        self.emit(E.TIMER_FIRED, TimerFired(timer_id=timer_id), ops_=[self.set_status(RunStatus.RUNNING)])
+        self.emit(
+            E.TIMER_FIRED, TimerFired(timer_id=timer_id), ops_=[self.set_status(RunStatus.RUNNING)]
+        )
         wait.set_value(None)
 
     # -- promises -----------------------------------------------------------------------
@@ -294,8 +312,12 @@ class Run:
         seconds = _seconds(timeout, "promise timeout")
         index = self._next("promise")
         rec = self._match("promise", index, name, f"promise({name!r})")
-        if name in self.promise_waits:
-            raise InvalidInput(f"promise {name!r} is already being waited for in this run")
+        if name in self.promise_names:
+            raise InvalidInput(
+                f"promise {name!r} was already used in this run; promise names are unique per "
+                "run (add a counter or a step name, e.g. 'approval-2')"
+            )
+        self.promise_names.add(name)
         wait = Wait(name)
         promise_id = f"{self.execution_id}:{name}"
         if rec is not None:
@@ -349,12 +371,18 @@ class Run:
                 entry.cancel()
         return value
 
-    def _promise_outcome(self, name: str, kind: EventType, payload: dict[str, Any], type_hint: Any) -> Any:
+    def _promise_outcome(
+        self, name: str, kind: EventType, payload: dict[str, Any], type_hint: Any
+    ) -> Any:
         if kind is E.PROMISE_RESOLVED:
-            return serde.from_json(payload.get("value"), type_hint, what=f"value of promise {name!r}")
+            return serde.from_json(
+                payload.get("value"), type_hint, what=f"value of promise {name!r}"
+            )
         if kind is E.PROMISE_REJECTED:
             reason = payload.get("error", "")
-            raise PromiseRejected(f"promise {name!r} was rejected: {reason}", name=name, reason=reason)
+            raise PromiseRejected(
+                f"promise {name!r} was rejected: {reason}", name=name, reason=reason
+            )
         raise PromiseTimeout(f"promise {name!r} timed out", name=name)
 
     def deliver_promise(self, row: PromiseRow) -> bool:
@@ -365,7 +393,7 @@ class Run:
         wait, promise_id, type_hint = pending
         if row.status is PromiseStatus.RESOLVED:
             try:
-                value = serde.from_json(row.value, type_hint, what=f"value of promise {row.name!r}")
+                serde.from_json(row.value, type_hint, what=f"value of promise {row.name!r}")
             except InvalidInput as exc:
                 # Resolved before the workflow declared its type: refuse and keep waiting.
                 self.log_sink(None, "stderr", "ERROR", f"{exc}; the promise is pending again")
@@ -373,12 +401,18 @@ class Run:
                 return True
             kind: EventType = E.PROMISE_RESOLVED
             payload: _Payload = PromiseResolved(
-                promise_id=promise_id, promise_name=row.name, value=row.value, resolved_by=row.resolved_by
+                promise_id=promise_id,
+                promise_name=row.name,
+                value=row.value,
+                resolved_by=row.resolved_by,
             )
         elif row.status is PromiseStatus.REJECTED:
             kind = E.PROMISE_REJECTED
             payload = PromiseRejectedPayload(
-                promise_id=promise_id, promise_name=row.name, error=row.error or "", resolved_by=row.resolved_by
+                promise_id=promise_id,
+                promise_name=row.name,
+                error=row.error or "",
+                resolved_by=row.resolved_by,
             )
         else:
             kind = E.PROMISE_TIMEOUT
@@ -387,7 +421,10 @@ class Run:
         self.emit(
             kind,
             payload,
-            ops_=[lambda con: ops.mark_promise_delivered(con, row.id), self.set_status(RunStatus.RUNNING)],
+            ops_=[
+                lambda con: ops.mark_promise_delivered(con, row.id),
+                self.set_status(RunStatus.RUNNING),
+            ],
         )
         try:
             wait.set_value(self._promise_outcome(row.name, kind, payload.dump(), type_hint))
@@ -425,7 +462,9 @@ class Run:
 
     # -- signals ------------------------------------------------------------------------
 
-    async def wait_for_signal(self, name: str, timeout: timedelta | float | None, type_hint: Any) -> Any:
+    async def wait_for_signal(
+        self, name: str, timeout: timedelta | float | None, type_hint: Any
+    ) -> Any:
         seconds = _seconds(timeout, "signal timeout")
         index = self._next("signal")
         timer_id = f"signal-{index + 1}" if seconds is not None else None
@@ -438,12 +477,16 @@ class Run:
         recorded = history.next_signal(name) if history is not None else None
         if recorded is not None:
             await anyio.lowlevel.checkpoint()
-            return serde.from_json(recorded.payload.get("value"), type_hint, what=f"signal {name!r}")
+            return serde.from_json(
+                recorded.payload.get("value"), type_hint, what=f"signal {name!r}"
+            )
         wait = Wait(name)
         if timer_id is not None and fire_at is None:
             assert seconds is not None
             fire_at = self.engine.clock.now() + seconds
-            await self.commit(E.TIMER_STARTED, TimerStarted(timer_id=timer_id, fire_at=_iso(fire_at)))
+            await self.commit(
+                E.TIMER_STARTED, TimerStarted(timer_id=timer_id, fire_at=_iso(fire_at))
+            )
         entry = None
         if timer_id is not None and fire_at is not None:
             entry = self.engine.deadlines.add(fire_at, lambda: self._fire_timer(timer_id, wait))
@@ -463,8 +506,10 @@ class Run:
 
     def deliver_signal(self, signal_id: str, name: str, value: Any) -> bool:
         queue = self.signal_waits.get(name)
-        if not queue:
+        # A scan may still see a signal whose "delivered" mark is not yet committed.
+        if not queue or signal_id in self.delivered_signals:
             return False
+        self.delivered_signals.add(signal_id)
         wait, timer_id, _ = queue.popleft()
         extra = []
         if timer_id is not None:
@@ -484,7 +529,9 @@ class Run:
     def schedule_workflow_async(
         self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
     ) -> StepHandle:
-        definition = workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+        definition = (
+            workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+        )
         index = self._next("child")
         issued = f"schedule_workflow({definition.name!r})"
         rec = self._match("child", index, definition.name, issued)
@@ -496,7 +543,12 @@ class Run:
             self.children.add(child_execution_id)
             self.child_waits[child_execution_id] = wait
             self.engine.start_soon(
-                self._start_child, definition, child_execution_id, child_workflow_id, input_json, wait
+                self._start_child,
+                definition,
+                child_execution_id,
+                child_workflow_id,
+                input_json,
+                wait,
             )
             return StepHandle(wait, issued)
         self.rng.getrandbits(128)
@@ -512,7 +564,12 @@ class Run:
         return StepHandle(wait, issued)
 
     async def _start_child(
-        self, definition: WorkflowDefinition[Any], child_execution_id: str, child_workflow_id: str, input_json: Any, wait: Wait
+        self,
+        definition: WorkflowDefinition[Any],
+        child_execution_id: str,
+        child_workflow_id: str,
+        input_json: Any,
+        wait: Wait,
     ) -> None:
         initiated = ChildWorkflowInitiated(
             child_execution_id=child_execution_id,
@@ -532,18 +589,28 @@ class Run:
         except Exception as exc:
             wait.set_error(exc)
 
-    def deliver_child(self, child_execution_id: str, status: RunStatus, output: Any, error: Any) -> None:
+    def deliver_child(
+        self, child_execution_id: str, status: RunStatus, output: Any, error: Any
+    ) -> None:
         wait = self.child_waits.pop(child_execution_id, None)
         if wait is None:
             return
         self.children.discard(child_execution_id)
         if status is RunStatus.COMPLETED:
-            payload: _Payload = ChildWorkflowCompleted(child_execution_id=child_execution_id, output=output)
+            payload: _Payload = ChildWorkflowCompleted(
+                child_execution_id=child_execution_id, output=output
+            )
             kind: EventType = E.CHILD_WORKFLOW_COMPLETED
         else:
-            info = ErrorInfo.model_validate(error) if error else ErrorInfo(type="WorkflowCancelled", message="cancelled")
+            info = (
+                ErrorInfo.model_validate(error)
+                if error
+                else ErrorInfo(type="WorkflowCancelled", message="cancelled")
+            )
             payload = ChildWorkflowFailedPayload(
-                child_execution_id=child_execution_id, error=info, cancelled=status is RunStatus.CANCELLED
+                child_execution_id=child_execution_id,
+                error=info,
+                cancelled=status is RunStatus.CANCELLED,
             )
             kind = E.CHILD_WORKFLOW_FAILED
         self.emit(kind, payload)
@@ -551,12 +618,18 @@ class Run:
         self._settle_child(wait, definition, kind, payload.dump())
 
     def _settle_child(
-        self, wait: Wait, definition: WorkflowDefinition[Any] | None, kind: EventType, payload: dict[str, Any]
+        self,
+        wait: Wait,
+        definition: WorkflowDefinition[Any] | None,
+        kind: EventType,
+        payload: dict[str, Any],
     ) -> None:
         if kind is E.CHILD_WORKFLOW_COMPLETED:
             return_type = definition.return_type if definition else Any
             try:
-                wait.set_value(serde.from_json(payload.get("output"), return_type, what="child result"))
+                wait.set_value(
+                    serde.from_json(payload.get("output"), return_type, what="child result")
+                )
             except InvalidInput as exc:
                 wait.set_error(exc)
             return
@@ -565,7 +638,11 @@ class Run:
         wait.set_error(
             ChildWorkflowFailed(
                 f"child workflow {wait.label!r} "
-                + ("was cancelled" if payload.get("cancelled") else f"failed: {error.get('type')}: {error.get('message')}"),
+                + (
+                    "was cancelled"
+                    if payload.get("cancelled")
+                    else f"failed: {error.get('type')}: {error.get('message')}"
+                ),
                 child_workflow_id=child,
                 cause=error,
             )
@@ -590,7 +667,9 @@ class Run:
             if inspect.isawaitable(result):
                 result = await result
         data = serde.to_json(result, what=f"result of {name!r}")
-        await self.commit(E.OPERATION_COMPLETED, OperationCompleted(operation_name=name, result=data))
+        await self.commit(
+            E.OPERATION_COMPLETED, OperationCompleted(operation_name=name, result=data)
+        )
         return serde.from_json(data, type_hint, what=f"result of {name!r}")
 
     def current_time(self) -> datetime:
@@ -702,7 +781,12 @@ class Run:
             payload,
             ops_=[
                 lambda con: ops.set_run_status(
-                    con, self.execution_id, status, now, output_json=output_json, error_json=error_json
+                    con,
+                    self.execution_id,
+                    status,
+                    now,
+                    output_json=output_json,
+                    error_json=error_json,
                 )
             ],
         )
@@ -714,5 +798,6 @@ class _Delivered:
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
 
 __all__ = ["DeterminismViolation", "Run", "error_info"]

@@ -84,7 +84,9 @@ class TaskRunner:
 
         async def execute() -> None:
             try:
-                await self._execute(run, definition, task_id, input_json, wait, first_attempt, resume_at)
+                await self._execute(
+                    run, definition, task_id, input_json, wait, first_attempt, resume_at
+                )
             except Exception as exc:  # an engine fault: fail the step rather than hang it
                 wait.set_error(exc)
                 raise
@@ -138,7 +140,9 @@ class TaskRunner:
                         output = value
                         run.emit(
                             E.TASK_COMPLETED,
-                            TaskCompleted(task_execution_id=task_id, attempt=attempt, output=output),
+                            TaskCompleted(
+                                task_execution_id=task_id, attempt=attempt, output=output
+                            ),
                         )
                         try:
                             wait.set_value(
@@ -159,7 +163,9 @@ class TaskRunner:
                         and not isinstance(exc, InvalidInput)
                     )
                     if retry:
-                        next_at = self.engine.clock.now() + policy.delay_after(attempt, self.engine.rng)
+                        next_at = self.engine.clock.now() + policy.delay_after(
+                            attempt, self.engine.rng
+                        )
                         run.emit(
                             E.TASK_RETRY_SCHEDULED,
                             TaskRetryScheduled(
@@ -204,7 +210,9 @@ class TaskRunner:
         )
         async with self.limiter:
             with self._active():
-                return await self._run_attempt(run, definition, task_id, input_json, attempt, deadline)
+                return await self._run_attempt(
+                    run, definition, task_id, input_json, attempt, deadline
+                )
 
     async def _run_attempt(
         self,
@@ -227,7 +235,10 @@ class TaskRunner:
                 workflow_id=run.workflow_id,
                 logger=logcapture.step_logger(f"flovyn.task.{definition.name}", lambda: scope),
                 progress=lambda fraction, message: scope.sink(
-                    task_id, "progress", "INFO", f"{fraction:.0%}" + (f" {message}" if message else "")
+                    task_id,
+                    "progress",
+                    "INFO",
+                    f"{fraction:.0%}" + (f" {message}" if message else ""),
                 ),
             )
             timed_out = False
@@ -252,7 +263,9 @@ class TaskRunner:
                             context = contextvars.copy_context()
                             call = functools.partial(context.run, definition.fn, *args)
                             try:
-                                result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                                result = await anyio.to_thread.run_sync(
+                                    call, abandon_on_cancel=True
+                                )
                             except anyio.get_cancelled_exc_class():
                                 tctx.cancel()  # the thread runs on; tell it to stop
                                 raise

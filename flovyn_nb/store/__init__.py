@@ -54,7 +54,9 @@ class Store:
     ) -> None:
         self.path = Path(path).expanduser().absolute()
         if self.path.is_dir():
-            raise StoreError(f"the store path {self.path} is a folder; name a file", path=str(self.path))
+            raise StoreError(
+                f"the store path {self.path} is a folder; name a file", path=str(self.path)
+            )
         if not self.path.exists():
             if not create:
                 raise StoreError(
@@ -110,9 +112,7 @@ class Store:
         try:
             import pandas  # noqa: F401  (duckdb's .df() needs it)
         except ImportError:
-            raise FlovynError(
-                "fn.sql needs pandas: pip install 'flovyn_nb[sql]'"
-            ) from None
+            raise FlovynError("fn.sql needs pandas: pip install 'flovyn_nb[sql]'") from None
 
         def run(con: Con) -> pandas.DataFrame:
             try:

@@ -230,8 +230,7 @@ def claim_run(con: Con, execution_id: str, engine_id: str, expected_owner: str |
     """Take ownership if the owner is still the one we saw (compare-and-set)."""
     if expected_owner is None:
         row = con.execute(
-            "UPDATE workflow_executions SET owner = ? WHERE id = ? AND owner IS NULL "
-            "RETURNING id",
+            "UPDATE workflow_executions SET owner = ? WHERE id = ? AND owner IS NULL RETURNING id",
             [engine_id, execution_id],
         ).fetchone()
     else:

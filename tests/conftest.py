@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import flovyn_nb as fn
+from flovyn_nb.engine.engine import Engine
+from flovyn_nb.testing import FakeClock, temporary_engine
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "flovyn.duckdb"
+
+
+@pytest.fixture
+def engine(store_path: Path) -> Iterator[Engine]:
+    """The process's engine on a fresh store, with the real clock."""
+    with temporary_engine(store=store_path) as engine:
+        yield engine
+    assert engine.errors == [], engine.errors
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(autojump=True)
+
+
+@pytest.fixture
+def fake_engine(store_path: Path, clock: FakeClock) -> Iterator[Engine]:
+    """The process's engine on a fresh store, on virtual time that jumps to deadlines."""
+    with temporary_engine(store=store_path, clock=clock) as engine:
+        yield engine
+    assert engine.errors == [], engine.errors
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_left_running() -> Iterator[None]:
+    yield
+    fn.stop()
