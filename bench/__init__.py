@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (full) and `bench/run.py --smoke` (part of `make test`)."""

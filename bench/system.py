@@ -42,8 +42,9 @@ class System(Protocol):
         database: the physical floor a durable step cannot go below."""
         ...
 
-    def run_noop_steps(self, steps: int, *, timeout: float) -> None:
-        """One workflow running ``steps`` no-op durable steps one after another."""
+    def run_noop_steps(self, steps: int, *, async_steps: bool, timeout: float) -> None:
+        """One workflow running ``steps`` no-op durable steps one after another (``def``
+        steps, or ``async def`` ones when ``async_steps``)."""
         ...
 
     def run_one_step(self, value: int, *, timeout: float) -> Any:

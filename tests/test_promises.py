@@ -107,7 +107,10 @@ def test_timeout_fires_at_its_deadline(engine: Engine) -> None:
     events = fn.get_run("p-timeout").events
     created = next(e for e in events if e.type is EventType.PROMISE_CREATED)
     timed_out = next(e for e in events if e.type is EventType.PROMISE_TIMEOUT)
-    assert timed_out.payload == {"promiseId": created.payload["promiseId"], "promiseName": "approval"}
+    assert timed_out.payload == {
+        "promiseId": created.payload["promiseId"],
+        "promiseName": "approval",
+    }
     deadline = datetime.fromisoformat(created.payload["timeoutAt"]).timestamp()
     lateness = timed_out.ts.timestamp() - deadline
     assert 0 <= lateness < 0.05, f"fired {lateness * 1000:.1f} ms after its deadline"
@@ -151,5 +154,9 @@ def test_signals_are_buffered_and_delivered_in_order(engine: Engine) -> None:
     fn.signal_workflow("sig-1", "note", "call me")
     fn.signal_workflow("sig-1", "note", 7)
     assert h.result(timeout=10) == ["call me", 7, "timeout"]
-    received = [e.payload["value"] for e in fn.get_run("sig-1").events if e.type is EventType.SIGNAL_RECEIVED]
+    received = [
+        e.payload["value"]
+        for e in fn.get_run("sig-1").events
+        if e.type is EventType.SIGNAL_RECEIVED
+    ]
     assert received == ["call me", 7]

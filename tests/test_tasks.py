@@ -55,7 +55,9 @@ def test_retry_until_success_with_policy_backoff(fake_engine: Engine, clock: Fak
         assert start.ts.timestamp() >= _ts(retry.payload["nextAttemptAt"]) - 0.001
 
 
-@fn.task(name="always-fails", retry_policy=fn.RetryPolicy(max_attempts=2, initial_interval=timedelta(0)))
+@fn.task(
+    name="always-fails", retry_policy=fn.RetryPolicy(max_attempts=2, initial_interval=timedelta(0))
+)
 def always_fails(n: int) -> None:
     raise KeyError(f"missing {n}")
 
@@ -87,7 +89,9 @@ def test_exceeding_attempts_raises_task_failed_with_traceback(engine: Engine) ->
 
 @fn.task(
     name="picky",
-    retry_policy=fn.RetryPolicy(max_attempts=5, initial_interval=timedelta(0), non_retryable_errors=(ValueError,)),
+    retry_policy=fn.RetryPolicy(
+        max_attempts=5, initial_interval=timedelta(0), non_retryable_errors=(ValueError,)
+    ),
 )
 def picky() -> None:
     attempts["picky"] = attempts.get("picky", 0) + 1
@@ -150,7 +154,9 @@ def test_retry_policy_rejects_nonsense() -> None:
         fn.RetryPolicy(backoff_coefficient=0.5)
     with pytest.raises(fn.InvalidInput, match="timeout must be positive"):
         fn.task(timeout=0)
-    policy = fn.RetryPolicy(initial_interval=timedelta(seconds=1), max_interval=timedelta(seconds=5), jitter=0)
+    policy = fn.RetryPolicy(
+        initial_interval=timedelta(seconds=1), max_interval=timedelta(seconds=5), jitter=0
+    )
     assert [policy.delay_after(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
 
 

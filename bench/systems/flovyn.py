@@ -79,8 +79,7 @@ class FlovynSystem:
         "papermill",
     )
 
-    def __init__(self, *, async_tasks: bool = False) -> None:
-        self._async_tasks = async_tasks
+    def __init__(self) -> None:
         self._engine: Any = None
         self._handles: dict[str, fn.WorkflowHandle] = {}
 
@@ -120,8 +119,8 @@ class FlovynSystem:
 
     # -- scenarios -----------------------------------------------------------------------
 
-    def run_noop_steps(self, steps: int, *, timeout: float) -> None:
-        workflow = steps_async_workflow if self._async_tasks else steps_workflow
+    def run_noop_steps(self, steps: int, *, async_steps: bool, timeout: float) -> None:
+        workflow = steps_async_workflow if async_steps else steps_workflow
         result = fn.start_workflow(workflow, steps).result(timeout=timeout)
         if result != steps:
             raise AssertionError(f"steps workflow returned {result!r}, expected {steps}")

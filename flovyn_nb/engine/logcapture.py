@@ -56,6 +56,8 @@ current_step: ContextVar[StepScope | None] = ContextVar("flovyn_step", default=N
 
 @contextlib.contextmanager
 def step(scope: StepScope) -> Iterator[StepScope]:
+    if _installed:
+        _ensure_proxies()
     token = current_step.set(scope)
     try:
         yield scope
@@ -119,14 +121,20 @@ def install() -> None:
         _installed += 1
         if _installed > 1:
             return
-        if not isinstance(sys.stdout, _StreamProxy):
-            sys.stdout = _StreamProxy("stdout", sys.stdout)
-        if not isinstance(sys.stderr, _StreamProxy):
-            sys.stderr = _StreamProxy("stderr", sys.stderr)
+        _ensure_proxies()
         root = logging.getLogger()
         for handler in root.handlers:
             handler.addFilter(_filter)
         root.addHandler(_handler)
+
+
+def _ensure_proxies() -> None:
+    # Something (a test runner's capture, a redirect_stdout) may have put its own stream in
+    # place since install(): wrap whatever is there now.
+    if not isinstance(sys.stdout, _StreamProxy):
+        sys.stdout = _StreamProxy("stdout", sys.stdout)
+    if not isinstance(sys.stderr, _StreamProxy):
+        sys.stderr = _StreamProxy("stderr", sys.stderr)
 
 
 def uninstall() -> None:

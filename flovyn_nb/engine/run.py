@@ -125,7 +125,8 @@ class Run:
         self.children: set[str] = set()
         self.delivered_signals: set[str] = set()
         self.promise_names: set[str] = set()
-        self.task_cancellers: set[Callable[[], None]] = set()
+        # running tasks: their wait -> how to cancel them (they record TASK_CANCELLED first)
+        self.task_cancellers: dict[Wait, Callable[[], None]] = {}
         self.state: dict[str, Any] = {}
         seed = int.from_bytes(hashlib.sha256(execution_id.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
@@ -723,8 +724,9 @@ class Run:
         if self.waits:
             self._cancel_delivered = True
         for wait in list(self.waits):
-            wait.set_error(WorkflowCancelled(workflow_id=self.workflow_id))
-        for cancel in list(self.task_cancellers):
+            if wait not in self.task_cancellers:
+                wait.set_error(WorkflowCancelled(workflow_id=self.workflow_id))
+        for cancel in list(self.task_cancellers.values()):
             cancel()
         for child in list(self.children):
             self.engine.start_soon(self.engine.cancel_execution, child)

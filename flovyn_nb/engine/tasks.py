@@ -128,7 +128,7 @@ class TaskRunner:
                 cancelled = True
                 scope.cancel()
 
-            run.task_cancellers.add(cancel)
+            run.task_cancellers[wait] = cancel
             try:
                 if resume_at is not None:
                     await self.engine.sleep_until(resume_at)
@@ -186,7 +186,7 @@ class TaskRunner:
                     wait.set_error(self.failure(definition, payload.dump()))
                     return
             finally:
-                run.task_cancellers.discard(cancel)
+                run.task_cancellers.pop(wait, None)
                 self.running -= 1
         if cancelled or scope.cancelled_caught:
             run.emit(E.TASK_CANCELLED, TaskCancelled(task_execution_id=task_id))

@@ -231,6 +231,11 @@ def _close_all() -> None:
     for lease in list(_LEASES):
         with contextlib.suppress(Exception):
             lease.release()
+    # duckdb's bindings report (harmless) "leaked" objects when connections or results
+    # are still referenced at interpreter teardown; collect them while duckdb still exists.
+    import gc
+
+    gc.collect()
 
 
 def pid_alive(pid: int) -> bool:

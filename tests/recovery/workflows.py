@@ -1,0 +1,103 @@
+"""Workflows and tasks shared by tests/test_recovery.py and the processes it kills.
+
+Both sides import this module, so a run started by a worker process is recovered by an
+engine that has the very same definitions (same names, same source). Every task appends
+its name to the side-effect file named by ``SIDE_EFFECTS_ENV``: counting lines tells how
+often a task really ran. A task whose name is in ``HANG_ENV`` blocks forever, which is how
+a worker is caught mid-step; only the worker process sets that variable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import flovyn_nb as fn
+from flovyn_nb import WorkflowContext
+from flovyn_nb.definitions import WorkflowDefinition
+
+SIDE_EFFECTS_ENV = "FLOVYN_TEST_SIDE_EFFECTS"
+HANG_ENV = "FLOVYN_TEST_HANG_IN"
+
+STEP = "recovery-step"
+OTHER_STEP = "recovery-other-step"
+
+
+def side_effect(line: str) -> None:
+    with open(os.environ[SIDE_EFFECTS_ENV], "a", encoding="utf-8") as file:
+        file.write(line + "\n")
+
+
+@fn.task(name=STEP)
+def step(name: str) -> str:
+    side_effect(name)
+    if name in os.environ.get(HANG_ENV, "").split(","):
+        threading.Event().wait()  # the test kills this process here
+    return name.upper()
+
+
+@fn.task(name=OTHER_STEP)
+def other_step(name: str) -> str:
+    side_effect(f"other:{name}")
+    return name.upper()
+
+
+# -- 1. tasks ------------------------------------------------------------------------------
+
+
+@fn.workflow(name="recovery-pipeline")
+async def pipeline(ctx: WorkflowContext, names: list[str]) -> list[str]:
+    return [await ctx.schedule(step, name) for name in names]
+
+
+def define_late_pipeline(kind: str) -> WorkflowDefinition[Any]:
+    """The pipeline under another name, registered only when this is called."""
+
+    async def late_pipeline(ctx: WorkflowContext, names: list[str]) -> list[str]:
+        return [await ctx.schedule(step, name) for name in names]
+
+    return fn.workflow(name=kind)(late_pipeline)
+
+
+# -- 2. timers -----------------------------------------------------------------------------
+
+
+@fn.workflow(name="recovery-sleeper")
+async def sleeper(ctx: WorkflowContext, seconds: float) -> str:
+    await ctx.schedule(step, "before")
+    await ctx.sleep(seconds)
+    await ctx.schedule(step, "after")
+    return "woke"
+
+
+# -- 3. promises ---------------------------------------------------------------------------
+
+
+@fn.workflow(name="recovery-approval")
+async def approval(ctx: WorkflowContext, order: str) -> dict[str, Any]:
+    prepared = await ctx.schedule(step, f"prepare-{order}")
+    decision = await ctx.promise("approve", type_hint=dict[str, Any])
+    shipped = await ctx.schedule(step, f"ship-{order}")
+    return {"prepared": prepared, "decision": decision, "shipped": shipped}
+
+
+# -- 5. golden histories (tests/histories/*.json record this workflow) ---------------------
+
+
+@fn.workflow(name="golden-order")
+async def golden_order(ctx: WorkflowContext, order: str) -> dict[str, Any]:
+    reserved = await ctx.schedule(step, f"reserve-{order}")
+    ctx.set("reserved", reserved)
+    await ctx.sleep(0.05)
+    first = ctx.schedule_async(step, f"pack-{order}-1")
+    second = ctx.schedule_async(step, f"pack-{order}-2")
+    packed = [await first, await second]
+    decision = await ctx.promise("approve", type_hint=dict[str, Any])
+    shipped = await ctx.schedule(step, f"ship-{order}")
+    return {
+        "reserved": ctx.get("reserved"),
+        "packed": packed,
+        "decision": decision,
+        "shipped": shipped,
+    }

@@ -1,0 +1,85 @@
+"""The public surface is small and pinned; importing it is fast and lazy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import flovyn_nb
+import flovyn_nb.errors
+import flovyn_nb.testing
+
+EXPECTED = [
+    "ChildWorkflowFailed",
+    "DeterminismViolation",
+    "FlovynError",
+    "InvalidInput",
+    "PromiseAlreadyResolved",
+    "PromiseInfo",
+    "PromiseRejected",
+    "PromiseTimeout",
+    "RetryPolicy",
+    "RunInfo",
+    "RunStatus",
+    "SignalTimeout",
+    "StoreError",
+    "StoreLocked",
+    "SyncWorkflowContext",
+    "TaskContext",
+    "TaskFailed",
+    "TaskTimeout",
+    "UnknownWorkflow",
+    "WorkflowCancelled",
+    "WorkflowContext",
+    "WorkflowFailed",
+    "WorkflowHandle",
+    "cancel_workflow",
+    "current_engine",
+    "get_handle",
+    "get_run",
+    "list_runs",
+    "pending_promises",
+    "reject_promise",
+    "resolve_promise",
+    "run_logs",
+    "signal_workflow",
+    "sql",
+    "start",
+    "start_workflow",
+    "stop",
+    "task",
+    "workflow",
+]
+
+
+def test_all_is_sorted_and_pinned() -> None:
+    assert flovyn_nb.__all__ == sorted(flovyn_nb.__all__)
+    assert flovyn_nb.__all__ == EXPECTED
+    for name in flovyn_nb.__all__:
+        assert getattr(flovyn_nb, name) is not None
+
+
+def test_errors_share_one_root() -> None:
+    for name in flovyn_nb.errors.__all__:
+        cls = getattr(flovyn_nb.errors, name)
+        assert issubclass(cls, flovyn_nb.errors.FlovynError), name
+    assert set(flovyn_nb.testing.__all__) >= {"FakeClock", "temporary_engine", "temporary_store"}
+
+
+def test_import_is_fast_and_lazy() -> None:
+    code = (
+        "import time, sys, json; t = time.perf_counter(); import flovyn_nb; "
+        "from flovyn_nb import workflow, task, RetryPolicy; "
+        "elapsed = time.perf_counter() - t; "
+        "heavy = [m for m in ('duckdb', 'pandas', 'anyio', 'pydantic', 'IPython') if m in sys.modules]; "
+        "print(json.dumps({'elapsed': elapsed, 'heavy': heavy}))"
+    )
+    samples = []
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        samples.append(json.loads(out.stdout))
+    assert min(s["elapsed"] for s in samples) < 0.3, samples
+    assert samples[0]["heavy"] == [], samples[0]

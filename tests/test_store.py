@@ -1,0 +1,535 @@
+"""The store layer with real files and real processes (ARCHITECTURE.md §3 and §5).
+
+Other processes are ``tests/store_procs/proc.py`` (raw holder, writer, engine); they are
+killed in teardown whatever happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+import flovyn_nb as fn
+from flovyn_nb.errors import (
+    InvalidInput,
+    PromiseAlreadyResolved,
+    StoreError,
+    StoreLocked,
+)
+from flovyn_nb.store import Store
+from flovyn_nb.testing import wait_until
+
+PROC = Path(__file__).parent / "store_procs" / "proc.py"
+
+pytestmark = pytest.mark.slow
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+class Proc:
+    """A helper process speaking JSON lines on stdout."""
+
+    def __init__(self, args: list[str], cwd: Path, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "FLOVYN_NB_STORE"}
+        self._stderr = log.open("wb")
+        self.popen = subprocess.Popen(
+            [sys.executable, str(PROC), *args],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=cwd,
+            env=env,
+        )
+        self.pid = self.popen.pid
+        self.log = log
+        self._lines: queue.Queue[bytes | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def expect(self, event: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The next message of this kind; fails if the process dies or reports an error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {event!r} from {PROC.name} within {timeout} s")
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.popen.wait(timeout=5)
+                raise AssertionError(
+                    f"{PROC.name} exited ({self.popen.returncode}) before {event!r}:\n"
+                    + self.log.read_text(errors="replace")[-3000:]
+                )
+            message = json.loads(line)
+            if message["event"] == "error":
+                raise AssertionError(f"{PROC.name} failed: {message}")
+            if message["event"] == event:
+                return message
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+        self._reader.join(timeout=10)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+        self._stderr.close()
+
+
+Spawn = Callable[..., Proc]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    procs: list[Proc] = []
+
+    def start(*args: str) -> Proc:
+        proc = Proc(list(args), tmp_path, tmp_path / f"proc-{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def make_store(path: Path) -> None:
+    store = Store(path)
+    store.read(lambda con: con.execute("SELECT 1").fetchall())
+    store.close()
+
+
+def count(path: Path, query: str, params: list[Any] | None = None, **options: Any) -> int:
+    store = Store(path, create=False, **options)
+    try:
+        return store.read(lambda con: con.execute(query, params or []).fetchone()[0])
+    finally:
+        store.close()
+
+
+def run_of(path: Path, workflow_id: str) -> fn.RunInfo:
+    return fn.get_run(workflow_id, store=path)
+
+
+def wait_status(path: Path, workflow_id: str, status: str, timeout: float = 15.0) -> fn.RunInfo:
+    return wait_until(
+        lambda: (
+            (run := fn.get_run(workflow_id, events=False, store=path)).status.value == status
+            and run
+        ),
+        timeout=timeout,
+        interval=0.02,
+        message=f"run {workflow_id} did not reach {status}",
+    )
+
+
+def promises_table(path: Path) -> list[tuple[Any, ...]]:
+    frame = fn.sql("SELECT * FROM promises ORDER BY id", store=path)
+    return [tuple(row) for row in frame.astype(str).itertuples(index=False)]
+
+
+def engine_row(path: Path, engine_id: str) -> dict[str, Any]:
+    frame = fn.sql(
+        "SELECT pid, stopped, epoch(started_at) AS started, epoch(heartbeat_at) AS beat "
+        "FROM engines WHERE id = ?",
+        [engine_id],
+        store=path,
+    )
+    assert len(frame) == 1, frame
+    return frame.iloc[0].to_dict()
+
+
+def start_waiting_engine(
+    spawn: Spawn, path: Path, workflow: str, workflow_id: str, *extra: str
+) -> tuple[Proc, str]:
+    """An engine process with a run of ``workflow`` that is WAITING on a promise."""
+    args = ["engine", str(path), "--workflow", workflow, "--workflow-id", workflow_id]
+    if workflow == "store-test-approval":
+        args += ["--input", json.dumps(f"order of {workflow_id}")]
+    proc = spawn(*args, "--wait-status", "WAITING", *extra)
+    engine_id = proc.expect("started")["engine_id"]
+    proc.expect("status")
+    return proc, engine_id
+
+
+# -- 1. schema -------------------------------------------------------------------------
+
+
+def test_fresh_store_gets_schema_version_1(store_path: Path) -> None:
+    store = Store(store_path)
+    rows = store.read(lambda con: con.execute("SELECT app, version FROM schema_version").fetchall())
+    assert rows == [("flovyn_nb", 1)]
+    store.close()
+    # Reopening does not migrate again, and the version is in the file itself.
+    make_store(store_path)
+    con = duckdb.connect(str(store_path), read_only=True)
+    try:
+        assert con.execute("SELECT app, version FROM schema_version").fetchall() == [
+            ("flovyn_nb", 1)
+        ]
+    finally:
+        con.close()
+
+
+def _assert_refused(path: Path, *words: str) -> StoreError:
+    before = sha256(path)
+    assert not sidecar(path, ".wal").exists()
+    store = Store(path)
+    with pytest.raises(StoreError) as info:
+        store.read(lambda con: con.execute("SELECT 1").fetchall())
+    assert not isinstance(info.value, StoreLocked)
+    message = str(info.value)
+    for word in words:
+        assert word in message, message
+    assert str(path) in message
+    assert not store.lease.is_open
+    store.close()
+    assert sha256(path) == before, "a refused file was modified"
+    assert not sidecar(path, ".wal").exists(), "a refused file got a WAL"
+    return info.value
+
+
+def test_newer_schema_is_refused_and_untouched(store_path: Path) -> None:
+    make_store(store_path)
+    con = duckdb.connect(str(store_path))
+    con.execute("INSERT INTO schema_version VALUES ('flovyn_nb', 2, now()::TIMESTAMP)")
+    con.close()
+    error = _assert_refused(store_path, "newer flovyn_nb", "upgrade")
+    assert error.path == str(store_path)
+
+
+def test_foreign_duckdb_file_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "analytics.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE sales (id INTEGER, amount DOUBLE)")
+    con.execute("INSERT INTO sales VALUES (1, 9.5), (2, 3.25)")
+    con.close()
+    _assert_refused(path, "not a flovyn store")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    finally:
+        con.close()
+    assert tables == [("sales",)]
+
+
+def test_file_that_is_not_duckdb_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_bytes(b"these are my notes, not a database\n" * 200)
+    _assert_refused(path)
+    # Through the public API too: a StoreError, not a duckdb exception.
+    with pytest.raises(StoreError):
+        fn.list_runs(store=path)
+    assert path.read_bytes() == b"these are my notes, not a database\n" * 200
+
+
+def test_missing_store_without_create_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "flovyn.duckdb"
+    with pytest.raises(StoreError) as info:
+        Store(path, create=False)
+    assert str(path) in str(info.value)
+    assert info.value.path == str(path)
+    with pytest.raises(StoreError) as info:
+        fn.get_run("anything", store=path)
+    assert str(path) in str(info.value)
+    assert not path.parent.exists()
+
+
+# -- 2. lock conflicts ---------------------------------------------------------------------
+
+
+def test_raw_holder_gives_store_locked_naming_its_pid(store_path: Path, spawn: Spawn) -> None:
+    make_store(store_path)
+    holder = spawn("hold", str(store_path))
+    holder.expect("ready")
+    store = Store(store_path, lock_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(StoreLocked) as info:
+        store.read(lambda con: con.execute("SELECT count(*) FROM workflow_executions").fetchone())
+    elapsed = time.monotonic() - started
+    print(f"StoreLocked after {elapsed * 1000:.0f} ms (lock_timeout 500 ms)")
+    assert 0.5 <= elapsed < 2.0
+    assert info.value.holder_pid == holder.pid
+    assert f"PID {holder.pid}" in str(info.value)
+    assert info.value.path == str(store_path)
+    assert not sidecar(store_path, ".knock").exists(), "the knock file was left behind"
+    # Writes meet the same answer.
+    with pytest.raises(StoreLocked):
+        store.transaction(lambda con: None)
+    store.close()
+
+
+# -- 3. idle release -----------------------------------------------------------------------
+
+
+def _try_connect(path: Path) -> duckdb.DuckDBPyConnection | None:
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        return None
+
+
+def test_idle_engine_releases_the_file(store_path: Path, spawn: Spawn) -> None:
+    proc = spawn(
+        "engine",
+        str(store_path),
+        *("--workflow", "store-test-busy", "--workflow-id", "idle-1", "--input", "3"),
+        *("--wait-status", "COMPLETED"),
+    )
+    proc.expect("status")
+    started = time.monotonic()
+    con = wait_until(lambda: _try_connect(store_path), timeout=5, interval=0.005)
+    elapsed = time.monotonic() - started
+    try:
+        row = con.execute(
+            "SELECT status, output FROM workflow_executions WHERE workflow_id = 'idle-1'"
+        ).fetchone()
+    finally:
+        con.close()
+    print(f"raw connect got in {elapsed * 1000:.0f} ms after the engine went idle")
+    assert row == ("COMPLETED", "3")
+    assert proc.popen.poll() is None, "the engine process died"
+
+
+# -- 4. knock hand-over --------------------------------------------------------------------
+
+
+def _hand_over(path: Path, query: str, trials: int) -> tuple[list[float], list[int]]:
+    times, counts = [], []
+    for _ in range(trials):
+        store = Store(path, create=False, lock_timeout=10)
+        started = time.monotonic()
+        counts.append(store.read(lambda con: con.execute(query).fetchone()[0]))
+        times.append(time.monotonic() - started)
+        store.close()
+    return times, counts
+
+
+def _report(label: str, times: list[float]) -> None:
+    print(
+        f"{label}: hand-over median {statistics.median(times) * 1000:.1f} ms, "
+        f"max {max(times) * 1000:.1f} ms over {len(times)} trials"
+    )
+
+
+def test_knock_hands_over_from_a_busy_writer(store_path: Path, spawn: Spawn) -> None:
+    make_store(store_path)
+    writer = spawn("writer", str(store_path))
+    writer.expect("ready")
+    query = "SELECT count(*) FROM logs WHERE execution_id = 'writer'"
+    times, counts = _hand_over(store_path, query, trials=10)
+    _report("busy Store.transaction writer", times)
+    assert max(times) < 2.0
+    assert counts[0] >= 1
+    # The holder kept writing between and after the hand-overs.
+    assert counts[-1] > counts[0]
+    last = counts[-1]
+    wait_until(lambda: count(store_path, query) > last + 10, timeout=10, interval=0.05)
+    assert writer.popen.poll() is None
+
+
+def test_knock_hands_over_from_a_busy_engine(store_path: Path, spawn: Spawn) -> None:
+    engine = spawn(
+        "engine",
+        str(store_path),
+        *("--workflow", "store-test-busy", "--workflow-id", "busy-1", "--input", "100000"),
+    )
+    engine.expect("run")
+    query = "SELECT count(*) FROM events WHERE type = 'TASK_COMPLETED'"
+    wait_until(lambda: count(store_path, query) >= 3, timeout=10, interval=0.05)
+    times, counts = _hand_over(store_path, query, trials=10)
+    _report("busy engine", times)
+    assert max(times) < 2.0
+    last = counts[-1]
+    wait_until(lambda: count(store_path, query) > last + 3, timeout=10, interval=0.05)
+    assert engine.popen.poll() is None
+
+
+# -- 5. doorbell ---------------------------------------------------------------------------
+
+
+def test_transaction_rings_the_bell(store_path: Path) -> None:
+    store = Store(store_path)
+    bell = sidecar(store_path, ".bell")
+
+    def stamp() -> int:
+        return bell.stat().st_mtime_ns if bell.exists() else 0
+
+    def insert(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(
+            "INSERT INTO logs VALUES ('bell', NULL, now()::TIMESTAMP, 'stdout', 'INFO', 'x')"
+        )
+
+    stamps = [stamp()]
+    for _ in range(5):
+        store.transaction(insert)
+        stamps.append(stamp())
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False)), stamps
+    assert store.bell.read() == stamps[-1]
+    # Reads and failed transactions do not ring (watchers would wake for nothing).
+    store.read(lambda con: con.execute("SELECT count(*) FROM logs").fetchone())
+
+    def broken(con: duckdb.DuckDBPyConnection) -> None:
+        insert(con)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store.transaction(broken)
+    assert stamp() == stamps[-1]
+    assert store.read(lambda con: con.execute("SELECT count(*) FROM logs").fetchone()) == (5,)
+    store.close()
+
+
+# -- 6. ownership --------------------------------------------------------------------------
+
+
+def test_run_of_a_dead_engine_is_taken_over_at_once(store_path: Path, spawn: Spawn) -> None:
+    first, first_id = start_waiting_engine(spawn, store_path, "store-test-approval", "order-1")
+    assert run_of(store_path, "order-1").owner == first_id
+    first.popen.send_signal(signal.SIGKILL)
+    first.popen.wait(timeout=10)
+    assert run_of(store_path, "order-1").owner == first_id  # nobody else runs it yet
+
+    # A long heartbeat: only the claim made while starting can take the run over.
+    second = spawn("engine", str(store_path), "--heartbeat", "60")
+    second_id = second.expect("started")["engine_id"]
+    run = run_of(store_path, "order-1")
+    assert run.owner == second_id
+    assert run.status.value == "WAITING"
+    assert bool(engine_row(store_path, first_id)["stopped"]) is True
+
+    fn.resolve_promise("order-1", "approval", {"approved": True, "note": "go"}, store=store_path)
+    done = wait_status(store_path, "order-1", "COMPLETED")
+    assert done.output == {
+        "order": "order of order-1",
+        "approved": True,
+        "note": "go",
+        "executor_pid": second.pid,
+    }
+    types = [event.type for event in run_of(store_path, "order-1").events]
+    assert types.count("WORKFLOW_STARTED") == 1
+    assert types.count("PROMISE_CREATED") == 1
+    assert types.count("PROMISE_RESOLVED") == 1
+
+
+def test_run_of_a_live_engine_is_not_taken_over(store_path: Path, spawn: Spawn) -> None:
+    first, first_id = start_waiting_engine(spawn, store_path, "store-test-approval", "order-2")
+    # The second engine has the workflow registered and looks for orphans every 0.2 s.
+    second = spawn("engine", str(store_path), "--heartbeat", "0.2")
+    second_id = second.expect("started")["engine_id"]
+    assert run_of(store_path, "order-2").owner == first_id
+
+    def beats_done() -> bool:
+        row = engine_row(store_path, second_id)
+        return row["beat"] - row["started"] >= 0.35  # two heartbeats, so one claim pass
+
+    wait_until(beats_done, timeout=10, interval=0.05)
+    run = run_of(store_path, "order-2")
+    assert run.owner == first_id
+    assert run.status.value == "WAITING"
+    assert bool(engine_row(store_path, first_id)["stopped"]) is False
+
+    fn.resolve_promise("order-2", "approval", {"approved": False}, store=store_path)
+    done = wait_status(store_path, "order-2", "COMPLETED")
+    assert done.output["executor_pid"] == first.pid
+    assert first.popen.poll() is None and second.popen.poll() is None
+
+
+# -- 7. resolving from another process -------------------------------------------------
+
+
+def test_resolve_from_a_process_without_engine(store_path: Path, spawn: Spawn) -> None:
+    engine, _ = start_waiting_engine(spawn, store_path, "store-test-approval", "order-3")
+    assert fn.current_engine() is None
+    [pending] = fn.pending_promises("order-3", store=store_path)
+    assert pending.name == "approval"
+    assert pending.schema is not None and "approved" in json.dumps(pending.schema)
+
+    started = time.monotonic()
+    fn.resolve_promise(
+        "order-3", "approval", {"approved": True, "note": "from outside"}, store=store_path
+    )
+    done = wait_status(store_path, "order-3", "COMPLETED")
+    print(f"resolve from another process -> run COMPLETED in {time.monotonic() - started:.3f} s")
+    assert done.output == {
+        "order": "order of order-3",
+        "approved": True,
+        "note": "from outside",
+        "executor_pid": engine.pid,
+    }
+    assert fn.pending_promises("order-3", store=store_path) == []
+
+
+def test_resolving_twice_from_outside_keeps_the_first_value(store_path: Path, spawn: Spawn) -> None:
+    start_waiting_engine(spawn, store_path, "store-test-two-step", "two-1")
+    first = {"approved": False, "note": "first"}
+    fn.resolve_promise("two-1", "approval", first, store=store_path)
+    with pytest.raises(PromiseAlreadyResolved):
+        fn.resolve_promise(
+            "two-1", "approval", {"approved": True, "note": "second"}, store=store_path
+        )
+    with pytest.raises(PromiseAlreadyResolved):
+        fn.reject_promise("two-1", "approval", "too late", store=store_path)
+    rows = fn.sql(
+        "SELECT status, value FROM promises WHERE name = 'approval'", store=store_path
+    ).to_dict("records")
+    assert len(rows) == 1
+    assert rows[0]["status"] == "RESOLVED"
+    assert json.loads(rows[0]["value"]) == first
+
+    fn.resolve_promise("two-1", "finish", "done", store=store_path)
+    done = wait_status(store_path, "two-1", "COMPLETED")
+    assert done.output == {"approved": False, "note": "first", "finish": "done"}
+
+
+def test_invalid_value_from_outside_changes_nothing(store_path: Path, spawn: Spawn) -> None:
+    start_waiting_engine(spawn, store_path, "store-test-approval", "order-4")
+    before = promises_table(store_path)
+    assert len(before) == 1
+    events_before = len(run_of(store_path, "order-4").events)
+
+    for bad in ({"approved": "perhaps"}, {"note": "no decision"}, "yes"):
+        with pytest.raises(InvalidInput) as info:
+            fn.resolve_promise("order-4", "approval", bad, store=store_path)
+        assert "approval" in str(info.value)
+        assert promises_table(store_path) == before
+
+    run = run_of(store_path, "order-4")
+    assert run.status.value == "WAITING"
+    assert len(run.events) == events_before
+    # The promise is still open to a good value.
+    fn.resolve_promise("order-4", "approval", {"approved": True}, store=store_path)
+    assert wait_status(store_path, "order-4", "COMPLETED").output["approved"] is True
