@@ -52,6 +52,7 @@ def test_step_output_goes_to_the_store_not_the_console(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     logs = [line for line in proc.stdout.splitlines() if line.startswith("LOG ")]

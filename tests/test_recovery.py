@@ -120,12 +120,23 @@ def spawn(tmp_path: Path, side_effects: Path) -> Iterator[Callable[..., Worker]]
             worker.proc.wait(timeout=10)
 
 
+def polled(query: Callable[[], Any]) -> Any:
+    """``query()``, or None while the worker has not created the store or the run yet."""
+    try:
+        return query()
+    except (UnknownWorkflow, StoreError):
+        return None
+
+
 def events_in(store: Path, workflow_id: str) -> list[EventInfo]:
     """The run's history read from the store (empty while it does not exist yet)."""
-    try:
-        return fn.get_run(workflow_id, store=store).events
-    except (UnknownWorkflow, StoreError):
-        return []
+    run = polled(lambda: fn.get_run(workflow_id, store=store))
+    return [] if run is None else run.events
+
+
+def pending_names(store: Path, workflow_id: str) -> list[str]:
+    promises = polled(lambda: fn.pending_promises(workflow_id, store=store)) or []
+    return [p.name for p in promises]
 
 
 def of_type(events: list[EventInfo], kind: str) -> list[EventInfo]:
@@ -258,7 +269,7 @@ def test_pending_promise_is_resolved_after_a_crash(
     wid = new_id("approval")
     worker = spawn(store_path, "recovery-approval", wid, "o1")
     worker.wait_for(
-        lambda: [p.name for p in fn.pending_promises(wid, store=store_path)] == ["approve"],
+        lambda: pending_names(store_path, wid) == ["approve"],
         "the promise is pending",
     )
     worker.kill()
@@ -337,7 +348,7 @@ def test_changed_code_fails_the_recovered_run_with_determinism_violation(
 ) -> None:
     wid = new_id(kind)
     worker = spawn(store_path, kind, wid, ["a", "b"], define="old-drift")
-    worker.wait_for(lambda: fn.pending_promises(wid, store=store_path), "the promise is pending")
+    worker.wait_for(lambda: pending_names(store_path, wid) == ["go"], "the promise is pending")
     worker.kill()
     recorded = {2: "schedule(task 'recovery-step')", 3: "promise('go')"}[step]
 

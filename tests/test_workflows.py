@@ -263,7 +263,7 @@ def test_unknown_workflow_names_are_clear(engine: Engine) -> None:
 
 
 def test_start_without_engine_says_what_to_do() -> None:
-    with pytest.raises(fn.FlovynError, match="flovyn_nb.start"):
+    with pytest.raises(fn.FlovynError, match=r"flovyn_nb\.start"):
         fn.start_workflow(echo, {})
 
 
