@@ -28,6 +28,7 @@ from flovyn_nb.errors import (
 )
 from flovyn_nb.model import LogEntry, PromiseInfo, PromiseStatus, RunInfo, RunStatus
 from flovyn_nb.store import Store, default_store_path, ops
+from flovyn_nb.store.bell import BellWatcher
 
 if TYPE_CHECKING:
     import pandas
@@ -172,19 +173,17 @@ def _wait_without_engine(
     store: Store, execution_id: str, timeout: float | None
 ) -> tuple[RunStatus, Any, Any]:
     deadline = None if timeout is None else time.monotonic() + timeout
-    last = -1
+    watcher = BellWatcher(store.bell)
     while True:
-        stamp = store.bell.read()
-        if stamp != last:
-            last = stamp
-            state = store.read(lambda con: ops.run_status(con, execution_id))
-            if state is None:
-                raise UnknownWorkflow(f"no run with execution id {execution_id}")
-            if state[0].is_terminal:
-                return state
-        if deadline is not None and time.monotonic() >= deadline:
-            raise TimeoutError(f"run did not finish within {timeout:g} s")
-        time.sleep(0.02)
+        state = store.read(lambda con: ops.run_status(con, execution_id))
+        if state is None:
+            raise UnknownWorkflow(f"no run with execution id {execution_id}")
+        if state[0].is_terminal:
+            return state
+        while not watcher.rung_by_others():  # re-read only when another process committed
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run did not finish within {timeout:g} s")
+            time.sleep(0.02)
 
 
 def start_workflow(

@@ -263,16 +263,24 @@ class TaskContext:
         task_kind: str,
         attempt: int,
         workflow_id: str,
-        logger: logging.Logger,
+        logger: Callable[[], logging.Logger],
         progress: Callable[[float, str | None], None],
     ) -> None:
         self.task_execution_id = task_execution_id
         self.task_kind = task_kind
         self.attempt = attempt
         self.workflow_id = workflow_id
-        self.logger = logger
+        self._make_logger = logger
+        self._logger: logging.Logger | None = None
         self._progress = progress
         self._cancelled = threading.Event()
+
+    @property
+    def logger(self) -> logging.Logger:
+        """Log lines go to this task's step logs."""
+        if self._logger is None:
+            self._logger = self._make_logger()
+        return self._logger
 
     @property
     def is_cancelled(self) -> bool:

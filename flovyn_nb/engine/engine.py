@@ -42,6 +42,7 @@ from flovyn_nb.engine.writer import Write, Writer
 from flovyn_nb.errors import EngineError, InvalidInput, UnknownWorkflow
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus, WorkflowStarted
 from flovyn_nb.store import Store, ops
+from flovyn_nb.store.bell import BellWatcher
 from flovyn_nb.store.ops import Con, EventRow, LogRow, PromiseRow, RunRow
 
 T = TypeVar("T")
@@ -105,6 +106,7 @@ class Engine:
         self._listeners: list[Listener] = []
         self._finished = threading.Condition()
         self._finish_count = 0
+        self._final: dict[str, tuple[RunStatus, Any, Any]] = {}  # recent ends, for handles
         self._dirty: set[str] = set()
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
@@ -294,7 +296,9 @@ class Engine:
         while True:
             with self._finished:
                 seen = self._finish_count
-            state = self.store.read(lambda con: ops.run_status(con, execution_id))
+                state = self._final.get(execution_id)
+            if state is None:
+                state = self.store.read(lambda con: ops.run_status(con, execution_id))
             if state is None:
                 raise UnknownWorkflow(f"no run with execution id {execution_id}")
             if state[0].is_terminal:
@@ -335,10 +339,7 @@ class Engine:
         input_text = serde.dumps(input_json)
 
         def insert(con: Con) -> RunRow | None:
-            existing = ops.find_run(con, workflow_id)
-            if existing is not None:
-                return existing
-            ops.insert_run(
+            inserted = ops.insert_run(
                 con,
                 execution_id=execution_id,
                 workflow_id=workflow_id,
@@ -349,6 +350,8 @@ class Engine:
                 parent_id=None if parent is None else parent.execution_id,
                 now=now,
             )
+            if not inserted:
+                return ops.find_run(con, workflow_id)
             ops.insert_events(con, [row])
             return None
 
@@ -399,6 +402,9 @@ class Engine:
         for listener in list(self._listeners):
             self._notify(listener, "finished", run.execution_id, status)
         with self._finished:
+            self._final[run.execution_id] = (status, output, error)
+            while len(self._final) > 1000:  # only recent ends are kept; older ones are read
+                del self._final[next(iter(self._final))]
             self._finish_count += 1
             self._finished.notify_all()
 
@@ -503,20 +509,15 @@ class Engine:
                     self.start_soon(run.request_cancel, "requested from another process")
 
     async def _watch_bell(self) -> None:
-        bell = self.store.bell
-        last = bell.read()
+        watcher = BellWatcher(self.store.bell)
         while True:
             await anyio.sleep(self.poll_interval)
-            stamp = bell.read()
-            if stamp == last:
+            if not watcher.rung_by_others():
                 continue
-            last = stamp
             with self._finished:
-                self._finish_count += 1  # results of runs elsewhere may have changed
+                self._finish_count += 1  # runs finished elsewhere may be awaited here
                 self._finished.notify_all()
-            for run in self.runs.values():
-                if run.promise_waits or run.signal_waits or not run.cancel_requested:
-                    self._dirty.add(run.execution_id)
+            self._dirty.update(self.runs)
             if self._dirty:
                 self._inbox_event.set()
 

@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from flovyn_nb.engine.engine import Engine
 
 E = EventType
+# Events that record no outcome: losing them in a crash only means the step runs again.
+_NOT_RESULTS = frozenset({E.TASK_SCHEDULED, E.TASK_STARTED, E.TASK_RETRY_SCHEDULED})
 
 
 def _seconds(value: timedelta | float | None, what: str) -> float | None:
@@ -136,6 +138,11 @@ class Run:
             WorkflowContext(self) if definition.is_async else SyncWorkflowContext(self)
         )
         self.status = RunStatus.RUNNING
+        self.result_ticket = 0  # writer ticket of the last recorded outcome
+
+    async def outcomes_durable(self) -> None:
+        """Wait until every outcome this run recorded is committed (before a side effect)."""
+        await self.engine.writer.wait(self.result_ticket)
 
     # -- recording ----------------------------------------------------------------------
 
@@ -164,6 +171,8 @@ class Run:
             write.events.append(row)
             self.engine.observe_event(self, row)
         write.ticket = self.engine.writer.submit(write)
+        if kind not in _NOT_RESULTS:
+            self.result_ticket = write.ticket
         return write
 
     async def commit(
@@ -662,7 +671,7 @@ class Run:
         if self.cancel_requested and not self._cancel_delivered:
             self._cancel_delivered = True
             raise WorkflowCancelled(workflow_id=self.workflow_id)
-        await self.engine.writer.barrier()  # history so far is durable before the side effect
+        await self.outcomes_durable()
         with logcapture.step(self.scope):
             result = fn()
             if inspect.isawaitable(result):

@@ -225,15 +225,17 @@ class TaskRunner:
     ) -> tuple[bool, Any, BaseException | None, bool]:
         engine = self.engine
         if True:
-            # Durable before the side effect: the previous step's result and this start.
-            await engine.writer.barrier()
+            # The previous steps' results are durable before this side effect starts.
+            await run.outcomes_durable()
             scope = logcapture.StepScope(sink=run.log_sink, task_execution_id=task_id)
             tctx = TaskContext(
                 task_execution_id=task_id,
                 task_kind=definition.name,
                 attempt=attempt,
                 workflow_id=run.workflow_id,
-                logger=logcapture.step_logger(f"flovyn.task.{definition.name}", lambda: scope),
+                logger=lambda: logcapture.step_logger(
+                    f"flovyn.task.{definition.name}", lambda: scope
+                ),
                 progress=lambda fraction, message: scope.sink(
                     task_id,
                     "progress",

@@ -16,7 +16,14 @@ from typing import Any
 import anyio
 
 from flovyn_nb.store import Store
-from flovyn_nb.store.ops import Con, EventRow, LogRow, insert_events, insert_logs
+from flovyn_nb.store.ops import (
+    ROWS_PER_INSERT,
+    Con,
+    EventRow,
+    LogRow,
+    insert_events,
+    insert_logs,
+)
 
 
 @dataclass(eq=False, slots=True)
@@ -94,7 +101,10 @@ class Writer:
 
     def _commit_batch(self, batch: list[Write]) -> None:
         try:
-            self._store.transaction(lambda con: self._apply(con, batch))
+            if self._one_statement(batch):
+                self._store.autocommit(lambda con: self._apply(con, batch))
+            else:
+                self._store.transaction(lambda con: self._apply(con, batch))
             self.commits += 1
         except Exception:
             if len(batch) == 1:
@@ -107,6 +117,16 @@ class Writer:
                     self.commits += 1
                 except Exception:
                     self._fail([write])
+
+    @staticmethod
+    def _one_statement(batch: list[Write]) -> bool:
+        if any(write.ops for write in batch):
+            return False
+        events = sum(len(write.events) for write in batch)
+        logs = sum(len(write.logs) for write in batch)
+        return (0 < events <= ROWS_PER_INSERT and not logs) or (
+            0 < logs <= ROWS_PER_INSERT and not events
+        )
 
     @staticmethod
     def _fail(batch: list[Write]) -> None:

@@ -87,6 +87,11 @@ class Store:
         with self._mapped():
             return self.lease.transaction(fn)
 
+    def autocommit(self, fn: Callable[[Con], T]) -> T:
+        """Run ``fn(con)``, which must issue exactly one statement, committed on its own."""
+        with self._mapped():
+            return self.lease.autocommit(fn)
+
     def read(self, fn: Callable[[Con], T]) -> T:
         with self._mapped():
             return self.lease.read(fn)

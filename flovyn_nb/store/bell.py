@@ -1,45 +1,63 @@
-"""The doorbell: a file whose modification time moves after every commit.
+"""The doorbell: a file that grows by one byte after every commit.
 
 Other processes learn that the store changed with one ``stat`` instead of opening the
-database; they re-read only when the bell moved.
+database, and re-read only when the bell moved. Counting bytes (appends are atomic) lets a
+process tell its own rings from everybody else's: if the file grew by more than this
+process rang, someone else committed. The file is emptied now and then; a shrink also
+counts as a ring by someone else.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-import time
 from pathlib import Path
+
+_ROLL_OVER = 1 << 20  # empty the file once it reaches 1 MiB
 
 
 class Bell:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._last_rung = 0
+        self._mine = 0  # rings by this process
 
     def ring(self) -> None:
         with self._lock:
-            # An explicit, strictly increasing nanosecond stamp: two rings never look alike
-            # even where the file system's own timestamps are coarse.
-            stamp = max(time.time_ns(), self._last_rung + 1)
-            self._last_rung = stamp
             try:
-                os.utime(self.path, ns=(stamp, stamp))
-            except FileNotFoundError:
-                with contextlib.suppress(OSError):
-                    self.path.touch()
-                    os.utime(self.path, ns=(stamp, stamp))
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError:
+                return
+            try:
+                size = os.fstat(fd).st_size
+                if size >= _ROLL_OVER:
+                    os.ftruncate(fd, 0)
+                os.write(fd, b".")
+                self._mine += 1
             except OSError:
                 pass
+            finally:
+                os.close(fd)
 
-    def read(self) -> int:
-        """The bell's current stamp (0 when it was never rung)."""
-        try:
-            return self.path.stat().st_mtime_ns
-        except OSError:
-            return 0
+    def read(self) -> tuple[int, int]:
+        """(size of the bell file, rings by this process), read consistently."""
+        with self._lock:
+            try:
+                size = self.path.stat().st_size
+            except OSError:
+                size = 0
+            return size, self._mine
 
-    def rung_by_me(self, stamp: int) -> bool:
-        return stamp == self._last_rung
+
+class BellWatcher:
+    """Tells whether anyone else rang since the last look."""
+
+    def __init__(self, bell: Bell) -> None:
+        self._bell = bell
+        self._size, self._mine = bell.read()
+
+    def rung_by_others(self) -> bool:
+        size, mine = self._bell.read()
+        grew, rang = size - self._size, mine - self._mine
+        self._size, self._mine = size, mine
+        return grew < 0 or grew > rang

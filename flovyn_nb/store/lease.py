@@ -111,6 +111,13 @@ class Lease:
             self.bell.ring()
         return result
 
+    def autocommit(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run one statement in its own implicit transaction (cheaper than BEGIN/COMMIT)."""
+        with self.connection() as con:
+            result = fn(con)
+        self.bell.ring()
+        return result
+
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         with self.connection() as con:
             return fn(con)

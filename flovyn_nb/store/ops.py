@@ -26,7 +26,7 @@ from flovyn_nb.model import (
 )
 
 Con = duckdb.DuckDBPyConnection
-_CHUNK = 400  # rows per multi-row INSERT
+ROWS_PER_INSERT = 400  # rows per multi-row INSERT statement
 
 
 def to_ts(epoch: float | None) -> datetime | None:
@@ -70,8 +70,8 @@ class LogRow:
 
 
 def _insert_many(con: Con, table: str, width: int, rows: Sequence[Sequence[Any]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
         one = "(" + ",".join("?" * width) + ")"
         params = [value for row in chunk for value in row]
         con.execute(f"INSERT INTO {table} VALUES " + ",".join([one] * len(chunk)), params)
@@ -158,7 +158,10 @@ def insert_run(
     owner: str | None,
     parent_id: str | None,
     now: float,
-) -> None:
+) -> bool:
+    """Insert a run; False (and nothing written) when the workflow id is taken."""
+    if find_run(con, workflow_id) is not None:
+        return False
     con.execute(
         "INSERT INTO workflow_executions (id, workflow_id, kind, status, input, source_hash, "
         "owner, parent_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -175,6 +178,7 @@ def insert_run(
             to_ts(now),
         ],
     )
+    return True
 
 
 def set_run_status(
