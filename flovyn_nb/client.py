@@ -217,18 +217,29 @@ def resolve_promise(
     *,
     store: str | os.PathLike[str] | None = None,
     resolved_by: str = "api",
+    allow_early: bool = True,
 ) -> None:
     """Resolve the promise ``name`` of run ``workflow_id`` with ``value``.
 
     Works from any process. A promise the workflow has not reached yet keeps the value
-    until it does.
+    until it does (``allow_early=False`` refuses that with ``UnknownPromise``).
 
     Raises:
         UnknownWorkflow: no such run.
+        UnknownPromise: ``allow_early=False`` and the run has no such promise (yet).
         PromiseAlreadyResolved: it already has a value (which stays).
         InvalidInput: the value does not fit the promise's ``type_hint``; nothing changed.
     """
-    _settle(workflow_id, name, value, reject=False, reason="", store=store, resolved_by=resolved_by)
+    _settle(
+        workflow_id,
+        name,
+        value,
+        reject=False,
+        reason="",
+        store=store,
+        resolved_by=resolved_by,
+        allow_early=allow_early,
+    )
 
 
 def reject_promise(
@@ -238,10 +249,18 @@ def reject_promise(
     *,
     store: str | os.PathLike[str] | None = None,
     resolved_by: str = "api",
+    allow_early: bool = True,
 ) -> None:
     """Reject the promise: the workflow's ``ctx.promise`` raises ``PromiseRejected``."""
     _settle(
-        workflow_id, name, None, reject=True, reason=reason, store=store, resolved_by=resolved_by
+        workflow_id,
+        name,
+        None,
+        reject=True,
+        reason=reason,
+        store=store,
+        resolved_by=resolved_by,
+        allow_early=allow_early,
     )
 
 
@@ -254,11 +273,18 @@ def _settle(
     reason: str,
     store: Any,
     resolved_by: str,
+    allow_early: bool,
 ) -> None:
     engine = current_engine()
     if engine is not None and (store is None or Path(store).absolute() == engine.store.path):
         engine.resolve_promise(
-            workflow_id, name, value, reject=reject, reason=reason, resolved_by=resolved_by
+            workflow_id,
+            name,
+            value,
+            reject=reject,
+            reason=reason,
+            resolved_by=resolved_by,
+            allow_early=allow_early,
         )
         return
     target = _store(store)
@@ -274,6 +300,7 @@ def _settle(
             resolved_by=resolved_by,
             now=now,
             validated=False,
+            require_existing=not allow_early,
         )
     )
 

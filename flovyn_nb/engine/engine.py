@@ -272,8 +272,9 @@ class Engine:
         reject: bool = False,
         reason: str = "",
         resolved_by: str = "api",
+        allow_early: bool = True,
     ) -> None:
-        self._call(self._settle, workflow_id, name, value, reject, reason, resolved_by)
+        self._call(self._settle, workflow_id, name, value, reject, reason, resolved_by, allow_early)
 
     def signal(self, workflow_id: str, name: str, value: Any) -> None:
         self._call(self._signal, workflow_id, name, value)
@@ -522,7 +523,14 @@ class Engine:
                 self._inbox_event.set()
 
     async def _settle(
-        self, workflow_id: str, name: str, value: Any, reject: bool, reason: str, resolved_by: str
+        self,
+        workflow_id: str,
+        name: str,
+        value: Any,
+        reject: bool,
+        reason: str,
+        resolved_by: str,
+        allow_early: bool = True,
     ) -> None:
         run = self._live(workflow_id)
         validated = False
@@ -545,6 +553,7 @@ class Engine:
                         resolved_by=resolved_by,
                         now=now,
                         validated=validated,
+                        require_existing=not allow_early,
                     )
                 ]
             )

@@ -1,0 +1,393 @@
+"""``flovyn-nb``: look at runs and answer them from a terminal.
+
+Every command takes ``--store PATH`` (default: ``FLOVYN_NB_STORE``, then
+``./.flovyn/flovyn.duckdb``), works while a kernel holds the store (the store is shared
+politely), and starts no engine. Errors are one line on stderr and a non-zero exit:
+1 for a problem with the request or the store, 2 for bad usage. ``--json`` output is
+stable; its fields are documented in ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_option(fn: F) -> F:
+    return click.option(
+        "--store",
+        "store",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Store file (default: $FLOVYN_NB_STORE or ./.flovyn/flovyn.duckdb).",
+    )(fn)
+
+
+def _store_path(store: Path | None) -> Path:
+    from flovyn_nb.store import default_store_path
+
+    return (store or default_store_path()).expanduser().absolute()
+
+
+class _Errors:
+    """Turn flovyn errors into one clear line and exit code 1."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        from flovyn_nb.errors import FlovynError
+
+        if exc is not None and isinstance(exc, FlovynError):
+            raise click.ClickException(str(exc)) from None
+
+
+def _json_value(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(
+            f"{what} is not valid JSON ({exc.msg} at position {exc.pos}): {text!r}; "
+            "quote strings, e.g. --value '\"yes\"' or --value '{\"approved\": true}'"
+        ) from None
+
+
+def _dump(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=max(100, _terminal_width()))
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 120
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="flovyn_nb")
+def main() -> None:
+    """Durable notebook workflows: list runs, answer promises, query history."""
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _run_json(run: Any) -> dict[str, Any]:
+    return {
+        "workflow_id": run.workflow_id,
+        "execution_id": run.execution_id,
+        "kind": run.kind,
+        "status": run.status.value,
+        "parent_id": run.parent_id,
+        "created_at": run.created_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+        "input": run.input,
+        "output": run.output,
+        "error": None if run.error is None else run.error.model_dump(),
+    }
+
+
+def _promise_json(promise: Any) -> dict[str, Any]:
+    return {
+        "workflow_id": promise.workflow_id,
+        "name": promise.name,
+        "status": promise.status.value,
+        "created_at": promise.created_at.isoformat(),
+        "timeout_at": None if promise.timeout_at is None else promise.timeout_at.isoformat(),
+        "schema": promise.schema,
+        "resolve_command": _resolve_hint(promise),
+    }
+
+
+def _resolve_hint(promise: Any) -> str:
+    return f"flovyn-nb resolve {promise.workflow_id} {promise.name} --value '<JSON>'"
+
+
+@main.command()
+@click.option(
+    "--status", "statuses", multiple=True, help="Only runs with this status (repeatable)."
+)
+@click.option("--kind", default=None, help="Only runs of this workflow.")
+@click.option("--limit", type=int, default=None, help="At most this many runs (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_store_option
+def runs(
+    statuses: tuple[str, ...],
+    kind: str | None,
+    limit: int | None,
+    as_json: bool,
+    store: Path | None,
+) -> None:
+    """List runs, newest first."""
+    from flovyn_nb import client
+
+    with _Errors():
+        found = client.list_runs(
+            status=list(statuses) or None, kind=kind, limit=limit, store=_store_path(store)
+        )
+    if as_json:
+        _dump([_run_json(r) for r in found])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(found)} run(s) in {_store_path(store)}", title_justify="left")
+    for column in ("workflow id", "kind", "status", "created", "updated"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(
+            r.workflow_id, r.kind, r.status.value, _when(r.created_at), _when(r.updated_at)
+        )
+    _console().print(table)
+
+
+@main.command()
+@click.argument("workflow_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_store_option
+def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
+    """Show a run: status, input and output, its event timeline, pending promises."""
+    from flovyn_nb import client
+
+    path = _store_path(store)
+    with _Errors():
+        run = client.get_run(workflow_id, store=path)
+        promises = client.pending_promises(run.workflow_id, store=path)
+    if as_json:
+        data = _run_json(run)
+        data["events"] = [
+            {"seq": e.seq, "type": e.type.value, "ts": e.ts.isoformat(), "payload": e.payload}
+            for e in run.events
+        ]
+        data["pending_promises"] = [_promise_json(p) for p in promises]
+        _dump(data)
+        return
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{run.workflow_id}[/bold]  {run.kind}  [bold]{run.status.value}[/bold]")
+    console.print(
+        f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}"
+    )
+    console.print(f"input:  {_short(run.input, 200)}")
+    if run.output is not None:
+        console.print(f"output: {_short(run.output, 200)}")
+    if run.error is not None:
+        console.print(f"error:  {run.error.type}: {run.error.message}")
+    table = Table(title="timeline", title_justify="left")
+    for column in ("seq", "+ms", "event", "details"):
+        table.add_column(column)
+    start = run.events[0].ts if run.events else run.created_at
+    for e in run.events:
+        offset = (e.ts - start).total_seconds() * 1000
+        table.add_row(str(e.seq), f"{offset:.1f}", e.type.value, _event_summary(e.payload))
+    console.print(table)
+    for p in promises:
+        due = f", times out {_when(p.timeout_at)} UTC" if p.timeout_at else ""
+        console.print(f"waiting for promise [bold]{p.name}[/bold]{due}: {_resolve_hint(p)}")
+
+
+def _event_summary(payload: dict[str, Any]) -> str:
+    for key in ("taskKind", "promiseName", "signalName", "operationName", "timerId", "kind", "key"):
+        if key in payload:
+            extra = ""
+            if "attempt" in payload:
+                extra = f" attempt {payload['attempt']}"
+            return f"{payload[key]}{extra}"
+    if "error" in payload and isinstance(payload["error"], dict):
+        return _short(f"{payload['error'].get('type')}: {payload['error'].get('message')}")
+    if "output" in payload:
+        return _short(payload["output"])
+    if "attempt" in payload:
+        return f"attempt {payload['attempt']}"
+    return ""
+
+
+@main.command()
+@click.argument("workflow_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
+@_store_option
+def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
+    """Print a run's step logs."""
+    from flovyn_nb import client
+    from flovyn_nb.store import ops
+    from flovyn_nb.store.bell import BellWatcher
+
+    path = _store_path(store)
+    with _Errors():
+        run = client.get_run(workflow_id, events=False, store=path)
+        handle = client._store(path)
+        seen = 0
+        watcher = BellWatcher(handle.bell)
+        while True:
+            entries = handle.read(lambda con: ops.logs(con, run.execution_id))
+            for entry in entries[seen:]:
+                step = (
+                    "workflow" if entry.task_execution_id is None else entry.task_execution_id[:8]
+                )
+                line = f"{_when(entry.ts)} {step:>8} {entry.stream:<8} {entry.message}"
+                click.echo(line, err=entry.stream == "stderr")
+            seen = len(entries)
+            if not follow:
+                return
+            status = client.get_run(workflow_id, events=False, store=path).status
+            if status.is_terminal:
+                return
+            while not watcher.rung_by_others():
+                time.sleep(0.05)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_store_option
+def promises(as_json: bool, store: Path | None) -> None:
+    """List promises waiting for an answer, across all runs."""
+    from flovyn_nb import client
+
+    with _Errors():
+        found = client.pending_promises(store=_store_path(store))
+    if as_json:
+        _dump([_promise_json(p) for p in found])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(found)} pending promise(s)", title_justify="left")
+    for column in ("workflow id", "promise", "created", "times out", "expects"):
+        table.add_column(column)
+    for p in found:
+        expects = (p.schema or {}).get("title", "JSON") if isinstance(p.schema, dict) else "JSON"
+        table.add_row(p.workflow_id, p.name, _when(p.created_at), _when(p.timeout_at), expects)
+    _console().print(table)
+
+
+# -- answering ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("workflow_id")
+@click.argument("name")
+@click.option(
+    "--value", "value", required=True, help="The value, as JSON (e.g. '{\"approved\": true}')."
+)
+@click.option("--early", is_flag=True, help="Accept a promise the run has not reached yet.")
+@_store_option
+def resolve(workflow_id: str, name: str, value: str, early: bool, store: Path | None) -> None:
+    """Resolve promise NAME of run WORKFLOW_ID with a JSON value."""
+    from flovyn_nb import client
+
+    data = _json_value(value, "--value")
+    with _Errors():
+        client.resolve_promise(
+            workflow_id, name, data, store=_store_path(store), resolved_by=_who(), allow_early=early
+        )
+    click.echo(f"resolved {workflow_id}/{name}")
+
+
+@main.command()
+@click.argument("workflow_id")
+@click.argument("name")
+@click.option("--reason", required=True, help="Why (the workflow sees it in PromiseRejected).")
+@_store_option
+def reject(workflow_id: str, name: str, reason: str, store: Path | None) -> None:
+    """Reject promise NAME of run WORKFLOW_ID."""
+    from flovyn_nb import client
+
+    with _Errors():
+        client.reject_promise(
+            workflow_id,
+            name,
+            reason,
+            store=_store_path(store),
+            resolved_by=_who(),
+            allow_early=False,
+        )
+    click.echo(f"rejected {workflow_id}/{name}")
+
+
+@main.command()
+@click.argument("workflow_id")
+@click.argument("name")
+@click.option("--value", "value", default="null", help="The signal's value, as JSON.")
+@_store_option
+def signal(workflow_id: str, name: str, value: str, store: Path | None) -> None:
+    """Send signal NAME to run WORKFLOW_ID."""
+    from flovyn_nb import client
+
+    data = _json_value(value, "--value")
+    with _Errors():
+        client.signal_workflow(workflow_id, name, data, store=_store_path(store))
+    click.echo(f"signalled {workflow_id}/{name}")
+
+
+@main.command()
+@click.argument("workflow_id")
+@_store_option
+def cancel(workflow_id: str, store: Path | None) -> None:
+    """Ask run WORKFLOW_ID to stop (its engine cancels it)."""
+    from flovyn_nb import client
+
+    with _Errors():
+        client.cancel_workflow(workflow_id, store=_store_path(store))
+    click.echo(f"cancellation requested for {workflow_id}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of a table.")
+@_store_option
+def sql(query: str, as_csv: bool, store: Path | None) -> None:
+    """Run a SQL query over the store's tables."""
+    from flovyn_nb import client
+
+    with _Errors():
+        frame = client.sql(query, store=_store_path(store))
+    if as_csv:
+        click.echo(frame.to_csv(index=False), nl=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(frame)} row(s)", title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_short(v, 80) for v in row))
+    _console().print(table)
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
