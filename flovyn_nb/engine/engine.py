@@ -81,7 +81,7 @@ class Engine:
         *,
         clock: Clock | None = None,
         max_concurrent_tasks: int = 32,
-        lock_timeout: float = 30.0,
+        lock_timeout: float | None = None,
         idle_release: float = 0.1,
         linger: float = 0.02,
         poll_interval: float = 0.02,

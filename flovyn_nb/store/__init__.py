@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +34,22 @@ def default_store_path() -> Path:
     return Path(os.environ.get("FLOVYN_NB_STORE") or DEFAULT_STORE)
 
 
+def _one_line(exc: BaseException) -> str:
+    """DuckDB's multi-line messages (with a caret under the query) as one line."""
+    lines = (line.strip() for line in str(exc).splitlines())
+    return " ".join(line for line in lines if line and set(line) != {"^"})
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number of seconds, got {text!r}") from None
+
+
 class Store:
     """One flovyn store file.
 
@@ -40,7 +57,8 @@ class Store:
         path: the DuckDB file.
         create: create the file (and its folder) when missing; otherwise a missing file is
             a :class:`StoreError`.
-        lock_timeout: how long to wait for another process to release the file.
+        lock_timeout: how long to wait for another process to release the file (default:
+            ``FLOVYN_NB_LOCK_TIMEOUT`` or 30 s).
         idle_release: how long the file stays open after the last use.
     """
 
@@ -49,9 +67,11 @@ class Store:
         path: str | os.PathLike[str],
         *,
         create: bool = True,
-        lock_timeout: float = 30.0,
+        lock_timeout: float | None = None,
         idle_release: float = 0.1,
     ) -> None:
+        if lock_timeout is None:
+            lock_timeout = _env_seconds("FLOVYN_NB_LOCK_TIMEOUT", 30.0)
         self.path = Path(path).expanduser().absolute()
         if self.path.is_dir():
             raise StoreError(
@@ -103,10 +123,16 @@ class Store:
     def _mapped(self) -> Iterator[None]:
         try:
             yield
-        except FlovynError:
+        except FlovynError as exc:
+            # The finished frames below hold the connection; a traceback kept alive (by a
+            # caller, or until exit) must not keep the DuckDB connection alive with it.
+            traceback.clear_frames(exc.__traceback__)
             raise
         except duckdb.Error as exc:
-            raise StoreError(f"store error on {self.path}: {exc}", path=str(self.path)) from None
+            traceback.clear_frames(exc.__traceback__)
+            raise StoreError(
+                f"store error on {self.path}: {_one_line(exc)}", path=str(self.path)
+            ) from None
 
     def sql(self, query: str, params: list[Any] | None = None) -> pandas.DataFrame:
         """Run a query over the store's tables and return a pandas DataFrame.
@@ -123,6 +149,6 @@ class Store:
             try:
                 return con.execute(query, params or []).df()
             except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
-                raise InvalidInput(f"bad SQL: {exc}") from None
+                raise InvalidInput(f"bad SQL: {_one_line(exc)}") from None
 
         return self.read(run)

@@ -77,6 +77,7 @@ class Lease:
         self._stay_away_until = 0.0
         self._watcher: threading.Thread | None = None
         self._closed = False
+        self._stopping = False
         self.opens = 0  # how often the file was opened (for tests and benchmarks)
         _LEASES.add(self)
 
@@ -131,6 +132,18 @@ class Lease:
         with self._lock:
             self._release(stay_away=False)
             self._closed = True
+
+    def shutdown(self) -> None:
+        """At interpreter exit: stop the watcher thread first, then close the file here.
+
+        A daemon thread frozen by interpreter teardown in the middle of closing the
+        connection would leave it half-alive (duckdb then reports leaked objects).
+        """
+        self._stopping = True
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout=1.0)
+        self.release()
 
     @property
     def is_open(self) -> bool:
@@ -214,7 +227,7 @@ class Lease:
 
     def _watch(self) -> None:
         """Close the file after idle_release, or at once when another process knocks."""
-        while True:
+        while not self._stopping:
             time.sleep(min(0.01, max(self.idle_release / 4, 0.002)))
             if not self._lock.acquire(blocking=False):
                 continue  # in use: the next user checks for knocks itself
@@ -237,7 +250,7 @@ def _close_all() -> None:
     # Close files before interpreter shutdown, not from a daemon thread during it.
     for lease in list(_LEASES):
         with contextlib.suppress(Exception):
-            lease.release()
+            lease.shutdown()
     # duckdb's bindings report (harmless) "leaked" objects when connections or results
     # are still referenced at interpreter teardown; collect them while duckdb still exists.
     import gc
