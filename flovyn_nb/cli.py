@@ -34,9 +34,9 @@ def _store_option(fn: F) -> F:
 
 
 def _store_path(store: Path | None) -> Path:
-    from flovyn_nb.store import default_store_path
+    from flovyn_nb.store import canonical_path, default_store_path
 
-    return (store or default_store_path()).expanduser().absolute()
+    return canonical_path(store or default_store_path())
 
 
 class _Errors:

@@ -27,7 +27,7 @@ from flovyn_nb.errors import (
     WorkflowFailed,
 )
 from flovyn_nb.model import LogEntry, PromiseInfo, PromiseStatus, RunInfo, RunStatus
-from flovyn_nb.store import Store, default_store_path, ops
+from flovyn_nb.store import Store, canonical_path, default_store_path, ops
 from flovyn_nb.store.bell import BellWatcher
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def _store(store: str | os.PathLike[str] | None) -> Store:
     if store is None and engine is not None:
         engine.flush()
         return engine.store
-    path = Path(store if store is not None else default_store_path()).expanduser().absolute()
+    path = canonical_path(store if store is not None else default_store_path())
     if engine is not None and engine.store.path == path:
         engine.flush()
         return engine.store
@@ -276,7 +276,7 @@ def _settle(
     allow_early: bool,
 ) -> None:
     engine = current_engine()
-    if engine is not None and (store is None or Path(store).absolute() == engine.store.path):
+    if engine is not None and (store is None or canonical_path(store) == engine.store.path):
         engine.resolve_promise(
             workflow_id,
             name,

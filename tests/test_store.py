@@ -274,6 +274,17 @@ def test_missing_store_without_create_names_the_path(tmp_path: Path) -> None:
     assert not path.parent.exists()
 
 
+def test_store_that_cannot_be_created_gives_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where the store's folder should be")
+    path = blocker / "flovyn.duckdb"
+    with pytest.raises(StoreError) as info:
+        fn.start(store=path)
+    assert str(path) in str(info.value) or str(blocker) in str(info.value)
+    assert fn.current_engine() is None
+    assert blocker.read_text() == "a file where the store's folder should be"
+
+
 # -- 2. lock conflicts ---------------------------------------------------------------------
 
 
@@ -332,13 +343,24 @@ def test_idle_engine_releases_the_file(store_path: Path, spawn: Spawn) -> None:
     assert proc.popen.poll() is None, "the engine process died"
 
 
+def test_a_process_that_only_queried_releases_the_file(store_path: Path, spawn: Spawn) -> None:
+    make_store(store_path)
+    assert fn.list_runs(store=store_path) == []  # the client's own, cached Store
+    holder = spawn("hold", str(store_path), "--wait", "5")
+    waited = holder.expect("ready")["waited"]
+    print(f"raw connect from another process waited {waited * 1000:.0f} ms")
+    assert waited < 5
+
+
 # -- 4. knock hand-over --------------------------------------------------------------------
 
 
-def _hand_over(path: Path, query: str, trials: int) -> tuple[list[float], list[int]]:
+def _hand_over(
+    path: Path, query: str, trials: int, lock_timeout: float = 10
+) -> tuple[list[float], list[int]]:
     times, counts = [], []
     for _ in range(trials):
-        store = Store(path, create=False, lock_timeout=10)
+        store = Store(path, create=False, lock_timeout=lock_timeout)
         started = time.monotonic()
         counts.append(store.read(lambda con: con.execute(query).fetchone()[0]))
         times.append(time.monotonic() - started)
@@ -384,6 +406,20 @@ def test_knock_hands_over_from_a_busy_engine(store_path: Path, spawn: Spawn) -> 
     last = counts[-1]
     wait_until(lambda: count(store_path, query) > last + 3, timeout=10, interval=0.05)
     assert engine.popen.poll() is None
+
+
+def test_knock_reaches_a_holder_that_named_the_store_through_a_symlink(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    real = tmp_path / "data" / "flovyn.duckdb"
+    make_store(real)
+    link = tmp_path / "flovyn.duckdb"
+    link.symlink_to(real)
+    writer = spawn("writer", str(link))
+    writer.expect("ready")
+    times, _ = _hand_over(real, "SELECT count(*) FROM logs", trials=1, lock_timeout=3)
+    _report("writer on a symlink, reader on the real path", times)
+    assert max(times) < 2.0
 
 
 # -- 5. doorbell ---------------------------------------------------------------------------
@@ -479,6 +515,28 @@ def test_dead_engines_run_is_taken_over_when_the_workflow_registers_later(
     assert done.output["executor_pid"] == second.pid
 
 
+def test_running_engine_takes_over_when_the_owner_dies_later(
+    store_path: Path, spawn: Spawn
+) -> None:
+    first, first_id = start_waiting_engine(spawn, store_path, "store-test-approval", "order-7")
+    second = spawn("engine", str(store_path), "--heartbeat", "0.5")
+    second_id = second.expect("started")["engine_id"]
+    assert run_of(store_path, "order-7").owner == first_id
+    first.popen.send_signal(signal.SIGKILL)
+    first.popen.wait(timeout=10)
+    started = time.monotonic()
+    wait_until(
+        lambda: run_of(store_path, "order-7").owner == second_id,
+        timeout=5,
+        interval=0.02,
+        message="the running engine did not take over the dead engine's run",
+    )
+    print(f"running engine took over {time.monotonic() - started:.2f} s after the kill")
+    fn.resolve_promise("order-7", "approval", {"approved": True}, store=store_path)
+    done = wait_status(store_path, "order-7", "COMPLETED")
+    assert done.output["executor_pid"] == second.pid
+
+
 def test_run_of_a_live_engine_is_not_taken_over(store_path: Path, spawn: Spawn) -> None:
     first, first_id = start_waiting_engine(spawn, store_path, "store-test-approval", "order-2")
     # The second engine has the workflow registered and looks for orphans every 0.2 s.
@@ -525,6 +583,19 @@ def test_resolve_from_a_process_without_engine(store_path: Path, spawn: Spawn) -
         "executor_pid": engine.pid,
     }
     assert fn.pending_promises("order-3", store=store_path) == []
+
+
+def test_resolve_through_another_name_of_the_store_wakes_the_run(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    """The engine names the store through a symlink; the resolver uses the real path."""
+    real = tmp_path / "data" / "flovyn.duckdb"
+    make_store(real)
+    link = tmp_path / "flovyn.duckdb"
+    link.symlink_to(real)
+    start_waiting_engine(spawn, link, "store-test-approval", "order-6")
+    fn.resolve_promise("order-6", "approval", {"approved": True}, store=real)
+    assert wait_status(real, "order-6", "COMPLETED", timeout=5).output["approved"] is True
 
 
 def test_resolving_twice_from_outside_keeps_the_first_value(store_path: Path, spawn: Spawn) -> None:

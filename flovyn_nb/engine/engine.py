@@ -41,9 +41,9 @@ from flovyn_nb.engine.waits import Wait
 from flovyn_nb.engine.writer import Write, Writer
 from flovyn_nb.errors import EngineError, InvalidInput, UnknownWorkflow
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus, WorkflowStarted
-from flovyn_nb.store import Store, ops
+from flovyn_nb.store import Store, ops, pid_alive
 from flovyn_nb.store.bell import BellWatcher
-from flovyn_nb.store.ops import Con, EventRow, LogRow, PromiseRow, RunRow
+from flovyn_nb.store.ops import Con, EngineRow, EventRow, LogRow, PromiseRow, RunRow
 
 T = TypeVar("T")
 log = logging.getLogger("flovyn_nb")
@@ -108,6 +108,7 @@ class Engine:
         self._finish_count = 0
         self._final: dict[str, tuple[RunStatus, Any, Any]] = {}  # recent ends, for handles
         self._dirty: set[str] = set()
+        self._peers: dict[str, int] = {}  # other engines on this host: id -> pid
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._loop_thread: threading.Thread | None = None
@@ -436,10 +437,8 @@ class Engine:
 
     async def _recover(self) -> None:
         kinds = self.registry.workflow_names()
-        if not kinds:
-            return
         now = self.clock.now()
-        claimed = await self.writer.commit(
+        claim: ownership.Claim = await self.writer.commit(
             Write(
                 ops=[
                     lambda con: ownership.claim(
@@ -448,7 +447,8 @@ class Engine:
                 ]
             )
         )
-        for row, events in claimed:
+        self._note_peers(claim.engines)
+        for row, events in claim.runs:
             definition = self.registry.find_workflow(row.kind)
             if definition is None or row.id in self.runs:
                 continue
@@ -509,12 +509,35 @@ class Engine:
                 if run is not None and not run.cancel_requested:
                     self.start_soon(run.request_cancel, "requested from another process")
 
+    def _note_peers(self, engines: list[EngineRow]) -> None:
+        self._peers = {e.id: e.pid for e in engines if e.id != self.id and e.host == ownership.HOST}
+
+    async def _refresh_peers(self) -> None:
+        now = self.clock.now()
+        engines = await anyio.to_thread.run_sync(
+            self.store.read, lambda con: ownership.live_engines(con, now, self.stale_after)
+        )
+        self._note_peers(engines)
+
+    def _check_peers(self) -> None:
+        """A same-host engine whose process is gone is known at once: take its runs over."""
+        dead = [engine_id for engine_id, pid in self._peers.items() if not pid_alive(pid)]
+        if dead:
+            for engine_id in dead:
+                del self._peers[engine_id]
+            self.start_soon(self._recover)
+
     async def _watch_bell(self) -> None:
         watcher = BellWatcher(self.store.bell)
+        last_refresh = 0.0
         while True:
             await anyio.sleep(self.poll_interval)
+            self._check_peers()
             if not watcher.rung_by_others():
                 continue
+            if time.monotonic() - last_refresh > 0.5:  # a new engine may have registered
+                last_refresh = time.monotonic()
+                self.start_soon(self._refresh_peers)
             with self._finished:
                 self._finish_count += 1  # runs finished elsewhere may be awaited here
                 self._finished.notify_all()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,20 @@ def engine_alive(row: EngineRow, now: float, stale_after: float) -> bool:
     return now - row.heartbeat_at <= stale_after
 
 
+@dataclass(frozen=True)
+class Claim:
+    runs: list[tuple[RunRow, list[tuple[int, str, Any, float]]]]
+    engines: list[EngineRow]  # the engines alive at the time of the claim
+
+
+def live_engines(con: Con, now: float, stale_after: float, engine_id: str = "") -> list[EngineRow]:
+    return [
+        e
+        for e in ops.live_engine_rows(con)
+        if e.id == engine_id or engine_alive(e, now, stale_after)
+    ]
+
+
 def claim(
     con: Con,
     *,
@@ -53,10 +68,11 @@ def claim(
     now: float,
     stale_after: float,
     limit: int | None = None,
-) -> list[tuple[RunRow, list[tuple[int, str, Any, float]]]]:
+) -> Claim:
     """Claim the active runs of these kinds whose owner is gone; load their histories."""
     engines = ops.live_engine_rows(con)
-    alive = [e.id for e in engines if e.id == engine_id or engine_alive(e, now, stale_after)]
+    living = [e for e in engines if e.id == engine_id or engine_alive(e, now, stale_after)]
+    alive = [e.id for e in living]
     for dead in (e for e in engines if e.id not in alive):
         ops.stop_engine(con, dead.id)
     claimed: list[tuple[RunRow, list[tuple[int, str, Any, float]]]] = []
@@ -65,4 +81,4 @@ def claim(
             break
         if ops.claim_run(con, row.id, engine_id, row.owner):
             claimed.append((row, ops.load_history(con, row.id)))
-    return claimed
+    return Claim(claimed, living)

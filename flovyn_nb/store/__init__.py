@@ -22,11 +22,17 @@ from flovyn_nb.store.lease import Lease, pid_alive
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["DEFAULT_STORE", "Store", "default_store_path", "ops", "pid_alive"]
+__all__ = ["DEFAULT_STORE", "Store", "canonical_path", "default_store_path", "ops", "pid_alive"]
 
 T = TypeVar("T")
 DEFAULT_STORE = Path(".flovyn") / "flovyn.duckdb"
 Con = duckdb.DuckDBPyConnection
+
+
+def canonical_path(path: str | os.PathLike[str]) -> Path:
+    """The store's one true name: symlinks resolved, so every process knocks on (and
+    listens to) the same ``.knock`` and ``.bell`` files whatever name it was given."""
+    return Path(path).expanduser().resolve()
 
 
 def default_store_path() -> Path:
@@ -72,7 +78,7 @@ class Store:
     ) -> None:
         if lock_timeout is None:
             lock_timeout = _env_seconds("FLOVYN_NB_LOCK_TIMEOUT", 30.0)
-        self.path = Path(path).expanduser().absolute()
+        self.path = canonical_path(path)
         if self.path.is_dir():
             raise StoreError(
                 f"the store path {self.path} is a folder; name a file", path=str(self.path)
@@ -84,7 +90,13 @@ class Store:
                     "(fn.start(store=...)) or pass the right --store",
                     path=str(self.path),
                 )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the folder for the store {self.path}: {exc.strerror or exc}",
+                    path=str(self.path),
+                ) from None
         self._prepared = False
         self.lease = Lease(
             self.path, lock_timeout=lock_timeout, idle_release=idle_release, on_open=self._on_open

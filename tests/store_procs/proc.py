@@ -4,24 +4,25 @@ Usage: ``python proc.py MODE STORE [options]``. It reports on stdout, one JSON o
 line (``{"event": ..., ...}``), and never exits by itself: the test kills it.
 
 Modes:
-    hold      open the file with a raw ``duckdb.connect`` and never let go.
+    hold      open the file with a raw ``duckdb.connect`` (retrying for ``--wait`` s,
+              without knocking) and never let go.
     writer    insert rows back to back with ``Store.transaction`` (one row per commit).
-    engine    start an engine; optionally start a run and report when it reaches a status.
+    engine    start an engine (the definitions in store_proc_defs.py registered before it
+              starts, or after with --late-definitions); optionally start a run and report
+              when it reaches a status.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import time
 from typing import Any
 
-from pydantic import BaseModel
-
 import flovyn_nb as fn
-from flovyn_nb import WorkflowContext
 
 
 def emit(event: str, **data: Any) -> None:
@@ -33,56 +34,25 @@ def forever() -> None:
         time.sleep(3600)
 
 
-# -- definitions shared by every engine process (same names, same source) ----------------
-
-
-class Decision(BaseModel):
-    approved: bool
-    note: str = ""
-
-
-@fn.task(name="store-test-inc")
-def inc(value: int) -> int:
-    return value + 1
-
-
-@fn.workflow(name="store-test-approval")
-async def approval(ctx: WorkflowContext, order: str) -> dict:
-    decision = await ctx.promise("approval", type_hint=Decision)
-    # Recorded after the promise: tells which process executed the end of the run.
-    executor = await ctx.run("executor-pid", os.getpid)
-    return {
-        "order": order,
-        "approved": decision.approved,
-        "note": decision.note,
-        "executor_pid": executor,
-    }
-
-
-@fn.workflow(name="store-test-two-step")
-async def two_step(ctx: WorkflowContext) -> dict:
-    decision = await ctx.promise("approval", type_hint=Decision)
-    finish = await ctx.promise("finish")
-    return {"approved": decision.approved, "note": decision.note, "finish": finish}
-
-
-@fn.workflow(name="store-test-busy")
-async def busy(ctx: WorkflowContext, steps: int) -> int:
-    total = 0
-    for _ in range(steps):
-        total = await ctx.schedule(inc, total)
-    return total
-
-
 # -- modes -------------------------------------------------------------------------------
 
 
-def hold(store: str) -> None:
+def hold(store: str, wait: float) -> None:
+    """Connect (retrying for up to ``wait`` seconds, without knocking) and never let go."""
     import duckdb
 
-    con = duckdb.connect(store)
+    started = time.monotonic()
+    while True:
+        try:
+            con = duckdb.connect(store)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() - started > wait:
+                emit("error", message=str(exc))
+                sys.exit(2)
+            time.sleep(0.005)
     con.execute("SELECT 1").fetchall()
-    emit("ready")
+    emit("ready", waited=time.monotonic() - started)
     forever()
     con.close()  # pragma: no cover
 
@@ -110,8 +80,14 @@ def engine(store: str, args: argparse.Namespace) -> None:
     options: dict[str, Any] = {}
     if args.heartbeat is not None:
         options["heartbeat_interval"] = args.heartbeat
+    if not args.late_definitions:
+        importlib.import_module("store_proc_defs")
     eng = fn.start(store=store, **options)
     emit("started", engine_id=eng.id)
+    if args.late_definitions:
+        # As in a notebook: the engine runs first, the defining cell comes later.
+        importlib.import_module("store_proc_defs")
+        emit("registered")
     if args.workflow:
         payload = json.loads(args.input) if args.input is not None else None
         handle = fn.start_workflow(args.workflow, payload, workflow_id=args.workflow_id)
@@ -136,9 +112,11 @@ def main() -> None:
     parser.add_argument("--input")
     parser.add_argument("--wait-status")
     parser.add_argument("--heartbeat", type=float)
+    parser.add_argument("--wait", type=float, default=0.0)
+    parser.add_argument("--late-definitions", action="store_true")
     args = parser.parse_args()
     if args.mode == "hold":
-        hold(args.store)
+        hold(args.store, args.wait)
     elif args.mode == "writer":
         writer(args.store)
     else:
