@@ -24,8 +24,17 @@ def test_decorators_accept_sync_and_async_functions() -> None:
     async def async_wf(ctx: fn.WorkflowContext, x: int) -> int:
         return x
 
-    assert (plain.name, plain.is_async, plain.takes_ctx, plain.input_type) == ("plain", False, False, int)
-    assert (asynchronous.is_async, asynchronous.takes_ctx, asynchronous.return_type) == (True, True, int)
+    assert (plain.name, plain.is_async, plain.takes_ctx, plain.input_type) == (
+        "plain",
+        False,
+        False,
+        int,
+    )
+    assert (asynchronous.is_async, asynchronous.takes_ctx, asynchronous.return_type) == (
+        True,
+        True,
+        int,
+    )
     assert plain(3) == 3  # a task is still a plain function when called directly
     assert (sync_wf.is_async, sync_wf.takes_input) == (False, False)
     assert registry.workflow("d-async-wf") is async_wf

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from recovery import workflows
 
 import flovyn_nb as fn
 from flovyn_nb import WorkflowContext
@@ -33,7 +34,6 @@ from flovyn_nb.model import EventInfo, RunStatus
 from flovyn_nb.store import Store, ops
 from flovyn_nb.store.ops import EventRow
 from flovyn_nb.testing import temporary_engine, wait_until
-from recovery import workflows
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "recovery" / "worker.py"
@@ -73,14 +73,17 @@ class Worker:
         *,
         define: str | None = None,
         hang_in: tuple[str, ...] = (),
+        engine_only: bool = False,
     ) -> None:
-        self.output = tmp_path / f"worker-{workflow_id}.log"
+        self.output = tmp_path / f"worker-{workflow_id}-{uuid.uuid4().hex[:6]}.log"
         env = dict(os.environ)
         env[workflows.HANG_ENV] = ",".join(hang_in)
         command = [sys.executable, str(WORKER), str(store), kind, workflow_id, json.dumps(input)]
         if define is not None:
             command += ["--define", define]
-        with self.output.open("wb") as out:
+        if engine_only:
+            command.append("--engine-only")
+        with self.output.open("ab") as out:
             self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
 
     def log(self) -> str:
@@ -159,11 +162,12 @@ def new_id(prefix: str) -> str:
 # -- 1. completed tasks are not executed again ------------------------------------------------
 
 
+@pytest.mark.parametrize("kind", ["recovery-pipeline", "recovery-sync-pipeline"])
 def test_killed_run_resumes_without_rerunning_completed_tasks(
-    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker], kind: str
 ) -> None:
     wid = new_id("pipeline")
-    worker = spawn(store_path, "recovery-pipeline", wid, ["a", "b", "c", "d"], hang_in=("c",))
+    worker = spawn(store_path, kind, wid, ["a", "b", "c", "d"], hang_in=("c",))
     worker.wait_for(lambda: lines(side_effects) == ["a", "b", "c"], "task c started")
     # Before the kill: a and b are durably complete, c is in flight.
     completed = of_type(events_in(store_path, wid), "TASK_COMPLETED")
@@ -178,7 +182,6 @@ def test_killed_run_resumes_without_rerunning_completed_tasks(
     # a and b ran once; c was in flight at the kill, so it runs again (at least once).
     assert lines(side_effects) == ["a", "b", "c", "c", "d"]
     assert run.status is RunStatus.COMPLETED
-    assert run.owner is None or run.owner == engine.id
     scheduled = of_type(run.events, "TASK_SCHEDULED")
     assert [e.payload["input"] for e in scheduled] == ["a", "b", "c", "d"]
     c_id = scheduled[2].payload["taskExecutionId"]
@@ -214,21 +217,105 @@ def test_recovery_waits_until_the_workflow_is_registered(
     assert lines(side_effects) == ["a", "b", "b"]
 
 
+def test_a_run_survives_two_crashes_in_a_row(
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+) -> None:
+    wid = new_id("twice")
+    kind = "recovery-pipeline"
+    first = spawn(store_path, kind, wid, ["a", "b", "c", "d"], hang_in=("b",))
+    first.wait_for(lambda: lines(side_effects) == ["a", "b"], "task b started")
+    first.kill()
+    # A second process takes the run over, gets one step further, and dies too.
+    second = spawn(store_path, kind, wid, None, engine_only=True, hang_in=("c",))
+    second.wait_for(lambda: lines(side_effects) == ["a", "b", "b", "c"], "task c started")
+    second.kill()
+
+    with temporary_engine(store=store_path) as engine:
+        assert fn.get_handle(wid).result(timeout=FINISH) == ["A", "B", "C", "D"]
+        run = fn.get_run(wid)
+    assert engine.errors == []
+    assert lines(side_effects) == ["a", "b", "b", "c", "c", "d"]
+    assert [e.seq for e in run.events] == list(range(1, len(run.events) + 1))
+    assert [e.payload["input"] for e in of_type(run.events, "TASK_SCHEDULED")] == [
+        "a",
+        "b",
+        "c",
+        "d",
+    ]
+
+
+def test_two_new_engines_racing_for_a_dead_run_execute_it_once(
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+) -> None:
+    wid = new_id("race")
+    kind = "recovery-pipeline"
+    first = spawn(store_path, kind, wid, ["a", "b", "c"], hang_in=("b",))
+    first.wait_for(lambda: lines(side_effects) == ["a", "b"], "task b started")
+    first.kill()
+    racers = [spawn(store_path, kind, wid, None, engine_only=True) for _ in range(2)]
+    racers[0].wait_for(
+        lambda: (
+            polled(lambda: fn.get_run(wid, events=False, store=store_path).status)
+            is RunStatus.COMPLETED
+        ),
+        "the run completed",
+    )
+    assert all(r.proc.poll() is None for r in racers)
+    assert lines(side_effects) == ["a", "b", "b", "c"]
+    run = fn.get_run(wid, store=store_path)
+    assert run.output == ["A", "B", "C"]
+    assert len(of_type(run.events, "WORKFLOW_COMPLETED")) == 1
+
+
+def test_recorded_time_randomness_and_side_effects_replay_identically(
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+) -> None:
+    wid = new_id("deterministic")
+    worker = spawn(store_path, "recovery-deterministic", wid, None, hang_in=("finish",))
+    worker.wait_for(lambda: lines(side_effects)[-1:] == ["finish"], "task finish started")
+    worker.kill()
+    before = lines(side_effects)
+    assert before[0] == "pick" and before[1].startswith("use-")
+
+    with temporary_engine(store=store_path) as engine:
+        result = fn.get_handle(wid).result(timeout=FINISH)
+        run = fn.get_run(wid)
+    assert engine.errors == []
+
+    # The side effect in ctx.run ran once; the first run's task saw the values the replay
+    # returns (the same uuid and random number from the seeded generator, the same pick).
+    assert lines(side_effects) == [*before, "finish"]
+    assert before[1] == f"use-{result['token']}-{result['picked']}-{result['dice']}"
+    recorded = {
+        e.payload["operationName"]: e.payload["result"]
+        for e in of_type(run.events, "OPERATION_COMPLETED")
+    }
+    assert recorded == {"current_time": result["started"], "pick": result["picked"]}
+
+
 # -- 2. timers keep their deadline --------------------------------------------------------
 
 
-@pytest.mark.parametrize("recover", ["mid-sleep", "after-deadline"])
+@pytest.mark.parametrize(
+    ("kind", "recover"),
+    [
+        ("recovery-sleeper", "mid-sleep"),
+        ("recovery-sleeper", "after-deadline"),
+        ("recovery-sync-sleeper", "mid-sleep"),
+    ],
+)
 def test_timer_keeps_its_original_deadline_across_a_crash(
     tmp_path: Path,
     store_path: Path,
     side_effects: Path,
     spawn: Callable[..., Worker],
+    kind: str,
     recover: str,
 ) -> None:
     seconds = 2.0
     slack = 0.5  # engine start, replay and the timer's own latency
     wid = new_id("sleeper")
-    worker = spawn(store_path, "recovery-sleeper", wid, seconds)
+    worker = spawn(store_path, kind, wid, seconds)
     started = worker.wait_for(
         lambda: of_type(events_in(store_path, wid), "TIMER_STARTED"), "the timer started"
     )
@@ -261,6 +348,37 @@ def test_timer_keeps_its_original_deadline_across_a_crash(
     )
     after = [e for e in of_type(run.events, "TASK_STARTED") if e.seq > fired[0].seq]
     assert len(after) == 1
+
+
+def test_task_retry_keeps_its_backoff_deadline_across_a_crash(
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+) -> None:
+    slack = 0.5
+    wid = new_id("retry")
+    worker = spawn(store_path, "recovery-retry", wid, "job")
+    retry = worker.wait_for(
+        lambda: of_type(events_in(store_path, wid), "TASK_RETRY_SCHEDULED"), "a retry is scheduled"
+    )
+    worker.kill()
+    next_at = epoch(retry[0].payload["nextAttemptAt"])
+    recover_at = next_at - workflows.RETRY_INTERVAL / 2
+    assert now() < recover_at, "the worker was killed too late to test a backoff in progress"
+    wait_until(lambda: now() >= recover_at, timeout=workflows.RETRY_INTERVAL + 5)
+
+    recovered_at = now()
+    with temporary_engine(store=store_path) as engine:
+        assert fn.get_handle(wid).result(timeout=FINISH) == "JOB"
+        run = fn.get_run(wid)
+    assert engine.errors == []
+
+    assert lines(side_effects) == ["job#1", "job#2"]
+    started = of_type(run.events, "TASK_STARTED")
+    assert [e.payload["attempt"] for e in started] == [1, 2]
+    second_at = started[1].ts.timestamp()
+    assert second_at >= next_at, "the retry ran before its backoff ended"
+    assert second_at < max(next_at, recovered_at) + slack, (
+        f"attempt 2 started {second_at - next_at:.3f} s after its recorded time"
+    )
 
 
 # -- 3. promises can be resolved after the crash -------------------------------------------
@@ -301,6 +419,108 @@ def test_pending_promise_is_resolved_after_a_crash(
     assert [e.payload["value"] for e in resolved] == [decision]
 
 
+def test_cancellation_requested_while_the_owner_is_dead_ends_the_recovered_run(
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+) -> None:
+    wid = new_id("approval")
+    worker = spawn(store_path, "recovery-approval", wid, "o3")
+    worker.wait_for(lambda: pending_names(store_path, wid) == ["approve"], "the promise is pending")
+    worker.kill()
+    fn.cancel_workflow(wid, store=store_path)  # no engine alive: only the flag is written
+
+    with temporary_engine(store=store_path) as engine:
+        with pytest.raises(fn.WorkflowCancelled):
+            fn.get_handle(wid).result(timeout=FINISH)
+        run = fn.get_run(wid)
+    assert engine.errors == []
+
+    assert run.status is RunStatus.CANCELLED
+    assert lines(side_effects) == ["prepare-o3"]
+    kinds = [e.type.value for e in run.events]
+    assert kinds.count("CANCELLATION_REQUESTED") == 1
+    assert kinds[-1] == "WORKFLOW_CANCELLED"
+
+
+def test_promise_timeout_keeps_its_deadline_across_a_crash(
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+) -> None:
+    seconds, slack = 2.0, 0.5
+    wid = new_id("deadline")
+    worker = spawn(store_path, "recovery-deadline", wid, seconds)
+    worker.wait_for(lambda: pending_names(store_path, wid) == ["answer"], "the promise is pending")
+    worker.kill()
+    created = of_type(events_in(store_path, wid), "PROMISE_CREATED")
+    timeout_at = epoch(created[0].payload["timeoutAt"])
+    recover_at = timeout_at - seconds / 2
+    assert now() < recover_at, "the worker was killed too late to test a wait in progress"
+    wait_until(lambda: now() >= recover_at, timeout=seconds + 5)
+
+    recovered_at = now()
+    with temporary_engine(store=store_path) as engine:
+        assert fn.get_handle(wid).result(timeout=FINISH) == "timed out"
+        run = fn.get_run(wid)
+    assert engine.errors == []
+
+    assert lines(side_effects) == ["asked", "gave-up"]
+    timed_out = of_type(run.events, "PROMISE_TIMEOUT")
+    assert len(timed_out) == 1
+    assert timed_out[0].payload["promiseName"] == "answer"
+    at = timed_out[0].ts.timestamp()
+    assert at >= timeout_at, "the promise timed out before its deadline"
+    assert at < max(timeout_at, recovered_at) + slack, (
+        f"timed out {at - timeout_at:.3f} s after the recorded deadline"
+    )
+
+
+def test_parent_and_child_workflows_both_resume_after_a_crash(
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+) -> None:
+    wid = new_id("parent")
+    child_wid = f"{wid}/recovery-approval-1"
+    worker = spawn(store_path, "recovery-parent", wid, "o2")
+    worker.wait_for(lambda: pending_names(store_path, child_wid) == ["approve"], "the child waits")
+    worker.kill()
+
+    with temporary_engine(store=store_path) as engine:
+        wait_until(lambda: fn.get_run(child_wid, events=False).owner == engine.id, timeout=FINISH)
+        fn.resolve_promise(child_wid, "approve", {"ok": True})
+        result = fn.get_handle(wid).result(timeout=FINISH)
+        parent_run = fn.get_run(wid)
+        child_run = fn.get_run(child_wid)
+    assert engine.errors == []
+
+    child_result = {"prepared": "PREPARE-O2", "decision": {"ok": True}, "shipped": "SHIP-O2"}
+    assert result == {"child": child_result}
+    assert child_run.status is RunStatus.COMPLETED
+    assert child_run.parent_id == parent_run.execution_id
+    assert lines(side_effects) == ["parent-o2", "prepare-o2", "ship-o2"]
+    assert len(of_type(parent_run.events, "CHILD_WORKFLOW_INITIATED")) == 1
+    assert len(of_type(parent_run.events, "CHILD_WORKFLOW_COMPLETED")) == 1
+
+
+def test_signals_received_before_a_crash_are_replayed(
+    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+) -> None:
+    wid = new_id("signals")
+    worker = spawn(store_path, "recovery-signals", wid, None)
+    worker.wait_for(lambda: events_in(store_path, wid), "the run started")
+    fn.signal_workflow(wid, "note", "one", store=store_path)
+    worker.wait_for(
+        lambda: of_type(events_in(store_path, wid), "TASK_COMPLETED"), "the first signal's step"
+    )
+    worker.kill()
+
+    with temporary_engine(store=store_path) as engine:
+        fn.signal_workflow(wid, "note", "two")
+        assert fn.get_handle(wid).result(timeout=FINISH) == ["one", "two"]
+        run = fn.get_run(wid)
+    assert engine.errors == []
+
+    assert lines(side_effects) == ["got-one"]
+    received = of_type(run.events, "SIGNAL_RECEIVED")
+    assert [e.payload["value"] for e in received] == ["one", "two"]
+
+
 # -- 4. changed code fails with DeterminismViolation ---------------------------------------
 # The worker runs version 1 of each "drift-*" workflow (tests/recovery/worker.py): it
 # schedules step "a", then step "b", then waits for promise "go". These are the versions
@@ -312,6 +532,14 @@ async def drift_task_kind(ctx: WorkflowContext, names: list[str]) -> Any:
     await ctx.schedule(workflows.step, names[0])
     await ctx.schedule(workflows.other_step, names[1])  # was workflows.step
     await ctx.promise("go")
+    return "done"
+
+
+@fn.workflow(name="drift-sync-task-kind")
+def drift_sync_task_kind(ctx: fn.SyncWorkflowContext, names: list[str]) -> Any:
+    ctx.schedule(workflows.step, names[0])
+    ctx.schedule(workflows.other_step, names[1])  # was workflows.step (and async code)
+    ctx.promise("go")
     return "done"
 
 
@@ -340,6 +568,7 @@ async def drift_promise_name(ctx: WorkflowContext, names: list[str]) -> Any:
     ("kind", "step", "issued"),
     [
         ("drift-task-kind", 2, "schedule(task 'recovery-other-step')"),
+        ("drift-sync-task-kind", 2, "schedule(task 'recovery-other-step')"),
         ("drift-returns-early", 2, "the workflow returned"),
         ("drift-sleeps-instead", 2, "sleep()"),
         ("drift-promise-name", 3, "promise('proceed')"),

@@ -26,7 +26,8 @@ def _fired_lateness(workflow_id: str) -> list[float]:
     fired = [e for e in events if e.type is EventType.TIMER_FIRED]
     assert len(fired) == len(starts) == 2
     return [
-        e.ts.timestamp() - datetime.fromisoformat(starts[e.payload["timerId"]].payload["fireAt"]).timestamp()
+        e.ts.timestamp()
+        - datetime.fromisoformat(starts[e.payload["timerId"]].payload["fireAt"]).timestamp()
         for e in fired
     ]
 
@@ -39,7 +40,9 @@ def test_timers_fire_at_their_deadline(engine: Engine) -> None:
         assert 0 <= lateness < 0.05, f"timer fired {lateness * 1000:.1f} ms late"
 
 
-def test_days_of_sleep_take_milliseconds_on_a_fake_clock(fake_engine: Engine, clock: FakeClock) -> None:
+def test_days_of_sleep_take_milliseconds_on_a_fake_clock(
+    fake_engine: Engine, clock: FakeClock
+) -> None:
     before = clock.now()
     started = time.monotonic()
     h = fn.start_workflow(sleepy, timedelta(days=3).total_seconds(), workflow_id="t-days")

@@ -131,6 +131,12 @@ class History:
             rec = recorded[index]
             if identity is not None and _identity(rec) != identity:
                 self._violation(rec.step, describe(rec), issued)
+            if family != "operation":
+                # Commands are recorded when issued, so history's order is the code's order.
+                # (ctx.run records on completion, so it may legitimately come later.)
+                earlier = self.first_unmatched(ordered_only=True)
+                if earlier is not None and earlier.step < rec.step:
+                    self._violation(earlier.step, describe(earlier), issued)
             self._used[family] += 1
             self._unmatched -= 1
             return rec
@@ -140,11 +146,11 @@ class History:
             self._violation(first.step, describe(first), issued)
         return None
 
-    def first_unmatched(self) -> Recorded | None:
+    def first_unmatched(self, *, ordered_only: bool = False) -> Recorded | None:
         pending = [
             recs[self._used[family]]
             for family, recs in self.commands.items()
-            if self._used[family] < len(recs)
+            if self._used[family] < len(recs) and not (ordered_only and family == "operation")
         ]
         return min(pending, key=lambda r: r.step) if pending else None
 

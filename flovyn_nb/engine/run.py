@@ -552,6 +552,16 @@ class Run:
             input_json = serde.to_json(input, what=f"input of child workflow {definition.name!r}")
             self.children.add(child_execution_id)
             self.child_waits[child_execution_id] = wait
+            # Recorded now, in the code's order; the child itself is created right after.
+            self.emit(
+                E.CHILD_WORKFLOW_INITIATED,
+                ChildWorkflowInitiated(
+                    child_execution_id=child_execution_id,
+                    child_workflow_id=child_workflow_id,
+                    kind=definition.name,
+                    input=input_json,
+                ),
+            )
             self.engine.start_soon(
                 self._start_child,
                 definition,
@@ -581,14 +591,7 @@ class Run:
         input_json: Any,
         wait: Wait,
     ) -> None:
-        initiated = ChildWorkflowInitiated(
-            child_execution_id=child_execution_id,
-            child_workflow_id=child_workflow_id,
-            kind=definition.name,
-            input=input_json,
-        )
         try:
-            self.emit(E.CHILD_WORKFLOW_INITIATED, initiated)
             await self.engine.create_run(
                 definition,
                 input_json,

@@ -24,10 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import flovyn_nb as fn  # noqa: E402
-from flovyn_nb import WorkflowContext  # noqa: E402
-from flovyn_nb.testing import temporary_engine, wait_until  # noqa: E402
-from recovery import workflows  # noqa: E402
+from recovery import workflows
+
+import flovyn_nb as fn
+from flovyn_nb import WorkflowContext
+from flovyn_nb.testing import temporary_engine, wait_until
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 WORKFLOW_ID = "golden-A1"

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python worker.py STORE KIND WORKFLOW_ID INPUT_JSON [--define late|old-drift]
+    python worker.py STORE KIND WORKFLOW_ID INPUT_JSON [--define late|old-drift] [--engine-only]
 
 It never exits by itself (after ``LIFETIME`` seconds it gives up, so a test that dies
 before killing it leaves nothing behind for long). The test waits for a condition it can
@@ -11,7 +11,8 @@ then sends ``SIGKILL``: no ``finally``, no ``atexit``, no chance to release the 
 
 ``--define late`` registers the pipeline under KIND (the test registers it later on its
 side); ``--define old-drift`` registers the *old* code of KIND, which the test replaces
-with a changed version to provoke a determinism violation.
+with a changed version to provoke a determinism violation. ``--engine-only`` starts no
+run: the engine just takes over the runs of dead owners, like any new process would.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import flovyn_nb as fn  # noqa: E402
-from flovyn_nb import WorkflowContext  # noqa: E402
-from recovery import workflows  # noqa: E402
+from recovery import workflows
+
+import flovyn_nb as fn
+from flovyn_nb import WorkflowContext
 
 LIFETIME = 120.0
 
@@ -52,14 +54,18 @@ def main() -> None:
     parser.add_argument("workflow_id")
     parser.add_argument("input")
     parser.add_argument("--define", choices=["late", "old-drift"])
+    parser.add_argument("--engine-only", action="store_true", help="start no run, only recover")
     args = parser.parse_args()
     if args.define == "late":
         workflows.define_late_pipeline(args.kind)
     elif args.define == "old-drift":
         define_old_drift(args.kind)
-    fn.start(store=args.store)
-    handle = fn.start_workflow(args.kind, json.loads(args.input), workflow_id=args.workflow_id)
-    print(json.dumps({"started": handle.execution_id, "pid": os.getpid()}), flush=True)
+    engine = fn.start(store=args.store)
+    if args.engine_only:
+        print(json.dumps({"engine": engine.id, "pid": os.getpid()}), flush=True)
+    else:
+        handle = fn.start_workflow(args.kind, json.loads(args.input), workflow_id=args.workflow_id)
+        print(json.dumps({"started": handle.execution_id, "pid": os.getpid()}), flush=True)
     threading.Event().wait(LIFETIME)
     os._exit(3)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import timedelta
 from typing import Any
 
 import flovyn_nb as fn
-from flovyn_nb import WorkflowContext
+from flovyn_nb import PromiseTimeout, SyncWorkflowContext, TaskContext, WorkflowContext
 from flovyn_nb.definitions import WorkflowDefinition
 
 SIDE_EFFECTS_ENV = "FLOVYN_TEST_SIDE_EFFECTS"
@@ -51,6 +52,11 @@ async def pipeline(ctx: WorkflowContext, names: list[str]) -> list[str]:
     return [await ctx.schedule(step, name) for name in names]
 
 
+@fn.workflow(name="recovery-sync-pipeline")
+def sync_pipeline(ctx: SyncWorkflowContext, names: list[str]) -> list[str]:
+    return [ctx.schedule(step, name) for name in names]
+
+
 def define_late_pipeline(kind: str) -> WorkflowDefinition[Any]:
     """The pipeline under another name, registered only when this is called."""
 
@@ -58,6 +64,23 @@ def define_late_pipeline(kind: str) -> WorkflowDefinition[Any]:
         return [await ctx.schedule(step, name) for name in names]
 
     return fn.workflow(name=kind)(late_pipeline)
+
+
+@fn.workflow(name="recovery-deterministic")
+async def deterministic(ctx: WorkflowContext) -> dict[str, Any]:
+    """Values a replay must reproduce exactly: recorded time, seeded randomness, ctx.run."""
+    started = ctx.current_time().isoformat()
+    token = str(ctx.random_uuid())
+    dice = ctx.random()
+
+    def pick() -> int:
+        side_effect("pick")
+        return int.from_bytes(os.urandom(4), "big")
+
+    picked = await ctx.run("pick", pick)
+    await ctx.schedule(step, f"use-{token}-{picked}-{dice}")
+    await ctx.schedule(step, "finish")
+    return {"started": started, "token": token, "dice": dice, "picked": picked}
 
 
 # -- 2. timers -----------------------------------------------------------------------------
@@ -71,6 +94,36 @@ async def sleeper(ctx: WorkflowContext, seconds: float) -> str:
     return "woke"
 
 
+RETRY_INTERVAL = 2.0
+
+
+@fn.task(
+    name="recovery-flaky",
+    retry_policy=fn.RetryPolicy(
+        max_attempts=3, initial_interval=timedelta(seconds=RETRY_INTERVAL), jitter=0
+    ),
+)
+def flaky(ctx: TaskContext, name: str) -> str:
+    side_effect(f"{name}#{ctx.attempt}")
+    if ctx.attempt == 1:
+        raise RuntimeError("the first attempt always fails")
+    return name.upper()
+
+
+@fn.workflow(name="recovery-retry")
+async def retrying(ctx: WorkflowContext, name: str) -> str:
+    result: str = await ctx.schedule(flaky, name)
+    return result
+
+
+@fn.workflow(name="recovery-sync-sleeper")
+def sync_sleeper(ctx: SyncWorkflowContext, seconds: float) -> str:
+    ctx.schedule(step, "before")
+    ctx.sleep(seconds)
+    ctx.schedule(step, "after")
+    return "woke"
+
+
 # -- 3. promises ---------------------------------------------------------------------------
 
 
@@ -80,6 +133,32 @@ async def approval(ctx: WorkflowContext, order: str) -> dict[str, Any]:
     decision = await ctx.promise("approve", type_hint=dict[str, Any])
     shipped = await ctx.schedule(step, f"ship-{order}")
     return {"prepared": prepared, "decision": decision, "shipped": shipped}
+
+
+@fn.workflow(name="recovery-deadline")
+async def deadline(ctx: WorkflowContext, seconds: float) -> str:
+    await ctx.schedule(step, "asked")
+    try:
+        await ctx.promise("answer", timeout=seconds)
+    except PromiseTimeout:
+        await ctx.schedule(step, "gave-up")
+        return "timed out"
+    return "answered"
+
+
+@fn.workflow(name="recovery-parent")
+async def parent(ctx: WorkflowContext, order: str) -> dict[str, Any]:
+    await ctx.schedule(step, f"parent-{order}")
+    child = await ctx.schedule_workflow(approval, order)
+    return {"child": child}
+
+
+@fn.workflow(name="recovery-signals")
+async def signals(ctx: WorkflowContext) -> list[str]:
+    first = await ctx.wait_for_signal("note")
+    await ctx.schedule(step, f"got-{first}")
+    second = await ctx.wait_for_signal("note")
+    return [first, second]
 
 
 # -- 5. golden histories (tests/histories/*.json record this workflow) ---------------------
