@@ -22,8 +22,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.systems import SYSTEMS  # noqa: E402
-from bench.workloads import FULL, SMOKE, WORKLOADS, Metric  # noqa: E402
+from bench.systems import SYSTEMS
+from bench.workloads import FULL, SMOKE, WORKLOADS, Metric
 
 OUT = Path(__file__).resolve().parent / "out" / "results.json"
 
@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            # Other work on the machine inflates latencies: judge the figures with this.
+            "loadavg_at_start": os.getloadavg(),
             "sizes": sizes.__dict__,
         },
         "systems": {},
@@ -62,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
             for workload_name in workloads:
                 workdir = Path(tmp) / system_name / workload_name
                 workdir.mkdir(parents=True)
-                print(f"[{mode}] {system_name} / {workload_name} ...", end=" ", flush=True)
+                load = os.getloadavg()[0]
+                print(
+                    f"[{mode}] {system_name} / {workload_name} (load {load:.2f}) ...",
+                    end=" ",
+                    flush=True,
+                )
                 started = time.perf_counter()
                 try:
                     outcome = WORKLOADS[workload_name](system, workdir, sizes)
@@ -70,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
                     elapsed = time.perf_counter() - started
                     print(f"ERROR after {elapsed:.1f} s: {exc!r}", flush=True)
                     text = traceback.format_exc()
-                    per_system[workload_name] = {"error": text, "seconds": elapsed}
+                    per_system[workload_name] = {
+                        "error": text,
+                        "seconds": elapsed,
+                        "loadavg_at_start": load,
+                    }
                     results["errors"].append(f"{system_name}/{workload_name}: {exc!r}")
                     print(text, file=sys.stderr)
                     continue
@@ -80,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
                     "metrics": {m.name: m.to_json() for m in outcome.metrics},
                     "details": outcome.details,
                     "seconds": elapsed,
+                    "loadavg_at_start": load,
                 }
                 rows += [(system_name, workload_name, m) for m in outcome.metrics]
     results["meta"]["seconds"] = time.perf_counter() - began
+    results["meta"]["loadavg_at_end"] = os.getloadavg()
     misses = [f"{s}/{w}/{m.name}" for s, w, m in rows if m.status == "MISS"]
     results["misses"] = misses
 
@@ -90,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(_table(rows, mode))
-    print(f"\n{len(rows)} figures, {len(misses)} missed target(s), {len(results['errors'])} error(s)")
+    print(
+        f"\n{len(rows)} figures, {len(misses)} missed target(s), {len(results['errors'])} error(s)"
+    )
     print(f"in {results['meta']['seconds']:.1f} s; results in {args.out}")
     for error in results["errors"]:
         print(f"ERROR {error}")

@@ -57,11 +57,15 @@ class System(Protocol):
         seconds: float,
         on_wake: Callable[[float, float], None],
         *,
+        together: bool,
         timeout: float,
     ) -> dict[str, Any]:
-        """Start ``count`` workflows at once, each sleeping durably for ``seconds`` and then
-        calling ``on_wake(intended_fire_time, time_sleep_returned)``; wait for all.
-        Returns details (e.g. how long starting them took)."""
+        """Start ``count`` workflows, each sleeping durably for ``seconds`` and then calling
+        ``on_wake(intended_fire_time, time_sleep_returned)``; wait for all of them.
+
+        With ``together``, every run first waits at a start line that opens once all have
+        started, so all ``count`` sleeps begin at the same moment; otherwise each run
+        sleeps as soon as it starts. Returns details (e.g. how long starting took)."""
         ...
 
     def start_promise_waiter(self, key: str, on_resume: Callable[[], None]) -> None:

@@ -9,6 +9,7 @@ here so every system is measured the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import statistics
@@ -107,16 +108,32 @@ def summary_ms(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def _record_now(into: list[float]) -> None:
+    into.append(time.time())
+
+
+def _record_pair(into: list[tuple[float, float]], intended: float, actual: float) -> None:
+    into.append((intended, actual))
+
+
 @contextlib.contextmanager
 def session(system: System, store: Path) -> Iterator[Outcome]:
     """The system running on a fresh store; its counters land in the outcome's details."""
     outcome = Outcome()
+    wall, cpu = time.perf_counter(), time.process_time()
     system.open(store)
     try:
         yield outcome
         outcome.details["engine"] = system.stats()
-    finally:
-        system.close()
+    except BaseException:
+        with contextlib.suppress(Exception):  # keep the workload's own error
+            system.close()
+        raise
+    system.close()  # raises if the engine recorded internal errors
+    # CPU seconds of the whole process (all threads): steadier than wall time when other
+    # work shares the machine.
+    outcome.details["wall_s"] = time.perf_counter() - wall
+    outcome.details["cpu_s"] = time.process_time() - cpu
 
 
 # -- 1. durable step overhead ------------------------------------------------------------------
@@ -128,14 +145,16 @@ def step_overhead(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     with session(system, workdir / "steps.store") as outcome:
         system.run_noop_steps(min(sizes.steps, 20), async_steps=False, timeout=sizes.timeout)
         per_step: dict[str, list[float]] = {"sync": [], "async": []}
+        cpu_per_step: dict[str, list[float]] = {"sync": [], "async": []}
         for _ in range(sizes.step_repeats):
-            for variant in per_step:
+            for variant in ("sync", "async"):
                 before = system.stats().get("commits")
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 system.run_noop_steps(
                     sizes.steps, async_steps=variant == "async", timeout=sizes.timeout
                 )
                 per_step[variant].append((time.perf_counter() - started) / sizes.steps)
+                cpu_per_step[variant].append((time.process_time() - cpu) / sizes.steps)
                 after = system.stats().get("commits")
                 if before is not None and after is not None:
                     outcome.details.setdefault(f"commits_per_step_{variant}", []).append(
@@ -152,6 +171,7 @@ def step_overhead(system: System, workdir: Path, sizes: Sizes) -> Outcome:
         outcome.details.update(
             steps=sizes.steps,
             repeats_ms_per_step={k: [v * 1000 for v in vs] for k, vs in per_step.items()},
+            cpu_ms_per_step={k: [v * 1000 for v in vs] for k, vs in cpu_per_step.items()},
             floor_commit_ms=summary_ms(floor),
         )
     return outcome
@@ -181,28 +201,49 @@ def one_step_workflow(system: System, workdir: Path, sizes: Sizes) -> Outcome:
 # -- 3. timer lateness -------------------------------------------------------------------------
 
 
+def _peak_overlap(intervals: list[tuple[float, float]]) -> int:
+    edges = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
 def timer_lateness(system: System, workdir: Path, sizes: Sizes) -> Outcome:
-    wakes: list[tuple[float, float]] = []
-    with session(system, workdir / "timers.store") as outcome:
-        started = time.perf_counter()
-        info = system.run_sleepers(
-            sizes.sleepers,
-            sizes.sleep_seconds,
-            lambda intended, actual: wakes.append((intended, actual)),
-            timeout=sizes.timeout,
-        )
-        total = time.perf_counter() - started
+    """Lateness of ``sleep(sleep_seconds)`` in ``sleepers`` runs: first all sleeping at once
+    (they wait at a start line until every run has started), then started back to back."""
+    outcome = Outcome()
+    for together in (True, False):
+        variant = "together" if together else "staggered"
+        wakes: list[tuple[float, float]] = []
+        with session(system, workdir / f"timers-{variant}.store") as part:
+            started = time.perf_counter()
+            info = system.run_sleepers(
+                sizes.sleepers,
+                sizes.sleep_seconds,
+                functools.partial(_record_pair, wakes),
+                together=together,
+                timeout=sizes.timeout,
+            )
+            info["total_s"] = time.perf_counter() - started
         if len(wakes) != sizes.sleepers:
             raise AssertionError(f"{len(wakes)} of {sizes.sleepers} sleepers woke up")
         stats = summary_ms([actual - intended for intended, actual in wakes])
+        peak = _peak_overlap([(i - sizes.sleep_seconds, a) for i, a in wakes])
+        what = f"{sizes.sleepers} runs, {variant}"
+        suffix = "" if together else "_staggered"
         outcome.metrics += [
-            Metric("p50_ms", f"timer lateness p50 ({sizes.sleepers} sleeping)", stats["p50"], "ms"),
-            Metric(
-                "p99_ms", f"timer lateness p99 ({sizes.sleepers} sleeping)", stats["p99"], "ms", 20
-            ),
+            Metric(f"p50_ms{suffix}", f"timer lateness p50 ({what})", stats["p50"], "ms"),
+            Metric(f"p99_ms{suffix}", f"timer lateness p99 ({what})", stats["p99"], "ms", 20),
         ]
-        early = sum(1 for intended, actual in wakes if actual < intended)
-        outcome.details.update(lateness_ms=stats, woke_early=early, total_s=total, **info)
+        outcome.details[variant] = {
+            "lateness_ms": stats,
+            "peak_sleeping_at_once": peak,
+            "woke_early": sum(1 for intended, actual in wakes if actual < intended),
+            **info,
+            **part.details,
+        }
     return outcome
 
 
@@ -216,7 +257,7 @@ def resolve_resume(system: System, workdir: Path, sizes: Sizes) -> Outcome:
         for i in range(sizes.promise_samples + 5):  # the first 5 are warm-up
             key = f"waiter-{i}"
             resumed: list[float] = []
-            system.start_promise_waiter(key, lambda resumed=resumed: resumed.append(time.time()))
+            system.start_promise_waiter(key, functools.partial(_record_now, resumed))
             system.wait_promise_pending(key, timeout=sizes.timeout)
             before = time.time()
             system.resolve_promise(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,8 +51,37 @@ async def one_step_workflow(ctx: fn.WorkflowContext, value: int) -> int:
     return value
 
 
+class _Gate:
+    """Holds runs at a start line until the bench opens it (asyncio: the engine's loop)."""
+
+    def __init__(self) -> None:
+        self.waiting: list[asyncio.Future[None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def wait(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        future = self.loop.create_future()
+        self.waiting.append(future)
+        await future
+
+    def open(self) -> None:
+        def release() -> None:
+            for future in self.waiting:
+                if not future.done():
+                    future.set_result(None)
+
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(release)
+
+
+_gate = _Gate()
+
+
 @fn.workflow(name="bench.sleeper")
-async def sleeper_workflow(ctx: fn.WorkflowContext, seconds: float) -> None:
+async def sleeper_workflow(ctx: fn.WorkflowContext, args: tuple[float, bool]) -> None:
+    seconds, together = args
+    if together:
+        await ctx.run("gate", _gate.wait)
     # Not replay-safe (wall time in workflow code), which is fine: bench runs never resume.
     intended = time.time() + seconds
     await ctx.sleep(seconds)
@@ -65,9 +95,9 @@ async def waiter_workflow(ctx: fn.WorkflowContext, key: str) -> None:
 
 
 class FlovynSystem:
-    name = "flovyn_nb"
-    import_name = "flovyn_nb"
-    heavy_modules = (
+    name: str = "flovyn_nb"
+    import_name: str = "flovyn_nb"
+    heavy_modules: tuple[str, ...] = (
         "duckdb",
         "pandas",
         "numpy",
@@ -137,21 +167,33 @@ class FlovynSystem:
         seconds: float,
         on_wake: Callable[[float, float], None],
         *,
+        together: bool,
         timeout: float,
     ) -> dict[str, Any]:
+        global _gate
+        _gate = _Gate()
         _sinks["wake"] = on_wake
+        deadline = time.monotonic() + timeout
         started = time.perf_counter()
-        # Callers in several threads let group commit batch the starts, so the runs really
-        # sleep at the same time instead of trickling in one commit each.
+        # Callers in several threads let group commit batch the starts.
         with ThreadPoolExecutor(max_workers=8) as pool:
             handles = list(
-                pool.map(lambda _: fn.start_workflow(sleeper_workflow, seconds), range(count))
+                pool.map(
+                    lambda _: fn.start_workflow(sleeper_workflow, (seconds, together)),
+                    range(count),
+                )
             )
-        start_seconds = time.perf_counter() - started
-        deadline = time.monotonic() + timeout
+        details = {"start_all_s": time.perf_counter() - started}
+        if together:
+            while len(_gate.waiting) < count:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{len(_gate.waiting)} of {count} runs reached the gate")
+                time.sleep(0.005)
+            details["at_gate_s"] = time.perf_counter() - started
+            _gate.open()
         for handle in handles:
             handle.result(timeout=max(deadline - time.monotonic(), 0.001))
-        return {"start_all_s": start_seconds}
+        return details
 
     def start_promise_waiter(self, key: str, on_resume: Callable[[], None]) -> None:
         _sinks[key] = on_resume
