@@ -39,11 +39,11 @@ from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.engine.writer import Write, Writer
-from flovyn_nb.errors import EngineError, InvalidInput, UnknownWorkflow
-from flovyn_nb.model import EventType, PromiseStatus, RunStatus, WorkflowStarted
+from flovyn_nb.errors import EngineError, InvalidInput, StoreError, UnknownWorkflow
+from flovyn_nb.model import PromiseStatus, RunStatus
 from flovyn_nb.store import Store, ops, pid_alive
 from flovyn_nb.store.bell import BellWatcher
-from flovyn_nb.store.ops import Con, EngineRow, EventRow, LogRow, PromiseRow, RunRow
+from flovyn_nb.store.ops import Con, EngineRow, EventRow, LogRow, PromiseRow
 
 T = TypeVar("T")
 log = logging.getLogger("flovyn_nb")
@@ -299,11 +299,12 @@ class Engine:
             with self._finished:
                 seen = self._finish_count
                 state = self._final.get(execution_id)
-            if state is None:
+                running_here = execution_id in self.runs
+            if state is None and not running_here:
                 state = self.store.read(lambda con: ops.run_status(con, execution_id))
-            if state is None:
-                raise UnknownWorkflow(f"no run with execution id {execution_id}")
-            if state[0].is_terminal:
+                if state is None:
+                    raise UnknownWorkflow(f"no run with execution id {execution_id}")
+            if state is not None and state[0].is_terminal:
                 return state
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -328,20 +329,10 @@ class Engine:
     ) -> Started:
         execution_id = execution_id or str(uuid.uuid4())
         now = self.clock.now()
-        started = WorkflowStarted(
-            workflow_id=workflow_id,
-            kind=definition.name,
-            input=input_json,
-            parent_execution_id=None if parent is None else parent.execution_id,
-            source_hash=definition.source_hash,
-        )
-        row = EventRow(
-            execution_id, 1, EventType.WORKFLOW_STARTED.value, serde.dumps(started.dump()), now
-        )
         input_text = serde.dumps(input_json)
 
-        def insert(con: Con) -> RunRow | None:
-            inserted = ops.insert_run(
+        def insert(con: Con) -> None:
+            ops.insert_run(
                 con,
                 execution_id=execution_id,
                 workflow_id=workflow_id,
@@ -352,17 +343,23 @@ class Engine:
                 parent_id=None if parent is None else parent.execution_id,
                 now=now,
             )
-            if not inserted:
-                return ops.find_run(con, workflow_id)
-            ops.insert_events(con, [row])
-            return None
 
-        existing: RunRow | None = await self.writer.commit(Write(ops=[insert]))
-        if existing is not None:
+        try:
+            # The run row alone makes the start durable (it holds the input); its
+            # WORKFLOW_STARTED event rides along with the run's first steps.
+            await self.writer.commit(Write(ops=[insert], one_statement=True))
+        except StoreError:
+            # Most likely the workflow id exists (its UNIQUE constraint refused the insert):
+            # starting is idempotent, so hand back the existing run.
+            existing = await anyio.to_thread.run_sync(
+                self.store.read, lambda con: ops.find_run(con, workflow_id)
+            )
+            if existing is None:
+                raise
             if existing.kind != definition.name:
                 raise InvalidInput(
                     f"workflow id {workflow_id!r} is already used by a run of {existing.kind!r}"
-                )
+                ) from None
             return Started(existing.id, workflow_id, existing.kind, existing=True)
         run = Run(
             self,
@@ -371,11 +368,11 @@ class Engine:
             definition=definition,
             input_json=input_json,
             history=None,
-            next_seq=2,
+            next_seq=1,
             parent_id=None if parent is None else parent.execution_id,
         )
+        run.emit_started()
         self._adopt(run)
-        self.observe_event(run, row)
         return Started(execution_id, workflow_id, definition.name, existing=False)
 
     def _adopt(self, run: Run) -> None:
@@ -463,6 +460,8 @@ class Engine:
                 next_seq=history.last_seq + 1,
                 parent_id=row.parent_id,
             )
+            if history.last_seq == 0:  # the process died before the start event was written
+                run.emit_started()
             self._adopt(run)
             self.inbox_changed(run)
 

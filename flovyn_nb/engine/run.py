@@ -60,17 +60,20 @@ from flovyn_nb.model import (
     WorkflowCancelledPayload,
     WorkflowCompleted,
     WorkflowExecutionFailed,
+    WorkflowStarted,
     _Payload,
 )
 from flovyn_nb.store import ops
-from flovyn_nb.store.ops import Con, EventRow, LogRow, PromiseRow
+from flovyn_nb.store.ops import Con, EventRow, LogRow, PromiseRow, RunUpdate
 
 if TYPE_CHECKING:
     from flovyn_nb.engine.engine import Engine
 
 E = EventType
 # Events that record no outcome: losing them in a crash only means the step runs again.
-_NOT_RESULTS = frozenset({E.TASK_SCHEDULED, E.TASK_STARTED, E.TASK_RETRY_SCHEDULED})
+_NOT_RESULTS = frozenset(
+    {E.WORKFLOW_STARTED, E.TASK_SCHEDULED, E.TASK_STARTED, E.TASK_RETRY_SCHEDULED}
+)
 
 
 def _seconds(value: timedelta | float | None, what: str) -> float | None:
@@ -140,6 +143,19 @@ class Run:
         self.status = RunStatus.RUNNING
         self.result_ticket = 0  # writer ticket of the last recorded outcome
 
+    def emit_started(self) -> None:
+        definition = self.definition
+        self.emit(
+            E.WORKFLOW_STARTED,
+            WorkflowStarted(
+                workflow_id=self.workflow_id,
+                kind=definition.name,
+                input=self.input_json,
+                parent_execution_id=self.parent_id,
+                source_hash=definition.source_hash,
+            ),
+        )
+
     async def outcomes_durable(self) -> None:
         """Wait until every outcome this run recorded is committed (before a side effect)."""
         await self.engine.writer.wait(self.result_ticket)
@@ -156,9 +172,13 @@ class Run:
         payload: _Payload | None,
         *,
         ops_: Iterable[Callable[[Con], Any]] = (),
+        status: RunStatus | None = None,
     ) -> Write:
         """Append an event (lazily written: durable at the next barrier or within linger)."""
         write = Write(ops=list(ops_))
+        if status is not None and status is not self.status:
+            self.status = status
+            write.run_update = RunUpdate(self.execution_id, status, self.engine.clock.now())
         if payload is not None:
             row = EventRow(
                 self.execution_id,
@@ -181,17 +201,13 @@ class Run:
         payload: _Payload | None,
         *,
         ops_: Iterable[Callable[[Con], Any]] = (),
+        status: RunStatus | None = None,
     ) -> Any:
-        write = self.emit(kind, payload, ops_=ops_)
+        write = self.emit(kind, payload, ops_=ops_, status=status)
         await self.engine.writer.wait(write.ticket)
         if write.error is not None:
             raise write.error
         return write.result
-
-    def set_status(self, status: RunStatus) -> Callable[[Con], None]:
-        self.status = status
-        now = self.engine.clock.now()
-        return lambda con: ops.set_run_status(con, self.execution_id, status, now)
 
     def log_sink(
         self, task_execution_id: str | None, stream: str, level: str, message: str
@@ -292,10 +308,12 @@ class Run:
                 return
             fire_at = epoch_of(rec.payload["fireAt"]) or fire_at
         else:
-            await self.commit(
+            # Armed at once: the writer commits in order, and whatever follows the sleep
+            # waits for earlier outcomes to be durable before any side effect.
+            self.emit(
                 E.TIMER_STARTED,
                 TimerStarted(timer_id=timer_id, fire_at=_iso(fire_at)),
-                ops_=[self.set_status(RunStatus.WAITING)],
+                status=RunStatus.WAITING,
             )
         entry = self.engine.deadlines.add(fire_at, lambda: self._fire_timer(timer_id, wait))
         try:
@@ -309,9 +327,7 @@ class Run:
     def _fire_timer(self, timer_id: str, wait: Wait) -> None:
         if wait.done:
             return
-        self.emit(
-            E.TIMER_FIRED, TimerFired(timer_id=timer_id), ops_=[self.set_status(RunStatus.RUNNING)]
-        )
+        self.emit(E.TIMER_FIRED, TimerFired(timer_id=timer_id), status=RunStatus.RUNNING)
         wait.set_value(None)
 
     # -- promises -----------------------------------------------------------------------
@@ -350,8 +366,8 @@ class Run:
                     timeout_at=None if timeout_at is None else _iso(timeout_at),
                     schema=schema,
                 ),
+                status=RunStatus.WAITING,
                 ops_=[
-                    self.set_status(RunStatus.WAITING),
                     lambda con: ops.create_promise(
                         con,
                         promise_id=promise_id,
@@ -431,10 +447,8 @@ class Run:
         self.emit(
             kind,
             payload,
-            ops_=[
-                lambda con: ops.mark_promise_delivered(con, row.id),
-                self.set_status(RunStatus.RUNNING),
-            ],
+            ops_=[lambda con: ops.mark_promise_delivered(con, row.id)],
+            status=RunStatus.RUNNING,
         )
         try:
             wait.set_value(self._promise_outcome(row.name, kind, payload.dump(), type_hint))
@@ -789,21 +803,12 @@ class Run:
         else:
             assert error is not None
             kind, payload = E.WORKFLOW_EXECUTION_FAILED, WorkflowExecutionFailed(error=error)
+        write = self.emit(kind, payload)
+        write.run_update = RunUpdate(self.execution_id, status, now, output_json, error_json)
         self.status = status
-        await self.commit(
-            kind,
-            payload,
-            ops_=[
-                lambda con: ops.set_run_status(
-                    con,
-                    self.execution_id,
-                    status,
-                    now,
-                    output_json=output_json,
-                    error_json=error_json,
-                )
-            ],
-        )
+        await self.engine.writer.wait(write.ticket)
+        if write.error is not None:
+            raise write.error
         self.engine.run_finished(self, status, output, None if error is None else error.dump())
 
 

@@ -21,8 +21,10 @@ from flovyn_nb.store.ops import (
     Con,
     EventRow,
     LogRow,
+    RunUpdate,
     insert_events,
     insert_logs,
+    update_runs,
 )
 
 
@@ -31,6 +33,8 @@ class Write:
     events: list[EventRow] = field(default_factory=list)
     logs: list[LogRow] = field(default_factory=list)
     ops: list[Callable[[Con], Any]] = field(default_factory=list)
+    run_update: RunUpdate | None = None
+    one_statement: bool = False  # its single op issues one statement (may autocommit)
     result: Any = None
     error: BaseException | None = None
     ticket: int = 0
@@ -120,7 +124,11 @@ class Writer:
 
     @staticmethod
     def _one_statement(batch: list[Write]) -> bool:
-        if any(write.ops for write in batch):
+        if len(batch) == 1:
+            only = batch[0]
+            if only.one_statement and len(only.ops) == 1 and not only.events and not only.logs:
+                return only.run_update is None
+        if any(write.ops or write.run_update for write in batch):
             return False
         events = sum(len(write.events) for write in batch)
         logs = sum(len(write.logs) for write in batch)
@@ -142,6 +150,8 @@ class Writer:
         logs = [row for write in batch for row in write.logs]
         insert_events(con, events)
         insert_logs(con, logs)
+        latest = {w.run_update.execution_id: w.run_update for w in batch if w.run_update}
+        update_runs(con, list(latest.values()))
         for write in batch:
             for op in write.ops:
                 write.result = op(con)

@@ -158,10 +158,8 @@ def insert_run(
     owner: str | None,
     parent_id: str | None,
     now: float,
-) -> bool:
-    """Insert a run; False (and nothing written) when the workflow id is taken."""
-    if find_run(con, workflow_id) is not None:
-        return False
+) -> None:
+    """Insert a run (the workflow id's UNIQUE constraint refuses a second one)."""
     con.execute(
         "INSERT INTO workflow_executions (id, workflow_id, kind, status, input, source_hash, "
         "owner, parent_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -178,29 +176,54 @@ def insert_run(
             to_ts(now),
         ],
     )
-    return True
 
 
-def set_run_status(
-    con: Con,
-    execution_id: str,
-    status: RunStatus,
-    now: float,
-    *,
-    output_json: str | None = None,
-    error_json: str | None = None,
-) -> None:
-    if status.is_terminal:
-        con.execute(
-            "UPDATE workflow_executions SET status = ?, output = ?, error = ?, updated_at = ?, "
-            "owner = NULL WHERE id = ?",
-            [status.value, output_json, error_json, to_ts(now), execution_id],
-        )
-    else:
-        con.execute(
-            "UPDATE workflow_executions SET status = ?, updated_at = ? WHERE id = ?",
-            [status.value, to_ts(now), execution_id],
-        )
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """A run's new status (and, when it ended, its output or error)."""
+
+    execution_id: str
+    status: RunStatus
+    ts: float
+    output_json: str | None = None
+    error_json: str | None = None
+
+
+def update_runs(con: Con, updates: Sequence[RunUpdate]) -> None:
+    """Apply many status changes with one set-based UPDATE (one per row costs ~0.5 ms)."""
+    if not updates:
+        return
+    if len(updates) <= 3:  # below that, plain UPDATEs are cheaper than the set-based one
+        for u in updates:
+            if u.status.is_terminal:
+                con.execute(
+                    "UPDATE workflow_executions SET status = ?, output = ?, error = ?, "
+                    "updated_at = ?, owner = NULL WHERE id = ?",
+                    [u.status.value, u.output_json, u.error_json, to_ts(u.ts), u.execution_id],
+                )
+            else:
+                con.execute(
+                    "UPDATE workflow_executions SET status = ?, updated_at = ? WHERE id = ?",
+                    [u.status.value, to_ts(u.ts), u.execution_id],
+                )
+        return
+    con.execute(
+        "UPDATE workflow_executions AS w SET status = u.status, updated_at = u.ts, "
+        "output = CASE WHEN u.terminal THEN u.output ELSE w.output END, "
+        "error = CASE WHEN u.terminal THEN u.error ELSE w.error END, "
+        "owner = CASE WHEN u.terminal THEN NULL ELSE w.owner END "
+        "FROM (SELECT unnest(?) AS id, unnest(?) AS status, unnest(?) AS ts, "
+        "unnest(?) AS terminal, unnest(?::JSON[]) AS output, unnest(?::JSON[]) AS error) AS u "
+        "WHERE w.id = u.id",
+        [
+            [u.execution_id for u in updates],
+            [u.status.value for u in updates],
+            [to_ts(u.ts) for u in updates],
+            [u.status.is_terminal for u in updates],
+            [u.output_json for u in updates],
+            [u.error_json for u in updates],
+        ],
+    )
 
 
 def run_status(con: Con, execution_id: str) -> tuple[RunStatus, Any, Any] | None:
