@@ -34,16 +34,16 @@ from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
 from flovyn_nb.engine import inbox, logcapture, ownership
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.deadlines import DeadlineQueue
-from flovyn_nb.engine.history import History
+from flovyn_nb.engine.history import History, Recorded
 from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.engine.writer import Write, Writer
 from flovyn_nb.errors import EngineError, InvalidInput, StoreError, UnknownWorkflow
-from flovyn_nb.model import PromiseStatus, RunStatus
+from flovyn_nb.model import EventType, PromiseStatus, RunStatus
 from flovyn_nb.store import Store, ops, pid_alive
 from flovyn_nb.store.bell import BellWatcher
-from flovyn_nb.store.ops import Con, EngineRow, EventRow, LogRow, PromiseRow
+from flovyn_nb.store.ops import Con, EngineRow, EventRow, LogRow, PromiseRow, RunUpdate
 
 T = TypeVar("T")
 log = logging.getLogger("flovyn_nb")
@@ -450,6 +450,9 @@ class Engine:
             if definition is None or row.id in self.runs:
                 continue
             history = History(row.workflow_id, events)
+            if history.ended is not None:
+                self._repair_ended(row.id, history.ended)
+                continue
             run = Run(
                 self,
                 execution_id=row.id,
@@ -464,6 +467,28 @@ class Engine:
                 run.emit_started()
             self._adopt(run)
             self.inbox_changed(run)
+
+    def _repair_ended(self, execution_id: str, ended: Recorded) -> None:
+        """The run ended but the process died before its row said so: say it now."""
+        payload = ended.payload
+        status = {
+            EventType.WORKFLOW_COMPLETED: RunStatus.COMPLETED,
+            EventType.WORKFLOW_CANCELLED: RunStatus.CANCELLED,
+        }.get(ended.type, RunStatus.FAILED)
+        output = payload.get("output")
+        error = payload.get("error")
+        self.writer.submit(
+            Write(
+                run_update=RunUpdate(
+                    execution_id,
+                    status,
+                    ended.ts,
+                    None if output is None else serde.dumps(output),
+                    None if error is None else serde.dumps(error),
+                )
+            ),
+            urgent=True,
+        )
 
     async def _heartbeat_loop(self) -> None:
         while True:

@@ -69,6 +69,7 @@ class History:
         self.signals: dict[str, deque[Recorded]] = defaultdict(deque)
         self.timer_starts: dict[str, Recorded] = {}
         self.cancel_requested = False
+        self.ended: Recorded | None = None  # the terminal event, if the run already ended
         self.last_seq = 0
         self._unmatched = 0
         self._used: dict[str, int] = defaultdict(int)
@@ -109,6 +110,8 @@ class History:
                 self.signals[p["signalName"]].append(rec)
             case E.CANCELLATION_REQUESTED:
                 self.cancel_requested = True
+            case E.WORKFLOW_COMPLETED | E.WORKFLOW_EXECUTION_FAILED | E.WORKFLOW_CANCELLED:
+                self.ended = rec
             case _:
                 pass
 

@@ -804,11 +804,15 @@ class Run:
             assert error is not None
             kind, payload = E.WORKFLOW_EXECUTION_FAILED, WorkflowExecutionFailed(error=error)
         write = self.emit(kind, payload)
-        write.run_update = RunUpdate(self.execution_id, status, now, output_json, error_json)
         self.status = status
         await self.engine.writer.wait(write.ticket)
         if write.error is not None:
             raise write.error
+        # The terminal event is the record; the run row follows in the next commit, off the
+        # caller's path. (A crash in between is repaired on recovery from the event.)
+        self.engine.writer.submit(
+            Write(run_update=RunUpdate(self.execution_id, status, now, output_json, error_json))
+        )
         self.engine.run_finished(self, status, output, None if error is None else error.dump())
 
 

@@ -58,11 +58,16 @@ class Writer:
     def idle(self) -> bool:
         return not self._pending and not self._committing
 
-    def submit(self, write: Write) -> int:
-        """Queue a write; returns its ticket (durable once ``committed >= ticket``)."""
+    def submit(self, write: Write, *, urgent: bool = False) -> int:
+        """Queue a write; returns its ticket (durable once ``committed >= ticket``).
+
+        ``urgent`` commits without lingering, though nobody waits for it.
+        """
         self._pending.append(write)
         self._submitted += 1
         self._has_work.set()
+        if urgent:
+            self._urgent.set()
         return self._submitted
 
     async def wait(self, ticket: int) -> None:
@@ -96,7 +101,14 @@ class Writer:
             if batch:
                 self._committing = True
                 try:
-                    await anyio.to_thread.run_sync(self._commit_batch, batch, limiter=self._limiter)
+                    if self._store.lease.is_open:
+                        # The file is ours already: a commit takes about a millisecond, less
+                        # than handing it to a thread and back.
+                        self._commit_batch(batch)
+                    else:  # opening may wait for another process: keep the loop free
+                        await anyio.to_thread.run_sync(
+                            self._commit_batch, batch, limiter=self._limiter
+                        )
                 finally:
                     self._committing = False
                     self._committed += len(batch)
