@@ -55,6 +55,7 @@ __all__ = [
     "WorkflowHandle",
     "cancel_workflow",
     "current_engine",
+    "dashboard",
     "get_handle",
     "get_run",
     "list_runs",
@@ -84,6 +85,7 @@ _LAZY = {
     "WorkflowHandle": "flovyn_nb.client",
     "cancel_workflow": "flovyn_nb.client",
     "current_engine": "flovyn_nb.client",
+    "dashboard": "flovyn_nb.widgets",
     "get_handle": "flovyn_nb.client",
     "get_run": "flovyn_nb.client",
     "list_runs": "flovyn_nb.client",
@@ -154,6 +156,21 @@ if TYPE_CHECKING:
         WorkflowFailed,
     )
     from flovyn_nb.model import PromiseInfo, RunInfo, RunStatus
+    from flovyn_nb.widgets import dashboard
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext flovyn_nb``: start the engine, register ``%flovyn``, show live panels."""
+    from flovyn_nb.kernel.extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext flovyn_nb`` / ``%reload_ext``: stop the engine cleanly."""
+    from flovyn_nb.kernel.extension import unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -158,6 +158,14 @@ class WorkflowHandle:
 
         return anyio.to_thread.run_sync(self.result, None, abandon_on_cancel=True).__await__()
 
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+        """In a notebook a handle shows its live run panel (static text/HTML in batch mode)."""
+        from flovyn_nb.widgets import handle_mimebundle
+
+        return handle_mimebundle(self, include=include, exclude=exclude)
+
     def status(self) -> RunStatus:
         return get_run(self.workflow_id, events=False).status
 

@@ -36,6 +36,7 @@ EXPECTED = [
     "WorkflowHandle",
     "cancel_workflow",
     "current_engine",
+    "dashboard",
     "get_handle",
     "get_run",
     "list_runs",

@@ -1,0 +1,1 @@
+"""Jupyter kernel integration: the IPython extension, ``%flovyn`` magics, batch mode."""
