@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -276,6 +277,30 @@ class Engine:
         allow_early: bool = True,
     ) -> None:
         self._call(self._settle, workflow_id, name, value, reject, reason, resolved_by, allow_early)
+
+    def resolve_promise_soon(
+        self,
+        workflow_id: str,
+        name: str,
+        value: Any,
+        *,
+        reject: bool = False,
+        reason: str = "",
+        resolved_by: str = "panel",
+    ) -> Future[None]:
+        """Like :meth:`resolve_promise` without blocking (for button handlers): the future
+        holds the outcome, e.g. ``InvalidInput`` for a value that does not fit the type."""
+        return self._soon(self._settle, workflow_id, name, value, reject, reason, resolved_by)
+
+    def cancel_soon(self, workflow_id: str) -> Future[None]:
+        """Like :meth:`cancel` without blocking."""
+        return self._soon(self._cancel, workflow_id)
+
+    def _soon(self, fn: Callable[..., Awaitable[T]], *args: Any) -> Future[T]:
+        portal = self._portal
+        if portal is None:
+            raise EngineError("the flovyn engine is not running; call flovyn_nb.start() first")
+        return portal.start_task_soon(fn, *args)
 
     def signal(self, workflow_id: str, name: str, value: Any) -> None:
         self._call(self._signal, workflow_id, name, value)
