@@ -27,6 +27,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from flovyn_nb import errors as _errors  # light: no third-party imports
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -99,24 +101,7 @@ _LAZY = {
     "start_workflow": "flovyn_nb.client",
     "stop": "flovyn_nb.client",
 }
-_ERRORS = {
-    "ChildWorkflowFailed",
-    "DeterminismViolation",
-    "FlovynError",
-    "InvalidInput",
-    "PromiseAlreadyResolved",
-    "PromiseRejected",
-    "PromiseTimeout",
-    "SignalTimeout",
-    "StoreError",
-    "StoreLocked",
-    "TaskFailed",
-    "TaskTimeout",
-    "UnknownWorkflow",
-    "WorkflowCancelled",
-    "WorkflowFailed",
-}
-_LAZY.update(dict.fromkeys(_ERRORS, "flovyn_nb.errors"))
+_LAZY.update(dict.fromkeys(_errors.__all__, "flovyn_nb.errors"))
 
 if TYPE_CHECKING:
     from flovyn_nb.client import (
