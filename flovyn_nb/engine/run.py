@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import random
 import traceback
 import typing
@@ -136,7 +137,7 @@ class Run:
         seed = int.from_bytes(hashlib.sha256(execution_id.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
         self.scope = logcapture.StepScope(sink=self.log_sink, muted=lambda: self.replaying)
-        self.logger = logcapture.step_logger(f"flovyn.{definition.name}", lambda: self.scope)
+        self._logger: logging.Logger | None = None
         self.ctx: WorkflowContext | SyncWorkflowContext = (
             WorkflowContext(self) if definition.is_async else SyncWorkflowContext(self)
         )
@@ -159,6 +160,15 @@ class Run:
     async def outcomes_durable(self) -> None:
         """Wait until every outcome this run recorded is committed (before a side effect)."""
         await self.engine.writer.wait(self.result_ticket)
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The run's ``ctx.logger`` (made on first use: most runs never log)."""
+        if self._logger is None:
+            self._logger = logcapture.step_logger(
+                f"flovyn.{self.definition.name}", lambda: self.scope
+            )
+        return self._logger
 
     # -- recording ----------------------------------------------------------------------
 
