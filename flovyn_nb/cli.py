@@ -380,6 +380,92 @@ def sql(query: str, as_csv: bool, store: Path | None) -> None:
     _console().print(table)
 
 
+# -- batch ---------------------------------------------------------------------------------
+
+
+def _parameter(text: str) -> Any:
+    """papermill-style typing of `-p KEY VALUE`: numbers, true/false, null, JSON, or text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        if lowered in ("none", "null"):
+            return None
+        return text
+
+
+@main.command(name="run")
+@click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="KEY VALUE",
+    help="A notebook parameter (repeatable), as with papermill.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to keep the executed notebook (default .flovyn/outputs/NAME-TIME.ipynb).",
+)
+@click.option("--kernel", "kernel_name", default=None, help="Kernel to run it with.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@_store_option
+def run_command(
+    notebook: Path,
+    parameters: tuple[tuple[str, str], ...],
+    output: Path | None,
+    kernel_name: str | None,
+    no_progress: bool,
+    store: Path | None,
+) -> None:
+    """Run NOTEBOOK unattended with papermill; resume its suspended runs.
+
+    Exits 0 when all its runs completed, 3 when some wait on promises (it prints how to
+    answer them), 1 when a run failed or a cell raised.
+    """
+    from flovyn_nb import batch, client
+
+    path = _store_path(store)
+    with _Errors():
+        result = batch.run_notebook(
+            notebook,
+            parameters={key: _parameter(value) for key, value in parameters},
+            output=output,
+            store=path,
+            kernel_name=kernel_name,
+            progress=not no_progress,
+        )
+    click.echo(f"output notebook: {result.output}")
+    for summary in result.runs:
+        click.echo(f"  {summary.workflow_id:<32} {summary.kind:<24} {summary.status}")
+    if result.cell_error:
+        click.echo(f"a cell failed: {result.cell_error}", err=True)
+    for failed in result.failed:
+        click.echo(f"run {failed.workflow_id} failed: {failed.error}", err=True)
+    if result.exit_code == batch.EXIT_SUSPENDED:
+        click.echo("suspended runs wait for:")
+        for summary in result.suspended:
+            with _Errors():
+                waiting = client.pending_promises(summary.workflow_id, store=path)
+            for promise in waiting:
+                click.echo(
+                    f"  flovyn-nb resolve {promise.workflow_id} {promise.name} "
+                    f"--value '<JSON>' --store {path}"
+                )
+            if not waiting:
+                click.echo(
+                    f"  {summary.workflow_id}: a signal or timer (flovyn-nb show {summary.workflow_id})"
+                )
+        click.echo("then run the notebook again to finish them.")
+    sys.exit(result.exit_code)
+
+
 def _who() -> str:
     import getpass
 
