@@ -159,6 +159,8 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "testing":  # fn.testing.wait_until without a separate import
+        return importlib.import_module("flovyn_nb.testing")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'flovyn_nb' has no attribute {name!r}")
