@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint types unit bench bench-smoke install clean
+.PHONY: demo test lint types unit bench bench-smoke bench-env browser-deps install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,16 +24,39 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser-deps
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
-	$(PY) bench/run.py
+# tests/test_browser.py drives Debian's Chromium through Playwright: install the package
+# when it is missing (never `playwright install`: no browser is ever downloaded).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@test -x /usr/bin/chromium || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
-bench-smoke: $(STAMP)
-	$(PY) bench/run.py --smoke
+# The bench has its own venv: the project (editable) plus DBOS and matplotlib, pinned in
+# bench/requirements.txt, so neither ever becomes a dependency of flovyn_nb.
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	echo '*' > $(BENCH_VENV)/.gitignore
+	$(BENCH_PY) -m pip install -q --upgrade pip
+	$(BENCH_PY) -m pip install -q -e . -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench-env: $(BENCH_STAMP)
+
+# Full run (~10 min): both systems, bench/out/results.json, docs/benchmarks.md and its plot.
+bench: $(BENCH_STAMP)
+	$(BENCH_PY) bench/run.py --docs
+
+# Tiny sizes, both systems; fails only when a workload errors (part of `make test`).
+bench-smoke: $(BENCH_STAMP)
+	$(BENCH_PY) bench/run.py --smoke
 
 test: lint types unit bench-smoke
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -71,6 +71,7 @@ __all__ = [
     "start_workflow",
     "stop",
     "task",
+    "wait_all",
     "workflow",
 ]
 
@@ -100,6 +101,7 @@ _LAZY = {
     "start": "flovyn_nb.client",
     "start_workflow": "flovyn_nb.client",
     "stop": "flovyn_nb.client",
+    "wait_all": "flovyn_nb.kernel.waiting",
 }
 _LAZY.update(dict.fromkeys(_errors.__all__, "flovyn_nb.errors"))
 
@@ -140,6 +142,7 @@ if TYPE_CHECKING:
         WorkflowCancelled,
         WorkflowFailed,
     )
+    from flovyn_nb.kernel.waiting import wait_all
     from flovyn_nb.model import PromiseInfo, RunInfo, RunStatus
     from flovyn_nb.widgets import dashboard
 

@@ -164,6 +164,7 @@ class WorkflowDefinition(Generic[R]):
 
 
 RegistryListener = Callable[[WorkflowDefinition[Any]], None]
+TaskListener = Callable[[TaskDefinition[Any]], None]
 
 
 class Registry:
@@ -174,6 +175,7 @@ class Registry:
         self._workflows: dict[str, WorkflowDefinition[Any]] = {}
         self._tasks: dict[str, TaskDefinition[Any]] = {}
         self._listeners: list[RegistryListener] = []
+        self._task_listeners: list[TaskListener] = []
 
     def add_workflow(self, definition: WorkflowDefinition[Any]) -> None:
         with self._lock:
@@ -188,6 +190,9 @@ class Registry:
     def add_task(self, definition: TaskDefinition[Any]) -> None:
         with self._lock:
             self._tasks[definition.name] = definition
+            listeners = list(self._task_listeners)
+        for listener in listeners:
+            listener(definition)
 
     def workflow(self, name: str) -> WorkflowDefinition[Any]:
         try:
@@ -213,14 +218,21 @@ class Registry:
         with self._lock:
             return sorted(self._workflows)
 
-    def subscribe(self, listener: RegistryListener) -> Callable[[], None]:
+    def subscribe(
+        self, listener: RegistryListener, *, tasks: TaskListener | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener`` for every workflow registered (and ``tasks`` for every task)."""
         with self._lock:
             self._listeners.append(listener)
+            if tasks is not None:
+                self._task_listeners.append(tasks)
 
         def unsubscribe() -> None:
             with self._lock:
                 if listener in self._listeners:
                     self._listeners.remove(listener)
+                if tasks is not None and tasks in self._task_listeners:
+                    self._task_listeners.remove(tasks)
 
         return unsubscribe
 

@@ -50,6 +50,7 @@ EXPECTED = [
     "start_workflow",
     "stop",
     "task",
+    "wait_all",
     "workflow",
 ]
 

@@ -103,6 +103,8 @@ class Engine:
         self._max_tasks = max_concurrent_tasks
         self._linger = linger
         self.runs: dict[str, Run] = {}
+        # every run this engine started, was handed back by an idempotent start, or adopted
+        self.seen_runs: dict[str, None] = {}
         self._by_workflow_id: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._finished = threading.Condition()
@@ -133,7 +135,7 @@ class Engine:
         except BaseException:
             self._teardown()
             raise
-        self._unsubscribe = self.registry.subscribe(self._on_registered)
+        self._unsubscribe = self.registry.subscribe(self._on_registered, tasks=self._on_registered)
         return self
 
     def stop(self) -> None:
@@ -385,6 +387,7 @@ class Engine:
                 raise InvalidInput(
                     f"workflow id {workflow_id!r} is already used by a run of {existing.kind!r}"
                 ) from None
+            self.seen_runs[existing.id] = None
             return Started(existing.id, workflow_id, existing.kind, existing=True)
         run = Run(
             self,
@@ -401,6 +404,7 @@ class Engine:
         return Started(execution_id, workflow_id, definition.name, existing=False)
 
     def _adopt(self, run: Run) -> None:
+        self.seen_runs[run.execution_id] = None
         self.runs[run.execution_id] = run
         self._by_workflow_id[run.workflow_id] = run.execution_id
         self.start_soon(self._drive, run)
@@ -411,6 +415,15 @@ class Engine:
         except Exception as exc:
             self._internal_error(f"run {run.workflow_id}: {exc!r}")
             self._forget(run)
+
+    async def park(self, run: Run) -> None:
+        """Give a replaying run back to the store: its code needs a definition (a task, a
+        helper) that this process does not have yet. The next registration retries it."""
+        self._forget(run)
+        engine_id = self.id
+        await self.writer.commit(
+            Write(ops=[lambda con: ops.release_run(con, run.execution_id, engine_id)])
+        )
 
     def _forget(self, run: Run) -> None:
         self.runs.pop(run.execution_id, None)
@@ -447,7 +460,7 @@ class Engine:
 
     # -- recovery and ownership --------------------------------------------------------------
 
-    def _on_registered(self, definition: WorkflowDefinition[Any]) -> None:
+    def _on_registered(self, definition: Any) -> None:
         portal = self._portal
         if portal is None:
             return
@@ -562,10 +575,9 @@ class Engine:
         self._peers = {e.id: e.pid for e in engines if e.id != self.id and e.host == ownership.HOST}
 
     async def _refresh_peers(self) -> None:
-        now = self.clock.now()
-        engines = await anyio.to_thread.run_sync(
-            self.store.read, lambda con: ownership.live_engines(con, now, self.stale_after)
-        )
+        # Every engine not marked stopped, dead ones included: one that died before this
+        # look is then found by _check_peers at once, like one that dies later.
+        engines = await anyio.to_thread.run_sync(self.store.read, ops.live_engine_rows)
         self._note_peers(engines)
 
     def _check_peers(self) -> None:
@@ -579,14 +591,22 @@ class Engine:
     async def _watch_bell(self) -> None:
         watcher = BellWatcher(self.store.bell)
         last_refresh = 0.0
+        refresh_due = False
         while True:
             await anyio.sleep(self.poll_interval)
             self._check_peers()
-            if not watcher.rung_by_others():
-                continue
-            if time.monotonic() - last_refresh > 0.5:  # a new engine may have registered
+            rung = watcher.rung_by_others()
+            # A new engine may have registered: look at most twice a second, but put the
+            # look off rather than drop it, or a peer that registered and went quiet
+            # within the half second would never be watched (its death would then wait
+            # for the heartbeat).
+            refresh_due = refresh_due or rung
+            if refresh_due and time.monotonic() - last_refresh > 0.5:
+                refresh_due = False
                 last_refresh = time.monotonic()
                 self.start_soon(self._refresh_peers)
+            if not rung:
+                continue
             with self._finished:
                 self._finish_count += 1  # runs finished elsewhere may be awaited here
                 self._finished.notify_all()

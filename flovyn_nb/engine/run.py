@@ -36,6 +36,7 @@ from flovyn_nb.errors import (
     PromiseRejected,
     PromiseTimeout,
     SignalTimeout,
+    UnknownWorkflow,
     WorkflowCancelled,
 )
 from flovyn_nb.model import (
@@ -793,6 +794,19 @@ class Run:
             await self._finish(RunStatus.CANCELLED, None, None)
             return
         except Exception as exc:
+            if self.replaying and _missing_definition(exc):
+                # The first execution got past this point, so the code is fine: this
+                # process has not defined everything yet (cells run in another order
+                # after a restart). Wait for the next definition instead of failing.
+                self.log_sink(
+                    None,
+                    "stderr",
+                    "WARNING",
+                    f"replay paused: {type(exc).__name__}: {exc}; it resumes when the "
+                    "missing definition is registered (run the cell that defines it)",
+                )
+                await self.engine.park(self)
+                return
             await self._finish(RunStatus.FAILED, None, error_info(exc))
             return
         if self.cancel_requested:
@@ -824,6 +838,16 @@ class Run:
             Write(run_update=RunUpdate(self.execution_id, status, now, output_json, error_json))
         )
         self.engine.run_finished(self, status, output, None if error is None else error.dump())
+
+
+def _missing_definition(exc: BaseException) -> bool:
+    """A name, task or child workflow this process has not defined (yet)."""
+    text = str(exc)
+    return (
+        isinstance(exc, NameError)
+        or (isinstance(exc, UnknownWorkflow) and text.startswith("no workflow named"))
+        or (isinstance(exc, InvalidInput) and text.startswith("no task named"))
+    )
 
 
 class _Delivered:

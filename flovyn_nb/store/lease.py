@@ -9,6 +9,14 @@ refused while it does. So a process holds the file only while it is busy:
   closes and stays away for a moment, so the knocker gets in within tens of milliseconds;
 - after ``lock_timeout`` the waiter gives up with :class:`StoreLocked`, naming the PID.
 
+Between flovyn processes the turn is taken with an ``flock`` on ``<store>.lock``, held
+from before ``duckdb.connect`` until after ``close``: DuckDB (2.0) reads the file's
+headers *before* it takes its own lock, so a process that connects while the holder is
+still closing (writing its last checkpoint) can start from the previous checkpoint and
+later overwrite the holder's last commits. A process only tries DuckDB's lock once it
+holds ours, so it never reads a file in the middle of a close. (Processes that open the
+file with plain DuckDB do not take it; they still meet DuckDB's own lock.)
+
 One connection per process and file, owned by this object; threads take turns on it.
 """
 
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import os
 import random
 import re
@@ -54,6 +63,85 @@ def holder_pid(exc: BaseException) -> int | None:
 Opener = Callable[[duckdb.DuckDBPyConnection], None]
 
 
+class TurnLock:
+    """This process's turn at a store file: an exclusive ``flock`` on ``<store>.lock``.
+
+    One per lock file and process, shared by every :class:`Lease` of the process on that
+    file (they share one DuckDB instance too): taken by the first to open, given back
+    by the last to close. The holder writes its PID into the file for error messages.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._holders = 0
+
+    def acquire(self) -> bool:
+        """Take a turn without waiting; False while another process has one."""
+        with self._mutex:
+            if self._holders == 0:
+                try:
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                except OSError:
+                    fd = -1  # cannot create it (read-only folder): rely on DuckDB's lock
+                if fd >= 0:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        os.close(fd)
+                        return False
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, 0)
+                        os.write(fd, str(os.getpid()).encode())
+                self._fd = fd
+            self._holders += 1
+            return True
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._holders == 0:
+                return
+            self._holders -= 1
+            if self._holders == 0 and self._fd is not None:
+                fd, self._fd = self._fd, None
+                if fd >= 0:
+                    os.close(fd)  # closing the only descriptor releases the flock
+
+    def holder(self) -> int | None:
+        """The PID of the process whose turn it is (as it wrote it), if known."""
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+
+_TURNS: dict[Path, TurnLock] = {}
+_TURNS_MUTEX = threading.Lock()
+
+
+def turn_lock(path: Path) -> TurnLock:
+    with _TURNS_MUTEX:
+        lock = _TURNS.get(path)
+        if lock is None:
+            lock = _TURNS[path] = TurnLock(path)
+        return lock
+
+
+def _forget_turns_in_child() -> None:
+    """A forked child does not hold its parent's turns (closing its copies of the
+    descriptors leaves the parent's flocks in place)."""
+    for lock in _TURNS.values():
+        fd, lock._fd, lock._holders = lock._fd, None, 0
+        if fd is not None and fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+os.register_at_fork(after_in_child=_forget_turns_in_child)
+
+
 class Lease:
     """Process-wide, thread-safe access to one DuckDB file (see module docstring)."""
 
@@ -69,6 +157,7 @@ class Lease:
         self.lock_timeout = lock_timeout
         self.idle_release = idle_release
         self.knock_path = Path(f"{path}.knock")
+        self.turn = turn_lock(Path(f"{path}.lock"))
         self.bell = Bell(Path(f"{path}.bell"))
         self._on_open = on_open
         self._lock = threading.RLock()
@@ -171,28 +260,34 @@ class Lease:
         knocked = False
         try:
             while True:
-                try:
-                    con = duckdb.connect(str(self.path))
-                    break
-                except duckdb.Error as exc:
-                    if not is_lock_error(exc):
-                        raise StoreError(
-                            f"cannot open the store {self.path}: {exc}", path=str(self.path)
-                        ) from None
-                    if time.monotonic() >= deadline:
-                        pid = holder_pid(exc)
-                        raise StoreLocked(
-                            f"the store {self.path} is held by another process"
-                            + (f" (PID {pid})" if pid else "")
-                            + f" and was not released within {self.lock_timeout:g} s; "
-                            "stop that process or raise lock_timeout",
-                            path=str(self.path),
-                            holder_pid=pid,
-                        ) from None
-                    with contextlib.suppress(OSError):
-                        self.knock_path.touch()  # refreshes the knock's age each try
-                    knocked = True
-                    time.sleep(random.uniform(0.002, 0.006))
+                pid: int | None
+                if self.turn.acquire():
+                    try:
+                        con = duckdb.connect(str(self.path))
+                        break
+                    except duckdb.Error as exc:
+                        self.turn.release()
+                        if not is_lock_error(exc):
+                            raise StoreError(
+                                f"cannot open the store {self.path}: {exc}", path=str(self.path)
+                            ) from None
+                        pid = holder_pid(exc)  # a process that opened it with plain DuckDB
+                else:
+                    pid = None  # another flovyn process has its turn
+                if time.monotonic() >= deadline:
+                    pid = pid or self.turn.holder()
+                    raise StoreLocked(
+                        f"the store {self.path} is held by another process"
+                        + (f" (PID {pid})" if pid else "")
+                        + f" and was not released within {self.lock_timeout:g} s; "
+                        "stop that process or raise lock_timeout",
+                        path=str(self.path),
+                        holder_pid=pid,
+                    )
+                with contextlib.suppress(OSError):
+                    self.knock_path.touch()  # refreshes the knock's age each try
+                knocked = True
+                time.sleep(random.uniform(0.002, 0.006))
         finally:
             if knocked:
                 with contextlib.suppress(OSError):
@@ -212,8 +307,11 @@ class Lease:
     def _release(self, *, stay_away: bool) -> None:
         con, self._con = self._con, None
         if con is not None:
-            with contextlib.suppress(duckdb.Error):
-                con.close()
+            try:
+                with contextlib.suppress(duckdb.Error):
+                    con.close()
+            finally:
+                self.turn.release()  # only once the file is closed, checkpoint and all
         if stay_away:
             self._stay_away_until = time.monotonic() + KNOCK_YIELD
 

@@ -272,6 +272,13 @@ def release_runs(con: Con, engine_id: str) -> None:
     con.execute("UPDATE workflow_executions SET owner = NULL WHERE owner = ?", [engine_id])
 
 
+def release_run(con: Con, execution_id: str, engine_id: str) -> None:
+    con.execute(
+        "UPDATE workflow_executions SET owner = NULL WHERE id = ? AND owner = ?",
+        [execution_id, engine_id],
+    )
+
+
 def request_cancel(con: Con, execution_id: str) -> None:
     con.execute(
         "UPDATE workflow_executions SET cancel_requested = TRUE WHERE id = ?", [execution_id]

@@ -1,0 +1,318 @@
+"""``fn.wait_all()``: wait until this kernel's runs have nothing left to do on their own.
+
+A run is *settled* when it completed, failed or was cancelled, or when it is suspended:
+its code is blocked on a promise, a signal, a child or a task that waits for a retry, no
+task attempt is running, and no timer, promise timeout or retry is due within
+``timer_horizon`` seconds. That is what a batch notebook waits for before it ends: then
+either everything is done, or only a human (or a much later timer) can move it on.
+
+"This kernel's runs" are the runs this process's engine executes or executed since it was
+tracked (``%load_ext flovyn_nb`` tracks it from the start): runs started here, their child
+runs, and suspended runs it resumed after a restart.
+
+Which code is blocked is engine state that lives on the engine loop, so it is read there,
+in one step (:func:`_inspect`); deadlines come from the runs' recorded events.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flovyn_nb import client
+from flovyn_nb.engine.engine import Engine
+from flovyn_nb.errors import EngineError, UnknownWorkflow
+from flovyn_nb.kernel.tables import Table, clip
+from flovyn_nb.model import EventInfo, RunStatus
+
+__all__ = ["RunOutcome", "RunsSummary", "track", "wait_all"]
+
+RECHECK = 0.5  # longest wait between checks when no event arrives (code that computes)
+
+
+class _Tracker:
+    """Remembers the runs an engine finished; wakes waiters whenever a run records something."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.changed = threading.Event()
+        self._lock = threading.Lock()
+        self._finished: dict[str, RunStatus] = {}
+        engine.add_listener(self._on_engine)
+
+    def _on_engine(self, what: str, execution_id: str, data: Any) -> None:
+        # Called on the engine loop: only record and signal, never block or print.
+        if what == "finished":
+            with self._lock:
+                self._finished[execution_id] = data
+        if what != "log":
+            self.changed.set()
+
+    def finished(self) -> list[str]:
+        """Execution ids of the runs that ended, in the order they ended."""
+        with self._lock:
+            return list(self._finished)
+
+
+_tracker: _Tracker | None = None
+_tracker_lock = threading.Lock()
+
+
+def track(engine: Engine) -> None:
+    """Start tracking an engine's runs (the extension does this right after starting it)."""
+    _tracker_for(engine)
+
+
+def _tracker_for(engine: Engine) -> _Tracker:
+    global _tracker
+    with _tracker_lock:
+        if _tracker is None or _tracker.engine is not engine:
+            _tracker = _Tracker(engine)
+        return _tracker
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """One row of a :class:`RunsSummary`."""
+
+    workflow_id: str
+    kind: str
+    status: RunStatus
+    detail: str
+
+
+class RunsSummary:
+    """What :func:`wait_all` found: one row per run, as a table in a notebook."""
+
+    def __init__(self, runs: list[RunOutcome]) -> None:
+        self.runs = runs
+
+    def of(self, *statuses: RunStatus) -> list[RunOutcome]:
+        return [run for run in self.runs if run.status in statuses]
+
+    @property
+    def completed(self) -> list[RunOutcome]:
+        return self.of(RunStatus.COMPLETED)
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        return self.of(RunStatus.FAILED, RunStatus.CANCELLED)
+
+    @property
+    def suspended(self) -> list[RunOutcome]:
+        return [run for run in self.runs if not run.status.is_terminal]
+
+    @property
+    def all_completed(self) -> bool:
+        return all(run.status is RunStatus.COMPLETED for run in self.runs)
+
+    def table(self) -> Table:
+        counts = ", ".join(
+            f"{len(rows)} {label}"
+            for label, rows in (
+                ("completed", self.completed),
+                ("failed", self.failed),
+                ("suspended", self.suspended),
+            )
+            if rows
+        )
+        notes = []
+        if any("promise" in run.detail for run in self.suspended):
+            notes.append(
+                "Resolve a promise with fn.resolve_promise(ID, NAME, VALUE), "
+                "%flovyn resolve ID NAME VALUE_JSON or flovyn-nb resolve ID NAME VALUE_JSON."
+            )
+        return Table(
+            ["workflow_id", "kind", "status", "detail"],
+            [[run.workflow_id, run.kind, run.status.value, run.detail] for run in self.runs],
+            title=f"flovyn_nb: {len(self.runs)} run(s)" + (f": {counts}" if counts else ""),
+            notes=notes,
+            empty="no runs were started in this kernel",
+        )
+
+    def __repr__(self) -> str:
+        return self.table().text()
+
+    def _repr_html_(self) -> str:
+        return self.table().html()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.table().text())
+
+
+def wait_all(timeout: float | None = None, *, timer_horizon: float = 30.0) -> RunsSummary:
+    """Wait until every run of this kernel completed, failed, or is suspended.
+
+    Suspended means waiting on a promise or signal (or a retry, timer or timeout due
+    later than ``timer_horizon`` seconds from now). Returns a summary, which shows as a
+    table in a notebook (``%flovyn wait`` does the same). Made for batch notebooks: it
+    blocks the cell, so in an interactive kernel the panels' buttons wait until it returns.
+
+    Raises:
+        TimeoutError: some runs were still busy after ``timeout`` seconds.
+        EngineError: no engine runs in this process.
+    """
+    engine = client.current_engine()
+    if engine is None:
+        raise EngineError(
+            "wait_all needs the engine: run %load_ext flovyn_nb or flovyn_nb.start() first"
+        )
+    tracker = _tracker_for(engine)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        tracker.changed.clear()
+        live, busy = _check(engine, timer_horizon)
+        if not busy:
+            summary = _summary(tracker, live)
+            write_batch_summary(engine)
+            return summary
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError(
+                f"runs still busy after {timeout:g} s: "
+                + ", ".join(f"{item.workflow_id} ({item.doing})" for item in busy[:5])
+                + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
+            )
+        tracker.changed.wait(RECHECK if remaining is None else min(remaining, RECHECK))
+
+
+@dataclass(frozen=True)
+class _Live:
+    """A run the engine holds, as seen from its loop."""
+
+    execution_id: str
+    workflow_id: str
+    kind: str
+    computing: bool  # its code runs (or is about to): it will record something by itself
+    doing: str
+
+
+async def _inspect(engine: Engine) -> tuple[list[_Live], int]:
+    """The engine's live runs and how many task attempts run now (on the engine loop)."""
+    found = []
+    for run in list(engine.runs.values()):
+        waiting = [f"promise {name!r}" for name in run.promise_waits]
+        waiting += [f"signal {name!r}" for name, queue in run.signal_waits.items() if queue]
+        waiting += [f"child {wait.label!r}" for wait in run.child_waits.values() if not wait.done]
+        waiting += sorted({"timer" for wait in run.waits if wait.label.startswith("timer-")})
+        waiting += [f"task {wait.label!r}" for wait in run.task_cancellers]
+        # A wait that is done but still listed: the code resumes on the loop's next turn.
+        resuming = any(wait.done for wait in run.waits)
+        blocked = bool(run.waits) or bool(run.task_cancellers) or bool(run.child_waits)
+        found.append(
+            _Live(
+                execution_id=run.execution_id,
+                workflow_id=run.workflow_id,
+                kind=run.definition.name,
+                computing=resuming or not blocked,
+                doing="waiting on " + ", ".join(waiting) if waiting else "running",
+            )
+        )
+    return found, engine.tasks.attempts_in_progress
+
+
+def _check(engine: Engine, horizon: float) -> tuple[list[_Live], list[_Live]]:
+    """(live runs, the busy ones among them)."""
+    # Reading engine state from this thread could see it half-changed; the loop cannot.
+    live, attempts = engine._call(_inspect, engine)
+    busy = [item for item in live if item.computing]
+    if attempts:  # a task attempt runs: its run records the outcome by itself
+        busy = busy or [item for item in live if "task" in item.doing] or live
+    if busy or not live:
+        return live, busy
+    soon = engine.clock.now() + horizon
+    for item in live:
+        try:
+            events = client.get_run(item.execution_id).events
+        except UnknownWorkflow:  # created a moment ago and not written yet
+            return live, [item]
+        due = _next_deadline(events)
+        if due is not None and due <= soon:
+            return live, [item]
+    return live, []
+
+
+def _epoch(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _next_deadline(events: list[EventInfo]) -> float | None:
+    """The earliest pending timer, promise timeout or task retry in a run's history."""
+    pending: dict[str, float | None] = {}
+    for event in events:
+        payload = event.payload
+        kind = event.type
+        if kind == "TIMER_STARTED":
+            pending[f"timer:{payload.get('timerId')}"] = _epoch(payload.get("fireAt"))
+        elif kind in ("TIMER_FIRED", "TIMER_CANCELLED"):
+            pending.pop(f"timer:{payload.get('timerId')}", None)
+        elif kind == "PROMISE_CREATED":
+            pending[f"promise:{payload.get('promiseId')}"] = _epoch(payload.get("timeoutAt"))
+        elif kind in ("PROMISE_RESOLVED", "PROMISE_REJECTED", "PROMISE_TIMEOUT"):
+            pending.pop(f"promise:{payload.get('promiseId')}", None)
+        elif kind == "TASK_RETRY_SCHEDULED":
+            pending[f"task:{payload.get('taskExecutionId')}"] = _epoch(payload.get("nextAttemptAt"))
+        elif kind.startswith("TASK_"):
+            pending.pop(f"task:{payload.get('taskExecutionId')}", None)
+    times = [when for when in pending.values() if when is not None]
+    return min(times) if times else None
+
+
+def _summary(tracker: _Tracker, live: list[_Live]) -> RunsSummary:
+    doing = {item.execution_id: item.doing for item in live}
+    ids = list(dict.fromkeys([*tracker.engine.seen_runs, *tracker.finished(), *doing]))
+    infos = []
+    for execution_id in ids:
+        try:
+            infos.append(client.get_run(execution_id, events=False))
+        except UnknownWorkflow:
+            continue
+    infos.sort(key=lambda info: (info.created_at, info.workflow_id))
+    rows = []
+    for info in infos:
+        if info.status is RunStatus.COMPLETED:
+            detail = "output: " + clip(_json_text(info.output), 50)
+        elif info.status.is_terminal:
+            error = info.error
+            detail = clip(f"{error.type}: {error.message}" if error else "cancelled", 70)
+        else:
+            detail = doing.get(info.execution_id, "owned by another process")
+        # Settled and not ended is suspended, even where the row still says RUNNING (a
+        # signal wait does not change the status).
+        status = info.status if info.status.is_terminal else RunStatus.WAITING
+        rows.append(RunOutcome(info.workflow_id, info.kind, status, detail))
+    return RunsSummary(rows)
+
+
+def write_batch_summary(engine: Engine) -> None:
+    """For ``flovyn-nb run``: the runs this kernel touched, into ``$FLOVYN_NB_SUMMARY``."""
+    import os
+    from pathlib import Path
+
+    from flovyn_nb import batch
+
+    target = os.environ.get(batch.SUMMARY_ENV)
+    if not target:
+        return
+    runs = []
+    for execution_id in list(engine.seen_runs):
+        try:
+            info = client.get_run(execution_id, events=False)
+        except UnknownWorkflow:
+            continue
+        pending = [p.name for p in client.pending_promises(info.workflow_id)]
+        error = None if info.error is None else f"{info.error.type}: {info.error.message}"
+        runs.append(
+            batch.RunSummary(info.workflow_id, info.kind, info.status.value, error, pending)
+        )
+    batch.write_summary(Path(target), runs)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)

@@ -1,0 +1,183 @@
+"""The dashboard: every run in the store, pending promises across runs, and the panel
+of the run the user clicked (rendered by the same front-end code as a run panel)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from flovyn_nb.model import EventType, PromiseInfo, RunInfo
+from flovyn_nb.store import ops
+from flovyn_nb.widgets.actions import Actions, describe
+from flovyn_nb.widgets.forms import build_form
+from flovyn_nb.widgets.panel import PanelWidget
+from flovyn_nb.widgets.render import dashboard_html, dashboard_text, ms, run_json
+from flovyn_nb.widgets.state import RunState, open_store, store_key
+from flovyn_nb.widgets.updater import updater
+
+JSON = Any
+_LIST_EVENTS = {
+    EventType.WORKFLOW_STARTED,
+    EventType.WORKFLOW_COMPLETED,
+    EventType.WORKFLOW_EXECUTION_FAILED,
+    EventType.WORKFLOW_CANCELLED,
+    EventType.CANCELLATION_REQUESTED,
+    EventType.PROMISE_CREATED,
+    EventType.PROMISE_RESOLVED,
+    EventType.PROMISE_REJECTED,
+    EventType.PROMISE_TIMEOUT,
+    EventType.TIMER_STARTED,
+    EventType.TIMER_FIRED,
+}
+
+
+class Dashboard(PanelWidget):
+    """All runs in the store with status filters, pending promises with their forms, and
+    a click-through run panel.
+
+    Args:
+        store: the store to show (default: the engine's, else the default store).
+        limit: at most this many runs are listed (newest first); counts cover all runs.
+    """
+
+    min_interval = 0.25  # the run list is re-read at most 4 times per second
+
+    def __init__(self, *, store: str | os.PathLike[str] | None = None, limit: int = 500) -> None:
+        self.store = store_key(store)
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._want: str | None = None  # the run the user clicked (main thread writes)
+        self._selected: RunState | None = None  # updater thread only
+        self._stale = False
+        self._runs: list[RunInfo] = []
+        self._promises: list[PromiseInfo] = []
+        self._problem: str | None = None
+        self._actions = Actions(self.store, lambda: updater().mark(self))
+        self._read_list()
+        super().__init__(data=self._snapshot())
+        self.on_msg(self._on_msg)
+        updater().add(self)
+
+    def _read_list(self) -> None:
+        store = open_store(self.store)
+        self._store_name = store.path.name
+        self._runs = store.read(lambda con: ops.list_runs(con))
+        self._promises = store.read(lambda con: ops.promises(con))
+
+    def _snapshot(self) -> dict[str, JSON]:
+        schemas = {(p.workflow_id, p.name): p.schema for p in self._promises}
+        selected = self._selected
+        if selected is not None and selected.view is not None:
+            for step in selected.view.pending_promises:
+                schemas.setdefault((selected.workflow_id, step.name), step.schema)
+        self._actions.set_pending(schemas)
+        forms = self._actions.forms()
+        runs = self._runs
+        self._text = dashboard_text(runs, self._store_name)
+        self._html = dashboard_html(runs, self._store_name)
+        counts: dict[str, int] = {}
+        for run in runs:
+            counts[run.status.value] = counts.get(run.status.value, 0) + 1
+        detail = None
+        if selected is not None and selected.view is not None:
+            detail = run_json(
+                selected.view,
+                selected.logs,
+                forms,
+                self._actions.cancel_status(selected.workflow_id),
+                now=time.time(),
+            )
+        return {
+            "kind": "dashboard",
+            "store": self._store_name,
+            "now": ms(time.time()),
+            "total": len(runs),
+            "counts": counts,
+            "runs": [
+                {
+                    "workflow_id": r.workflow_id,
+                    "kind": r.kind,
+                    "status": r.status.value,
+                    "created": ms(r.created_at.timestamp()),
+                    "updated": ms(r.updated_at.timestamp()),
+                    "child": r.parent_id is not None,
+                }
+                for r in runs[: self.limit]
+            ],
+            "promises": [
+                {
+                    "workflow_id": p.workflow_id,
+                    "name": p.name,
+                    "created": ms(p.created_at.timestamp()),
+                    "deadline": None if p.timeout_at is None else ms(p.timeout_at.timestamp()),
+                    "form": build_form(p.schema).spec(),
+                    "typed": bool(p.schema),
+                    "error": forms.get((p.workflow_id, p.name), {}).get("error"),
+                    "busy": bool(forms.get((p.workflow_id, p.name), {}).get("busy")),
+                }
+                for p in self._promises
+            ],
+            "selected": None if selected is None else selected.workflow_id,
+            "detail": detail,
+            "problem": self._problem,
+        }
+
+    def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
+        if self._actions.handle(content):
+            return
+        if isinstance(content, dict) and content.get("action") == "select":
+            target = content.get("workflow_id")
+            with self._lock:
+                self._want = str(target) if target else None
+            updater().mark(self)
+
+    # -- the updater's Target protocol -------------------------------------------------
+
+    def routes(self) -> set[str] | None:
+        return None
+
+    def offer(self, what: str, execution_id: str, data: Any) -> bool:
+        interesting = False
+        selected = self._selected
+        if selected is not None and selected.execution_id == execution_id and not selected.final:
+            selected.queue.append((what, data))
+            interesting = True
+        if what == "finished" or (what == "event" and data.type in _LIST_EVENTS):
+            self._stale = True
+            interesting = True
+        return interesting
+
+    def wants_bell(self) -> bool:
+        return True
+
+    def update(self, *, bell: bool) -> None:
+        if bell or self._stale:
+            self._stale = False  # before reading: a change during the read marks it again
+            self._read_list()
+        with self._lock:
+            want = self._want
+        selected = self._selected
+        if want is None:
+            self._selected = None
+        elif selected is None or selected.workflow_id != want:
+            fresh = RunState(want, self.store)
+            self._selected = fresh
+            fresh.refresh(bell=False)
+            # Events routed before the first read told the execution id are covered by
+            # one more read on the next update.
+            fresh.mark_reload()
+            updater().mark(self)
+        elif not selected.final:
+            selected.refresh(bell=bell)
+        self._problem = None
+        self.data = self._snapshot()
+
+    def fail(self, exc: BaseException) -> None:
+        self._problem = f"cannot read the store: {describe(exc)}"
+        self.data = {**self.data, "problem": self._problem}
+
+    def close(self) -> None:
+        updater().remove(self)
+        super().close()

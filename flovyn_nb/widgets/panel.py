@@ -1,0 +1,173 @@
+"""The run panel: one anywidget model per run, fed by the updater thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from flovyn_nb.widgets.actions import Actions, describe
+from flovyn_nb.widgets.mode import get_mode
+from flovyn_nb.widgets.render import run_html, run_json, run_text
+from flovyn_nb.widgets.state import RunState, store_key
+from flovyn_nb.widgets.updater import updater
+
+JSON = Any
+STATIC = Path(__file__).parent / "static"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+class PanelWidget(anywidget.AnyWidget):
+    """The front-end shared by run panels and the dashboard (``static/panel.js``)."""
+
+    _esm = STATIC / "panel.js"
+    _css = STATIC / "panel.css"
+    data = traitlets.Dict().tag(sync=True)
+
+    _text = ""
+    _html = ""
+
+    def __repr__(self) -> str:
+        return self._text or f"<{type(self).__name__}>"
+
+    def _bundle(self) -> dict[str, JSON]:
+        bundle: dict[str, JSON] = {"text/plain": self._text, "text/html": self._html}
+        if get_mode() == "interactive" and self.model_id:
+            bundle[WIDGET_MIME] = {
+                "version_major": 2,
+                "version_minor": 1,
+                "model_id": self.model_id,
+            }
+        return bundle
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> Any:
+        return filter_bundle(self._bundle(), include, exclude)
+
+
+def filter_bundle(bundle: dict[str, JSON], include: Any, exclude: Any) -> dict[str, JSON]:
+    if include:
+        bundle = {k: v for k, v in bundle.items() if k in include}
+    if exclude:
+        bundle = {k: v for k, v in bundle.items() if k not in exclude}
+    return bundle
+
+
+class RunPanel(PanelWidget):
+    """A live panel of one run: timeline, step logs, promise forms, countdowns, result.
+
+    Args:
+        workflow_id: the run to show (its workflow id or execution id).
+        store: the store the run lives in (default: the engine's, else the default store).
+
+    Raises:
+        UnknownWorkflow: there is no such run.
+    """
+
+    min_interval = 0.1  # seconds between updates: at most 10 per second
+
+    def __init__(self, workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> None:
+        key = store_key(store)
+        state = RunState(workflow_id, key)
+        state.refresh(bell=False)
+        actions = Actions(key, self._changed)
+        self.store = key
+        self._state = state
+        self._actions = actions
+        self._problem: str | None = None
+        super().__init__(data=self._snapshot())
+        self.on_msg(self._on_msg)
+        if not state.final:
+            # Marked dirty on registration: one more read covers whatever happened
+            # between the first read and the listener routing this run's events here.
+            state.mark_reload()
+            updater().add(self)
+
+    @property
+    def workflow_id(self) -> str:
+        return self._state.workflow_id
+
+    @property
+    def status(self) -> str:
+        view = self._state.view
+        return "" if view is None else view.status.value
+
+    def _snapshot(self) -> dict[str, JSON]:
+        view = self._state.view
+        assert view is not None
+        self._actions.set_pending(
+            {(view.workflow_id, p.name): p.schema for p in view.pending_promises}
+        )
+        self._text = run_text(view)
+        self._html = run_html(view, self._state.logs)
+        return run_json(
+            view,
+            self._state.logs,
+            self._actions.forms(),
+            self._actions.cancel_status(view.workflow_id),
+            now=time.time(),
+            problem=self._problem,
+        )
+
+    def _changed(self) -> None:
+        updater().add(self) if self._state.final else updater().mark(self)
+
+    def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
+        self._actions.handle(content)
+
+    # -- the updater's Target protocol -------------------------------------------------
+
+    def routes(self) -> set[str] | None:
+        return {self._state.execution_id}
+
+    def offer(self, what: str, execution_id: str, data: Any) -> bool:
+        if self._state.final:
+            return False
+        self._state.queue.append((what, data))
+        return True
+
+    def wants_bell(self) -> bool:
+        return not self._state.final
+
+    def update(self, *, bell: bool) -> None:
+        self._state.refresh(bell=bell)
+        self._problem = None
+        self.data = self._snapshot()
+        if self._state.final:
+            updater().remove(self)
+
+    def fail(self, exc: BaseException) -> None:
+        self._problem = f"cannot read the run: {describe(exc)}"
+        self.data = {**self.data, "problem": self._problem}
+
+    def close(self) -> None:
+        # Also called from __del__, even for a panel whose __init__ failed half-way.
+        updater().remove(self)
+        state = getattr(self, "_state", None)
+        if state is not None:
+            key = (state.store, state.workflow_id)
+            with _panels_lock:
+                if _panels.get(key) is self:
+                    del _panels[key]
+        super().close()
+
+
+_panels: dict[tuple[Path, str], RunPanel] = {}
+_panels_lock = threading.Lock()
+
+
+def panel_for(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> RunPanel:
+    """The run's panel: displaying a handle twice shows two views of one model."""
+    key = (store_key(store), workflow_id)
+    with _panels_lock:
+        panel = _panels.get(key)
+        if panel is not None and panel.comm is not None:
+            return panel
+    panel = RunPanel(workflow_id, store=store)
+    with _panels_lock:
+        _panels[key] = panel
+    return panel

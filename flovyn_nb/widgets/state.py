@@ -1,0 +1,248 @@
+"""What a panel knows about one run, kept up to date cheaply.
+
+A :class:`RunState` reads the run from the store once, then folds in what the engine's
+listener queued (events and log lines of runs executing in this process). A run executed
+by another process is re-read only when that process rang the store's doorbell. Only the
+updater thread calls :meth:`RunState.refresh`; the listener only appends to ``queue``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flovyn_nb import client
+from flovyn_nb.errors import UnknownWorkflow
+from flovyn_nb.model import LogEntry, RunInfo
+from flovyn_nb.store import Store, canonical_path, default_store_path, ops
+from flovyn_nb.store.ops import EventRow, LogRow
+from flovyn_nb.widgets.timeline import Ev, RunView, fold
+
+TAIL = 200  # log lines kept (and shown when expanded) per step
+_DEDUP_WINDOW = 2.0  # seconds: a line seen live may also come back from a store read
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SETTLE_READ_GAP = 0.05  # batch displays re-read a settling run at most 20 times a second
+
+
+def store_key(store: str | os.PathLike[str] | None) -> Path:
+    """The store a panel reads, fixed when the panel is made: the given path, else the
+    running engine's store, else the default store (all by canonical path, so that a
+    panel keeps reading the same file after the engine stops)."""
+    if store is not None:
+        return canonical_path(store)
+    engine = client.current_engine()
+    if engine is not None:
+        return Path(engine.store.path)
+    return canonical_path(default_store_path())
+
+
+def open_store(store: Path) -> Store:
+    """The store to read: the engine's (flushed first) or a shared handle on the path."""
+    return client._store(store)
+
+
+def engine_for(store: Path) -> Any:
+    """This process's engine if it runs on ``store``."""
+    engine = client.current_engine()
+    if engine is None or engine.store.path != store:
+        return None
+    return engine
+
+
+def _micros(when: datetime) -> int:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    step: str | None  # task execution id; None for the workflow's own code
+    ts: float
+    stream: str
+    level: str
+    message: str
+    key: tuple[str | None, int, str, str]
+
+    @property
+    def is_error(self) -> bool:
+        return self.stream == "stderr" or self.level in ("ERROR", "CRITICAL")
+
+    @classmethod
+    def live(cls, row: LogRow) -> Line:
+        when = datetime.fromtimestamp(row.ts, UTC)  # the store keeps microseconds, likewise
+        key = (row.task_execution_id, _micros(when), row.stream, row.message)
+        return cls(row.task_execution_id, row.ts, row.stream, row.level, row.message, key)
+
+    @classmethod
+    def stored(cls, entry: LogEntry) -> Line:
+        key = (entry.task_execution_id, _micros(entry.ts), entry.stream, entry.message)
+        ts = entry.ts.timestamp()
+        return cls(entry.task_execution_id, ts, entry.stream, entry.level, entry.message, key)
+
+
+@dataclass
+class LogTail:
+    count: int = 0
+    errors: int = 0
+    lines: deque[Line] = field(default_factory=lambda: deque(maxlen=TAIL))
+
+
+class LogBook:
+    """Log lines per step: a bounded tail and counts; lines seen twice are kept once."""
+
+    def __init__(self) -> None:
+        self.tails: dict[str | None, LogTail] = {}
+        self.max_ts = 0.0
+        self._recent: dict[tuple[str | None, int, str, str], float] = {}
+
+    def add(self, line: Line) -> None:
+        if line.key in self._recent:
+            return
+        self._recent[line.key] = line.ts
+        tail = self.tails.setdefault(line.step, LogTail())
+        tail.count += 1
+        tail.errors += line.is_error
+        tail.lines.append(line)
+        if line.ts > self.max_ts:
+            self.max_ts = line.ts
+            if len(self._recent) > 512:
+                horizon = self.max_ts - _DEDUP_WINDOW
+                self._recent = {k: ts for k, ts in self._recent.items() if ts >= horizon}
+
+    def since(self) -> float | None:
+        """Where the next store read starts (overlapping a little; duplicates are dropped)."""
+        return None if not self.tails else self.max_ts - _DEDUP_WINDOW
+
+
+def _event(row: EventRow) -> Ev:
+    return Ev(row.seq, row.type, json.loads(row.payload), row.ts)
+
+
+class RunState:
+    """One run as a panel shows it; see the module docstring for who calls what."""
+
+    def __init__(self, workflow_id: str, store: Path) -> None:
+        self.workflow_id = workflow_id
+        self.store = store
+        self.queue: deque[tuple[str, Any]] = deque()  # (what, data) from the engine listener
+        self.execution_id = ""
+        self.info: RunInfo | None = None
+        self.events: dict[int, Ev] = {}
+        self.logs = LogBook()
+        self.view: RunView | None = None
+        self.final = False  # ended and read back completely: nothing will change any more
+        self.problem: str | None = None
+        self._was_live = False
+        self._needs_reload = True
+
+    # -- reading (updater thread, or the creating thread before the panel is shared) -----
+
+    def load(self) -> None:
+        """Read the run and its logs from the store (raises UnknownWorkflow)."""
+        store = open_store(self.store)
+        info = store.read(lambda con: ops.get_run(con, self.workflow_id, with_events=True))
+        if info is None:
+            raise UnknownWorkflow(
+                f"no run with workflow id {self.workflow_id!r}", workflow_id=self.workflow_id
+            )
+        self.info = info
+        self.execution_id = info.execution_id
+        for e in info.events:
+            self.events[e.seq] = Ev(e.seq, e.type.value, e.payload, e.ts.timestamp())
+        since = self.logs.since()
+        for entry in store.read(lambda con: ops.logs(con, info.execution_id, since_ts=since)):
+            self.logs.add(Line.stored(entry))
+        self._needs_reload = False
+
+    def live(self) -> bool:
+        engine = engine_for(self.store)
+        return engine is not None and self.execution_id in engine.runs
+
+    def refresh(self, *, bell: bool) -> None:
+        """Bring the state up to date: fold queued live items, re-read when needed."""
+        live = self.live()
+        if self._needs_reload or (bell and not live) or (live and not self._was_live):
+            self.load()
+        self._was_live = live
+        while self.queue:
+            what, data = self.queue.popleft()
+            if what == "event":
+                self.events.setdefault(data.seq, _event(data))
+            elif what == "log":
+                self.logs.add(Line.live(data))
+        self.view = self._fold()
+        if self.view.status.is_terminal and not live:
+            if not self.final:
+                # One last read: whatever the ending process committed (late log lines,
+                # the stored output) is what the panel keeps showing from now on.
+                self.load()
+                self.view = self._fold()
+            self.final = True
+
+    def mark_reload(self) -> None:
+        self._needs_reload = True
+
+    def _fold(self) -> RunView:
+        info = self.info
+        assert info is not None
+        return fold(
+            [self.events[seq] for seq in sorted(self.events)],
+            workflow_id=info.workflow_id,
+            execution_id=info.execution_id,
+            kind=info.kind,
+            stored_status=info.status,
+            created=info.created_at.timestamp(),
+            stored_output=info.output,
+            stored_error=None if info.error is None else info.error.model_dump(),
+        )
+
+
+def wait_settled(state: RunState, timeout: float) -> RunView:
+    """Re-read until the run finishes or suspends, or ``timeout`` passes (batch displays).
+
+    Wakes on the engine listener for runs of this process and on the doorbell for runs
+    elsewhere, so it returns as soon as the run settles.
+    """
+    import threading
+
+    from flovyn_nb.store.bell import BellWatcher
+
+    changed = threading.Event()
+    engine = engine_for(state.store)
+    unsubscribe = None
+    if engine is not None:
+
+        def listener(what: str, execution_id: str, data: Any) -> None:
+            # Until the first read tells the execution id, any run's event may be ours.
+            # Log lines never settle a run: only events and the end count.
+            mine = execution_id == state.execution_id or not state.execution_id
+            if mine and what != "log":
+                changed.set()
+
+        unsubscribe = engine.add_listener(listener)
+    watcher = BellWatcher(open_store(state.store).bell)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            changed.clear()
+            state.mark_reload()
+            state.refresh(bell=False)
+            assert state.view is not None
+            if state.view.settled or time.monotonic() >= deadline:
+                return state.view
+            time.sleep(_SETTLE_READ_GAP)  # a burst of events costs one read, not one each
+            # The listener wakes us for runs of this process; the doorbell (a stat every
+            # 50 ms) for runs executed elsewhere.
+            while not changed.wait(min(max(deadline - time.monotonic(), 0.0), 0.05)):
+                if watcher.rung_by_others() or time.monotonic() >= deadline:
+                    break
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()

@@ -1,0 +1,472 @@
+// flovyn_nb panels: the browser side of RunPanel and Dashboard (an anywidget ES module).
+//
+// The kernel sends one JSON snapshot per update in the `data` trait. Everything that moves
+// by itself (countdowns, elapsed times, growing timeline bars) ticks here, once a second,
+// from the deadlines in the snapshot: the kernel never sends a message just because time
+// passed. Buttons send {action: ...} messages; the kernel converts and validates the input.
+// No innerHTML: log lines and values are user content, so only textContent is used.
+
+const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
+// Glyphs that plain system fonts have (no emoji font needed).
+const KIND_ICON = { task: "▶", timer: "◔", promise: "✎", child: "↳", signal: "✉", operation: "◆" };
+
+function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "style") node.setAttribute("style", value);
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// replaceChildren without the null/false placeholders of optional parts.
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
+function chip(status) {
+  return h("span", { class: `fnb-chip fnb-s-${status.toLowerCase()}`, text: status });
+}
+
+function fmtDuration(ms) {
+  if (ms === null || ms === undefined || !isFinite(ms)) return "";
+  const s = Math.max(0, ms) / 1000;
+  if (s < 10) return `${s.toFixed(2)} s`;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const total = Math.floor(s);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  return hours ? `${hours}h ${pad(minutes)}m ${pad(seconds)}s` : `${minutes}m ${pad(seconds)}s`;
+}
+
+function fmtCountdown(ms) {
+  if (ms <= 0) return "due now";
+  const total = Math.ceil(ms / 1000);
+  const days = Math.floor(total / 86400);
+  const hours = Math.floor((total % 86400) / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  if (days) return `in ${days}d ${hours}h ${pad(minutes)}m`;
+  if (hours) return `in ${hours}:${pad(minutes)}:${pad(seconds)}`;
+  return `in ${minutes}:${pad(seconds)}`;
+}
+
+function fmtClock(epochMs) {
+  if (!epochMs) return "";
+  return new Date(epochMs).toLocaleTimeString([], { hour12: false });
+}
+
+// -- promise forms -------------------------------------------------------------------
+
+function fieldNode(spec, root) {
+  const id = `fnb-f-${Math.random().toString(36).slice(2)}`;
+  const label = h("label", { for: id, class: "fnb-label", text: spec.label + (spec.required ? "" : " (optional)") });
+  const help = spec.description ? h("div", { class: "fnb-help", text: spec.description }) : null;
+  if (spec.kind === "object") {
+    const inner = spec.children.map((child) => fieldNode(child, false));
+    if (root) return h("div", { class: "fnb-fields" }, inner);
+    return h("fieldset", { class: "fnb-fieldset" }, h("legend", { text: spec.label }), help, inner);
+  }
+  let input;
+  if (spec.kind === "boolean") {
+    input = h("input", { type: "checkbox", id, "data-path": spec.path, checked: !!spec.initial });
+    return h("div", { class: "fnb-field fnb-check" }, input, label, help);
+  }
+  if (spec.kind === "enum") {
+    const options = spec.options.map((text, index) => h("option", { value: String(index), text }));
+    if (!spec.required || spec.initial === "") options.unshift(h("option", { value: "", text: "—" }));
+    input = h("select", { id, "data-path": spec.path }, options);
+    input.value = spec.initial;
+  } else if (spec.kind === "json") {
+    input = h("textarea", { id, "data-path": spec.path, rows: 3, placeholder: spec.placeholder, spellcheck: "false" });
+    input.value = spec.initial;
+  } else {
+    const mode = spec.kind === "integer" ? "numeric" : spec.kind === "number" ? "decimal" : "text";
+    input = h("input", { type: "text", id, "data-path": spec.path, inputmode: mode, placeholder: spec.placeholder });
+    input.value = spec.initial;
+  }
+  return h("div", { class: "fnb-field" }, label, input, help);
+}
+
+function formValues(card) {
+  const values = {};
+  for (const input of card.querySelectorAll("[data-path]")) {
+    values[input.getAttribute("data-path")] = input.type === "checkbox" ? input.checked : input.value;
+  }
+  return values;
+}
+
+// One card per pending promise; kept across snapshots so typed input survives updates.
+function promiseCard(promise, send, showRun) {
+  const reason = h("input", { type: "text", class: "fnb-reason", placeholder: "reason (for Reject)" });
+  const note = h("div", { class: "fnb-note" });
+  const error = h("div", { class: "fnb-form-error", role: "alert" });
+  const countdown = h("span", { class: "fnb-countdown" });
+  const body = h("div", { class: "fnb-form-body" }, fieldNode(promise.form, true));
+  const resolve = h("button", {
+    class: "fnb-btn fnb-primary",
+    text: "Resolve",
+    onclick: () => send({ action: "resolve", workflow_id: promise.workflow_id, promise: promise.name, values: formValues(body) }),
+  });
+  const reject = h("button", {
+    class: "fnb-btn",
+    text: "Reject",
+    onclick: () => send({ action: "reject", workflow_id: promise.workflow_id, promise: promise.name, reason: reason.value }),
+  });
+  const title = h("div", { class: "fnb-card-title" },
+    h("span", { class: "fnb-muted", text: "✎ " }),
+    h("b", { text: promise.name }),
+    showRun ? h("span", { class: "fnb-muted", text: ` · ${promise.workflow_id}` }) : null,
+    promise.typed ? null : h("span", { class: "fnb-muted", text: " · any JSON value" }),
+    countdown);
+  const card = h("div", { class: "fnb-card", "data-promise": promise.name }, title, body, error,
+    h("div", { class: "fnb-actions" }, resolve, reject, reason, note));
+  return {
+    node: card,
+    update(p) {
+      countdown.setAttribute("data-deadline", p.deadline || "");
+      countdown.setAttribute("data-prefix", "times out ");
+      if (!p.deadline) countdown.textContent = "";
+      error.textContent = p.error || "";
+      error.style.display = p.error ? "" : "none";
+      resolve.disabled = reject.disabled = !!p.busy;
+      note.textContent = p.busy ? "sent — waiting for the run to continue…" : "";
+    },
+  };
+}
+
+function syncCards(container, cards, promises, send, showRun) {
+  const seen = new Set();
+  for (const p of promises) {
+    const key = `${p.workflow_id}\u0000${p.name}`;
+    seen.add(key);
+    let card = cards.get(key);
+    if (!card) {
+      card = promiseCard(p, send, showRun);
+      cards.set(key, card);
+      container.append(card.node);
+    }
+    card.update(p);
+  }
+  for (const [key, card] of cards) {
+    if (!seen.has(key)) {
+      card.node.remove();
+      cards.delete(key);
+    }
+  }
+}
+
+// -- one run -------------------------------------------------------------------------
+
+function logLines(logs, limit) {
+  const lines = limit ? logs.lines.slice(-limit) : logs.lines;
+  return lines.map((line) =>
+    h("div", { class: `fnb-line${line.e ? " fnb-err" : line.l === "WARNING" ? " fnb-warn" : ""}` },
+      h("span", { class: "fnb-line-tag", text: line.s === "log" ? line.l : line.s }),
+      h("span", { class: "fnb-line-text", text: line.m })));
+}
+
+class RunView {
+  constructor(send, clock) {
+    this.send = send;
+    this.clock = clock;
+    this.expanded = new Set();
+    this.cards = new Map();
+    this.run = null;
+    this.head = h("div", { class: "fnb-head" });
+    this.problem = h("div", { class: "fnb-problem" });
+    this.forms = h("div", { class: "fnb-forms" });
+    this.steps = h("div", { class: "fnb-steps" });
+    this.logs = h("div", { class: "fnb-logs" });
+    this.result = h("div", { class: "fnb-result" });
+    this.node = h("div", { class: "fnb-run" }, this.head, this.problem, this.forms, this.steps, this.logs, this.result);
+  }
+
+  update(run) {
+    this.run = run;
+    this.node.setAttribute("data-status", run.status);
+    this.renderHead();
+    this.problem.textContent = run.problem || "";
+    this.problem.style.display = run.problem ? "" : "none";
+    syncCards(this.forms, this.cards, run.promises, this.send, false);
+    this.renderSteps();
+    this.renderLogs();
+    this.renderResult();
+    this.tick();
+  }
+
+  renderHead() {
+    const run = this.run;
+    const cancel = run.cancel || {};
+    const canCancel = !TERMINAL.has(run.status);
+    const button = canCancel
+      ? h("button", {
+          class: "fnb-btn fnb-cancel",
+          text: run.cancel_requested || cancel.busy ? "Cancelling…" : "Cancel",
+          disabled: !!(run.cancel_requested || cancel.busy),
+          onclick: () => this.send({ action: "cancel", workflow_id: run.workflow_id }),
+        })
+      : null;
+    const elapsed = h("span", { class: "fnb-muted fnb-elapsed", "data-since": run.created, "data-until": run.ended || "" });
+    fill(this.head,
+      h("span", { class: "fnb-status" }, chip(run.status)),
+      h("span", { class: "fnb-title", text: run.workflow_id }),
+      h("span", { class: "fnb-muted", text: run.workflow_kind }),
+      elapsed,
+      h("span", { class: "fnb-spacer" }),
+      cancel.error ? h("span", { class: "fnb-form-error fnb-inline", text: cancel.error }) : null,
+      button,
+    );
+  }
+
+  renderSteps() {
+    const run = this.run;
+    if (!run.steps.length) {
+      fill(this.steps, h("div", { class: "fnb-muted fnb-empty", text: TERMINAL.has(run.status) ? "no steps" : "no steps yet" }));
+      return;
+    }
+    const t0 = run.created;
+    const t1 = run.ended || Math.max(this.clock(), ...run.steps.map((s) => s.end || s.start));
+    const span = Math.max(t1 - t0, 1);
+    const rows = run.steps.map((step) => {
+      const end = step.end || (TERMINAL.has(step.status) ? step.start : null);
+      const left = ((step.start - t0) / span) * 100;
+      const right = (((end || this.clock()) - t0) / span) * 100;
+      const bar = h("div", {
+        class: `fnb-bar fnb-s-${step.status.toLowerCase()}${end ? "" : " fnb-live"}`,
+        style: `left:${Math.max(0, Math.min(left, 99.5))}%;width:${Math.max(right - left, 0.5)}%`,
+        title: `${step.name}: ${step.status}`,
+      });
+      const hasLogs = step.logs && step.logs.count > 0;
+      const logBadge = hasLogs
+        ? h("button", {
+            class: `fnb-badge${step.logs.errors ? " fnb-badge-err" : ""}`,
+            title: "show this step's log",
+            text: `≡ ${step.logs.count}`,
+            onclick: () => this.toggle(step.key),
+          })
+        : null;
+      const attempts = step.kind === "task" && step.attempts
+        ? `${step.attempts}${step.max_attempts > 1 ? "/" + step.max_attempts : ""}` : "";
+      const info = step.deadline && !end
+        ? h("span", { class: "fnb-countdown", "data-deadline": step.deadline, "data-prefix": `${step.deadline_label} ` })
+        : step.error ? h("span", { class: "fnb-err-text", text: `${step.error.type}: ${step.error.message}` })
+        : h("span", { class: "fnb-muted", text: step.detail });
+      return h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
+        h("td", { class: "fnb-kind", title: step.kind, text: KIND_ICON[step.kind] || "•" }),
+        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge),
+        h("td", {}, chip(step.status)),
+        h("td", { class: "fnb-track" }, bar),
+        h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(step.start - t0)}` }),
+        h("td", { class: "fnb-num", "data-since": step.start, "data-until": end || "" }),
+        h("td", { class: "fnb-num fnb-muted", title: "attempts", text: attempts }),
+        h("td", { class: "fnb-info" }, h("div", { class: "fnb-clip", title: info.textContent || null }, info)));
+    });
+    const head = h("tr", {}, ["", "step", "status", "timeline", "start", "duration", "tries", ""].map((t) => h("th", { text: t })));
+    fill(this.steps, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+  }
+
+  toggle(key) {
+    if (this.expanded.has(key)) this.expanded.delete(key);
+    else this.expanded.add(key);
+    this.renderLogs();
+  }
+
+  renderLogs() {
+    const run = this.run;
+    const groups = [];
+    if (run.workflow_logs.count) groups.push({ key: "__workflow__", name: "workflow", logs: run.workflow_logs });
+    for (const step of run.steps) {
+      if (step.logs && step.logs.count) groups.push({ key: step.key, name: step.name, logs: step.logs });
+    }
+    const oldBoxes = new Map([...this.logs.querySelectorAll("[data-log]")].map((n) => [n.getAttribute("data-log"), n]));
+    const nodes = groups.map((group) => {
+      const open = this.expanded.has(group.key);
+      const kept = group.logs.lines.length;
+      const hidden = group.logs.count - kept;
+      const header = h("div", { class: "fnb-log-head", onclick: () => this.toggle(group.key) },
+        h("span", { class: "fnb-caret", text: open ? "▾" : "▸" }),
+        h("b", { text: group.name }),
+        h("span", { class: "fnb-muted", text: ` ${group.logs.count} line${group.logs.count === 1 ? "" : "s"}` }),
+        group.logs.errors ? h("span", { class: "fnb-err-text", text: ` · ${group.logs.errors} error${group.logs.errors === 1 ? "" : "s"}` }) : null,
+        h("span", { class: "fnb-muted fnb-hint", text: open ? " · hide" : kept > 3 ? ` · show all ${kept}` : "" }));
+      const box = h("div", { class: `fnb-log-box${open ? " fnb-open" : ""}`, "data-log": group.key },
+        open && hidden > 0 ? h("div", { class: "fnb-muted", text: `… ${hidden} earlier lines (fn.run_logs(${JSON.stringify(run.workflow_id)}) has them all)` }) : null,
+        logLines(group.logs, open ? 0 : 3));
+      const old = oldBoxes.get(group.key);
+      if (old && open) {
+        // Follow the tail unless the user scrolled up to read.
+        const atBottom = old.scrollHeight - old.scrollTop - old.clientHeight < 8;
+        requestAnimationFrame(() => { box.scrollTop = atBottom ? box.scrollHeight : old.scrollTop; });
+      } else if (open) {
+        requestAnimationFrame(() => { box.scrollTop = box.scrollHeight; });
+      }
+      return h("div", { class: "fnb-log-group" }, header, box);
+    });
+    fill(this.logs, ...(nodes.length ? [h("div", { class: "fnb-section", text: "Logs" }), ...nodes] : []));
+  }
+
+  renderResult() {
+    const run = this.run;
+    const parts = [];
+    if (run.has_output) {
+      parts.push(h("div", { class: "fnb-section", text: "Result" }), h("pre", { class: "fnb-pre", text: run.output }));
+    }
+    if (run.error) {
+      parts.push(h("div", { class: "fnb-section fnb-err-text", text: "Error" }),
+        h("div", { class: "fnb-error-line" }, h("b", { text: run.error.type }), `: ${run.error.message}`));
+      if (run.error.traceback) {
+        parts.push(h("details", { class: "fnb-tb", open: true }, h("summary", { text: "traceback" }),
+          h("pre", { class: "fnb-pre fnb-err-pre", text: run.error.traceback })));
+      }
+    }
+    for (const step of run.steps) {
+      if (step.error && step.error.traceback && this.expanded.has(step.key)) {
+        parts.push(h("details", { class: "fnb-tb" }, h("summary", { text: `${step.name}: ${step.error.type}` }),
+          h("pre", { class: "fnb-pre fnb-err-pre", text: step.error.traceback })));
+      }
+    }
+    fill(this.result, ...parts);
+  }
+
+  tick() {
+    const now = this.clock();
+    if (this.run && !TERMINAL.has(this.run.status) && this.run.steps.some((s) => !s.end)) this.renderSteps();
+    for (const node of this.node.querySelectorAll("[data-deadline]")) {
+      const deadline = Number(node.getAttribute("data-deadline"));
+      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now);
+    }
+    for (const node of this.node.querySelectorAll("[data-since]")) {
+      const since = Number(node.getAttribute("data-since"));
+      const until = Number(node.getAttribute("data-until")) || now;
+      const text = fmtDuration(until - since);
+      node.textContent = node.classList.contains("fnb-elapsed") ? (node.getAttribute("data-until") ? `took ${text}` : `running ${text}`) : text;
+    }
+  }
+}
+
+// -- the dashboard -------------------------------------------------------------------
+
+const FILTERS = ["ALL", "RUNNING", "WAITING", "PENDING", "COMPLETED", "FAILED", "CANCELLED"];
+
+class DashboardView {
+  constructor(send, clock) {
+    this.send = send;
+    this.clock = clock;
+    this.filter = "ALL";
+    this.cards = new Map();
+    this.detail = null;
+    this.head = h("div", { class: "fnb-head" });
+    this.problem = h("div", { class: "fnb-problem" });
+    this.promiseTitle = h("div", { class: "fnb-section" });
+    this.forms = h("div", { class: "fnb-forms" });
+    this.table = h("div", { class: "fnb-runs" });
+    this.detailBox = h("div", { class: "fnb-detail" });
+    this.node = h("div", { class: "fnb-dash" }, this.head, this.problem, this.promiseTitle, this.forms, this.table, this.detailBox);
+  }
+
+  update(data) {
+    this.data = data;
+    this.problem.textContent = data.problem || "";
+    this.problem.style.display = data.problem ? "" : "none";
+    this.renderHead();
+    this.promiseTitle.textContent = data.promises.length ? `Waiting for input (${data.promises.length})` : "";
+    syncCards(this.forms, this.cards, data.promises, this.send, true);
+    this.renderRuns();
+    if (data.detail) {
+      if (!this.detail || this.detail.run.workflow_id !== data.detail.workflow_id) {
+        this.detail = new RunView(this.send, this.clock);
+        const close = h("button", { class: "fnb-btn fnb-close", text: "× close", onclick: () => this.send({ action: "select", workflow_id: null }) });
+        fill(this.detailBox, close, this.detail.node);
+      }
+      this.detail.update(data.detail);
+    } else {
+      this.detail = null;
+      fill(this.detailBox);
+    }
+  }
+
+  renderHead() {
+    const data = this.data;
+    const chips = FILTERS.map((status) => {
+      const count = status === "ALL" ? data.total : data.counts[status] || 0;
+      if (status !== "ALL" && !count) return null;
+      return h("button", {
+        class: `fnb-filter${this.filter === status ? " fnb-on" : ""}`,
+        "data-filter": status,
+        text: `${status.toLowerCase()} ${count}`,
+        onclick: () => { this.filter = status; this.renderHead(); this.renderRuns(); },
+      });
+    });
+    fill(this.head, h("span", { class: "fnb-title", text: "flovyn runs" }), h("span", { class: "fnb-muted", text: data.store }),
+      h("span", { class: "fnb-spacer" }), ...chips);
+  }
+
+  renderRuns() {
+    const data = this.data;
+    const runs = data.runs.filter((r) => this.filter === "ALL" || r.status === this.filter);
+    if (!runs.length) {
+      fill(this.table, h("div", { class: "fnb-muted fnb-empty", text: data.total ? "no runs with this status" : "no runs in this store yet" }));
+      return;
+    }
+    const rows = runs.map((r) => h("tr", {
+        class: `fnb-run-row${data.selected === r.workflow_id ? " fnb-selected" : ""}`,
+        "data-workflow-id": r.workflow_id,
+        onclick: () => this.send({ action: "select", workflow_id: r.workflow_id }),
+      },
+      h("td", { class: "fnb-name" }, h("a", { class: "fnb-link", text: r.workflow_id })),
+      h("td", { class: "fnb-muted", text: r.kind + (r.child ? " (child)" : "") }),
+      h("td", {}, chip(r.status)),
+      h("td", { class: "fnb-num fnb-muted", text: fmtClock(r.created) }),
+      h("td", { class: "fnb-num fnb-muted", title: "last change", text: fmtClock(r.updated) })));
+    const head = h("tr", {}, ["workflow id", "kind", "status", "created", "updated"].map((t) => h("th", { text: t })));
+    fill(this.table, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+  }
+
+  tick() {
+    const now = this.clock();
+    for (const node of this.forms.querySelectorAll("[data-deadline]")) {
+      const deadline = Number(node.getAttribute("data-deadline"));
+      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now);
+    }
+    if (this.detail) this.detail.tick();
+  }
+}
+
+function render({ model, el }) {
+  let offset = 0; // kernel clock minus browser clock, so countdowns follow the kernel
+  const clock = () => Date.now() + offset;
+  const send = (content) => model.send(content);
+  let view = null;
+  const draw = () => {
+    const data = model.get("data") || {};
+    if (data.now) offset = data.now - Date.now();
+    const Kind = data.kind === "dashboard" ? DashboardView : RunView;
+    if (!view || !(view instanceof Kind)) {
+      view = new Kind(send, clock);
+      fill(el, h("div", { class: "fnb" }, view.node));
+    }
+    if (data.kind) view.update(data);
+  };
+  model.on("change:data", draw);
+  draw();
+  const timer = setInterval(() => view && view.tick(), 1000);
+  return () => {
+    clearInterval(timer);
+    model.off("change:data", draw);
+  };
+}
+
+export default { render };
