@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint types unit bench bench-smoke bench-env browser-deps install clean
+.PHONY: demo test lint types unit notebooks-test lab bench bench-smoke bench-env browser-deps install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ types: $(STAMP)
 
 unit: $(STAMP) browser-deps
 	$(PY) -m pytest -q
+
+# nbval runs every example notebook top to bottom and compares its outputs with the saved
+# ones (real outputs of a run: `python notebooks/refresh.py` re-makes them).
+notebooks-test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider --nbval notebooks/ \
+		--nbval-sanitize-with notebooks/sanitize.cfg
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
 
 # tests/test_browser.py drives Debian's Chromium through Playwright: install the package
 # when it is missing (never `playwright install`: no browser is ever downloaded).
@@ -56,7 +65,7 @@ bench: $(BENCH_STAMP)
 bench-smoke: $(BENCH_STAMP)
 	$(BENCH_PY) bench/run.py --smoke
 
-test: lint types unit bench-smoke
+test: lint types unit notebooks-test bench-smoke
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache

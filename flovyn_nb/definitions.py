@@ -36,16 +36,20 @@ class RetryPolicy:
     """
 
     max_attempts: int = 1
-    initial_interval: timedelta = timedelta(seconds=1)
+    initial_interval: timedelta | float = timedelta(seconds=1)
     backoff_coefficient: float = 2.0
-    max_interval: timedelta = timedelta(seconds=60)
+    max_interval: timedelta | float = timedelta(seconds=60)
     jitter: float = 0.1
     non_retryable_errors: tuple[type[BaseException] | str, ...] = ()
 
     def __post_init__(self) -> None:
+        for name in ("initial_interval", "max_interval"):  # seconds are fine too
+            value = getattr(self, name)
+            if isinstance(value, int | float):
+                object.__setattr__(self, name, timedelta(seconds=value))
         if self.max_attempts < 1:
             raise InvalidInput(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
-        if self.initial_interval < timedelta(0) or self.max_interval < timedelta(0):
+        if _seconds(self.initial_interval) < 0 or _seconds(self.max_interval) < 0:
             raise InvalidInput("RetryPolicy intervals must not be negative")
         if self.backoff_coefficient < 1:
             raise InvalidInput(
@@ -56,8 +60,8 @@ class RetryPolicy:
 
     def delay_after(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt ``attempt`` before the next one."""
-        base = self.initial_interval.total_seconds() * self.backoff_coefficient ** (attempt - 1)
-        base = min(base, self.max_interval.total_seconds())
+        initial, cap = _seconds(self.initial_interval), _seconds(self.max_interval)
+        base = min(initial * self.backoff_coefficient ** (attempt - 1), cap)
         if self.jitter and base > 0:
             base *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
         return max(base, 0.0)
@@ -70,6 +74,10 @@ class RetryPolicy:
             elif isinstance(exc, item):
                 return False
         return True
+
+
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _source_hash(fn: Callable[..., Any]) -> str:
