@@ -14,8 +14,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job on the embedded default store (./.flovyn/flovyn.duckdb): a batch run that
+# stops at its approval (exit 3), the approval from the CLI, the run that finishes it.
+DEMO_DAY := demo-$(shell date +%Y%m%d-%H%M%S)
+FLOVYN := $(VENV)/bin/flovyn-nb
+
 demo: $(STAMP)
-	$(PY) notebooks/demo.py
+	@echo "== 1. run the notebook unattended: it stops at the approval (exit code 3)"
+	$(FLOVYN) run notebooks/04_batch_etl.ipynb -p day $(DEMO_DAY) --no-progress; test $$? -eq 3
+	@echo "== 2. answer the approval from the command line"
+	$(FLOVYN) resolve daily-etl-$(DEMO_DAY) publish --value '{"approved": true, "by": "make demo"}'
+	@echo "== 3. run it again: the suspended run resumes and completes (exit code 0)"
+	$(FLOVYN) run notebooks/04_batch_etl.ipynb -p day $(DEMO_DAY) --no-progress
+	@echo "== 4. the completed run's timeline"
+	$(FLOVYN) show daily-etl-$(DEMO_DAY)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flovyn_nb tests bench notebooks
