@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,7 +297,8 @@ def _settle(
         return
     target = _store(store)
     now = time.time()
-    target.transaction(
+    _inbox_write(
+        target,
         lambda con: inbox.settle_promise(
             con,
             workflow_id=workflow_id,
@@ -309,7 +310,7 @@ def _settle(
             now=now,
             validated=False,
             require_existing=not allow_early,
-        )
+        ),
     )
 
 
@@ -322,8 +323,11 @@ def signal_workflow(
         engine.signal(workflow_id, name, value)
         return
     now = time.time()
-    _store(store).transaction(
-        lambda con: inbox.send_signal(con, workflow_id=workflow_id, name=name, value=value, now=now)
+    _inbox_write(
+        _store(store),
+        lambda con: inbox.send_signal(
+            con, workflow_id=workflow_id, name=name, value=value, now=now
+        ),
     )
 
 
@@ -333,7 +337,18 @@ def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = 
     if engine is not None and store is None:
         engine.cancel(workflow_id)
         return
-    _store(store).transaction(lambda con: inbox.request_cancel(con, workflow_id=workflow_id))
+    _inbox_write(_store(store), lambda con: inbox.request_cancel(con, workflow_id=workflow_id))
+
+
+def _inbox_write(store: Store, write: Callable[[Any], Any]) -> None:
+    """Write into a run's inbox and let go of the file at once: the run's owner (another
+    process) is about to open it to pick the change up."""
+    try:
+        store.transaction(write)
+    finally:
+        engine = current_engine()
+        if engine is None or engine.store is not store:
+            store.lease.release()
 
 
 # -- queries -------------------------------------------------------------------------------

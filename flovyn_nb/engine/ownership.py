@@ -52,14 +52,6 @@ class Claim:
     engines: list[EngineRow]  # the engines alive at the time of the claim
 
 
-def live_engines(con: Con, now: float, stale_after: float, engine_id: str = "") -> list[EngineRow]:
-    return [
-        e
-        for e in ops.live_engine_rows(con)
-        if e.id == engine_id or engine_alive(e, now, stale_after)
-    ]
-
-
 def claim(
     con: Con,
     *,

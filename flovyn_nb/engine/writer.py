@@ -101,7 +101,7 @@ class Writer:
             if batch:
                 self._committing = True
                 try:
-                    if self._store.lease.is_open:
+                    if self._store.lease.ready():
                         # The file is ours already: a commit takes about a millisecond, less
                         # than handing it to a thread and back.
                         self._commit_batch(batch)

@@ -76,6 +76,9 @@ class TurnLock:
         self._mutex = threading.Lock()
         self._fd: int | None = None
         self._holders = 0
+        # After giving the file up to a knocker, this process (every lease of it on this
+        # file) stays away until then, so the knocker gets in first.
+        self.stay_away_until = 0.0
 
     def acquire(self) -> bool:
         """Take a turn without waiting; False while another process has one."""
@@ -163,7 +166,6 @@ class Lease:
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._last_used = 0.0
-        self._stay_away_until = 0.0
         self._watcher: threading.Thread | None = None
         self._closed = False
         self._stopping = False
@@ -238,6 +240,10 @@ class Lease:
     def is_open(self) -> bool:
         return self._con is not None
 
+    def ready(self) -> bool:
+        """Open and nobody knocking: the next use will not have to (re)open the file."""
+        return self._con is not None and not self._knocked()
+
     # -- internals --------------------------------------------------------------------
 
     def _knocked(self) -> bool:
@@ -253,7 +259,7 @@ class Lease:
         return True
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        wait = self._stay_away_until - time.monotonic()
+        wait = self.turn.stay_away_until - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         deadline = time.monotonic() + self.lock_timeout
@@ -312,8 +318,10 @@ class Lease:
                     con.close()
             finally:
                 self.turn.release()  # only once the file is closed, checkpoint and all
-        if stay_away:
-            self._stay_away_until = time.monotonic() + KNOCK_YIELD
+        if con is not None and (stay_away or self._knocked()):
+            # Someone is waiting: let them in before this process (through this lease or
+            # a new one, e.g. after close()) takes the file again.
+            self.turn.stay_away_until = time.monotonic() + KNOCK_YIELD
 
     def _start_watcher(self) -> None:
         if self._watcher is not None and self._watcher.is_alive():

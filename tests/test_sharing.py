@@ -1,0 +1,589 @@
+"""Many processes on one store: races, contention, wake-up latency, idle cost (§5).
+
+Every other process is ``tests/sharing_procs/proc.py`` (definitions in
+``sharing_procs/sharing_defs.py``); they are killed in teardown whatever happens. What
+``test_store.py``, ``test_recovery.py`` and ``test_cli.py`` already cover (lock errors,
+idle release, one knocker, single takeovers, kill -9 mid-task) is not repeated here.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flovyn_nb.errors import StoreLocked
+from flovyn_nb.store import Store
+from flovyn_nb.testing import wait_until
+
+HERE = Path(__file__).resolve().parent
+PROC = HERE / "sharing_procs" / "proc.py"
+EFFECTS_ENV = "FLOVYN_SHARING_EFFECTS"  # as in sharing_procs/sharing_defs.py
+STARTUP = 30.0  # generous: a cold interpreter on a loaded machine
+
+pytestmark = pytest.mark.slow
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+class Proc:
+    """A helper process: JSON lines on stdout, commands on stdin (closing it ends it)."""
+
+    def __init__(self, args: list[str], cwd: Path, log: Path, env: dict[str, str]) -> None:
+        self._stderr = log.open("wb")
+        self.popen = subprocess.Popen(
+            [sys.executable, str(PROC), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=cwd,
+            env=env,
+        )
+        self.pid = self.popen.pid
+        self.log = log
+        self._lines: queue.Queue[bytes | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def expect(self, event: str, timeout: float = STARTUP) -> dict[str, Any]:
+        """The next message of this kind; fails if the process dies or reports an error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {event!r} from {self.pid} within {timeout} s")
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.popen.wait(timeout=5)
+                raise AssertionError(
+                    f"helper {self.pid} exited ({self.popen.returncode}) before {event!r}:\n"
+                    + self.log.read_text(errors="replace")[-3000:]
+                )
+            message: dict[str, Any] = json.loads(line)
+            if message["event"] == "error":
+                raise AssertionError(f"helper {self.pid} failed: {message}")
+            if message["event"] == event:
+                return message
+
+    def send(self, command: str) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(command.encode() + b"\n")
+        self.popen.stdin.flush()
+
+    def report(self) -> dict[str, Any]:
+        """An engine helper's internal errors and number of live runs."""
+        self.send("report")
+        return self.expect("report", timeout=10)
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """``kill -9`` and reap (a zombie's PID would still count as alive)."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+        self._reader.join(timeout=10)
+        for pipe in (self.popen.stdin, self.popen.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        self._stderr.close()
+
+
+Spawn = Callable[..., Proc]
+
+
+@pytest.fixture
+def effects(tmp_path: Path) -> Path:
+    """The file every task appends one line to, per execution."""
+    return tmp_path / "effects.txt"
+
+
+@pytest.fixture
+def spawn(tmp_path: Path, effects: Path) -> Iterator[Spawn]:
+    procs: list[Proc] = []
+    env = {k: v for k, v in os.environ.items() if k != "FLOVYN_NB_STORE"}
+    env[EFFECTS_ENV] = str(effects)
+
+    def start(*args: str) -> Proc:
+        proc = Proc(list(args), tmp_path, tmp_path / f"proc-{len(procs)}.log", env)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+
+
+def query(path: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Rows of a query, from a store handle closed right after (it keeps nobody waiting)."""
+    store = Store(path, create=False)
+    try:
+        return store.read(lambda con: con.execute(sql, params or []).fetchall())
+    finally:
+        store.close()
+
+
+def completed(path: Path, prefix: str) -> int:
+    rows = query(
+        path,
+        "SELECT count(*) FROM workflow_executions WHERE status = 'COMPLETED' "
+        "AND starts_with(workflow_id, ?)",
+        [prefix + "-"],
+    )
+    return int(rows[0][0])
+
+
+def wait_completed(path: Path, prefix: str, count: int, timeout: float = 30.0) -> None:
+    wait_until(
+        lambda: completed(path, prefix) == count,
+        timeout=timeout,
+        interval=0.05,
+        message=f"not all {count} runs {prefix}-* completed",
+    )
+
+
+def effect_lines(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def event_counts(path: Path) -> dict[str, collections.Counter[str]]:
+    """workflow_id -> how many events of each type its history holds."""
+    rows = query(
+        path,
+        "SELECT w.workflow_id, e.type, count(*) FROM events e "
+        "JOIN workflow_executions w ON w.id = e.execution_id GROUP BY 1, 2",
+    )
+    counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for workflow_id, kind, number in rows:
+        counts[workflow_id][kind] = number
+    return counts
+
+
+def assert_histories_are_gapless(path: Path) -> None:
+    """Every history is seq 1..n: no duplicates (the primary key), no holes, no strays."""
+    rows = query(
+        path,
+        "SELECT execution_id, count(*), count(DISTINCT seq), min(seq), max(seq) "
+        "FROM events GROUP BY 1",
+    )
+    bad = [r for r in rows if not (r[1] == r[2] == r[4] and r[3] == 1)]
+    assert bad == [], f"histories with duplicate or missing seqs: {bad[:5]}"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+# -- 1. engines racing for orphaned runs ----------------------------------------------------
+
+# (prefix, runs): the first owner dies before the racers start, the other two together
+# while both racers run.
+OWNERS = [("race0", 100), ("race1", 50), ("race2", 50)]
+TOTAL = sum(count for _, count in OWNERS)
+
+
+def seed(spawn: Spawn, store: Path, prefix: str, count: int) -> Proc:
+    """An owner whose ``count`` runs wait on a timer its own clock never fires."""
+    return spawn(
+        *("seed", str(store), "--workflow", "sharing-race"),
+        *("--prefix", prefix, "--count", str(count)),
+    )
+
+
+def test_two_engines_racing_for_200_orphaned_runs_execute_each_exactly_once(
+    tmp_path: Path, store_path: Path, effects: Path, spawn: Spawn
+) -> None:
+    """Owners die; two live engines race for their 200 runs, at start-up and while running.
+
+    Each owner started runs that wait on a timer its clock never fires, so no step ran
+    before it died. The first owner dies, then both racers start at the same instant (a
+    race of start-up claims). Two more owners then start and die together while both
+    racers run (a race of dead-peer watchers). Every run must complete once, every task
+    run once, all of a run's steps in one racer.
+    """
+    (prefix0, count0), *later = OWNERS
+    first = seed(spawn, store_path, prefix0, count0)
+    owner_ids = [first.expect("ready")["engine_id"]]
+    first.kill()
+    go = tmp_path / "go"
+    racers = [
+        spawn("engine", str(store_path), "--go", str(go), "--heartbeat", "60") for _ in range(2)
+    ]
+    for racer in racers:
+        racer.expect("armed")
+    go.touch()
+    starts = [racer.expect("started")["at"] for racer in racers]
+    print(f"racers started {abs(starts[0] - starts[1]) * 1000:.1f} ms apart")
+    wait_completed(store_path, prefix0, count0)
+
+    owners = [seed(spawn, store_path, prefix, count) for prefix, count in later]
+    later_ids = [owner.expect("ready")["engine_id"] for owner in owners]
+    owned = query(store_path, "SELECT owner, count(*) FROM workflow_executions GROUP BY 1")
+    assert sorted(owned, key=str) == sorted(
+        [(None, count0), *((oid, n) for oid, (_, n) in zip(later_ids, later, strict=True))],
+        key=str,
+    ), "the racers took runs of live owners"
+    owner_ids += later_ids
+    for owner in owners:  # all dead before any is reaped: none can take the other's runs
+        owner.popen.send_signal(signal.SIGKILL)
+    for owner in owners:
+        owner.kill()
+    for prefix, count in later:
+        wait_completed(store_path, prefix, count)
+
+    statuses = query(store_path, "SELECT status, count(*) FROM workflow_executions GROUP BY 1")
+    assert statuses == [("COMPLETED", TOTAL)]
+
+    # Every task ran exactly once, and all of a run's steps ran in the same racer.
+    lines = effect_lines(effects)
+    keys = collections.Counter(key for key, _ in lines)
+    assert len(lines) == 2 * TOTAL, f"{len(lines)} side effects for {TOTAL} runs"
+    assert set(keys.values()) == {1}, [k for k, n in keys.items() if n > 1][:5]
+    executor: dict[str, set[int]] = collections.defaultdict(set)
+    for key, pid in lines:
+        executor[key.rsplit(":", 1)[0]].add(int(pid))
+    racer_pids = {r.pid for r in racers}
+    assert len(executor) == TOTAL
+    assert all(len(pids) == 1 and pids <= racer_pids for pids in executor.values())
+
+    outputs = query(store_path, "SELECT workflow_id, output FROM workflow_executions")
+    for workflow_id, output in outputs:
+        [pid] = executor[workflow_id]
+        assert json.loads(output) == {"a": pid, "b": pid}, workflow_id
+
+    expected = collections.Counter(
+        WORKFLOW_STARTED=1,
+        TIMER_STARTED=1,
+        TIMER_FIRED=1,
+        TASK_SCHEDULED=2,
+        TASK_STARTED=2,
+        TASK_COMPLETED=2,
+        WORKFLOW_COMPLETED=1,
+    )
+    histories = event_counts(store_path)
+    assert len(histories) == TOTAL
+    wrong = {wid: dict(c) for wid, c in histories.items() if c != expected}
+    assert wrong == {}, list(wrong.items())[:3]
+    assert_histories_are_gapless(store_path)
+
+    stopped = query(
+        store_path,
+        f"SELECT count(*) FROM engines WHERE stopped AND id IN ({','.join('?' * len(OWNERS))})",
+        owner_ids,
+    )
+    assert stopped == [(len(OWNERS),)], "dead owners were not marked stopped"
+    for racer in racers:
+        assert racer.alive
+        report = racer.report()
+        assert report["errors"] == [] and report["live"] == 0, report
+
+    names = {racers[0].pid: "A", racers[1].pid: "B"}
+    split = {
+        prefix: collections.Counter(
+            names[next(iter(pids))]
+            for wid, pids in executor.items()
+            if wid.startswith(prefix + "-")
+        )
+        for prefix, _ in OWNERS
+    }
+    print(
+        "runs taken over by racer A / B: " + ", ".join(f"{p} {dict(c)}" for p, c in split.items())
+    )
+
+
+def test_an_engine_that_went_quiet_right_after_registering_is_still_watched(
+    store_path: Path, spawn: Spawn
+) -> None:
+    """Regression: peers were looked up at most twice a second and a look due inside that
+    half second was dropped, so an engine that registered, started its run and went quiet
+    right after someone else's commit was never watched: its death waited for the next
+    heartbeat (60 s here) instead of being noticed at once."""
+    watcher = spawn("engine", str(store_path), "--heartbeat", "60")
+    watcher_id = watcher.expect("started")["engine_id"]
+    ringer = Store(store_path, create=False)
+    ringer.transaction(lambda con: None)  # a commit by someone else: a look is due
+    ringer.close()
+    owner = spawn(
+        *("engine", str(store_path), "--workflow", "sharing-wake", "--prefix", "quiet"),
+        *("--count", "1", "--heartbeat", "60"),
+    )
+    owner.expect("runs")
+    owner.kill()
+    killed = time.monotonic()
+    wait_until(
+        lambda: query(store_path, "SELECT owner FROM workflow_executions") == [(watcher_id,)],
+        timeout=3,
+        interval=0.02,
+        message="the dead owner's run was not taken over",
+    )
+    print(f"taken over {(time.monotonic() - killed) * 1000:.0f} ms after the kill")
+
+
+# -- 2. no write lost under contention ---------------------------------------------------------
+
+RESOLVERS = 3
+RUNS = 30
+PROMISES = 30  # RUNS * PROMISES / RESOLVERS = 300 resolutions per resolver
+
+
+@pytest.mark.timeout(240)  # ~45 s here: every resolution is a hand-over of the file
+def test_three_resolvers_and_an_engine_lose_no_write(
+    tmp_path: Path, store_path: Path, spawn: Spawn
+) -> None:
+    """Three processes resolve 300 promises each while a fourth executes the workflows.
+
+    Resolvers run no engine: each resolution is a transaction of its own on the shared
+    file; many arrive before the workflow reached the promise (early resolution).
+    """
+    store = str(store_path)
+    engine = spawn(
+        *("engine", store, "--workflow", "sharing-many-promises", "--prefix", "many"),
+        *("--count", str(RUNS), "--input", str(PROMISES)),
+    )
+    engine.expect("runs")
+    go = tmp_path / "go"
+    resolvers = []
+    for k in range(RESOLVERS):
+        ids = [f"many-{i}" for i in range(k, RUNS, RESOLVERS)]
+        resolvers.append(
+            spawn(
+                *("resolve", store, "--go", str(go), "--runs", ",".join(ids)),
+                *("--promises", str(PROMISES), "--tag", f"resolver-{k}"),
+            )
+        )
+    for resolver in resolvers:
+        resolver.expect("armed")
+    started = time.monotonic()
+    go.touch()
+    dones = [resolver.expect("done", timeout=180) for resolver in resolvers]
+    elapsed = time.monotonic() - started
+    settled = RESOLVERS * (RUNS // RESOLVERS) * PROMISES
+    print(
+        f"{settled} resolutions from {RESOLVERS} processes in {elapsed:.1f} s "
+        f"({settled / elapsed:.0f}/s); slowest single resolve "
+        f"{max(d['slowest'] for d in dones) * 1000:.0f} ms"
+    )
+    assert [d["count"] for d in dones] == [settled // RESOLVERS] * RESOLVERS
+    # Every resolution a resolver was told succeeded is in the store (whether or not its
+    # workflow got there yet: early ones wait in the table).
+    lost = query(
+        store_path,
+        "SELECT w.workflow_id, p.name FROM promises p "
+        "JOIN workflow_executions w ON w.id = p.execution_id WHERE p.status <> 'RESOLVED'",
+    )
+    resolved = query(store_path, "SELECT count(*) FROM promises WHERE status = 'RESOLVED'")
+    assert lost == [] and resolved == [(settled,)], f"lost resolutions: {lost}, {resolved}"
+    wait_completed(store_path, "many", RUNS)
+
+    # The promises table: every resolution once, by the process that made it, delivered.
+    rows = query(
+        store_path,
+        "SELECT resolved_by, status, delivered, count(*) FROM promises GROUP BY 1, 2, 3 ORDER BY 1",
+    )
+    assert rows == [(f"resolver-{k}", "RESOLVED", True, 300) for k in range(RESOLVERS)]
+
+    # Every history holds each promise created and resolved exactly once.
+    per_promise = query(
+        store_path,
+        "SELECT type, count(*), count(DISTINCT (execution_id, payload->>'promiseName')) "
+        "FROM events WHERE type IN ('PROMISE_CREATED', 'PROMISE_RESOLVED') GROUP BY 1 "
+        "ORDER BY 1",
+    )
+    assert per_promise == [
+        ("PROMISE_CREATED", settled, settled),
+        ("PROMISE_RESOLVED", settled, settled),
+    ]
+    assert_histories_are_gapless(store_path)
+
+    # Each run saw each value, in order.
+    outputs = dict(query(store_path, "SELECT workflow_id, output FROM workflow_executions"))
+    assert len(outputs) == RUNS
+    for i in range(RUNS):
+        by = f"resolver-{i % RESOLVERS}"
+        assert json.loads(outputs[f"many-{i}"]) == [{"by": by, "index": j} for j in range(PROMISES)]
+    report = engine.report()
+    assert report["errors"] == [] and report["live"] == 0, report
+
+
+# -- 3. cross-process wake-up latency ------------------------------------------------------------
+
+SAMPLES = 50
+PACE = 0.15  # between samples: longer than the engine's idle release (0.1 s)
+
+
+def test_promise_resolved_elsewhere_wakes_the_workflow_within_150_ms_p99(
+    store_path: Path, effects: Path, spawn: Spawn
+) -> None:
+    """resolve() called in this process -> the next step starts in the engine's process.
+
+    This process runs no engine: the engine process learns of the resolution through the
+    doorbell, and each side has to knock to get the file from the other. Samples are paced
+    like a user answering now and then, so each one finds the engine idle (its file
+    released). One resolution before the samples warms this process up (its first call
+    imports the JSON-schema validator, which is not what is measured here).
+    """
+    import flovyn_nb as fn
+
+    engine = spawn(
+        *("engine", str(store_path), "--workflow", "sharing-wake", "--prefix", "wake"),
+        *("--count", str(SAMPLES + 1)),
+    )
+    ids = engine.expect("runs")["ids"]
+
+    def woken(workflow_id: str) -> list[str]:
+        [line] = wait_until(
+            lambda: [p for p in effect_lines(effects) if p[0] == workflow_id],
+            timeout=10,
+            interval=0.002,
+            message=f"{workflow_id} did not wake up",
+        )
+        assert int(line[2]) == engine.pid
+        return line
+
+    fn.resolve_promise(ids[0], "go", 0, store=store_path)
+    woken(ids[0])
+    latencies = []
+    for index, workflow_id in enumerate(ids[1:], start=1):
+        time.sleep(PACE)  # pacing, not synchronisation: the wait below is on the result
+        before = time.time()
+        fn.resolve_promise(workflow_id, "go", index, store=store_path)
+        latencies.append(float(woken(workflow_id)[1]) - before)
+    p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+    print(
+        f"resolve -> next step in the engine process over {len(latencies)} samples: "
+        f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
+    wait_completed(store_path, "wake", SAMPLES + 1)
+    assert p99 <= 0.150, f"p99 wake-up {p99 * 1000:.0f} ms > 150 ms: {sorted(latencies)}"
+    report = engine.report()
+    assert report["errors"] == [] and report["live"] == 0, report
+
+
+# -- 4. idle cost --------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_idle_engine_uses_under_2_percent_cpu(store_path: Path, spawn: Spawn) -> None:
+    """An engine with runs waiting on promises, its heartbeat at the default 5 s."""
+    engine = spawn(
+        *("engine", str(store_path), "--workflow", "sharing-wake", "--prefix", "idle"),
+        *("--count", "5"),
+    )
+    engine.expect("runs")
+    waiting = query(
+        store_path, "SELECT count(*) FROM promises WHERE status = 'PENDING' AND NOT delivered"
+    )
+    assert waiting == [(5,)]
+    window = 5.5  # includes a heartbeat (a commit and a look for dead owners)
+    cpu_before, wall_before = cpu_seconds(engine.pid), time.monotonic()
+    time.sleep(window)  # the measurement window, not a synchronisation
+    cpu = cpu_seconds(engine.pid) - cpu_before
+    wall = time.monotonic() - wall_before
+    share = cpu / wall
+    print(f"idle engine: {cpu * 1000:.0f} ms CPU in {wall:.1f} s = {share * 100:.2f} % of a core")
+    assert engine.alive
+    assert share < 0.02, f"an idle engine used {share * 100:.1f} % of a core"
+
+
+# -- 5. two processes knocking at once -----------------------------------------------------------
+
+
+def test_two_waiters_knocking_at_once_both_get_in_while_the_holder_keeps_writing(
+    tmp_path: Path, store_path: Path, spawn: Spawn
+) -> None:
+    """A busy writer holds the file; two processes want in at the same instant, ten times
+    each (50 ms apart). Nobody starves: every open succeeds within a bounded time, and the
+    writer goes on writing between the visits."""
+    writer = spawn("writer", str(store_path))
+    writer.expect("ready")
+    go = tmp_path / "go"
+    waiters = [
+        spawn("waiter", str(store_path), "--go", str(go), "--trials", "10") for _ in range(2)
+    ]
+    for waiter in waiters:
+        waiter.expect("armed")
+    go.touch()
+    results = [waiter.expect("done", timeout=60) for waiter in waiters]
+    times = [t for r in results for t in r["times"]]
+    print(
+        f"two waiters vs a busy writer: got in after median "
+        f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms "
+        f"over {len(times)} opens"
+    )
+    assert max(times) < 2.0, sorted(times)
+    for result in results:
+        counts = result["counts"]
+        assert counts[-1] > counts[0], f"the writer made no progress between opens: {counts}"
+    # The writer is still alive and still writing.
+    last = max(r["counts"][-1] for r in results)
+    query_text = "SELECT count(*) FROM logs WHERE execution_id = 'writer'"
+    wait_until(lambda: query(store_path, query_text)[0][0] > last + 10, timeout=10, interval=0.05)
+    assert writer.alive
+
+
+def test_a_waiter_does_not_touch_the_file_while_another_process_has_its_turn(
+    store_path: Path, spawn: Spawn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (lost commits): DuckDB reads a file's headers before it takes its lock,
+    so a process retrying ``duckdb.connect`` while the holder was closing could start from
+    the previous checkpoint and later overwrite the holder's last commits (about one
+    hand-over in a thousand on a busy machine; found by the resolver test above). Waiters
+    now wait for their turn (an flock on ``<store>.lock``) before they call DuckDB at all.
+    """
+    from flovyn_nb.store import lease
+
+    Store(store_path).close()
+    holder = spawn("hold", str(store_path))
+    holder.expect("ready")
+    calls = []
+    real_connect = lease.duckdb.connect
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(lease.duckdb, "connect", connect)
+    store = Store(store_path, create=False, lock_timeout=0.3)
+    with pytest.raises(StoreLocked) as info:
+        store.read(lambda con: con.execute("SELECT 1").fetchall())
+    assert calls == [], "a waiter opened the file while another process had its turn"
+    assert info.value.holder_pid == holder.pid, str(info.value)
+    assert f"PID {holder.pid}" in str(info.value)
+
+    holder.kill()  # the kernel drops a dead process's locks
+    assert store.read(lambda con: con.execute("SELECT count(*) FROM logs").fetchall()) == [(0,)]
+    assert len(calls) == 1
+    store.close()
