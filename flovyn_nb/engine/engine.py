@@ -177,6 +177,8 @@ class Engine:
         self.tasks = TaskRunner(self, max_concurrent_tasks=self._max_tasks)
         self.workflow_threads = anyio.CapacityLimiter(10_000)
         self._inbox_event = anyio.Event()
+        self._timeouts_event = anyio.Event()
+        self._due_timeouts: list[tuple[Run, str]] = []
         self.clock.attach(self._idle)
         self._stop_event = anyio.Event()
         now = self.clock.now()
@@ -191,6 +193,7 @@ class Engine:
             tg.start_soon(self.writer.run)
             tg.start_soon(self.deadlines.run)
             tg.start_soon(self._inbox_loop)
+            tg.start_soon(self._timeouts_loop)
             tg.start_soon(self._watch_bell)
             tg.start_soon(self._heartbeat_loop)
             await self._recover()
@@ -528,6 +531,31 @@ class Engine:
             urgent=True,
         )
 
+    def promise_timed_out(self, run: Run, promise_id: str) -> None:
+        """A promise's deadline passed (called by the deadline queue). Deadlines that pass
+        together are settled together, in one statement."""
+        self._due_timeouts.append((run, promise_id))
+        self._timeouts_event.set()
+
+    async def _timeouts_loop(self) -> None:
+        while True:
+            await self._timeouts_event.wait()
+            self._timeouts_event = anyio.Event()
+            due, self._due_timeouts = self._due_timeouts, []
+            by_id = {promise_id: run for run, promise_id in due}
+            now = self.clock.now()
+            try:
+                rows: list[PromiseRow] = await self.writer.commit(
+                    Write(ops=[functools.partial(_time_out, list(by_id), now)])
+                )
+            except Exception as exc:
+                self._internal_error(f"promise timeouts: {exc!r}")
+                continue
+            for row in rows:
+                run = by_id.get(row.id)
+                if run is not None and row.execution_id in self.runs:
+                    run.deliver_promise(row)
+
     async def _heartbeat_loop(self) -> None:
         while True:
             await anyio.sleep(self.heartbeat_interval)
@@ -718,3 +746,7 @@ def _scan_inbox(
         ops.undelivered_signals(con, ids),
         ops.cancel_requested(con, ids),
     )
+
+
+def _time_out(promise_ids: list[str], now: float, con: Con) -> list[PromiseRow]:
+    return ops.time_out_promises(con, promise_ids, now)

@@ -9,6 +9,7 @@ to the history and wakes the workflow.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -35,8 +36,8 @@ def _find_run(con: Con, workflow_id: str) -> RunRow:
     return run
 
 
-def _active_run(con: Con, workflow_id: str, action: str) -> RunRow:
-    run = _find_run(con, workflow_id)
+def _active_run(con: Con, workflow_id: str, action: str, run: RunRow | None = None) -> RunRow:
+    run = run or _find_run(con, workflow_id)
     if run.status.is_terminal:
         raise InvalidInput(
             f"run {workflow_id!r} already ended ({run.status.value}); there is nothing to {action}"
@@ -80,7 +81,7 @@ def settle_promise(
             name=name,
             status=row.status.value,
         )
-    _active_run(con, workflow_id, f"{action} (promise {name!r})")
+    _active_run(con, workflow_id, f"{action} (promise {name!r})", run)
     if row is None and require_existing:
         raise UnknownPromise(f"run {workflow_id!r} has no promise named {name!r}")
     value_json = None
@@ -89,7 +90,7 @@ def settle_promise(
         if row is not None and not validated:
             serde.validate_against_schema(data, row.schema, what=f"value for promise {name!r}")
         value_json = serde.dumps(data)
-    ops.settle_promise(
+    promise_id = ops.settle_promise(
         con,
         promise_id=None if row is None else row.id,
         execution_id=run.id,
@@ -100,9 +101,18 @@ def settle_promise(
         resolved_by=resolved_by,
         now=now,
     )
-    settled = ops.find_promise(con, run.id, name)
-    assert settled is not None
-    return settled
+    return PromiseRow(
+        id=promise_id,
+        execution_id=run.id,
+        name=name,
+        status=status,
+        timeout_at=None if row is None else row.timeout_at,
+        schema=None if row is None else row.schema,
+        value=None if value_json is None else json.loads(value_json),
+        error=reason,
+        resolved_by=resolved_by,
+        delivered=False,
+    )
 
 
 def send_signal(con: Con, *, workflow_id: str, name: str, value: Any, now: float) -> RunRow:

@@ -67,10 +67,8 @@ def claim(
     alive = [e.id for e in living]
     for dead in (e for e in engines if e.id not in alive):
         ops.stop_engine(con, dead.id)
-    claimed: list[tuple[RunRow, list[tuple[int, str, Any, float]]]] = []
-    for row in ops.claimable_runs(con, kinds, alive):
-        if limit is not None and len(claimed) >= limit:
-            break
-        if ops.claim_run(con, row.id, engine_id, row.owner):
-            claimed.append((row, ops.load_history(con, row.id)))
-    return Claim(claimed, living)
+    candidates = ops.claimable_runs(con, kinds, alive)[:limit]
+    taken = ops.claim_runs(con, [row.id for row in candidates], engine_id, alive)
+    rows = [row for row in candidates if row.id in taken]
+    histories = ops.load_histories(con, [row.id for row in rows])
+    return Claim([(row, histories[row.id]) for row in rows], living)

@@ -396,7 +396,7 @@ class Run:
         entry = None
         if timeout_at is not None:
             entry = self.engine.deadlines.add(
-                timeout_at, lambda: self.engine.start_soon(self._promise_timed_out, name)
+                timeout_at, lambda: self.engine.promise_timed_out(self, promise_id)
             )
         if rec is not None:
             self.engine.inbox_changed(self)
@@ -466,34 +466,6 @@ class Run:
         except Exception as exc:
             wait.set_error(exc)
         return True
-
-    async def _promise_timed_out(self, name: str) -> None:
-        pending = self.promise_waits.get(name)
-        if pending is None:
-            return
-        promise_id = pending[1]
-        now = self.engine.clock.now()
-
-        def settle(con: Con) -> PromiseRow | None:
-            row = ops.find_promise(con, self.execution_id, name)
-            if row is not None and row.status is PromiseStatus.PENDING:
-                ops.settle_promise(
-                    con,
-                    promise_id=promise_id,
-                    execution_id=self.execution_id,
-                    name=name,
-                    status=PromiseStatus.TIMED_OUT,
-                    value_json=None,
-                    error=None,
-                    resolved_by="timeout",
-                    now=now,
-                )
-                row = ops.find_promise(con, self.execution_id, name)
-            return row
-
-        row = await self.engine.writer.commit(Write(ops=[settle]))
-        if row is not None:
-            self.deliver_promise(row)
 
     # -- signals ------------------------------------------------------------------------
 

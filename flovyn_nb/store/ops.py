@@ -253,21 +253,6 @@ def claimable_runs(con: Con, kinds: Sequence[str], live_engines: Sequence[str]) 
     return [_run_row(r) for r in rows]
 
 
-def claim_run(con: Con, execution_id: str, engine_id: str, expected_owner: str | None) -> bool:
-    """Take ownership if the owner is still the one we saw (compare-and-set)."""
-    if expected_owner is None:
-        row = con.execute(
-            "UPDATE workflow_executions SET owner = ? WHERE id = ? AND owner IS NULL RETURNING id",
-            [engine_id, execution_id],
-        ).fetchone()
-    else:
-        row = con.execute(
-            "UPDATE workflow_executions SET owner = ? WHERE id = ? AND owner = ? RETURNING id",
-            [engine_id, execution_id, expected_owner],
-        ).fetchone()
-    return row is not None
-
-
 def release_runs(con: Con, engine_id: str) -> None:
     con.execute("UPDATE workflow_executions SET owner = NULL WHERE owner = ?", [engine_id])
 
@@ -283,6 +268,37 @@ def request_cancel(con: Con, execution_id: str) -> None:
     con.execute(
         "UPDATE workflow_executions SET cancel_requested = TRUE WHERE id = ?", [execution_id]
     )
+
+
+def claim_runs(
+    con: Con, execution_ids: Sequence[str], engine_id: str, alive: Sequence[str]
+) -> set[str]:
+    """Take ownership of these runs where their owner is none or not alive (one statement)."""
+    if not execution_ids:
+        return set()
+    rows = con.execute(
+        "UPDATE workflow_executions SET owner = ? WHERE id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND (owner IS NULL OR NOT list_contains(?::VARCHAR[], owner)) RETURNING id",
+        [engine_id, list(execution_ids), list(alive)],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def load_histories(
+    con: Con, execution_ids: Sequence[str]
+) -> dict[str, list[tuple[int, str, Any, float]]]:
+    """The histories of many runs in one query."""
+    histories: dict[str, list[tuple[int, str, Any, float]]] = {i: [] for i in execution_ids}
+    if not execution_ids:
+        return histories
+    rows = con.execute(
+        "SELECT execution_id, seq, type, payload, epoch_us(ts) FROM events "
+        "WHERE execution_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY execution_id, seq",
+        [list(execution_ids)],
+    ).fetchall()
+    for r in rows:
+        histories[r[0]].append((r[1], r[2], json.loads(r[3]), r[4] / 1e6))
+    return histories
 
 
 def load_history(con: Con, execution_id: str) -> list[tuple[int, str, Any, float]]:
@@ -385,16 +401,17 @@ def settle_promise(
     error: str | None,
     resolved_by: str | None,
     now: float,
-) -> None:
-    """Record a promise's outcome (insert when it does not exist yet: early resolution)."""
-    if promise_id is None:
-        import uuid
+) -> str:
+    """Record a promise's outcome (insert when it does not exist yet: early resolution).
 
+    Returns the promise's id."""
+    if promise_id is None:
+        promise_id = f"{execution_id}:{name}"  # the id the workflow will give it
         con.execute(
             "INSERT INTO promises (id, execution_id, name, status, value, error, created_at, "
             "resolved_at, resolved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                str(uuid.uuid4()),
+                promise_id,
                 execution_id,
                 name,
                 status.value,
@@ -411,6 +428,22 @@ def settle_promise(
             "resolved_by = ? WHERE id = ?",
             [status.value, value_json, error, to_ts(now), resolved_by, promise_id],
         )
+    return promise_id
+
+
+def time_out_promises(con: Con, promise_ids: Sequence[str], now: float) -> list[PromiseRow]:
+    """Mark the still-pending ones TIMED_OUT (one statement for any number); return all
+    of them as they are now (some may have been resolved first)."""
+    con.execute(
+        "UPDATE promises SET status = 'TIMED_OUT', resolved_at = ?, resolved_by = 'timeout' "
+        "WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING'",
+        [to_ts(now), list(promise_ids)],
+    )
+    rows = con.execute(
+        f"SELECT {_PROMISE_COLS} FROM promises WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(promise_ids)],
+    ).fetchall()
+    return [_promise_row(r) for r in rows]
 
 
 def reset_promise(con: Con, promise_id: str) -> None:
