@@ -11,18 +11,15 @@ from __future__ import annotations
 import collections
 import json
 import os
-import queue
 import signal
 import statistics
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonlines_proc import JsonLinesProc
 
 from flovyn_nb.errors import StoreLocked
 from flovyn_nb.store import Store
@@ -39,81 +36,16 @@ pytestmark = pytest.mark.slow
 # -- helpers -----------------------------------------------------------------------------
 
 
-class Proc:
-    """A helper process: JSON lines on stdout, commands on stdin (closing it ends it)."""
+class Proc(JsonLinesProc):
+    """A sharing helper: commands on stdin (closing it ends it)."""
 
     def __init__(self, args: list[str], cwd: Path, log: Path, env: dict[str, str]) -> None:
-        self._stderr = log.open("wb")
-        self.popen = subprocess.Popen(
-            [sys.executable, str(PROC), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            cwd=cwd,
-            env=env,
-        )
-        self.pid = self.popen.pid
-        self.log = log
-        self._lines: queue.Queue[bytes | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def expect(self, event: str, timeout: float = STARTUP) -> dict[str, Any]:
-        """The next message of this kind; fails if the process dies or reports an error."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {event!r} from {self.pid} within {timeout} s")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.popen.wait(timeout=5)
-                raise AssertionError(
-                    f"helper {self.pid} exited ({self.popen.returncode}) before {event!r}:\n"
-                    + self.log.read_text(errors="replace")[-3000:]
-                )
-            message: dict[str, Any] = json.loads(line)
-            if message["event"] == "error":
-                raise AssertionError(f"helper {self.pid} failed: {message}")
-            if message["event"] == event:
-                return message
-
-    def send(self, command: str) -> None:
-        assert self.popen.stdin is not None
-        self.popen.stdin.write(command.encode() + b"\n")
-        self.popen.stdin.flush()
+        super().__init__(PROC, args, cwd=cwd, log=log, env=env, stdin=True, startup=STARTUP)
 
     def report(self) -> dict[str, Any]:
         """An engine helper's internal errors and number of live runs."""
         self.send("report")
         return self.expect("report", timeout=10)
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def kill(self) -> None:
-        """``kill -9`` and reap (a zombie's PID would still count as alive)."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(timeout=10)
-        self._reader.join(timeout=10)
-        for pipe in (self.popen.stdin, self.popen.stdout):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
-        self._stderr.close()
 
 
 Spawn = Callable[..., Proc]

@@ -10,12 +10,8 @@ import hashlib
 import itertools
 import json
 import os
-import queue
 import signal
 import statistics
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +19,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from jsonlines_proc import JsonLinesProc
 
 import flovyn_nb as fn
 from flovyn_nb.errors import (
@@ -42,62 +39,12 @@ pytestmark = pytest.mark.slow
 # -- helpers -----------------------------------------------------------------------------
 
 
-class Proc:
-    """A helper process speaking JSON lines on stdout."""
+class Proc(JsonLinesProc):
+    """A store helper process (its environment has no FLOVYN_NB_STORE)."""
 
     def __init__(self, args: list[str], cwd: Path, log: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k != "FLOVYN_NB_STORE"}
-        self._stderr = log.open("wb")
-        self.popen = subprocess.Popen(
-            [sys.executable, str(PROC), *args],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            cwd=cwd,
-            env=env,
-        )
-        self.pid = self.popen.pid
-        self.log = log
-        self._lines: queue.Queue[bytes | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def expect(self, event: str, timeout: float = 15.0) -> dict[str, Any]:
-        """The next message of this kind; fails if the process dies or reports an error."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {event!r} from {PROC.name} within {timeout} s")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.popen.wait(timeout=5)
-                raise AssertionError(
-                    f"{PROC.name} exited ({self.popen.returncode}) before {event!r}:\n"
-                    + self.log.read_text(errors="replace")[-3000:]
-                )
-            message = json.loads(line)
-            if message["event"] == "error":
-                raise AssertionError(f"{PROC.name} failed: {message}")
-            if message["event"] == event:
-                return message
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(timeout=10)
-        self._reader.join(timeout=10)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
-        self._stderr.close()
+        super().__init__(PROC, args, cwd=cwd, log=log, env=env)
 
 
 Spawn = Callable[..., Proc]
