@@ -1,8 +1,12 @@
-"""Run the benchmarks: ``python bench/run.py [--smoke] [--system NAME] [--workload NAME]``.
+"""Run the benchmarks: ``python bench/run.py [--smoke] [--system NAME] [--workload NAME] [--docs]``.
 
-Prints a table and writes ``bench/out/results.json``. Exits 1 when a workload errors.
-Performance targets are reported (PASS/MISS) but fail the run only with ``--check``, and
-never in ``--smoke`` mode, whose tiny sizes say nothing about performance.
+Measures flovyn_nb and DBOS Transact (``dbos`` at its default polling interval and
+``dbos@0.01``) on the same workloads, each system in its own fresh interpreter, then
+prints the side-by-side table with the ratios and targets and writes
+``bench/out/results.json`` (smoke: ``results-smoke.json``); ``--docs`` also regenerates
+``docs/benchmarks.md`` and its plot (``--report RESULTS`` does only that).
+Exits 1 when a workload errors. Targets are reported (PASS/MISS) but fail the run only
+with ``--check``, and never in ``--smoke`` mode, whose tiny sizes say nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,91 +26,109 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import report
 from bench.systems import SYSTEMS
-from bench.workloads import FULL, SMOKE, WORKLOADS, Metric
+from bench.targets import comparisons, judge
+from bench.workloads import FULL, LATENCY, ONLY, SMOKE, WORKLOADS
 
 OUT = Path(__file__).resolve().parent / "out" / "results.json"
+SMOKE_OUT = OUT.with_name("results-smoke.json")  # never overwrites a full run's results
+
+
+def plan(system: str, wanted: list[str]) -> list[str]:
+    """The workloads a system runs: DBOS at 0.01 s polling only runs the latency ones."""
+    names = [w for w in wanted if system in ONLY.get(w, (system,))]
+    if system.startswith("dbos@"):
+        names = [w for w in names if w in LATENCY]
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; checks that it runs")
-    parser.add_argument("--system", action="append", choices=sorted(SYSTEMS), default=None)
+    parser.add_argument("--system", action="append", choices=list(SYSTEMS), default=None)
     parser.add_argument("--workload", action="append", choices=list(WORKLOADS), default=None)
-    parser.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT})")
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"results file (default {OUT}, smoke: {SMOKE_OUT})"
+    )
+    parser.add_argument("--docs", action="store_true", help="regenerate docs/benchmarks.md")
     parser.add_argument("--check", action="store_true", help="exit 3 when a target is missed")
+    parser.add_argument(
+        "--report", type=Path, metavar="RESULTS", help="only rewrite the docs from a results file"
+    )
+    parser.add_argument("--child", choices=list(SYSTEMS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-
-    sizes = SMOKE if args.smoke else FULL
-    mode = "smoke" if args.smoke else "full"
-    systems = args.system or list(SYSTEMS)
     workloads = args.workload or list(WORKLOADS)
+    if args.child:
+        return child(args.child, workloads, args.smoke, args.out)
+    if args.out is None:
+        args.out = SMOKE_OUT if args.smoke else OUT
+    if args.report:
+        results = json.loads(args.report.read_text())
+        results["comparisons"] = comparisons(results)
+        results["targets"] = judge(results)
+        print(report.text_table(results))
+        for path in report.write_docs(results):
+            print(f"wrote {path}")
+        return 0
+
+    mode = "smoke" if args.smoke else "full"
+    sizes = SMOKE if args.smoke else FULL
+    systems = args.system or list(SYSTEMS)
     results: dict[str, Any] = {
         "meta": {
             "mode": mode,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
+            "machine": report.machine(),
             # Other work on the machine inflates latencies: judge the figures with this.
             "loadavg_at_start": os.getloadavg(),
             "sizes": sizes.__dict__,
+            "command": "make bench" if not args.smoke else "make bench-smoke",
         },
         "systems": {},
         "errors": [],
     }
-    rows: list[tuple[str, str, Metric]] = []
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="flovyn-bench-") as tmp:
-        for system_name in systems:
-            system = SYSTEMS[system_name]()
-            per_system: dict[str, Any] = results["systems"].setdefault(system_name, {})
-            for workload_name in workloads:
-                workdir = Path(tmp) / system_name / workload_name
-                workdir.mkdir(parents=True)
-                load = os.getloadavg()[0]
-                print(
-                    f"[{mode}] {system_name} / {workload_name} (load {load:.2f}) ...",
-                    end=" ",
-                    flush=True,
-                )
-                started = time.perf_counter()
-                try:
-                    outcome = WORKLOADS[workload_name](system, workdir, sizes)
-                except Exception as exc:
-                    elapsed = time.perf_counter() - started
-                    print(f"ERROR after {elapsed:.1f} s: {exc!r}", flush=True)
-                    text = traceback.format_exc()
-                    per_system[workload_name] = {
-                        "error": text,
-                        "seconds": elapsed,
-                        "loadavg_at_start": load,
-                    }
-                    results["errors"].append(f"{system_name}/{workload_name}: {exc!r}")
-                    print(text, file=sys.stderr)
-                    continue
-                elapsed = time.perf_counter() - started
-                print(f"{elapsed:.1f} s", flush=True)
-                per_system[workload_name] = {
-                    "metrics": {m.name: m.to_json() for m in outcome.metrics},
-                    "details": outcome.details,
-                    "seconds": elapsed,
-                    "loadavg_at_start": load,
-                }
-                rows += [(system_name, workload_name, m) for m in outcome.metrics]
+        for name in systems:
+            names = plan(name, workloads)
+            if not names:
+                continue
+            out = Path(tmp) / f"{name}.json"
+            command = [sys.executable, __file__, "--child", name, "--out", str(out)]
+            command += ["--smoke"] * args.smoke
+            for w in names:
+                command += ["--workload", w]
+            print(f"== {name}: {', '.join(names)}", flush=True)
+            try:
+                code = subprocess.run(command, timeout=3600, check=False).returncode
+            except subprocess.TimeoutExpired:
+                code = -1
+            if code != 0 or not out.exists():
+                results["errors"].append(f"{name}: the bench process failed (exit {code})")
+                continue
+            part = json.loads(out.read_text())
+            results["systems"][name] = part
+            results["errors"] += [f"{name}/{e}" for e in part["errors"]]
     results["meta"]["seconds"] = time.perf_counter() - began
     results["meta"]["loadavg_at_end"] = os.getloadavg()
-    misses = [f"{s}/{w}/{m.name}" for s, w, m in rows if m.status == "MISS"]
-    results["misses"] = misses
+    results["comparisons"] = comparisons(results)
+    results["targets"] = judge(results)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print()
-    print(_table(rows, mode))
+    print(report.text_table(results))
+    misses = [t for t in results["targets"] if t["status"] == "MISS"]
     print(
-        f"\n{len(rows)} figures, {len(misses)} missed target(s), {len(results['errors'])} error(s)"
+        f"\n{len(results['targets'])} targets, {len(misses)} missed, "
+        f"{len(results['errors'])} error(s) in {results['meta']['seconds']:.0f} s "
+        f"({mode} mode{'; sizes too small to judge' if args.smoke else ''})"
     )
-    print(f"in {results['meta']['seconds']:.1f} s; results in {args.out}")
+    print(f"results in {args.out}")
+    if args.docs and not args.smoke:
+        for path in report.write_docs(results):
+            print(f"wrote {path}")
     for error in results["errors"]:
         print(f"ERROR {error}")
     if results["errors"]:
@@ -116,37 +138,39 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _table(rows: list[tuple[str, str, Metric]], mode: str) -> str:
-    def fmt(value: float | None) -> str:
-        if value is None:
-            return ""
-        return f"{value:.0f}" if value == int(value) and abs(value) >= 10 else f"{value:.3g}"
-
-    header = ("system", "figure", "value", "unit", "target", "status")
-    lines = [
-        (
-            system,
-            metric.label,
-            fmt(metric.value),
-            metric.unit,
-            "" if metric.target is None else f"<= {fmt(metric.target)}",
-            # Smoke sizes are too small to judge; show the verdict but mark it.
-            metric.status.lower() if mode == "smoke" else metric.status,
-        )
-        for system, _, metric in rows
-    ]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    right = {2, 4}
-
-    def render(row: tuple[str, ...]) -> str:
-        cells = [
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([render(header), rule, *(render(line) for line in lines)])
+def child(name: str, workloads: list[str], smoke: bool, out: Path) -> int:
+    """Measure one system (in this fresh interpreter) and write its part of the results."""
+    sizes = SMOKE if smoke else FULL
+    mode = "smoke" if smoke else "full"
+    system = SYSTEMS[name]()
+    part: dict[str, Any] = {"settings": system.settings(), "workloads": {}, "errors": []}
+    with tempfile.TemporaryDirectory(prefix=f"flovyn-bench-{name}-") as tmp:
+        for workload in workloads:
+            workdir = Path(tmp) / workload
+            workdir.mkdir(parents=True)
+            load = os.getloadavg()[0]
+            print(f"[{mode}] {name} / {workload} (load {load:.2f}) ...", end=" ", flush=True)
+            started = time.perf_counter()
+            try:
+                outcome = WORKLOADS[workload](system, workdir, sizes)
+            except Exception as exc:
+                elapsed = time.perf_counter() - started
+                print(f"ERROR after {elapsed:.1f} s: {exc!r}", flush=True)
+                text = traceback.format_exc()
+                print(text, file=sys.stderr)
+                part["workloads"][workload] = {"error": text, "seconds": elapsed}
+                part["errors"].append(f"{workload}: {exc!r}")
+                continue
+            elapsed = time.perf_counter() - started
+            print(f"{elapsed:.1f} s", flush=True)
+            part["workloads"][workload] = {
+                "metrics": {m.name: m.to_json() for m in outcome.metrics},
+                "details": outcome.details,
+                "seconds": elapsed,
+                "loadavg_at_start": load,
+            }
+    out.write_text(json.dumps(part, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

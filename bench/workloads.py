@@ -1,17 +1,27 @@
-"""The workloads: each measures one system on a fresh store and returns metrics.
+"""The workloads: each measures one system on a fresh store and returns its figures.
 
-A workload gets the system, a private temp folder and the sizes, and returns a
-:class:`Outcome`: the figures with their targets (upper bounds; PASS/MISS is judged
-against them) and raw details for results.json. Timing, repetition and statistics live
-here so every system is measured the same way.
+A workload gets the system, a private temp folder and the sizes, and returns an
+:class:`Outcome`: the figures (median and p99) and raw details for results.json. Timing,
+repetition and statistics live here so every system is measured the same way; targets
+live in ``targets.py`` and are judged by ``run.py`` once every system has run.
+
+Figures come in two kinds. Latencies (start->result, resolve->resume, timer lateness) pool
+every sample of every repeat: the median is their p50 and the p99 their p99. Totals (ms per
+step of a 1000-step workflow, wall time of 500 concurrent runs, recovery time) are one
+value per repeat: median and p99 over the repeats (with 5 repeats the p99 is about the
+worst one).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import gc
+import itertools
 import json
 import math
+import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,33 +31,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.procs import worker
 from bench.system import System
 
 
 @dataclass(frozen=True)
 class Sizes:
+    repeats: int = 5
     steps: int = 1000
-    step_repeats: int = 3
     floor_commits: int = 500
     one_step_runs: int = 200
-    sleepers: int = 1000
+    concurrent: int = 500
+    timers: int = 1000
     sleep_seconds: float = 0.2
-    promise_samples: int = 200
+    timer_rounds: int = 3
+    promise_samples: int = 200  # per mode (in-process, cross-process)
+    promise_samples_slow: int = 20  # when the system polls for messages every >= 0.5 s
+    recovery_runs: int = 1000
+    memory_warmup: int = 200
+    memory_step: int = 2000  # waiting runs added per memory step (repeats steps) ...
+    memory_step_seconds: float = 14.0  # ... or fewer, if starting them would take longer
+    idle_seconds: float = 10.0
+    idle_waiters: int = 10
+    busy_seconds: float = 5.0
     import_repeats: int = 5
-    timeout: float = 120.0
+    timeout: float = 180.0
 
 
 FULL = Sizes()
 SMOKE = Sizes(
+    repeats=2,
     steps=20,
-    step_repeats=3,
     floor_commits=20,
-    one_step_runs=10,
-    sleepers=20,
-    sleep_seconds=0.1,
-    promise_samples=10,
-    import_repeats=2,
-    timeout=30.0,
+    one_step_runs=5,
+    concurrent=20,
+    timers=20,
+    sleep_seconds=0.05,
+    timer_rounds=1,
+    promise_samples=4,
+    promise_samples_slow=1,
+    recovery_runs=10,
+    memory_warmup=10,
+    memory_step=20,
+    memory_step_seconds=2.0,
+    idle_seconds=0.5,
+    idle_waiters=2,
+    busy_seconds=0.5,
+    import_repeats=1,
+    timeout=60.0,
 )
 
 
@@ -55,23 +86,18 @@ SMOKE = Sizes(
 class Metric:
     name: str
     label: str
-    value: float
     unit: str
-    target: float | None = None  # the figure should be at most this
-
-    @property
-    def status(self) -> str:
-        if self.target is None:
-            return ""
-        return "PASS" if self.value <= self.target else "MISS"
+    median: float
+    p99: float | None = None
+    n: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return {
             "label": self.label,
-            "value": self.value,
             "unit": self.unit,
-            "target": self.target,
-            "status": self.status or None,
+            "median": self.median,
+            "p99": self.p99,
+            "n": self.n,
         }
 
 
@@ -95,25 +121,57 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def summary_ms(seconds: list[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
+def summary(values: list[float]) -> dict[str, float]:
     return {
-        "n": len(ms),
-        "min": min(ms),
-        "p50": percentile(ms, 50),
-        "p90": percentile(ms, 90),
-        "p99": percentile(ms, 99),
-        "max": max(ms),
-        "mean": statistics.fmean(ms),
+        "n": len(values),
+        "min": min(values),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": max(values),
+        "mean": statistics.fmean(values),
     }
+
+
+def metric(name: str, label: str, unit: str, values: list[float]) -> Metric:
+    """A figure from samples (or per-repeat values): their median and p99."""
+    return Metric(name, label, unit, percentile(values, 50), percentile(values, 99), len(values))
+
+
+def _ms(seconds: list[float]) -> list[float]:
+    return [s * 1000 for s in seconds]
 
 
 def _record_now(into: list[float]) -> None:
     into.append(time.time())
 
 
-def _record_pair(into: list[tuple[float, float]], intended: float, actual: float) -> None:
-    into.append((intended, actual))
+def _record_wake(into: dict[str, list[float]], kind: str, intended: float, actual: float) -> None:
+    into.setdefault(kind, []).append(actual - intended)
+
+
+class GCPauses:
+    """Garbage-collector pauses in this process (they stop every thread: latency spikes)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+
+    def summary(self) -> dict[str, Any]:
+        full = [p for g, p in self.pauses if g == 2]
+        return {
+            "collections": len(self.pauses),
+            "full_collections": len(full),
+            "max_pause_ms": max((p for _, p in self.pauses), default=0) * 1000,
+            "max_full_pause_ms": max(full, default=0) * 1000,
+            "total_pause_ms": sum(p for _, p in self.pauses) * 1000,
+        }
 
 
 @contextlib.contextmanager
@@ -121,14 +179,19 @@ def session(system: System, store: Path) -> Iterator[Outcome]:
     """The system running on a fresh store; its counters land in the outcome's details."""
     outcome = Outcome()
     wall, cpu = time.perf_counter(), time.process_time()
+    pauses = GCPauses()
     system.open(store)
+    gc.callbacks.append(pauses)
     try:
         yield outcome
         outcome.details["engine"] = system.stats()
+        outcome.details["gc"] = pauses.summary()
     except BaseException:
         with contextlib.suppress(Exception):  # keep the workload's own error
             system.close()
         raise
+    finally:
+        gc.callbacks.remove(pauses)
     system.close()  # raises if the engine recorded internal errors
     # CPU seconds of the whole process (all threads): steadier than wall time when other
     # work shares the machine.
@@ -140,13 +203,15 @@ def session(system: System, store: Path) -> Iterator[Outcome]:
 
 
 def step_overhead(system: System, workdir: Path, sizes: Sizes) -> Outcome:
-    floor = system.commit_floor(workdir / "floor.db", sizes.floor_commits)
-    floor_ms = statistics.median(floor) * 1000
-    with session(system, workdir / "steps.store") as outcome:
-        system.run_noop_steps(min(sizes.steps, 20), async_steps=False, timeout=sizes.timeout)
+    """One workflow of ``steps`` no-op steps, ``repeats`` times per step flavour; and the
+    floor: one raw single-row commit of the system's database, in the same run."""
+    floor = system.commit_floor(workdir / f"floor-{system.store_name}", sizes.floor_commits)
+    with session(system, workdir / system.store_name) as outcome:
+        for async_steps in (False, True):  # warm-up
+            system.run_noop_steps(min(sizes.steps, 20), async_steps=async_steps, timeout=60)
         per_step: dict[str, list[float]] = {"sync": [], "async": []}
         cpu_per_step: dict[str, list[float]] = {"sync": [], "async": []}
-        for _ in range(sizes.step_repeats):
+        for _ in range(sizes.repeats):
             for variant in ("sync", "async"):
                 before = system.stats().get("commits")
                 started, cpu = time.perf_counter(), time.process_time()
@@ -160,19 +225,24 @@ def step_overhead(system: System, workdir: Path, sizes: Sizes) -> Outcome:
                     outcome.details.setdefault(f"commits_per_step_{variant}", []).append(
                         (after - before) / sizes.steps
                     )
-        sync_ms = statistics.median(per_step["sync"]) * 1000
-        async_ms = statistics.median(per_step["async"]) * 1000
+        sync_ms, async_ms, floor_ms = _ms(per_step["sync"]), _ms(per_step["async"]), _ms(floor)
+        what = f"{sizes.steps} no-op steps in one workflow"
         outcome.metrics += [
-            Metric("ms_per_step", "step overhead (def task)", sync_ms, "ms/step", 1.5),
-            Metric("ms_per_step_async", "step overhead (async def task)", async_ms, "ms/step", 1.5),
-            Metric("floor_ms_per_commit", "raw single-row commit (floor)", floor_ms, "ms"),
-            Metric("steps_over_floor", "step / raw commit", sync_ms / floor_ms, "x"),
+            metric("ms_per_step", f"durable step overhead, def steps ({what})", "ms", sync_ms),
+            metric("ms_per_step_async", "durable step overhead, async def steps", "ms", async_ms),
+            metric("floor_ms", "raw single-row commit of its database (floor)", "ms", floor_ms),
+            Metric(
+                "step_over_floor",
+                "def step / raw commit",
+                "x",
+                statistics.median(sync_ms) / statistics.median(floor_ms),
+            ),
         ]
         outcome.details.update(
             steps=sizes.steps,
-            repeats_ms_per_step={k: [v * 1000 for v in vs] for k, vs in per_step.items()},
-            cpu_ms_per_step={k: [v * 1000 for v in vs] for k, vs in cpu_per_step.items()},
-            floor_commit_ms=summary_ms(floor),
+            repeats_ms_per_step={"sync": sync_ms, "async": async_ms},
+            cpu_ms_per_step={k: _ms(v) for k, v in cpu_per_step.items()},
+            floor_commit_ms=summary(floor_ms),
         )
     return outcome
 
@@ -181,103 +251,351 @@ def step_overhead(system: System, workdir: Path, sizes: Sizes) -> Outcome:
 
 
 def one_step_workflow(system: System, workdir: Path, sizes: Sizes) -> Outcome:
-    with session(system, workdir / "one_step.store") as outcome:
+    with session(system, workdir / system.store_name) as outcome:
         for i in range(min(sizes.one_step_runs, 10)):  # warm-up
-            system.run_one_step(i, timeout=sizes.timeout)
-        samples = []
-        for i in range(sizes.one_step_runs):
-            started = time.perf_counter()
-            system.run_one_step(i, timeout=sizes.timeout)
-            samples.append(time.perf_counter() - started)
-        stats = summary_ms(samples)
-        outcome.metrics += [
-            Metric("p50_ms", "1-step workflow start->result p50", stats["p50"], "ms", 4.0),
-            Metric("p99_ms", "1-step workflow start->result p99", stats["p99"], "ms"),
-        ]
-        outcome.details["latency_ms"] = stats
+            system.run_one_step(i, timeout=60)
+        samples: list[float] = []
+        for _ in range(sizes.repeats):
+            for i in range(sizes.one_step_runs):
+                started = time.perf_counter()
+                system.run_one_step(i, timeout=sizes.timeout)
+                samples.append(time.perf_counter() - started)
+        ms = _ms(samples)
+        outcome.metrics.append(
+            metric(
+                "latency_ms",
+                f"1-step workflow start->result ({sizes.one_step_runs} sequential)",
+                "ms",
+                ms,
+            )
+        )
+        outcome.details["latency_ms"] = summary(ms)
     return outcome
 
 
-# -- 3. timer lateness -------------------------------------------------------------------------
+# -- 3. concurrent one-step workflows ------------------------------------------------------------
 
 
-def _peak_overlap(intervals: list[tuple[float, float]]) -> int:
-    edges = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
-    peak = current = 0
-    for _, step in edges:
-        current += step
-        peak = max(peak, current)
-    return peak
-
-
-def timer_lateness(system: System, workdir: Path, sizes: Sizes) -> Outcome:
-    """Lateness of ``sleep(sleep_seconds)`` in ``sleepers`` runs: first all sleeping at once
-    (they wait at a start line until every run has started), then started back to back."""
-    outcome = Outcome()
-    for together in (True, False):
-        variant = "together" if together else "staggered"
-        wakes: list[tuple[float, float]] = []
-        with session(system, workdir / f"timers-{variant}.store") as part:
+def concurrent_one_step(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    with session(system, workdir / system.store_name) as outcome:
+        system.run_concurrent_one_step(min(sizes.concurrent, 20), timeout=60)  # warm-up
+        walls: list[float] = []
+        for _ in range(sizes.repeats):
             started = time.perf_counter()
-            info = system.run_sleepers(
-                sizes.sleepers,
-                sizes.sleep_seconds,
-                functools.partial(_record_pair, wakes),
-                together=together,
-                timeout=sizes.timeout,
+            system.run_concurrent_one_step(sizes.concurrent, timeout=sizes.timeout)
+            walls.append(time.perf_counter() - started)
+        outcome.metrics.append(
+            metric(
+                "wall_s", f"{sizes.concurrent} concurrent 1-step workflows, wall time", "s", walls
             )
-            info["total_s"] = time.perf_counter() - started
-        if len(wakes) != sizes.sleepers:
-            raise AssertionError(f"{len(wakes)} of {sizes.sleepers} sleepers woke up")
-        stats = summary_ms([actual - intended for intended, actual in wakes])
-        peak = _peak_overlap([(i - sizes.sleep_seconds, a) for i, a in wakes])
-        what = f"{sizes.sleepers} runs, {variant}"
-        suffix = "" if together else "_staggered"
-        outcome.metrics += [
-            Metric(f"p50_ms{suffix}", f"timer lateness p50 ({what})", stats["p50"], "ms"),
-            Metric(f"p99_ms{suffix}", f"timer lateness p99 ({what})", stats["p99"], "ms", 20),
-        ]
-        outcome.details[variant] = {
-            "lateness_ms": stats,
-            "peak_sleeping_at_once": peak,
-            "woke_early": sum(1 for intended, actual in wakes if actual < intended),
-            **info,
-            **part.details,
-        }
+        )
+        outcome.details["repeats_s"] = walls
     return outcome
 
 
 # -- 4. resolve -> resume ----------------------------------------------------------------------
 
 
+def _resolve_samples(
+    system: System,
+    samples: int,
+    resolve: Callable[[str], dict[str, float] | None],
+    prefix: str,
+    timeout: float,
+) -> tuple[list[float], list[float]]:
+    """Latency from the resolve call to the next step starting, and the call's duration."""
+    latencies: list[float] = []
+    calls: list[float] = []
+    rng = random.Random(6)
+    for i in range(samples + 1):  # the first is warm-up
+        key = f"{prefix}-{i}"
+        resumed: list[float] = []
+        system.start_promise_waiter(key, functools.partial(_record_now, resumed))
+        system.wait_promise_pending(key, timeout=timeout)
+        # A person resolves at any moment: never in step with the engine's polling.
+        time.sleep(rng.uniform(0, system.wakeup_interval))
+        before = time.time()
+        reply = resolve(key)
+        returned = time.time()
+        if reply is not None:  # resolved in another process: its own clock readings
+            before, returned = reply["started"], reply["returned"]
+        system.wait_done(key, timeout=timeout)
+        if len(resumed) != 1:
+            raise AssertionError(f"{key}: the step after the promise ran {len(resumed)} times")
+        if i >= 1:
+            latencies.append(resumed[0] - before)
+            calls.append(returned - before)
+    return latencies, calls
+
+
 def resolve_resume(system: System, workdir: Path, sizes: Sizes) -> Outcome:
-    with session(system, workdir / "promises.store") as outcome:
-        latencies: list[float] = []
-        resolve_calls: list[float] = []
-        for i in range(sizes.promise_samples + 5):  # the first 5 are warm-up
-            key = f"waiter-{i}"
-            resumed: list[float] = []
-            system.start_promise_waiter(key, functools.partial(_record_now, resumed))
-            system.wait_promise_pending(key, timeout=sizes.timeout)
-            before = time.time()
-            system.resolve_promise(key)
-            returned = time.time()
-            system.wait_done(key, timeout=sizes.timeout)
-            if len(resumed) != 1:
-                raise AssertionError(f"{key}: the step after the promise ran {len(resumed)} times")
-            if i >= 5:
-                latencies.append(resumed[0] - before)
-                resolve_calls.append(returned - before)
-        stats = summary_ms(latencies)
+    """A workflow waits on a promise (DBOS: recv); the bench resolves it from this process
+    (the engine's) or from a second process with no engine, the way a CLI does; measured
+    from the resolve call to the next step starting in the engine's process."""
+    samples = sizes.promise_samples_slow if system.slow_wakeup else sizes.promise_samples
+    store = workdir / system.store_name
+    with session(system, store) as outcome:
+        local, local_calls = _resolve_samples(
+            system,
+            samples,
+            lambda key: system.resolve_promise(key),
+            "local",
+            sizes.timeout,
+        )
+        with worker("resolver", system.name, store, workdir=workdir) as resolver:
+            resolver.expect(timeout=60)
+
+            def remote(key: str) -> dict[str, float]:
+                resolver.send(key)
+                return resolver.expect(timeout=sizes.timeout)
+
+            cross, cross_calls = _resolve_samples(system, samples, remote, "remote", sizes.timeout)
+            resolver.send("quit")
+            resolver.finish()
+        local_ms, cross_ms = _ms(local), _ms(cross)
         outcome.metrics += [
-            Metric("p50_ms", "resolve->next step p50", stats["p50"], "ms"),
-            Metric("p99_ms", "resolve->next step p99", stats["p99"], "ms", 20),
+            metric("in_process_ms", "resolve->resume, resolved in-process", "ms", local_ms),
+            metric(
+                "cross_process_ms", "resolve->resume, resolved by another process", "ms", cross_ms
+            ),
         ]
-        outcome.details.update(latency_ms=stats, resolve_call_ms=summary_ms(resolve_calls))
+        outcome.details.update(
+            in_process_ms=summary(local_ms),
+            cross_process_ms=summary(cross_ms),
+            in_process_call_ms=summary(_ms(local_calls)),
+            cross_process_call_ms=summary(_ms(cross_calls)),
+        )
     return outcome
 
 
-# -- 5. import time ----------------------------------------------------------------------------
+# -- 5. timer lateness -------------------------------------------------------------------------
+
+
+def timer_lateness(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """``timers`` runs each do ``timer_rounds`` durable sleeps of ``sleep_seconds`` and then
+    as many promise waits that time out after ``sleep_seconds``; every round starts for
+    all runs at once. Lateness: when the sleep (or timed-out wait) returned to workflow
+    code, minus when it was asked for plus its duration."""
+    wakes: dict[str, list[float]] = {}
+    with session(system, workdir / system.store_name) as outcome:
+        started = time.perf_counter()
+        info = system.run_timers(
+            sizes.timers,
+            sizes.sleep_seconds,
+            sizes.timer_rounds,
+            functools.partial(_record_wake, wakes),
+            timeout=sizes.timeout,
+        )
+        info["total_s"] = time.perf_counter() - started
+    expected = sizes.timers * sizes.timer_rounds
+    for kind in ("sleep", "timeout"):
+        if len(wakes.get(kind, [])) != expected:
+            raise AssertionError(f"{len(wakes.get(kind, []))} of {expected} {kind} wake-ups")
+    sleep_ms, timeout_ms = _ms(wakes["sleep"]), _ms(wakes["timeout"])
+    what = f"{sizes.timers} at once, {sizes.sleep_seconds * 1000:g} ms"
+    outcome.metrics += [
+        metric("sleep_lateness_ms", f"timer lateness ({what} sleeps)", "ms", sleep_ms),
+        metric("timeout_lateness_ms", f"promise timeout lateness ({what})", "ms", timeout_ms),
+    ]
+    per_round = {
+        f"{kind}_p99_ms_by_round": [
+            percentile(ms[r * sizes.timers : (r + 1) * sizes.timers], 99)
+            for r in range(sizes.timer_rounds)
+        ]
+        for kind, ms in (("sleep", sleep_ms), ("timeout", timeout_ms))
+    }
+    outcome.details.update(
+        info,
+        **per_round,
+        rounds=sizes.timer_rounds,
+        sleep_lateness_ms=summary(sleep_ms),
+        timeout_lateness_ms=summary(timeout_ms),
+        woke_early=sum(1 for x in wakes["sleep"] + wakes["timeout"] if x < 0),
+    )
+    return outcome
+
+
+# -- 6. recovery -------------------------------------------------------------------------------
+
+
+def _snapshot(store: Path, into: Path) -> list[Path]:
+    """Copy a store and its side files (WAL, journal) as the killed process left them."""
+    copied = []
+    for path in sorted(store.parent.glob(store.name + "*")):
+        if path.suffix in (".bell", ".knock"):
+            continue
+        target = into / path.name
+        shutil.copy2(path, target)
+        copied.append(target)
+    return copied
+
+
+def recovery(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """A process with ``recovery_runs`` runs suspended on a timer is killed with SIGKILL;
+    once their deadline has passed, a new process starts: time from its spawn (and from
+    the moment its workflows are registered) until every run has durably completed.
+    Each repeat recovers a fresh copy of the killed process's files."""
+    count = sizes.recovery_runs
+    store = workdir / "killed" / system.store_name
+    store.parent.mkdir()
+    with worker("suspend", system.name, store, count, workdir=workdir) as victim:
+        ready = victim.expect(timeout=sizes.timeout)
+        victim.kill9()
+    fire_at = float(ready["fire_at"])
+    wait = fire_at - time.time()
+    if wait > 0:  # the deadline passes while no process runs
+        time.sleep(wait + 0.05)
+    from_start: list[float] = []
+    after_registration: list[float] = []
+    runs = []
+    for i in range(sizes.repeats):
+        copy_dir = workdir / f"copy-{i}"
+        copy_dir.mkdir()
+        _snapshot(store, copy_dir)
+        with worker(
+            "recover", system.name, copy_dir / system.store_name, count, workdir=workdir
+        ) as w:
+            times = w.expect(timeout=sizes.timeout)
+            w.finish()
+        from_start.append(times["done"] - w.spawned)
+        after_registration.append(times["done"] - times["registered"])
+        runs.append({k: v - w.spawned for k, v in times.items()})
+    return Outcome(
+        metrics=[
+            metric(
+                "from_start_s",
+                f"recovery of {count} overdue runs after kill -9, from process start",
+                "s",
+                from_start,
+            ),
+            metric(
+                "after_registration_s",
+                "recovery, after the workflows are registered",
+                "s",
+                after_registration,
+            ),
+        ],
+        details={
+            "runs": count,
+            "overdue_by_s": time.time() - fire_at,
+            "suspended_at_s": ready["at"] - victim.spawned,
+            "repeats_since_spawn_s": runs,
+        },
+    )
+
+
+# -- 7. memory ---------------------------------------------------------------------------------
+
+
+def memory(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """RSS growth of a fresh process per run waiting on a promise: after ``memory_warmup``
+    waiting runs, ``repeats`` more steps of ``memory_step`` runs each (fewer per step when
+    the warm-up shows that starting them would take over ``memory_step_seconds``: both
+    systems get the same time)."""
+    store = workdir / system.store_name
+    args = (sizes.memory_warmup, sizes.memory_step, sizes.repeats, sizes.memory_step_seconds)
+    with worker("memory", system.name, store, *args, workdir=workdir) as w:
+        readings = [w.expect(timeout=sizes.timeout * 3) for _ in range(sizes.repeats + 1)]
+        w.expect(timeout=sizes.timeout)  # stopped
+        w.finish()
+    per_step = [
+        (b["rss_kb"] - a["rss_kb"]) / (b["waiting"] - a["waiting"])
+        for a, b in itertools.pairwise(readings)
+    ]
+    total = readings[-1]["waiting"] - readings[0]["waiting"]
+    overall = (readings[-1]["rss_kb"] - readings[0]["rss_kb"]) / total
+    # RSS grows in allocator-sized jumps, so single steps are noisy: the figure is the
+    # growth over all steps per run; its p99 is the worst step.
+    return Outcome(
+        metrics=[
+            Metric(
+                "kb_per_run",
+                "memory per run waiting on a promise (RSS growth)",
+                "KB",
+                overall,
+                percentile(per_step, 99),
+                len(per_step),
+            ),
+        ],
+        details={"readings": readings, "kb_per_step": per_step, "runs": total},
+    )
+
+
+# -- 8. idle CPU -------------------------------------------------------------------------------
+
+
+def idle_cpu(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """CPU (utime + stime from /proc) of an engine process with ``idle_waiters`` runs
+    waiting on promises and nothing else to do, over ``idle_seconds`` in 5 windows."""
+    store = workdir / system.store_name
+    with worker("idle", system.name, store, sizes.idle_waiters, workdir=workdir) as w:
+        w.expect(timeout=sizes.timeout)
+        windows = []
+        window = sizes.idle_seconds / 5
+        start_cpu, start = w.cpu_seconds(), time.monotonic()
+        last_cpu, last = start_cpu, start
+        for i in range(1, 6):
+            time.sleep(max(start + i * window - time.monotonic(), 0))  # a measuring window
+            cpu, now = w.cpu_seconds(), time.monotonic()
+            windows.append(100 * (cpu - last_cpu) / (now - last))
+            last_cpu, last = cpu, now
+        overall = 100 * (last_cpu - start_cpu) / (last - start)
+        w.send("stop")
+        w.expect(timeout=60)
+        w.finish()
+    return Outcome(
+        metrics=[
+            Metric(
+                "cpu_percent",
+                f"idle engine CPU over {sizes.idle_seconds:g} s ({sizes.idle_waiters} runs waiting)",
+                "%",
+                overall,
+                max(windows),
+                1,
+            )
+        ],
+        details={"windows_percent": windows},
+    )
+
+
+# -- 9. lock hand-over (flovyn_nb: two processes on one store) ----------------------------------
+
+
+def lock_handover(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """Two processes run 1-step workflows back to back on one store file for
+    ``busy_seconds``; every time one of them has to (re)open the file, how long it waits
+    for the other to hand it over."""
+    store = workdir / system.store_name
+    with (
+        worker("busy", system.name, store, sizes.busy_seconds, workdir=workdir) as a,
+        worker("busy", system.name, store, sizes.busy_seconds, workdir=workdir) as b,
+    ):
+        a.expect(timeout=sizes.timeout)
+        b.expect(timeout=sizes.timeout)
+        a.send("go")
+        b.send("go")
+        results = [a.expect(timeout=sizes.timeout * 2), b.expect(timeout=sizes.timeout * 2)]
+        a.finish()
+        b.finish()
+    waits = _ms([x for r in results for x in r["opens"]])
+    latencies = _ms([x for r in results for x in r["latencies"]])
+    if not waits:
+        raise AssertionError("no hand-over happened: the processes never waited for each other")
+    return Outcome(
+        metrics=[
+            metric("handover_ms", "lock hand-over between two busy processes", "ms", waits),
+            metric("busy_run_ms", "1-step workflow while sharing the file", "ms", latencies),
+        ],
+        details={
+            "runs_per_process": [r["runs"] for r in results],
+            "handovers_per_process": [len(r["opens"]) for r in results],
+            "handover_ms": summary(waits),
+            "run_ms": summary(latencies),
+        },
+    )
+
+
+# -- 10. import time ---------------------------------------------------------------------------
 
 _IMPORT_PROBE = """
 import json, sys, time
@@ -307,13 +625,17 @@ def import_time(system: System, workdir: Path, sizes: Sizes) -> Outcome:
             check=True,
         )
         probes.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    ms = statistics.median(p["seconds"] for p in probes) * 1000
     heavy = sorted({m for p in probes for m in p["heavy"]})
     label = "heavy modules on import" + (f" ({', '.join(heavy)})" if heavy else " (none)")
     return Outcome(
         metrics=[
-            Metric("import_ms", f"import {system.import_name}", ms, "ms", 300),
-            Metric("heavy_modules", label, len(heavy), "", 0),
+            metric(
+                "import_ms",
+                "cold import of the package (fresh interpreter)",
+                "ms",
+                [p["seconds"] * 1000 for p in probes],
+            ),
+            Metric("heavy_modules", label, "", len(heavy)),
         ],
         details={
             "repeats_ms": [p["seconds"] * 1000 for p in probes],
@@ -328,7 +650,18 @@ Workload = Callable[[System, Path, Sizes], Outcome]
 WORKLOADS: dict[str, Workload] = {
     "step_overhead": step_overhead,
     "one_step_workflow": one_step_workflow,
-    "timer_lateness": timer_lateness,
+    "concurrent_one_step": concurrent_one_step,
     "resolve_resume": resolve_resume,
+    "timer_lateness": timer_lateness,
+    "recovery": recovery,
+    "memory": memory,
+    "idle_cpu": idle_cpu,
+    "lock_handover": lock_handover,
     "import_time": import_time,
 }
+#: Workloads whose figures depend on how often DBOS polls: run at both polling settings.
+#: (DBOS's timers and recv timeouts wait on asyncio, not on the poller; at 0.01 s the
+#: poller's query per waiting recv, 1000 of them, starved the run, which did not finish.)
+LATENCY = ("one_step_workflow", "resolve_resume", "idle_cpu")
+#: Workloads only one system has a use for.
+ONLY = {"lock_handover": ("flovyn_nb",)}

@@ -1,4 +1,8 @@
-"""The systems the bench can measure, by name (DBOS joins here later)."""
+"""The systems the bench can measure, by name.
+
+``dbos`` is DBOS Transact at its default notification polling interval (1 s on SQLite),
+``dbos@0.01`` the same with ``notification_listener_polling_interval_sec=0.01``.
+"""
 
 from __future__ import annotations
 
@@ -13,5 +17,24 @@ def _flovyn() -> System:
     return FlovynSystem()
 
 
+def _dbos(polling: float | None) -> Callable[[], System]:
+    def make() -> System:
+        from bench.systems.dbos import DBOSSystem
+
+        return DBOSSystem(polling)
+
+    return make
+
+
 # Factories, so a system's heavy imports happen only when it is selected.
-SYSTEMS: dict[str, Callable[[], System]] = {"flovyn_nb": _flovyn}
+SYSTEMS: dict[str, Callable[[], System]] = {
+    "flovyn_nb": _flovyn,
+    "dbos": _dbos(None),
+    "dbos@0.01": _dbos(0.01),
+}
+#: The module whose import registers a system's workflows (timed in recovery).
+MODULES: dict[str, str] = {
+    "flovyn_nb": "bench.systems.flovyn",
+    "dbos": "bench.systems.dbos",
+    "dbos@0.01": "bench.systems.dbos",
+}

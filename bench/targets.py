@@ -1,0 +1,123 @@
+"""The bar flovyn_nb is held to (issues 2, 4 and 6), judged on one run's results.
+
+A target bounds one statistic (``median`` or ``p99``) of one flovyn_nb figure, either in
+the figure's own unit or as a ratio to the same figure of DBOS measured in the same run.
+A ratio is taken against the *faster* of the DBOS configurations that measured the figure
+(default polling and 0.01 s), so flovyn_nb never wins against a handicapped DBOS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+SUBJECT = "flovyn_nb"
+REFERENCES = ("dbos", "dbos@0.01")
+
+
+@dataclass(frozen=True)
+class Target:
+    workload: str
+    metric: str
+    stat: str  # "median" or "p99"
+    bound: float  # the figure (or ratio) must be at most this
+    ratio_to_dbos: bool = False
+    source: str = ""
+
+    def describe(self) -> str:
+        return f"<= {self.bound:g}x DBOS" if self.ratio_to_dbos else f"<= {self.bound:g}"
+
+
+TARGETS: tuple[Target, ...] = (
+    # issue 6
+    Target("step_overhead", "ms_per_step", "median", 0.6, True, "issue 6"),
+    Target("step_overhead", "step_over_floor", "median", 1.25, False, "issue 6"),
+    Target("one_step_workflow", "latency_ms", "median", 0.5, True, "issue 6"),
+    Target("concurrent_one_step", "wall_s", "median", 0.2, True, "issue 6"),
+    Target("resolve_resume", "in_process_ms", "p99", 20, False, "issues 2, 6"),
+    Target("resolve_resume", "cross_process_ms", "p99", 150, False, "issues 4, 6"),
+    Target("timer_lateness", "sleep_lateness_ms", "p99", 20, False, "issues 2, 6"),
+    Target("timer_lateness", "timeout_lateness_ms", "p99", 20, False, "issue 6"),
+    Target("recovery", "after_registration_s", "median", 1.0, False, "issue 6"),
+    Target("memory", "kb_per_run", "median", 20, False, "issue 6"),
+    # issue 4
+    Target("idle_cpu", "cpu_percent", "median", 2.0, False, "issue 4"),
+    # issue 2
+    Target("step_overhead", "ms_per_step", "median", 1.5, False, "issue 2"),
+    Target("one_step_workflow", "latency_ms", "median", 4.0, False, "issue 2"),
+    Target("import_time", "import_ms", "median", 300, False, "issue 2"),
+    Target("import_time", "heavy_modules", "median", 0, False, "issue 2"),
+)
+
+
+def figure(results: dict[str, Any], system: str, workload: str, name: str) -> dict[str, Any] | None:
+    """One figure of one system from results.json, or None when it was not measured."""
+    run = results["systems"].get(system, {}).get("workloads", {}).get(workload, {})
+    found = run.get("metrics", {}).get(name)
+    return found if isinstance(found, dict) else None
+
+
+def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target with the measured value and PASS / MISS (or n/a when not measured)."""
+    verdicts = []
+    for target in TARGETS:
+        mine = figure(results, SUBJECT, target.workload, target.metric)
+        entry: dict[str, Any] = {
+            "workload": target.workload,
+            "metric": target.metric,
+            "label": mine["label"] if mine else target.metric,
+            "unit": "x" if target.ratio_to_dbos else (mine["unit"] if mine else ""),
+            "stat": target.stat,
+            "bound": target.bound,
+            "target": target.describe(),
+            "source": target.source,
+            "value": None,
+            "status": "n/a",
+        }
+        if mine is not None and mine.get(target.stat) is not None:
+            value = float(mine[target.stat])
+            if target.ratio_to_dbos:
+                refs = {
+                    ref: float(theirs[target.stat])
+                    for ref in REFERENCES
+                    if (theirs := figure(results, ref, target.workload, target.metric))
+                    and theirs.get(target.stat)
+                }
+                if refs:
+                    best = min(refs, key=lambda r: refs[r])
+                    entry.update(dbos=refs[best], against=best, flovyn=value)
+                    value = value / refs[best]
+                else:
+                    value = math.nan
+            if not math.isnan(value):
+                entry["value"] = value
+                entry["status"] = "PASS" if value <= target.bound else "MISS"
+        verdicts.append(entry)
+    return verdicts
+
+
+def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every figure flovyn_nb shares with DBOS: both medians and p99s, and the ratios."""
+    rows = []
+    mine = results["systems"].get(SUBJECT, {}).get("workloads", {})
+    for workload, run in mine.items():
+        for name, fig in run.get("metrics", {}).items():
+            row: dict[str, Any] = {
+                "workload": workload,
+                "metric": name,
+                "label": fig["label"],
+                "unit": fig["unit"],
+                SUBJECT: {"median": fig["median"], "p99": fig["p99"], "n": fig["n"]},
+            }
+            for ref in REFERENCES:
+                theirs = figure(results, ref, workload, name)
+                if theirs is None:
+                    continue
+                row[ref] = {"median": theirs["median"], "p99": theirs["p99"], "n": theirs["n"]}
+                for stat in ("median", "p99"):
+                    a, b = fig.get(stat), theirs.get(stat)
+                    if a is not None and b:
+                        row.setdefault("ratio", {}).setdefault(ref, {})[stat] = a / b
+            rows.append(row)
+    return rows
