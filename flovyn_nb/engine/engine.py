@@ -554,7 +554,7 @@ class Engine:
             for row in rows:
                 run = by_id.get(row.id)
                 if run is not None and row.execution_id in self.runs:
-                    run.deliver_promise(row)
+                    run.deliver_promise(row, marked=row.delivered)
 
     async def _heartbeat_loop(self) -> None:
         while True:

@@ -66,7 +66,7 @@ from flovyn_nb.model import (
     _Payload,
 )
 from flovyn_nb.store import ops
-from flovyn_nb.store.ops import Con, EventRow, LogRow, PromiseRow, RunUpdate
+from flovyn_nb.store.ops import Con, EventRow, LogRow, NewPromise, PromiseRow, RunUpdate
 
 if TYPE_CHECKING:
     from flovyn_nb.engine.engine import Engine
@@ -364,12 +364,13 @@ class Run:
                 await anyio.lowlevel.checkpoint()
                 return self._promise_outcome(name, outcome.type, outcome.payload, type_hint)
             timeout_at = epoch_of(rec.payload.get("timeoutAt"))
+            created = None
         else:
             now = self.engine.clock.now()
             timeout_at = None if seconds is None else now + seconds
             schema = serde.schema_of(type_hint)
             schema_json = None if schema is None else serde.dumps(schema)
-            row: PromiseRow = await self.commit(
+            created = self.emit(
                 E.PROMISE_CREATED,
                 PromiseCreated(
                     promise_id=promise_id,
@@ -378,28 +379,34 @@ class Run:
                     schema=schema,
                 ),
                 status=RunStatus.WAITING,
-                ops_=[
-                    lambda con: ops.create_promise(
-                        con,
-                        promise_id=promise_id,
-                        execution_id=self.execution_id,
-                        name=name,
-                        timeout_at=timeout_at,
-                        schema_json=schema_json,
-                        now=now,
-                    ),
-                ],
             )
-            if row.status is not PromiseStatus.PENDING:
-                self.engine.inbox_changed(self)  # resolved before we got here: deliver it
+            created.new_promise = NewPromise(
+                promise_id, self.execution_id, name, timeout_at, schema_json, now
+            )
+        # Waiting (and the timeout's deadline) starts now, not when the creation is
+        # committed: the writer commits in order, so a resolution or a timeout is always
+        # written after the promise it settles.
         self.promise_waits[name] = (wait, promise_id, type_hint)
         entry = None
         if timeout_at is not None:
             entry = self.engine.deadlines.add(
                 timeout_at, lambda: self.engine.promise_timed_out(self, promise_id)
             )
-        if rec is not None:
-            self.engine.inbox_changed(self)
+        try:
+            if created is not None:
+                await self.engine.writer.wait(created.ticket)
+                if created.error is not None:
+                    raise created.error
+                row: PromiseRow = created.result
+                if row.status is not PromiseStatus.PENDING:
+                    self.engine.inbox_changed(self)  # resolved before we got here: deliver it
+            else:
+                self.engine.inbox_changed(self)
+        except BaseException:
+            self.promise_waits.pop(name, None)
+            if entry is not None:
+                entry.cancel()
+            raise
         try:
             value = await self._block(wait)
         finally:
@@ -422,7 +429,7 @@ class Run:
             )
         raise PromiseTimeout(f"promise {name!r} timed out", name=name)
 
-    def deliver_promise(self, row: PromiseRow) -> bool:
+    def deliver_promise(self, row: PromiseRow, *, marked: bool = False) -> bool:
         """Hand a settled promise to the waiting code; False if nobody waits for it yet."""
         pending = self.promise_waits.get(row.name)
         if pending is None:
@@ -458,7 +465,7 @@ class Run:
         self.emit(
             kind,
             payload,
-            ops_=[lambda con: ops.mark_promise_delivered(con, row.id)],
+            ops_=[] if marked else [lambda con: ops.mark_promise_delivered(con, row.id)],
             status=RunStatus.RUNNING,
         )
         try:

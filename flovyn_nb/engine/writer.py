@@ -21,7 +21,9 @@ from flovyn_nb.store.ops import (
     Con,
     EventRow,
     LogRow,
+    NewPromise,
     RunUpdate,
+    create_promises,
     insert_events,
     insert_logs,
     update_runs,
@@ -34,6 +36,7 @@ class Write:
     logs: list[LogRow] = field(default_factory=list)
     ops: list[Callable[[Con], Any]] = field(default_factory=list)
     run_update: RunUpdate | None = None
+    new_promise: NewPromise | None = None  # its row becomes the result
     one_statement: bool = False  # its single op issues one statement (may autocommit)
     result: Any = None
     error: BaseException | None = None
@@ -140,7 +143,7 @@ class Writer:
             only = batch[0]
             if only.one_statement and len(only.ops) == 1 and not only.events and not only.logs:
                 return only.run_update is None
-        if any(write.ops or write.run_update for write in batch):
+        if any(write.ops or write.run_update or write.new_promise for write in batch):
             return False
         events = sum(len(write.events) for write in batch)
         logs = sum(len(write.logs) for write in batch)
@@ -164,6 +167,12 @@ class Writer:
         insert_logs(con, logs)
         latest = {w.run_update.execution_id: w.run_update for w in batch if w.run_update}
         update_runs(con, list(latest.values()))
+        promises = [w for w in batch if w.new_promise is not None]
+        if promises:
+            rows = create_promises(con, [w.new_promise for w in promises if w.new_promise])
+            for write in promises:
+                assert write.new_promise is not None
+                write.result = rows[write.new_promise.promise_id]
         for write in batch:
             for op in write.ops:
                 write.result = op(con)

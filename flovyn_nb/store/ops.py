@@ -354,40 +354,68 @@ def find_promise(con: Con, execution_id: str, name: str) -> PromiseRow | None:
     return None if row is None else _promise_row(row)
 
 
-def create_promise(
-    con: Con,
-    *,
-    promise_id: str,
-    execution_id: str,
-    name: str,
-    timeout_at: float | None,
-    schema_json: str | None,
-    now: float,
-) -> PromiseRow:
-    """Insert a pending promise, or return the row an early resolver already wrote."""
-    existing = find_promise(con, execution_id, name)
-    if existing is not None:
-        con.execute(
-            "UPDATE promises SET timeout_at = ?, schema = ? WHERE id = ?",
-            [to_ts(timeout_at), schema_json, existing.id],
-        )
-        return existing
-    con.execute(
-        "INSERT INTO promises (id, execution_id, name, status, timeout_at, schema, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+@dataclass(frozen=True, slots=True)
+class NewPromise:
+    promise_id: str
+    execution_id: str
+    name: str
+    timeout_at: float | None
+    schema_json: str | None
+    created_at: float
+
+
+def create_promises(con: Con, new: Sequence[NewPromise]) -> dict[str, PromiseRow]:
+    """Insert pending promises (one statement for many); where an early resolver already
+    wrote the row, keep its outcome and add the deadline and schema. Returns every row."""
+    if not new:
+        return {}
+    ids = [p.promise_id for p in new]
+    existing = {
+        r[0]: _promise_row(r)
+        for r in con.execute(
+            f"SELECT {_PROMISE_COLS} FROM promises WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+            [ids],
+        ).fetchall()
+    }
+    fresh = [p for p in new if p.promise_id not in existing]
+    _insert_many(
+        con,
+        "promises (id, execution_id, name, status, timeout_at, schema, created_at)",
+        7,
         [
-            promise_id,
-            execution_id,
-            name,
-            PromiseStatus.PENDING.value,
-            to_ts(timeout_at),
-            schema_json,
-            to_ts(now),
+            (
+                p.promise_id,
+                p.execution_id,
+                p.name,
+                PromiseStatus.PENDING.value,
+                to_ts(p.timeout_at),
+                p.schema_json,
+                to_ts(p.created_at),
+            )
+            for p in fresh
         ],
     )
-    row = find_promise(con, execution_id, name)
-    assert row is not None
-    return row
+    for p in new:
+        if p.promise_id in existing:
+            con.execute(
+                "UPDATE promises SET timeout_at = ?, schema = ? WHERE id = ?",
+                [to_ts(p.timeout_at), p.schema_json, p.promise_id],
+            )
+    rows = dict(existing)
+    for p in fresh:
+        rows[p.promise_id] = PromiseRow(
+            id=p.promise_id,
+            execution_id=p.execution_id,
+            name=p.name,
+            status=PromiseStatus.PENDING,
+            timeout_at=p.timeout_at,
+            schema=_json(p.schema_json),
+            value=None,
+            error=None,
+            resolved_by=None,
+            delivered=False,
+        )
+    return rows
 
 
 def settle_promise(
@@ -432,11 +460,12 @@ def settle_promise(
 
 
 def time_out_promises(con: Con, promise_ids: Sequence[str], now: float) -> list[PromiseRow]:
-    """Mark the still-pending ones TIMED_OUT (one statement for any number); return all
-    of them as they are now (some may have been resolved first)."""
+    """Mark the still-pending ones TIMED_OUT (one statement for any number; the owner
+    delivers them at once, so they are marked delivered too); return all of them as they
+    are now (some may have been resolved first)."""
     con.execute(
-        "UPDATE promises SET status = 'TIMED_OUT', resolved_at = ?, resolved_by = 'timeout' "
-        "WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING'",
+        "UPDATE promises SET status = 'TIMED_OUT', resolved_at = ?, resolved_by = 'timeout', "
+        "delivered = TRUE WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING'",
         [to_ts(now), list(promise_ids)],
     )
     rows = con.execute(
