@@ -242,7 +242,7 @@ def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
     path = _store_path(store)
     with _Errors():
         run = client.get_run(workflow_id, events=False, store=path)
-        handle = client._store(path)
+        handle = client.store_for(path)
         seen = 0
         watcher = BellWatcher(handle.bell)
         while True:

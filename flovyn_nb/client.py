@@ -91,7 +91,7 @@ def _require_engine() -> Engine:
     return engine
 
 
-def _store(store: str | os.PathLike[str] | None) -> Store:
+def store_for(store: str | os.PathLike[str] | None) -> Store:
     """The store to query: the engine's, or a (cached) handle on the given/default path."""
     engine = current_engine()
     if store is None and engine is not None:
@@ -135,7 +135,7 @@ class WorkflowHandle:
             status, output, error = engine.wait_finished(self.execution_id, timeout)
         else:
             status, output, error = _wait_without_engine(
-                self._store or _store(None), self.execution_id, timeout
+                self._store or store_for(None), self.execution_id, timeout
             )
         if status is RunStatus.COMPLETED:
             definition = registry.find_workflow(self.kind)
@@ -214,7 +214,7 @@ def start_workflow(
 def get_handle(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> WorkflowHandle:
     run = get_run(workflow_id, events=False, store=store)
     return WorkflowHandle(
-        run.workflow_id, run.execution_id, run.kind, None if store is None else _store(store)
+        run.workflow_id, run.execution_id, run.kind, None if store is None else store_for(store)
     )
 
 
@@ -295,7 +295,7 @@ def _settle(
             allow_early=allow_early,
         )
         return
-    target = _store(store)
+    target = store_for(store)
     now = time.time()
     _inbox_write(
         target,
@@ -324,7 +324,7 @@ def signal_workflow(
         return
     now = time.time()
     _inbox_write(
-        _store(store),
+        store_for(store),
         lambda con: inbox.send_signal(
             con, workflow_id=workflow_id, name=name, value=value, now=now
         ),
@@ -337,7 +337,7 @@ def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = 
     if engine is not None and store is None:
         engine.cancel(workflow_id)
         return
-    _inbox_write(_store(store), lambda con: inbox.request_cancel(con, workflow_id=workflow_id))
+    _inbox_write(store_for(store), lambda con: inbox.request_cancel(con, workflow_id=workflow_id))
 
 
 def _inbox_write(store: Store, write: Callable[[Any], Any]) -> None:
@@ -362,7 +362,7 @@ def get_run(
     Raises:
         UnknownWorkflow: no run with that workflow id (or execution id).
     """
-    run = _store(store).read(lambda con: ops.get_run(con, workflow_id, with_events=events))
+    run = store_for(store).read(lambda con: ops.get_run(con, workflow_id, with_events=events))
     if run is None:
         raise UnknownWorkflow(f"no run with workflow id {workflow_id!r}", workflow_id=workflow_id)
     return run
@@ -392,7 +392,7 @@ def list_runs(
 ) -> list[RunInfo]:
     """Runs, newest first, optionally filtered by status and workflow kind (no events)."""
     statuses = _statuses(status)
-    return _store(store).read(
+    return store_for(store).read(
         lambda con: ops.list_runs(con, statuses=statuses, kind=kind, limit=limit)
     )
 
@@ -401,13 +401,13 @@ def pending_promises(
     workflow_id: str | None = None, *, store: str | os.PathLike[str] | None = None
 ) -> list[PromiseInfo]:
     """Promises waiting for a value, with their timeout deadlines and JSON schemas."""
-    return _store(store).read(lambda con: ops.promises(con, workflow_id=workflow_id))
+    return store_for(store).read(lambda con: ops.promises(con, workflow_id=workflow_id))
 
 
 def run_logs(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> list[LogEntry]:
     """The captured log lines of a run, in order."""
     run = get_run(workflow_id, events=False, store=store)
-    return _store(store).read(lambda con: ops.logs(con, run.execution_id))
+    return store_for(store).read(lambda con: ops.logs(con, run.execution_id))
 
 
 def sql(
@@ -415,4 +415,4 @@ def sql(
 ) -> pandas.DataFrame:
     """Run SQL over the store's tables (``workflow_executions``, ``events``, ``tasks``,
     ``timers``, ``promises``, ``signals``, ``logs``, ``engines``) into a DataFrame."""
-    return _store(store).sql(query, params)
+    return store_for(store).sql(query, params)

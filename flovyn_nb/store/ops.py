@@ -140,13 +140,6 @@ def find_run(con: Con, workflow_id: str) -> RunRow | None:
     return None if row is None else _run_row(row)
 
 
-def find_run_by_execution(con: Con, execution_id: str) -> RunRow | None:
-    row = con.execute(
-        f"SELECT {_RUN_COLS} FROM workflow_executions WHERE id = ?", [execution_id]
-    ).fetchone()
-    return None if row is None else _run_row(row)
-
-
 def insert_run(
     con: Con,
     *,
@@ -299,14 +292,6 @@ def load_histories(
     for r in rows:
         histories[r[0]].append((r[1], r[2], json.loads(r[3]), r[4] / 1e6))
     return histories
-
-
-def load_history(con: Con, execution_id: str) -> list[tuple[int, str, Any, float]]:
-    rows = con.execute(
-        "SELECT seq, type, payload, epoch_us(ts) FROM events WHERE execution_id = ? ORDER BY seq",
-        [execution_id],
-    ).fetchall()
-    return [(r[0], r[1], json.loads(r[2]), r[3] / 1e6) for r in rows]
 
 
 # -- promises and signals --------------------------------------------------------------

@@ -44,7 +44,7 @@ def store_key(store: str | os.PathLike[str] | None) -> Path:
 
 def open_store(store: Path) -> Store:
     """The store to read: the engine's (flushed first) or a shared handle on the path."""
-    return client._store(store)
+    return client.store_for(store)
 
 
 def engine_for(store: Path) -> Any:
