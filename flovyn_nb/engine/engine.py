@@ -361,23 +361,21 @@ class Engine:
         now = self.clock.now()
         input_text = serde.dumps(input_json)
 
-        def insert(con: Con) -> None:
-            ops.insert_run(
-                con,
-                execution_id=execution_id,
-                workflow_id=workflow_id,
-                kind=definition.name,
-                input_json=input_text,
-                source_hash=definition.source_hash,
-                owner=self.id,
-                parent_id=None if parent is None else parent.execution_id,
-                now=now,
-            )
-
+        new_run = ops.NewRun(
+            execution_id,
+            workflow_id,
+            definition.name,
+            input_text,
+            definition.source_hash,
+            self.id,
+            None if parent is None else parent.execution_id,
+            now,
+        )
         try:
             # The run row alone makes the start durable (it holds the input); its
-            # WORKFLOW_STARTED event rides along with the run's first steps.
-            await self.writer.commit(Write(ops=[insert], one_statement=True))
+            # WORKFLOW_STARTED event rides along with the run's first steps. Starts that
+            # arrive together share one INSERT.
+            await self.writer.commit(Write(new_run=new_run))
         except StoreError:
             # Most likely the workflow id exists (its UNIQUE constraint refused the insert):
             # starting is idempotent, so hand back the existing run.

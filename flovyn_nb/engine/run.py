@@ -184,10 +184,17 @@ class Run:
         *,
         ops_: Iterable[Callable[[Con], Any]] = (),
         status: RunStatus | None = None,
+        run_update: RunUpdate | None = None,
     ) -> Write:
-        """Append an event (lazily written: durable at the next barrier or within linger)."""
+        """Append an event (lazily written: durable at the next barrier or within linger).
+
+        ``status`` moves the run row to a new status; ``run_update`` says more (an end).
+        """
         write = Write(ops=list(ops_))
-        if status is not None and status is not self.status:
+        if run_update is not None:
+            self.status = run_update.status
+            write.run_update = run_update
+        elif status is not None and status is not self.status:
             self.status = status
             write.run_update = RunUpdate(self.execution_id, status, self.engine.clock.now())
         if payload is not None:
@@ -806,16 +813,15 @@ class Run:
         else:
             assert error is not None
             kind, payload = E.WORKFLOW_EXECUTION_FAILED, WorkflowExecutionFailed(error=error)
-        write = self.emit(kind, payload)
-        self.status = status
+        # The terminal event and the run row's end commit together.
+        write = self.emit(
+            kind,
+            payload,
+            run_update=RunUpdate(self.execution_id, status, now, output_json, error_json),
+        )
         await self.engine.writer.wait(write.ticket)
         if write.error is not None:
             raise write.error
-        # The terminal event is the record; the run row follows in the next commit, off the
-        # caller's path. (A crash in between is repaired on recovery from the event.)
-        self.engine.writer.submit(
-            Write(run_update=RunUpdate(self.execution_id, status, now, output_json, error_json))
-        )
         self.engine.run_finished(self, status, output, None if error is None else error.dump())
 
 

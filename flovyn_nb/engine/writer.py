@@ -22,12 +22,18 @@ from flovyn_nb.store.ops import (
     EventRow,
     LogRow,
     NewPromise,
+    NewRun,
     RunUpdate,
     create_promises,
     insert_events,
     insert_logs,
+    insert_runs,
     update_runs,
 )
+
+
+# Batches up to this many writes commit on the loop; bigger ones in a thread.
+SMALL_BATCH = 4
 
 
 @dataclass(eq=False, slots=True)
@@ -35,6 +41,7 @@ class Write:
     events: list[EventRow] = field(default_factory=list)
     logs: list[LogRow] = field(default_factory=list)
     ops: list[Callable[[Con], Any]] = field(default_factory=list)
+    new_run: NewRun | None = None  # inserted before the batch's events
     run_update: RunUpdate | None = None
     new_promise: NewPromise | None = None  # its row becomes the result
     one_statement: bool = False  # its single op issues one statement (may autocommit)
@@ -104,9 +111,11 @@ class Writer:
             if batch:
                 self._committing = True
                 try:
-                    if self._store.lease.ready():
-                        # The file is ours already: a commit takes about a millisecond, less
-                        # than handing it to a thread and back.
+                    if len(batch) <= SMALL_BATCH and self._store.lease.ready():
+                        # The file is ours already and the batch is small: committing takes
+                        # about a millisecond, less than handing it to a thread and back.
+                        # A big batch commits in a thread: DuckDB releases the GIL, so the
+                        # loop prepares the next batch meanwhile.
                         self._commit_batch(batch)
                     else:  # opening may wait for another process: keep the loop free
                         await anyio.to_thread.run_sync(
@@ -139,17 +148,19 @@ class Writer:
 
     @staticmethod
     def _one_statement(batch: list[Write]) -> bool:
+        """Whether the batch is one statement, which commits without BEGIN / COMMIT."""
         if len(batch) == 1:
             only = batch[0]
             if only.one_statement and len(only.ops) == 1 and not only.events and not only.logs:
-                return only.run_update is None
+                return only.run_update is None and only.new_run is None
         if any(write.ops or write.run_update or write.new_promise for write in batch):
             return False
-        events = sum(len(write.events) for write in batch)
-        logs = sum(len(write.logs) for write in batch)
-        return (0 < events <= ROWS_PER_INSERT and not logs) or (
-            0 < logs <= ROWS_PER_INSERT and not events
-        )
+        kinds = [
+            sum(len(write.events) for write in batch),
+            sum(len(write.logs) for write in batch),
+            sum(write.new_run is not None for write in batch),
+        ]
+        return sum(1 for n in kinds if n) == 1 and max(kinds) <= ROWS_PER_INSERT
 
     @staticmethod
     def _fail(batch: list[Write]) -> None:
@@ -161,6 +172,7 @@ class Writer:
 
     @staticmethod
     def _apply(con: Con, batch: list[Write]) -> None:
+        insert_runs(con, [write.new_run for write in batch if write.new_run is not None])
         events = [row for write in batch for row in write.events]
         logs = [row for write in batch for row in write.logs]
         insert_events(con, events)

@@ -140,6 +140,46 @@ def find_run(con: Con, workflow_id: str) -> RunRow | None:
     return None if row is None else _run_row(row)
 
 
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run row to insert: the start of a run is durable once it is committed."""
+
+    execution_id: str
+    workflow_id: str
+    kind: str
+    input_json: str
+    source_hash: str | None
+    owner: str | None
+    parent_id: str | None
+    now: float
+
+
+def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
+    """Insert runs (the workflow id's UNIQUE constraint refuses a second one)."""
+    if runs:
+        _insert_many(
+            con,
+            "workflow_executions (id, workflow_id, kind, status, input, source_hash, owner, "
+            "parent_id, created_at, updated_at)",
+            10,
+            [
+                (
+                    r.execution_id,
+                    r.workflow_id,
+                    r.kind,
+                    RunStatus.RUNNING.value,
+                    r.input_json,
+                    r.source_hash,
+                    r.owner,
+                    r.parent_id,
+                    to_ts(r.now),
+                    to_ts(r.now),
+                )
+                for r in runs
+            ],
+        )
+
+
 def insert_run(
     con: Con,
     *,
@@ -152,22 +192,10 @@ def insert_run(
     parent_id: str | None,
     now: float,
 ) -> None:
-    """Insert a run (the workflow id's UNIQUE constraint refuses a second one)."""
-    con.execute(
-        "INSERT INTO workflow_executions (id, workflow_id, kind, status, input, source_hash, "
-        "owner, parent_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            execution_id,
-            workflow_id,
-            kind,
-            RunStatus.RUNNING.value,
-            input_json,
-            source_hash,
-            owner,
-            parent_id,
-            to_ts(now),
-            to_ts(now),
-        ],
+    """Insert one run (see :func:`insert_runs`)."""
+    insert_runs(
+        con,
+        [NewRun(execution_id, workflow_id, kind, input_json, source_hash, owner, parent_id, now)],
     )
 
 
@@ -183,40 +211,49 @@ class RunUpdate:
 
 
 def update_runs(con: Con, updates: Sequence[RunUpdate]) -> None:
-    """Apply many status changes with one set-based UPDATE (one per row costs ~0.5 ms)."""
-    if not updates:
-        return
-    if len(updates) <= 3:  # below that, plain UPDATEs are cheaper than the set-based one
-        for u in updates:
-            if u.status.is_terminal:
-                con.execute(
-                    "UPDATE workflow_executions SET status = ?, output = ?, error = ?, "
-                    "updated_at = ?, owner = NULL WHERE id = ?",
-                    [u.status.value, u.output_json, u.error_json, to_ts(u.ts), u.execution_id],
-                )
-            else:
-                con.execute(
-                    "UPDATE workflow_executions SET status = ?, updated_at = ? WHERE id = ?",
-                    [u.status.value, to_ts(u.ts), u.execution_id],
-                )
-        return
-    con.execute(
-        "UPDATE workflow_executions AS w SET status = u.status, updated_at = u.ts, "
-        "output = CASE WHEN u.terminal THEN u.output ELSE w.output END, "
-        "error = CASE WHEN u.terminal THEN u.error ELSE w.error END, "
-        "owner = CASE WHEN u.terminal THEN NULL ELSE w.owner END "
-        "FROM (SELECT unnest(?) AS id, unnest(?) AS status, unnest(?) AS ts, "
-        "unnest(?) AS terminal, unnest(?::JSON[]) AS output, unnest(?::JSON[]) AS error) AS u "
-        "WHERE w.id = u.id",
-        [
-            [u.execution_id for u in updates],
-            [u.status.value for u in updates],
-            [to_ts(u.ts) for u in updates],
-            [u.status.is_terminal for u in updates],
-            [u.output_json for u in updates],
-            [u.error_json for u in updates],
-        ],
-    )
+    """Apply status changes: plain UPDATEs for a few, one set-based UPDATE for many (one
+    statement per row costs ~0.3 ms). Only an end writes the output, error and owner."""
+    ended = [u for u in updates if u.status.is_terminal]
+    moved = [u for u in updates if not u.status.is_terminal]
+    if len(ended) <= 2:
+        for u in ended:
+            con.execute(
+                "UPDATE workflow_executions SET status = ?, output = ?, error = ?, "
+                "updated_at = ?, owner = NULL WHERE id = ?",
+                [u.status.value, u.output_json, u.error_json, to_ts(u.ts), u.execution_id],
+            )
+    else:
+        con.execute(
+            "UPDATE workflow_executions AS w SET status = u.status, updated_at = u.ts, "
+            "output = u.output, error = u.error, owner = NULL "
+            "FROM (SELECT unnest(?::VARCHAR[]) AS id, unnest(?::VARCHAR[]) AS status, "
+            "unnest(?::TIMESTAMP[]) AS ts, unnest(?::JSON[]) AS output, "
+            "unnest(?::JSON[]) AS error) AS u WHERE w.id = u.id",
+            [
+                [u.execution_id for u in ended],
+                [u.status.value for u in ended],
+                [to_ts(u.ts) for u in ended],
+                [u.output_json for u in ended],
+                [u.error_json for u in ended],
+            ],
+        )
+    if len(moved) <= 2:
+        for u in moved:
+            con.execute(
+                "UPDATE workflow_executions SET status = ?, updated_at = ? WHERE id = ?",
+                [u.status.value, to_ts(u.ts), u.execution_id],
+            )
+    else:
+        con.execute(
+            "UPDATE workflow_executions AS w SET status = u.status, updated_at = u.ts "
+            "FROM (SELECT unnest(?::VARCHAR[]) AS id, unnest(?::VARCHAR[]) AS status, "
+            "unnest(?::TIMESTAMP[]) AS ts) AS u WHERE w.id = u.id",
+            [
+                [u.execution_id for u in moved],
+                [u.status.value for u in moved],
+                [to_ts(u.ts) for u in moved],
+            ],
+        )
 
 
 def run_status(con: Con, execution_id: str) -> tuple[RunStatus, Any, Any] | None:
