@@ -31,7 +31,6 @@ from flovyn_nb.store.ops import (
     update_runs,
 )
 
-
 # Batches up to this many writes commit on the loop; bigger ones in a thread.
 SMALL_BATCH = 4
 
