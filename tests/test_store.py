@@ -28,7 +28,7 @@ from flovyn_nb.errors import (
     StoreError,
     StoreLocked,
 )
-from flovyn_nb.store import Store
+from flovyn_nb.store import Store, schema
 from flovyn_nb.testing import wait_until
 
 PROC = Path(__file__).parent / "store_procs" / "proc.py"
@@ -134,20 +134,46 @@ def start_waiting_engine(
 # -- 1. schema -------------------------------------------------------------------------
 
 
-def test_fresh_store_gets_schema_version_1(store_path: Path) -> None:
+def test_fresh_store_gets_the_current_schema(store_path: Path) -> None:
     store = Store(store_path)
     rows = store.read(lambda con: con.execute("SELECT app, version FROM schema_version").fetchall())
-    assert rows == [("flovyn_nb", 1)]
+    versions = [("flovyn_nb", v) for v in range(1, schema.CURRENT_VERSION + 1)]
+    assert sorted(rows) == versions
     store.close()
     # Reopening does not migrate again, and the version is in the file itself.
     make_store(store_path)
     con = duckdb.connect(str(store_path), read_only=True)
     try:
-        assert con.execute("SELECT app, version FROM schema_version").fetchall() == [
-            ("flovyn_nb", 1)
-        ]
+        assert sorted(con.execute("SELECT app, version FROM schema_version").fetchall()) == versions
     finally:
         con.close()
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_data(store_path: Path) -> None:
+    con = duckdb.connect(str(store_path))
+    for statement in schema.MIGRATIONS[1]:
+        con.execute(statement)
+    con.execute("INSERT INTO schema_version VALUES ('flovyn_nb', 1, now()::TIMESTAMP)")
+    con.execute(
+        "INSERT INTO promises (id, execution_id, name, status, created_at) "
+        "VALUES ('e:go', 'e', 'go', 'PENDING', now()::TIMESTAMP)"
+    )
+    con.close()
+    store = Store(store_path)
+    try:
+
+        def look(c: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+            version = c.execute("SELECT max(version) FROM schema_version").fetchone()
+            indexes = c.execute("SELECT index_name FROM duckdb_indexes()").fetchall()
+            promise = c.execute("SELECT id, status FROM promises").fetchall()
+            return version, indexes, promise
+
+        version, indexes, promise = store.read(look)
+    finally:
+        store.close()
+    assert version == (schema.CURRENT_VERSION,)
+    assert ("promises_status",) not in indexes
+    assert promise == [("e:go", "PENDING")]
 
 
 def _assert_refused(path: Path, *words: str) -> StoreError:
@@ -171,7 +197,8 @@ def _assert_refused(path: Path, *words: str) -> StoreError:
 def test_newer_schema_is_refused_and_untouched(store_path: Path) -> None:
     make_store(store_path)
     con = duckdb.connect(str(store_path))
-    con.execute("INSERT INTO schema_version VALUES ('flovyn_nb', 2, now()::TIMESTAMP)")
+    newer = schema.CURRENT_VERSION + 1
+    con.execute(f"INSERT INTO schema_version VALUES ('flovyn_nb', {newer}, now()::TIMESTAMP)")
     con.close()
     error = _assert_refused(store_path, "newer flovyn_nb", "upgrade")
     assert error.path == str(store_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import os
 import random
@@ -88,6 +89,7 @@ class Engine:
         poll_interval: float = 0.02,
         heartbeat_interval: float = 5.0,
         stale_after: float = 30.0,
+        freeze_gc: bool = True,
         registry_: Registry = registry,
     ) -> None:
         if max_concurrent_tasks < 1:
@@ -102,6 +104,8 @@ class Engine:
         self.stale_after = stale_after
         self._max_tasks = max_concurrent_tasks
         self._linger = linger
+        self._freeze_gc = freeze_gc
+        self._gc_frozen = False
         self.runs: dict[str, Run] = {}
         # every run this engine started, was handed back by an idempotent start, or adopted
         self.seen_runs: dict[str, None] = {}
@@ -136,6 +140,8 @@ class Engine:
             self._teardown()
             raise
         self._unsubscribe = self.registry.subscribe(self._on_registered, tasks=self._on_registered)
+        if self._freeze_gc:
+            self._gc_frozen = _gc_freeze()
         return self
 
     def stop(self) -> None:
@@ -153,6 +159,9 @@ class Engine:
         self._teardown()
 
     def _teardown(self) -> None:
+        if self._gc_frozen:
+            self._gc_frozen = False
+            _gc_unfreeze()
         cm, self._portal_cm, self._portal = self._portal_cm, None, None
         if cm is not None:
             with contextlib.suppress(Exception):
@@ -203,7 +212,7 @@ class Engine:
 
     async def _shutdown(self) -> None:
         with contextlib.suppress(Exception):
-            await self.writer.barrier()
+            await self.writer.flush()  # run rows say how their runs wait, too
         engine_id = self.id
 
         def release(con: Con) -> None:
@@ -316,7 +325,7 @@ class Engine:
     def flush(self) -> None:
         """Make everything recorded so far durable (queries call this first)."""
         if self._portal is not None and not self._in_loop():
-            self._portal.call(self.writer.barrier)
+            self._portal.call(self.writer.flush)
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -421,6 +430,7 @@ class Engine:
         """Give a replaying run back to the store: its code needs a definition (a task, a
         helper) that this process does not have yet. The next registration retries it."""
         self._forget(run)
+        self.writer.drop_status(run.execution_id)  # the row keeps saying how it waited
         engine_id = self.id
         await self.writer.commit(
             Write(ops=[lambda con: ops.release_run(con, run.execution_id, engine_id)])
@@ -502,6 +512,9 @@ class Engine:
                 next_seq=history.last_seq + 1,
                 parent_id=row.parent_id,
             )
+            run.row_status = row.status
+            if row.status is not RunStatus.RUNNING:  # e.g. WAITING: say so if replay moves on
+                self.writer.note_status(run.execution_id, run.row_update)
             if history.last_seq == 0:  # the process died before the start event was written
                 run.emit_started()
             self._adopt(run)
@@ -748,3 +761,35 @@ def _scan_inbox(
 
 def _time_out(promise_ids: list[str], now: float, con: Con) -> list[PromiseRow]:
     return ops.time_out_promises(con, promise_ids, now)
+
+
+# -- garbage collector pauses -------------------------------------------------------------
+#
+# A full collection stops every thread, the engine loop included, for as long as it takes to
+# walk every tracked object: ~15 ms for the modules a kernel has loaded before the engine
+# starts (far more with pandas and friends), plus ~45 ms per 1000 live runs on this kind of
+# machine. Timers and timeouts that fall in it are late by that much. While an engine runs,
+# the objects that existed when it started are moved out of the collector's sight
+# (gc.freeze): they are long-lived by then, and refcounting still frees them. Cyclic garbage
+# among them is only reclaimed once the last engine stops (gc.unfreeze).
+
+_gc_engines = 0
+_gc_mutex = threading.Lock()
+
+
+def _gc_freeze() -> bool:
+    global _gc_engines
+    with _gc_mutex:
+        _gc_engines += 1
+        if _gc_engines == 1:
+            gc.collect()
+            gc.freeze()
+    return True
+
+
+def _gc_unfreeze() -> None:
+    global _gc_engines
+    with _gc_mutex:
+        _gc_engines -= 1
+        if _gc_engines == 0:
+            gc.unfreeze()

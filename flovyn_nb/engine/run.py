@@ -143,6 +143,8 @@ class Run:
             WorkflowContext(self) if definition.is_async else SyncWorkflowContext(self)
         )
         self.status = RunStatus.RUNNING
+        # what the run row says (or will, once the writes handed to the writer commit)
+        self.row_status = RunStatus.RUNNING
         self.result_ticket = 0  # writer ticket of the last recorded outcome
 
     def emit_started(self) -> None:
@@ -192,11 +194,10 @@ class Run:
         """
         write = Write(ops=list(ops_))
         if run_update is not None:
-            self.status = run_update.status
+            self.status = self.row_status = run_update.status
             write.run_update = run_update
-        elif status is not None and status is not self.status:
-            self.status = status
-            write.run_update = RunUpdate(self.execution_id, status, self.engine.clock.now())
+        elif status is not None:
+            self.move(status)
         if payload is not None:
             row = EventRow(
                 self.execution_id,
@@ -212,6 +213,20 @@ class Run:
         if kind not in _NOT_RESULTS:
             self.result_ticket = write.ticket
         return write
+
+    def move(self, status: RunStatus) -> None:
+        """RUNNING <-> WAITING: the run row follows lazily (see ``Writer.note_status``)."""
+        if status is not self.status:
+            self.status = status
+            self.engine.writer.note_status(self.execution_id, self.row_update)
+
+    def row_update(self) -> RunUpdate | None:
+        """The run row's lagging status change, if it still lags (the writer calls this)."""
+        status = self.status
+        if status is self.row_status or status.is_terminal:
+            return None
+        self.row_status = status
+        return RunUpdate(self.execution_id, status, self.engine.clock.now())
 
     async def commit(
         self,
@@ -325,6 +340,7 @@ class Run:
                 await anyio.lowlevel.checkpoint()
                 return
             fire_at = epoch_of(rec.payload["fireAt"]) or fire_at
+            self.move(RunStatus.WAITING)
         else:
             # Armed at once: the writer commits in order, and whatever follows the sleep
             # waits for earlier outcomes to be durable before any side effect.
@@ -372,6 +388,7 @@ class Run:
                 return self._promise_outcome(name, outcome.type, outcome.payload, type_hint)
             timeout_at = epoch_of(rec.payload.get("timeoutAt"))
             created = None
+            self.move(RunStatus.WAITING)
         else:
             now = self.engine.clock.now()
             timeout_at = None if seconds is None else now + seconds

@@ -5,6 +5,12 @@ Writes are lazy: they wait up to ``linger`` for company, so a step's result, the
 step's start and other runs' steps share one transaction. Whoever needs durability now
 (before a side effect, before answering a caller) awaits :meth:`Writer.barrier` or
 :meth:`Writer.commit`, which flushes at once. One thread does all commits, in order.
+
+A run's RUNNING <-> WAITING moves are not outcomes (its events say when it waits), so the
+run row follows them lazily: :meth:`Writer.note_status` marks the run, and its row is
+updated at most ``STATUS_DELAY`` later, in one set-based UPDATE with every other run that
+moved meanwhile. A run that moves back before then, or ends, costs no row update at all;
+an end is written with the terminal event. :meth:`Writer.flush` writes them at once.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from flovyn_nb.store.ops import (
 
 # Batches up to this many writes commit on the loop; bigger ones in a thread.
 SMALL_BATCH = 4
+# How long a run row may lag behind a RUNNING <-> WAITING move (less than the store's idle
+# release, so the update does not reopen the file).
+STATUS_DELAY = 0.05
 
 
 @dataclass(eq=False, slots=True)
@@ -42,6 +51,7 @@ class Write:
     ops: list[Callable[[Con], Any]] = field(default_factory=list)
     new_run: NewRun | None = None  # inserted before the batch's events
     run_update: RunUpdate | None = None
+    statuses: list[RunUpdate] = field(default_factory=list)  # lazy status moves
     new_promise: NewPromise | None = None  # its row becomes the result
     one_statement: bool = False  # its single op issues one statement (may autocommit)
     result: Any = None
@@ -61,11 +71,32 @@ class Writer:
         self._urgent = anyio.Event()
         self._progress = anyio.Event()
         self._limiter = anyio.CapacityLimiter(1)
+        # runs whose row status lags: execution id -> what to write (None: nothing now)
+        self._statuses: dict[str, Callable[[], RunUpdate | None]] = {}
+        self._statuses_since = 0.0
         self.commits = 0  # transactions committed (for tests and benchmarks)
 
     @property
     def idle(self) -> bool:
-        return not self._pending and not self._committing
+        return not self._pending and not self._committing and not self._statuses
+
+    def note_status(self, execution_id: str, update: Callable[[], RunUpdate | None]) -> None:
+        """A run moved between RUNNING and WAITING: ``update()`` (called when its row is
+        written, at most ``STATUS_DELAY`` from now) says what to write, if anything."""
+        if not self._statuses:
+            self._statuses_since = anyio.current_time()
+        self._statuses[execution_id] = update
+        self._has_work.set()
+
+    def drop_status(self, execution_id: str) -> None:
+        """Leave the run row as it is (its run was handed back to the store)."""
+        self._statuses.pop(execution_id, None)
+
+    def _submit_statuses(self) -> None:
+        updates = [u for take in self._statuses.values() if (u := take()) is not None]
+        self._statuses.clear()
+        if updates:
+            self.submit(Write(statuses=updates))
 
     def submit(self, write: Write, *, urgent: bool = False) -> int:
         """Queue a write; returns its ticket (durable once ``committed >= ticket``).
@@ -91,6 +122,11 @@ class Writer:
         if self._committed < self._submitted:
             await self.wait(self._submitted)
 
+    async def flush(self) -> None:
+        """Like :meth:`barrier`, and run rows show their latest status too."""
+        self._submit_statuses()
+        await self.barrier()
+
     async def commit(self, write: Write) -> Any:
         """Queue a write, flush now, and return the result of its last op (or raise)."""
         await self.wait(self.submit(write))
@@ -102,11 +138,18 @@ class Writer:
         while True:
             await self._has_work.wait()
             if not self._urgent.is_set():
-                with anyio.move_on_after(self._linger):
+                delay = self._linger
+                if not self._pending:  # only status moves: they wait longer
+                    delay = self._statuses_since + STATUS_DELAY - anyio.current_time()
+                with anyio.move_on_after(delay):
                     await self._urgent.wait()
+            if self._statuses and (anyio.current_time() >= self._statuses_since + STATUS_DELAY):
+                self._submit_statuses()
             batch, self._pending = self._pending, []
             self._has_work = anyio.Event()
             self._urgent = anyio.Event()
+            if self._statuses:
+                self._has_work.set()  # come back for them when they are due
             if batch:
                 self._committing = True
                 try:
@@ -152,7 +195,9 @@ class Writer:
             only = batch[0]
             if only.one_statement and len(only.ops) == 1 and not only.events and not only.logs:
                 return only.run_update is None and only.new_run is None
-        if any(write.ops or write.run_update or write.new_promise for write in batch):
+        if any(
+            write.ops or write.run_update or write.new_promise or write.statuses for write in batch
+        ):
             return False
         kinds = [
             sum(len(write.events) for write in batch),
@@ -176,7 +221,8 @@ class Writer:
         logs = [row for write in batch for row in write.logs]
         insert_events(con, events)
         insert_logs(con, logs)
-        latest = {w.run_update.execution_id: w.run_update for w in batch if w.run_update}
+        latest = {u.execution_id: u for w in batch for u in w.statuses}
+        latest.update((w.run_update.execution_id, w.run_update) for w in batch if w.run_update)
         update_runs(con, list(latest.values()))
         promises = [w for w in batch if w.new_promise is not None]
         if promises:

@@ -485,16 +485,28 @@ def time_out_promises(con: Con, promise_ids: Sequence[str], now: float) -> list[
     """Mark the still-pending ones TIMED_OUT (one statement for any number; the owner
     delivers them at once, so they are marked delivered too); return all of them as they
     are now (some may have been resolved first)."""
-    con.execute(
-        "UPDATE promises SET status = 'TIMED_OUT', resolved_at = ?, resolved_by = 'timeout', "
-        "delivered = TRUE WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING'",
-        [to_ts(now), list(promise_ids)],
-    )
-    rows = con.execute(
-        f"SELECT {_PROMISE_COLS} FROM promises WHERE id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(promise_ids)],
-    ).fetchall()
-    return [_promise_row(r) for r in rows]
+    ids = list(promise_ids)
+    rows = [
+        _promise_row(r)
+        for r in con.execute(
+            "UPDATE promises SET status = 'TIMED_OUT', resolved_at = ?, "
+            "resolved_by = 'timeout', delivered = TRUE "
+            "WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING' "
+            f"RETURNING {_PROMISE_COLS}",
+            [to_ts(now), ids],
+        ).fetchall()
+    ]
+    if len(rows) < len(ids):  # settled before their deadline: read how
+        timed_out = {row.id for row in rows}
+        rest = [i for i in ids if i not in timed_out]
+        rows += [
+            _promise_row(r)
+            for r in con.execute(
+                f"SELECT {_PROMISE_COLS} FROM promises WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+                [rest],
+            ).fetchall()
+        ]
+    return rows
 
 
 def reset_promise(con: Con, promise_id: str) -> None:

@@ -1,0 +1,127 @@
+"""The run row (``workflow_executions``): how it follows a run's events.
+
+Starts that arrive together share one INSERT; a run's end updates its row in the same
+commit as the terminal event; RUNNING <-> WAITING moves reach the row lazily, at most
+``STATUS_DELAY`` later, and not at all when the run moves back or ends first.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import flovyn_nb as fn
+from flovyn_nb.engine import writer as writer_module
+from flovyn_nb.engine.engine import Engine
+from flovyn_nb.engine.writer import STATUS_DELAY
+from flovyn_nb.model import RunStatus
+from flovyn_nb.store import ops
+from flovyn_nb.store.ops import Con
+from flovyn_nb.testing import wait_until
+
+
+@fn.workflow(name="rows-wait")
+async def wait_for_go(ctx: fn.WorkflowContext) -> str:
+    value: str = await ctx.promise("go")
+    return value
+
+
+@fn.workflow(name="rows-quick")
+async def quick(ctx: fn.WorkflowContext, n: int) -> int:
+    return n
+
+
+def _row(engine: Engine, workflow_id: str) -> tuple[str, Any, Any]:
+    """The row as stored, read without flushing the engine's writer."""
+
+    def read(con: Con) -> tuple[str, Any, Any]:
+        row = con.execute(
+            "SELECT status, output, owner FROM workflow_executions WHERE workflow_id = ?",
+            [workflow_id],
+        ).fetchone()
+        assert row is not None, f"no row for {workflow_id}"
+        return row[0], row[1], row[2]
+
+    return engine.store.read(read)
+
+
+def test_the_row_says_waiting_soon_without_a_flush(engine: Engine) -> None:
+    handle = fn.start_workflow(wait_for_go, workflow_id="rows-1")
+    assert _row(engine, "rows-1")[0] in ("RUNNING", "WAITING")  # durable from the start
+    wait_until(
+        lambda: _row(engine, "rows-1")[0] == "WAITING",
+        timeout=STATUS_DELAY + 2,
+        message="the run row never said WAITING",
+    )
+    fn.resolve_promise("rows-1", "go", "yes")
+    assert handle.result(timeout=10) == "yes"
+    # The end is committed with the terminal event: no lag, no flush needed.
+    status, output, owner = _row(engine, "rows-1")
+    assert (status, output, owner) == ("COMPLETED", '"yes"', None)
+
+
+def test_a_status_move_never_overwrites_the_end(engine: Engine) -> None:
+    updates: list[tuple[str, str]] = []
+    real = writer_module.update_runs
+
+    def recording(con: Con, batch: list[ops.RunUpdate]) -> None:
+        updates.extend((u.execution_id, u.status.value) for u in batch)
+        real(con, batch)
+
+    writer_module.update_runs = recording  # type: ignore[assignment]
+    try:
+        handle = fn.start_workflow(wait_for_go, workflow_id="rows-2")
+        wait_until(lambda: fn.pending_promises("rows-2"), message="promise never created")
+        # Resolve at once: the WAITING -> RUNNING moves are still inside STATUS_DELAY.
+        fn.resolve_promise("rows-2", "go", "done")
+        assert handle.result(timeout=10) == "done"
+        wait_until(lambda: engine.writer.idle, message="the writer never went idle")
+    finally:
+        writer_module.update_runs = real  # type: ignore[assignment]
+    assert _row(engine, "rows-2")[0] == "COMPLETED"
+    mine = [status for execution_id, status in updates if execution_id == handle.execution_id]
+    assert mine[-1] == "COMPLETED", mine
+    assert mine.count("COMPLETED") == 1, mine
+
+
+def test_moves_that_cancel_out_write_nothing(engine: Engine) -> None:
+    handle = fn.start_workflow(wait_for_go, workflow_id="rows-3")
+    wait_until(lambda: fn.pending_promises("rows-3"), message="promise never created")
+    run = engine.runs[handle.execution_id]
+    done = threading.Event()
+    result: list[Any] = []
+
+    async def flip() -> None:
+        # On the loop, between two writer turns: WAITING -> RUNNING -> WAITING.
+        result.append(run.row_update())  # what the row would get now: WAITING (or None)
+        run.move(RunStatus.RUNNING)
+        run.move(RunStatus.WAITING)
+        result.append(run.row_update())
+        done.set()
+
+    engine._call(flip)
+    assert done.wait(5)
+    assert result[1] is None, "a move back to what the row says must write nothing"
+    fn.resolve_promise("rows-3", "go", "ok")
+    assert handle.result(timeout=10) == "ok"
+
+
+def test_starts_from_many_threads_share_inserts_and_stay_idempotent(engine: Engine) -> None:
+    ids = [f"rows-many-{i % 50}" for i in range(200)]  # each id started 4 times, racing
+    commits = engine.writer.commits
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        handles = list(pool.map(lambda wid: fn.start_workflow(quick, 7, workflow_id=wid), ids))
+    by_id: dict[str, set[str]] = {}
+    for wid, handle in zip(ids, handles, strict=True):
+        by_id.setdefault(wid, set()).add(handle.execution_id)
+        assert handle.result(timeout=10) == 7
+    assert all(len(executions) == 1 for executions in by_id.values()), by_id
+    assert engine.writer.commits - commits < 200, "starts did not share commits"
+    rows = engine.store.read(
+        lambda con: con.execute(
+            "SELECT count(*), count(DISTINCT workflow_id) FROM workflow_executions "
+            "WHERE workflow_id LIKE 'rows-many-%' AND status = 'COMPLETED'"
+        ).fetchone()
+    )
+    assert rows == (50, 50)
