@@ -1,8 +1,9 @@
 """The run row (``workflow_executions``): how it follows a run's events.
 
-Starts that arrive together share one INSERT; a run's end updates its row in the same
-commit as the terminal event; RUNNING <-> WAITING moves reach the row lazily, at most
-``STATUS_DELAY`` later, and not at all when the run moves back or ends first.
+Starts that arrive together share one INSERT (a start is durable by its row). After that
+the row follows the run's events lazily: RUNNING <-> WAITING moves and the end reach it at
+most ``STATUS_DELAY`` later, many runs in one UPDATE, and a move that is undone before
+then writes nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from flovyn_nb.engine import writer as writer_module
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.engine.writer import STATUS_DELAY
 from flovyn_nb.model import RunStatus
-from flovyn_nb.store import ops
+from flovyn_nb.store import Store, ops
 from flovyn_nb.store.ops import Con
-from flovyn_nb.testing import wait_until
+from flovyn_nb.testing import temporary_engine, wait_until
 
 
 @fn.workflow(name="rows-wait")
@@ -56,9 +57,12 @@ def test_the_row_says_waiting_soon_without_a_flush(engine: Engine) -> None:
     )
     fn.resolve_promise("rows-1", "go", "yes")
     assert handle.result(timeout=10) == "yes"
-    # The end is committed with the terminal event: no lag, no flush needed.
-    status, output, owner = _row(engine, "rows-1")
-    assert (status, output, owner) == ("COMPLETED", '"yes"', None)
+    # The terminal event is durable before result() returns; the row follows it.
+    wait_until(
+        lambda: _row(engine, "rows-1") == ("COMPLETED", '"yes"', None),
+        timeout=STATUS_DELAY + 2,
+        message="the run row never said how the run ended",
+    )
 
 
 def test_a_status_move_never_overwrites_the_end(engine: Engine) -> None:
@@ -125,3 +129,30 @@ def test_starts_from_many_threads_share_inserts_and_stay_idempotent(engine: Engi
         ).fetchone()
     )
     assert rows == (50, 50)
+
+
+def test_a_row_left_behind_by_a_crash_is_repaired_from_the_terminal_event(
+    store_path: Any,
+) -> None:
+    # The process died after the terminal event committed, before the row followed it:
+    # simulated by putting the row back the way it was while the run was live.
+    with temporary_engine(store=store_path):
+        assert fn.start_workflow(quick, 41, workflow_id="rows-crash").result(timeout=10) == 41
+    store = Store(store_path)
+    try:
+        store.transaction(
+            lambda con: con.execute(
+                "UPDATE workflow_executions SET status = 'RUNNING', output = NULL, "
+                "owner = 'a-dead-engine' WHERE workflow_id = 'rows-crash'"
+            )
+        )
+    finally:
+        store.close()
+    with temporary_engine(store=store_path) as engine:
+        wait_until(
+            lambda: _row(engine, "rows-crash") == ("COMPLETED", "41", None),
+            message="the row was not repaired",
+        )
+        run = fn.get_run("rows-crash")
+        assert [e.type for e in run.events].count("WORKFLOW_COMPLETED") == 1  # not run again
+        assert fn.get_handle("rows-crash").result(timeout=10) == 41

@@ -458,9 +458,12 @@ class Engine:
 
     async def follow_child(self, parent: Run, child_execution_id: str) -> None:
         """A replayed parent waits on a child: deliver it if it already ended."""
-        state = await anyio.to_thread.run_sync(
-            self.store.read, lambda con: ops.run_status(con, child_execution_id)
-        )
+        with self._finished:  # ended here moments ago: its row may not say so yet
+            state = self._final.get(child_execution_id)
+        if state is None:
+            state = await anyio.to_thread.run_sync(
+                self.store.read, lambda con: ops.run_status(con, child_execution_id)
+            )
         if state is not None and state[0].is_terminal:
             parent.deliver_child(child_execution_id, state[0], state[1], state[2])
 
@@ -687,7 +690,8 @@ class Engine:
                         require_existing=not allow_early,
                     )
                 ]
-            )
+            ),
+            rows_current=True,
         )
         if run is not None:
             run.deliver_promise(row)
@@ -701,7 +705,8 @@ class Engine:
                         con, workflow_id=workflow_id, name=name, value=value, now=now
                     )
                 ]
-            )
+            ),
+            rows_current=True,
         )
         run = self._live(workflow_id)
         if run is not None:
@@ -713,7 +718,8 @@ class Engine:
             await run.request_cancel("requested")
             return
         await self.writer.commit(
-            Write(ops=[lambda con: inbox.request_cancel(con, workflow_id=workflow_id)])
+            Write(ops=[lambda con: inbox.request_cancel(con, workflow_id=workflow_id)]),
+            rows_current=True,
         )
 
     def _live(self, workflow_id: str) -> Run | None:

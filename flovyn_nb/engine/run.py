@@ -145,6 +145,7 @@ class Run:
         self.status = RunStatus.RUNNING
         # what the run row says (or will, once the writes handed to the writer commit)
         self.row_status = RunStatus.RUNNING
+        self.end: RunUpdate | None = None  # how it ended (output, error), once it has
         self.result_ticket = 0  # writer ticket of the last recorded outcome
 
     def emit_started(self) -> None:
@@ -186,17 +187,13 @@ class Run:
         *,
         ops_: Iterable[Callable[[Con], Any]] = (),
         status: RunStatus | None = None,
-        run_update: RunUpdate | None = None,
     ) -> Write:
         """Append an event (lazily written: durable at the next barrier or within linger).
 
-        ``status`` moves the run row to a new status; ``run_update`` says more (an end).
+        ``status`` moves the run to RUNNING or WAITING (its row follows lazily).
         """
         write = Write(ops=list(ops_))
-        if run_update is not None:
-            self.status = self.row_status = run_update.status
-            write.run_update = run_update
-        elif status is not None:
+        if status is not None:
             self.move(status)
         if payload is not None:
             row = EventRow(
@@ -221,7 +218,12 @@ class Run:
             self.engine.writer.note_status(self.execution_id, self.row_update)
 
     def row_update(self) -> RunUpdate | None:
-        """The run row's lagging status change, if it still lags (the writer calls this)."""
+        """The run row's lagging change, if it still lags (the writer calls this)."""
+        if self.end is not None:
+            if self.row_status.is_terminal:
+                return None
+            self.row_status = self.end.status
+            return self.end
         status = self.status
         if status is self.row_status or status.is_terminal:
             return None
@@ -830,12 +832,13 @@ class Run:
         else:
             assert error is not None
             kind, payload = E.WORKFLOW_EXECUTION_FAILED, WorkflowExecutionFailed(error=error)
-        # The terminal event and the run row's end commit together.
-        write = self.emit(
-            kind,
-            payload,
-            run_update=RunUpdate(self.execution_id, status, now, output_json, error_json),
-        )
+        # The terminal event is the record; the run row follows lazily, with other runs'
+        # ends in one UPDATE (within STATUS_DELAY; a crash in between is repaired on
+        # recovery from the event).
+        self.end = RunUpdate(self.execution_id, status, now, output_json, error_json)
+        self.status = status
+        write = self.emit(kind, payload)
+        self.engine.writer.note_status(self.execution_id, self.row_update)
         await self.engine.writer.wait(write.ticket)
         if write.error is not None:
             raise write.error

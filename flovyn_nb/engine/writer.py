@@ -6,11 +6,12 @@ step's start and other runs' steps share one transaction. Whoever needs durabili
 (before a side effect, before answering a caller) awaits :meth:`Writer.barrier` or
 :meth:`Writer.commit`, which flushes at once. One thread does all commits, in order.
 
-A run's RUNNING <-> WAITING moves are not outcomes (its events say when it waits), so the
-run row follows them lazily: :meth:`Writer.note_status` marks the run, and its row is
+A run's row (``workflow_executions``) follows its events lazily: its events say when it
+waits and how it ended, so :meth:`Writer.note_status` only marks the run, and its row is
 updated at most ``STATUS_DELAY`` later, in one set-based UPDATE with every other run that
-moved meanwhile. A run that moves back before then, or ends, costs no row update at all;
-an end is written with the terminal event. :meth:`Writer.flush` writes them at once.
+moved or ended meanwhile. A run that moves back before then costs no row update at all,
+and one that ends gets a single update. :meth:`Writer.flush` (queries, stop) writes them
+at once; recovery repairs a row whose terminal event was committed before a crash.
 """
 
 from __future__ import annotations
@@ -127,8 +128,14 @@ class Writer:
         self._submit_statuses()
         await self.barrier()
 
-    async def commit(self, write: Write) -> Any:
-        """Queue a write, flush now, and return the result of its last op (or raise)."""
+    async def commit(self, write: Write, *, rows_current: bool = False) -> Any:
+        """Queue a write, flush now, and return the result of its last op (or raise).
+
+        ``rows_current``: the write reads run rows (e.g. whether a run has ended), so the
+        lagging ones are updated first, in the same transaction.
+        """
+        if rows_current:
+            self._submit_statuses()
         await self.wait(self.submit(write))
         if write.error is not None:
             raise write.error
