@@ -25,6 +25,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from bench.system import System
 class Sizes:
     repeats: int = 5
     steps: int = 1000
+    busy_steps: int = 100  # steps next to a busy thread
     floor_commits: int = 500
     one_step_runs: int = 200
     concurrent: int = 500
@@ -62,6 +64,7 @@ FULL = Sizes()
 SMOKE = Sizes(
     repeats=2,
     steps=20,
+    busy_steps=5,
     floor_commits=20,
     one_step_runs=5,
     concurrent=20,
@@ -225,12 +228,19 @@ def step_overhead(system: System, workdir: Path, sizes: Sizes) -> Outcome:
                     outcome.details.setdefault(f"commits_per_step_{variant}", []).append(
                         (after - before) / sizes.steps
                     )
+        busy = _busy_steps(system, sizes)
         sync_ms, async_ms, floor_ms = _ms(per_step["sync"]), _ms(per_step["async"]), _ms(floor)
         what = f"{sizes.steps} no-op steps in one workflow"
         outcome.metrics += [
             metric("ms_per_step", f"durable step overhead, def steps ({what})", "ms", sync_ms),
             metric("ms_per_step_async", "durable step overhead, async def steps", "ms", async_ms),
             metric("floor_ms", "raw single-row commit of its database (floor)", "ms", floor_ms),
+            metric(
+                "ms_per_step_busy",
+                f"def step next to a thread running Python ({sizes.busy_steps} steps)",
+                "ms",
+                _ms(busy),
+            ),
             Metric(
                 "step_over_floor",
                 "def step / raw commit",
@@ -245,6 +255,31 @@ def step_overhead(system: System, workdir: Path, sizes: Sizes) -> Outcome:
             floor_commit_ms=summary(floor_ms),
         )
     return outcome
+
+
+def _busy_steps(system: System, sizes: Sizes) -> list[float]:
+    """Seconds per def step while another thread of the process runs pure Python (a
+    notebook cell crunching numbers): every database call lets go of the GIL and has to
+    win it back from that thread."""
+    stop = threading.Event()
+
+    def crunch() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    spinner = threading.Thread(target=crunch, name="bench-busy", daemon=True)
+    spinner.start()
+    try:
+        per_step = []
+        for _ in range(min(sizes.repeats, 3)):
+            started = time.perf_counter()
+            system.run_noop_steps(sizes.busy_steps, async_steps=False, timeout=sizes.timeout)
+            per_step.append((time.perf_counter() - started) / sizes.busy_steps)
+        return per_step
+    finally:
+        stop.set()
+        spinner.join()
 
 
 # -- 2. one-step workflow, start -> result ------------------------------------------------------

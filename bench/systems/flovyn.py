@@ -132,7 +132,14 @@ class FlovynSystem:
             "duckdb": duckdb.__version__,
             "engine": {
                 k: defaults[k]
-                for k in ("linger", "poll_interval", "idle_release", "heartbeat_interval")
+                for k in (
+                    "linger",
+                    "poll_interval",
+                    "idle_release",
+                    "heartbeat_interval",
+                    "freeze_gc",
+                    "switch_interval",
+                )
                 if k in defaults
             },
         }

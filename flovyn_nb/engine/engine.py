@@ -17,6 +17,7 @@ import gc
 import logging
 import os
 import random
+import sys
 import threading
 import time
 import uuid
@@ -75,6 +76,12 @@ class Engine:
         poll_interval: how often the doorbell is checked (a ``stat``, not a query).
         heartbeat_interval: how often the heartbeat is written and dead owners looked for.
         stale_after: heartbeat age after which an engine on another host counts as dead.
+        freeze_gc: while running, keep the garbage collector off the objects that existed
+            when the engine started (full collections, which pause every thread, then only
+            walk newer objects).
+        switch_interval: while running, the longest the GIL is held against a thread that
+            wants it back (``sys.setswitchinterval``; None leaves it): DuckDB gives it up
+            within every statement.
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class Engine:
         heartbeat_interval: float = 5.0,
         stale_after: float = 30.0,
         freeze_gc: bool = True,
+        switch_interval: float | None = 0.0005,
         registry_: Registry = registry,
     ) -> None:
         if max_concurrent_tasks < 1:
@@ -106,6 +114,8 @@ class Engine:
         self._linger = linger
         self._freeze_gc = freeze_gc
         self._gc_frozen = False
+        self._switch_interval = switch_interval
+        self._switched = False
         self.runs: dict[str, Run] = {}
         # every run this engine started, was handed back by an idempotent start, or adopted
         self.seen_runs: dict[str, None] = {}
@@ -142,6 +152,8 @@ class Engine:
         self._unsubscribe = self.registry.subscribe(self._on_registered, tasks=self._on_registered)
         if self._freeze_gc:
             self._gc_frozen = _gc_freeze()
+        if self._switch_interval is not None:
+            self._switched = _shorten_switch_interval(self._switch_interval)
         return self
 
     def stop(self) -> None:
@@ -162,6 +174,9 @@ class Engine:
         if self._gc_frozen:
             self._gc_frozen = False
             _gc_unfreeze()
+        if self._switched:
+            self._switched = False
+            _restore_switch_interval()
         cm, self._portal_cm, self._portal = self._portal_cm, None, None
         if cm is not None:
             with contextlib.suppress(Exception):
@@ -799,3 +814,32 @@ def _gc_unfreeze() -> None:
         _gc_engines -= 1
         if _gc_engines == 0:
             gc.unfreeze()
+
+
+# -- the GIL --------------------------------------------------------------------------------
+#
+# DuckDB lets go of the GIL several times per statement. Taking it back waits until the
+# thread holding it is asked to let go, after sys.getswitchinterval() (5 ms by default). So
+# while any other thread runs Python without pause (a notebook cell crunching numbers), each
+# statement of the engine costs ~21 ms instead of ~0.6 ms, and a durable step ~34 ms
+# (measured on a 2-core VM; at 0.5 ms: ~4 ms a step). While an engine runs, the interval is
+# at most ``switch_interval``; the last engine to stop puts the old one back.
+
+_switch_saved: list[float] = []  # the interval before each engine that shortened it
+
+
+def _shorten_switch_interval(interval: float) -> bool:
+    with _gc_mutex:
+        current = sys.getswitchinterval()
+        _switch_saved.append(current)
+        if interval < current:
+            sys.setswitchinterval(interval)
+    return True
+
+
+def _restore_switch_interval() -> None:
+    with _gc_mutex:
+        if _switch_saved:
+            previous = _switch_saved.pop()
+            if not _switch_saved:
+                sys.setswitchinterval(previous)
