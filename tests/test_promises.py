@@ -160,3 +160,17 @@ def test_signals_are_buffered_and_delivered_in_order(engine: Engine) -> None:
         if e.type is EventType.SIGNAL_RECEIVED
     ]
     assert received == ["call me", 7]
+
+
+def test_engine_activity_says_what_each_run_waits_on(engine: Engine) -> None:
+    handle = fn.start_workflow(approval, None, workflow_id="p-activity")
+    _waiting("p-activity")
+    [live] = [r for r in engine.activity().runs if r.workflow_id == "p-activity"]
+    assert (live.kind, live.computing, live.doing) == (
+        "p-approval",
+        False,
+        "waiting on promise 'approval'",
+    )
+    fn.resolve_promise("p-activity", "approval", Decision(approved=False))
+    assert handle.result(timeout=10) == "approved=False"
+    wait_until(lambda: not [r for r in engine.activity().runs if r.workflow_id == "p-activity"])

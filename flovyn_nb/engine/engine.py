@@ -63,6 +63,23 @@ class Started:
     existing: bool
 
 
+@dataclass(frozen=True)
+class LiveRun:
+    """A run this engine holds, as seen from its loop (see :meth:`Engine.activity`)."""
+
+    execution_id: str
+    workflow_id: str
+    kind: str
+    computing: bool  # its code runs (or is about to): it will record something by itself
+    doing: str  # "running" or "waiting on ..."
+
+
+@dataclass(frozen=True)
+class Activity:
+    runs: list[LiveRun]
+    task_attempts: int  # task attempts running now
+
+
 class Engine:
     """Executes workflows durably on one store file.
 
@@ -336,6 +353,20 @@ class Engine:
 
     def cancel(self, workflow_id: str) -> None:
         self._call(self._cancel, workflow_id)
+
+    def activity(self) -> Activity:
+        """The runs this engine holds and what they do, read on the engine loop (reading
+        them from another thread could see them half-changed)."""
+        return self._call(self._activity)
+
+    async def _activity(self) -> Activity:
+        runs = []
+        for run in list(self.runs.values()):
+            computing, doing = run.activity()
+            runs.append(
+                LiveRun(run.execution_id, run.workflow_id, run.definition.name, computing, doing)
+            )
+        return Activity(runs, self.tasks.attempts_in_progress)
 
     def flush(self) -> None:
         """Make everything recorded so far durable (queries call this first)."""

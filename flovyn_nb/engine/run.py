@@ -161,6 +161,18 @@ class Run:
             ),
         )
 
+    def activity(self) -> tuple[bool, str]:
+        """(whether its code runs or is about to, what it waits on) — on the loop."""
+        waiting = [f"promise {name!r}" for name in self.promise_waits]
+        waiting += [f"signal {name!r}" for name, queue in self.signal_waits.items() if queue]
+        waiting += [f"child {wait.label!r}" for wait in self.child_waits.values() if not wait.done]
+        waiting += sorted({"timer" for wait in self.waits if wait.label.startswith("timer-")})
+        waiting += [f"task {wait.label!r}" for wait in self.task_cancellers]
+        # A wait that is done but still listed: the code resumes on the loop's next turn.
+        resuming = any(wait.done for wait in self.waits)
+        blocked = bool(self.waits) or bool(self.task_cancellers) or bool(self.child_waits)
+        return resuming or not blocked, "waiting on " + ", ".join(waiting) if waiting else "running"
+
     async def outcomes_durable(self) -> None:
         """Wait until every outcome this run recorded is committed (before a side effect)."""
         await self.engine.writer.wait(self.result_ticket)

@@ -11,7 +11,7 @@ tracked (``%load_ext flovyn_nb`` tracks it from the start): runs started here, t
 runs, and suspended runs it resumed after a restart.
 
 Which code is blocked is engine state that lives on the engine loop, so it is read there,
-in one step (:func:`_inspect`); deadlines come from the runs' recorded events.
+in one step (:meth:`Engine.activity`); deadlines come from the runs' recorded events.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from flovyn_nb import client
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb.engine.engine import Engine, LiveRun
 from flovyn_nb.errors import EngineError, UnknownWorkflow
 from flovyn_nb.kernel.tables import Table, clip
 from flovyn_nb.model import EventInfo, RunStatus
@@ -180,45 +180,10 @@ def wait_all(timeout: float | None = None, *, timer_horizon: float = 30.0) -> Ru
         tracker.changed.wait(RECHECK if remaining is None else min(remaining, RECHECK))
 
 
-@dataclass(frozen=True)
-class _Live:
-    """A run the engine holds, as seen from its loop."""
-
-    execution_id: str
-    workflow_id: str
-    kind: str
-    computing: bool  # its code runs (or is about to): it will record something by itself
-    doing: str
-
-
-async def _inspect(engine: Engine) -> tuple[list[_Live], int]:
-    """The engine's live runs and how many task attempts run now (on the engine loop)."""
-    found = []
-    for run in list(engine.runs.values()):
-        waiting = [f"promise {name!r}" for name in run.promise_waits]
-        waiting += [f"signal {name!r}" for name, queue in run.signal_waits.items() if queue]
-        waiting += [f"child {wait.label!r}" for wait in run.child_waits.values() if not wait.done]
-        waiting += sorted({"timer" for wait in run.waits if wait.label.startswith("timer-")})
-        waiting += [f"task {wait.label!r}" for wait in run.task_cancellers]
-        # A wait that is done but still listed: the code resumes on the loop's next turn.
-        resuming = any(wait.done for wait in run.waits)
-        blocked = bool(run.waits) or bool(run.task_cancellers) or bool(run.child_waits)
-        found.append(
-            _Live(
-                execution_id=run.execution_id,
-                workflow_id=run.workflow_id,
-                kind=run.definition.name,
-                computing=resuming or not blocked,
-                doing="waiting on " + ", ".join(waiting) if waiting else "running",
-            )
-        )
-    return found, engine.tasks.attempts_in_progress
-
-
-def _check(engine: Engine, horizon: float) -> tuple[list[_Live], list[_Live]]:
+def _check(engine: Engine, horizon: float) -> tuple[list[LiveRun], list[LiveRun]]:
     """(live runs, the busy ones among them)."""
-    # Reading engine state from this thread could see it half-changed; the loop cannot.
-    live, attempts = engine._call(_inspect, engine)
+    activity = engine.activity()
+    live, attempts = activity.runs, activity.task_attempts
     busy = [item for item in live if item.computing]
     if attempts:  # a task attempt runs: its run records the outcome by itself
         busy = busy or [item for item in live if "task" in item.doing] or live
@@ -264,7 +229,7 @@ def _next_deadline(events: list[EventInfo]) -> float | None:
     return min(times) if times else None
 
 
-def _summary(tracker: _Tracker, live: list[_Live]) -> RunsSummary:
+def _summary(tracker: _Tracker, live: list[LiveRun]) -> RunsSummary:
     doing = {item.execution_id: item.doing for item in live}
     ids = list(dict.fromkeys([*tracker.engine.seen_runs, *tracker.finished(), *doing]))
     infos = []
