@@ -28,7 +28,8 @@ from flovyn_nb.errors import (
     StoreError,
     StoreLocked,
 )
-from flovyn_nb.store import Store, schema
+from flovyn_nb.store import Store, ops, schema
+from flovyn_nb.store.ops import EventRow, LogRow
 from flovyn_nb.testing import wait_until
 
 PROC = Path(__file__).parent / "store_procs" / "proc.py"
@@ -612,3 +613,37 @@ def test_invalid_value_from_outside_changes_nothing(store_path: Path, spawn: Spa
     # The promise is still open to a good value.
     fn.resolve_promise("order-4", "approval", {"approved": True}, store=store_path)
     assert wait_status(store_path, "order-4", "COMPLETED").output["approved"] is True
+
+
+@pytest.mark.parametrize("count", [3, ops.VALUES_ROWS + 1, 500])
+def test_rows_round_trip_through_either_insert(store_path: Path, count: int) -> None:
+    """Few rows go in as one VALUES list, many as unnested column arrays: same rows."""
+    now = time.time()
+    events = [
+        EventRow("run-é", i, "STATE_SET", json.dumps({"key": "it's", "value": [i, None]}), now + i)
+        for i in range(count)
+    ]
+    logs = [
+        LogRow("run-é", None if i % 2 else f"task-{i}", now + i, "stdout", "INFO", f"l'{i} ✓")
+        for i in range(count)
+    ]
+    store = Store(store_path)
+    try:
+        store.transaction(lambda con: (ops.insert_events(con, events), ops.insert_logs(con, logs)))
+
+        def read(con: duckdb.DuckDBPyConnection) -> tuple[list[Any], list[Any]]:
+            e = con.execute("SELECT execution_id, seq, type, payload, ts FROM events ORDER BY seq")
+            got_events = e.fetchall()
+            got_logs = con.execute(
+                "SELECT task_execution_id, message FROM logs ORDER BY ts"
+            ).fetchall()
+            return got_events, got_logs
+
+        got_events, got_logs = store.read(read)
+    finally:
+        store.close()
+    assert [(r[0], r[1], r[2], json.loads(r[3])) for r in got_events] == [
+        (e.execution_id, e.seq, e.type, json.loads(e.payload)) for e in events
+    ]
+    assert [ops.epoch(r[4]) for r in got_events] == pytest.approx([e.ts for e in events])
+    assert got_logs == [(r.task_execution_id, r.message) for r in logs]

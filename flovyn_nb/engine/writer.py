@@ -24,7 +24,6 @@ import anyio
 
 from flovyn_nb.store import Store
 from flovyn_nb.store.ops import (
-    ROWS_PER_INSERT,
     Con,
     EventRow,
     LogRow,
@@ -211,7 +210,7 @@ class Writer:
             sum(len(write.logs) for write in batch),
             sum(write.new_run is not None for write in batch),
         ]
-        return sum(1 for n in kinds if n) == 1 and max(kinds) <= ROWS_PER_INSERT
+        return sum(1 for n in kinds if n) == 1  # one kind of row: one INSERT
 
     @staticmethod
     def _fail(batch: list[Write]) -> None:

@@ -26,7 +26,6 @@ from flovyn_nb.model import (
 )
 
 Con = duckdb.DuckDBPyConnection
-ROWS_PER_INSERT = 400  # rows per multi-row INSERT statement
 
 
 def to_ts(epoch: float | None) -> datetime | None:
@@ -69,12 +68,24 @@ class LogRow:
     message: str
 
 
-def _insert_many(con: Con, table: str, width: int, rows: Sequence[Sequence[Any]]) -> None:
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        one = "(" + ",".join("?" * width) + ")"
-        params = [value for row in chunk for value in row]
-        con.execute(f"INSERT INTO {table} VALUES " + ",".join([one] * len(chunk)), params)
+# Up to this many rows, one multi-row ``VALUES`` insert is cheapest; beyond it the column
+# arrays are unnested instead: binding a ``VALUES`` list costs ~45 us per row (500 event
+# rows: 25 ms), unnesting five arrays ~10 us (5.5 ms).
+VALUES_ROWS = 8
+
+
+def _insert_many(
+    con: Con, table: str, types: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    if not rows:
+        return
+    if len(rows) <= VALUES_ROWS:
+        one = "(" + ",".join("?" * len(types)) + ")"
+        params = [value for row in rows for value in row]
+        con.execute(f"INSERT INTO {table} VALUES " + ",".join([one] * len(rows)), params)
+        return
+    columns = ", ".join(f"unnest(?::{kind}[])" for kind in types)
+    con.execute(f"INSERT INTO {table} SELECT {columns}", [list(c) for c in zip(*rows, strict=True)])
 
 
 def insert_events(con: Con, rows: Sequence[EventRow]) -> None:
@@ -82,7 +93,7 @@ def insert_events(con: Con, rows: Sequence[EventRow]) -> None:
         _insert_many(
             con,
             "events",
-            5,
+            ("VARCHAR", "INTEGER", "VARCHAR", "JSON", "TIMESTAMP"),
             [(r.execution_id, r.seq, r.type, r.payload, to_ts(r.ts)) for r in rows],
         )
 
@@ -92,7 +103,7 @@ def insert_logs(con: Con, rows: Sequence[LogRow]) -> None:
         _insert_many(
             con,
             "logs",
-            6,
+            ("VARCHAR", "VARCHAR", "TIMESTAMP", "VARCHAR", "VARCHAR", "VARCHAR"),
             [
                 (r.execution_id, r.task_execution_id, to_ts(r.ts), r.stream, r.level, r.message)
                 for r in rows
@@ -161,7 +172,7 @@ def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
             con,
             "workflow_executions (id, workflow_id, kind, status, input, source_hash, owner, "
             "parent_id, created_at, updated_at)",
-            10,
+            ("VARCHAR",) * 4 + ("JSON",) + ("VARCHAR",) * 3 + ("TIMESTAMP",) * 2,
             [
                 (
                     r.execution_id,
@@ -403,7 +414,7 @@ def create_promises(con: Con, new: Sequence[NewPromise]) -> dict[str, PromiseRow
     _insert_many(
         con,
         "promises (id, execution_id, name, status, timeout_at, schema, created_at)",
-        7,
+        ("VARCHAR",) * 4 + ("TIMESTAMP", "JSON", "TIMESTAMP"),
         [
             (
                 p.promise_id,
