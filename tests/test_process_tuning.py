@@ -35,13 +35,19 @@ def test_a_configured_interval_and_none_are_respected(store_path: Path) -> None:
     assert sys.getswitchinterval() == before
 
 
-def test_objects_from_before_the_engine_are_frozen_until_it_stops(store_path: Path) -> None:
+def test_the_collector_is_tuned_while_an_engine_runs(store_path: Path) -> None:
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     with temporary_engine(store=store_path):
-        assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0  # what existed before the engine is frozen
+        young, middle, old = gc.get_threshold()
+        assert (young, middle) == thresholds[:2]
+        assert old >= 100  # full collections are rarer
     assert gc.get_freeze_count() == 0
-    with temporary_engine(store=store_path, freeze_gc=False):
+    assert gc.get_threshold() == thresholds
+    with temporary_engine(store=store_path, tune_gc=False):
         assert gc.get_freeze_count() == 0
+        assert gc.get_threshold() == thresholds
 
 
 def test_steps_stay_fast_while_another_thread_runs_python(store_path: Path) -> None:

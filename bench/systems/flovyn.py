@@ -137,7 +137,7 @@ class FlovynSystem:
                     "poll_interval",
                     "idle_release",
                     "heartbeat_interval",
-                    "freeze_gc",
+                    "tune_gc",
                     "switch_interval",
                 )
                 if k in defaults

@@ -93,9 +93,9 @@ class Engine:
         poll_interval: how often the doorbell is checked (a ``stat``, not a query).
         heartbeat_interval: how often the heartbeat is written and dead owners looked for.
         stale_after: heartbeat age after which an engine on another host counts as dead.
-        freeze_gc: while running, keep the garbage collector off the objects that existed
-            when the engine started (full collections, which pause every thread, then only
-            walk newer objects).
+        tune_gc: while running, keep the garbage collector off the objects that existed
+            when the engine started and make full collections (which pause every thread)
+            ten times rarer.
         switch_interval: while running, the longest the GIL is held against a thread that
             wants it back (``sys.setswitchinterval``; None leaves it): DuckDB gives it up
             within every statement.
@@ -113,7 +113,7 @@ class Engine:
         poll_interval: float = 0.02,
         heartbeat_interval: float = 5.0,
         stale_after: float = 30.0,
-        freeze_gc: bool = True,
+        tune_gc: bool = True,
         switch_interval: float | None = 0.0005,
         registry_: Registry = registry,
     ) -> None:
@@ -129,8 +129,8 @@ class Engine:
         self.stale_after = stale_after
         self._max_tasks = max_concurrent_tasks
         self._linger = linger
-        self._freeze_gc = freeze_gc
-        self._gc_frozen = False
+        self._tune_gc = tune_gc
+        self._gc_tuned = False
         self._switch_interval = switch_interval
         self._switched = False
         self.runs: dict[str, Run] = {}
@@ -167,8 +167,8 @@ class Engine:
             self._teardown()
             raise
         self._unsubscribe = self.registry.subscribe(self._on_registered, tasks=self._on_registered)
-        if self._freeze_gc:
-            self._gc_frozen = _gc_freeze()
+        if self._tune_gc:
+            self._gc_tuned = _gc_tune()
         if self._switch_interval is not None:
             self._switched = _shorten_switch_interval(self._switch_interval)
         return self
@@ -188,9 +188,9 @@ class Engine:
         self._teardown()
 
     def _teardown(self) -> None:
-        if self._gc_frozen:
-            self._gc_frozen = False
-            _gc_unfreeze()
+        if self._gc_tuned:
+            self._gc_tuned = False
+            _gc_untune()
         if self._switched:
             self._switched = False
             _restore_switch_interval()
@@ -820,31 +820,41 @@ def _time_out(promise_ids: list[str], now: float, con: Con) -> list[PromiseRow]:
 # A full collection stops every thread, the engine loop included, for as long as it takes to
 # walk every tracked object: ~15 ms for the modules a kernel has loaded before the engine
 # starts (far more with pandas and friends), plus ~45 ms per 1000 live runs on this kind of
-# machine. Timers and timeouts that fall in it are late by that much. While an engine runs,
-# the objects that existed when it started are moved out of the collector's sight
-# (gc.freeze): they are long-lived by then, and refcounting still frees them. Cyclic garbage
-# among them is only reclaimed once the last engine stops (gc.unfreeze).
+# machine. Timers and timeouts that fall in it are late by that much. While an engine runs:
+# - the objects that existed when it started are moved out of the collector's sight
+#   (gc.freeze): they are long-lived by then, and refcounting still frees them; cyclic
+#   garbage among them is reclaimed once the last engine stops (gc.unfreeze);
+# - a full collection waits for 100 collections of the middle generation instead of 10
+#   (with 1000 runs waiting on 200 ms timeouts: one full collection every round or two
+#   before, none in five rounds after); the younger generations are collected as usual.
 
 _gc_engines = 0
+_gc_saved_thresholds: tuple[int, int, int] | None = None
 _gc_mutex = threading.Lock()
+FULL_COLLECTION_EVERY = 100
 
 
-def _gc_freeze() -> bool:
-    global _gc_engines
+def _gc_tune() -> bool:
+    global _gc_engines, _gc_saved_thresholds
     with _gc_mutex:
         _gc_engines += 1
         if _gc_engines == 1:
             gc.collect()
             gc.freeze()
+            young, middle, old = _gc_saved_thresholds = gc.get_threshold()
+            gc.set_threshold(young, middle, max(old, FULL_COLLECTION_EVERY))
     return True
 
 
-def _gc_unfreeze() -> None:
-    global _gc_engines
+def _gc_untune() -> None:
+    global _gc_engines, _gc_saved_thresholds
     with _gc_mutex:
         _gc_engines -= 1
         if _gc_engines == 0:
             gc.unfreeze()
+            if _gc_saved_thresholds is not None:
+                gc.set_threshold(*_gc_saved_thresholds)
+                _gc_saved_thresholds = None
 
 
 # -- the GIL --------------------------------------------------------------------------------

@@ -74,9 +74,7 @@ class LogRow:
 VALUES_ROWS = 8
 
 
-def _insert_many(
-    con: Con, table: str, types: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
+def _insert_many(con: Con, table: str, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
     if len(rows) <= VALUES_ROWS:
