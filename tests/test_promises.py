@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pydantic
 import pytest
@@ -174,3 +176,18 @@ def test_engine_activity_says_what_each_run_waits_on(engine: Engine) -> None:
     fn.resolve_promise("p-activity", "approval", Decision(approved=False))
     assert handle.result(timeout=10) == "approved=False"
     wait_until(lambda: not [r for r in engine.activity().runs if r.workflow_id == "p-activity"])
+
+
+def test_the_store_is_reopened_just_before_a_timeout_is_due(store_path: Path) -> None:
+    """An idle engine lets go of the file; a deadline that will write finds it open."""
+    with temporary_engine(store=store_path, idle_release=0.05) as engine:
+        handle = fn.start_workflow(approval, 1.0, workflow_id="p-warm")
+        [promise] = _waiting("p-warm")
+        assert promise.timeout_at is not None
+        lease = engine.store.lease
+        wait_until(lambda: not lease.is_open, message="the idle engine kept the file")
+        opens = lease.opens
+        wait_until(lambda: lease.opens > opens, timeout=5, message="never reopened")
+        reopened = time.time()
+        assert reopened < promise.timeout_at.timestamp(), "opened only when the timeout fired"
+        assert handle.result(timeout=10) == "timed out"

@@ -3,6 +3,10 @@
 Entries fire at their deadline (read from the injected clock), not on a polling tick: the
 queue sleeps until the earliest deadline and is woken early when an earlier one arrives.
 Runs on the engine loop; ``add`` and ``cancel`` must be called there.
+
+What fires usually writes to the store, which may have been let go while idle: reopening
+it takes ~15 ms. So ``warm_ahead`` seconds before a deadline the queue calls ``on_warm``
+(the engine reopens the file then, off the loop) and the deadline finds it open.
 """
 
 from __future__ import annotations
@@ -29,8 +33,17 @@ class Deadline:
 
 
 class DeadlineQueue:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        on_warm: Callable[[], None] | None = None,
+        warm_ahead: float = 0.03,
+    ) -> None:
         self._clock = clock
+        self._on_warm = on_warm
+        self._warm_ahead = warm_ahead
+        self._warmed_for: float | None = None  # the deadline on_warm was last called for
         self._heap: list[Deadline] = []
         self._order = itertools.count()
         self._changed = anyio.Event()
@@ -57,12 +70,23 @@ class DeadlineQueue:
                 await self._changed.wait()
                 self._changed = anyio.Event()
                 continue
+            when = self._heap[0].when
+            warm_at = when - self._warm_ahead
+            warm = (
+                self._on_warm is not None
+                and self._warmed_for != when
+                and warm_at > self._clock.now()
+            )
             with anyio.CancelScope() as scope:
                 self._sleep_scope = scope
-                await self._clock.sleep_until(self._heap[0].when)
+                await self._clock.sleep_until(warm_at if warm else when)
             self._sleep_scope = None
             if scope.cancelled_caught:
                 self._changed = anyio.Event()
+                continue
+            if warm and self._on_warm is not None:
+                self._warmed_for = when
+                self._on_warm()
                 continue
             now = self._clock.now()
             while self._heap and (self._heap[0].cancelled or self._heap[0].when <= now):

@@ -214,7 +214,7 @@ class Engine:
     async def _main(self, *, task_status: TaskStatus[None]) -> None:
         self._loop_thread = threading.current_thread()
         self.writer = Writer(self.store, linger=self._linger)
-        self.deadlines = DeadlineQueue(self.clock)
+        self.deadlines = DeadlineQueue(self.clock, on_warm=self._warm_store)
         self.tasks = TaskRunner(self, max_concurrent_tasks=self._max_tasks)
         self.workflow_threads = anyio.CapacityLimiter(10_000)
         self._inbox_event = anyio.Event()
@@ -353,6 +353,11 @@ class Engine:
 
     def cancel(self, workflow_id: str) -> None:
         self._call(self._cancel, workflow_id)
+
+    def _warm_store(self) -> None:
+        """A deadline is near: have the store file open by then (see DeadlineQueue)."""
+        if not self.store.lease.is_open:
+            self.start_soon(anyio.to_thread.run_sync, _warm, self.store)
 
     def activity(self) -> Activity:
         """The runs this engine holds and what they do, read on the engine loop (reading
@@ -598,23 +603,30 @@ class Engine:
         self._timeouts_event.set()
 
     async def _timeouts_loop(self) -> None:
+        batch: _TimeoutBatch | None = None
         while True:
             await self._timeouts_event.wait()
             self._timeouts_event = anyio.Event()
             due, self._due_timeouts = self._due_timeouts, []
-            by_id = {promise_id: run for run, promise_id in due}
-            now = self.clock.now()
-            try:
-                rows: list[PromiseRow] = await self.writer.commit(
-                    Write(ops=[functools.partial(_time_out, list(by_id), now)])
-                )
-            except Exception as exc:
-                self._internal_error(f"promise timeouts: {exc!r}")
-                continue
-            for row in rows:
-                run = by_id.get(row.id)
-                if run is not None and row.execution_id in self.runs:
-                    run.deliver_promise(row, marked=row.delivered)
+            # Timeouts that fall due while a batch waits for the writer join it; once it is
+            # being written, a new batch starts (one statement per commit, never waiting
+            # for the previous batch to be delivered).
+            if batch is None or not batch.add(due):
+                batch = _TimeoutBatch(due)
+                self.start_soon(self._time_out, batch)
+
+    async def _time_out(self, batch: _TimeoutBatch) -> None:
+        try:
+            rows: list[PromiseRow] = await self.writer.commit(
+                Write(ops=[functools.partial(batch.write, self.clock.now())])
+            )
+        except Exception as exc:
+            self._internal_error(f"promise timeouts: {exc!r}")
+            return
+        for row in rows:
+            run = batch.runs.get(row.id)
+            if run is not None and row.execution_id in self.runs:
+                run.deliver_promise(row, marked=row.delivered)
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -811,8 +823,31 @@ def _scan_inbox(
     )
 
 
-def _time_out(promise_ids: list[str], now: float, con: Con) -> list[PromiseRow]:
-    return ops.time_out_promises(con, promise_ids, now)
+class _TimeoutBatch:
+    """Promise timeouts written by one statement; open for more until the writer runs it."""
+
+    def __init__(self, due: list[tuple[Run, str]]) -> None:
+        self.runs = {promise_id: run for run, promise_id in due}
+        self._lock = threading.Lock()  # the writer may run it in its thread
+        self._taken = False
+
+    def add(self, due: list[tuple[Run, str]]) -> bool:
+        with self._lock:
+            if self._taken:
+                return False
+            self.runs.update((promise_id, run) for run, promise_id in due)
+            return True
+
+    def write(self, now: float, con: Con) -> list[PromiseRow]:
+        with self._lock:
+            self._taken = True
+            ids = list(self.runs)
+        return ops.time_out_promises(con, ids, now)
+
+
+def _warm(store: Store) -> None:
+    with contextlib.suppress(StoreError):  # the write itself will say what is wrong
+        store.lease.warm()
 
 
 # -- garbage collector pauses -------------------------------------------------------------

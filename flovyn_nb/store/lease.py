@@ -214,6 +214,11 @@ class Lease:
         with self.connection() as con:
             return fn(con)
 
+    def warm(self) -> None:
+        """Open the file now (if it is not) for a use expected within ``idle_release``."""
+        with self.connection():
+            pass
+
     def release(self) -> None:
         """Close the file now (it reopens on the next use)."""
         with self._lock:
