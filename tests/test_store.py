@@ -28,6 +28,7 @@ from flovyn_nb.errors import (
     StoreError,
     StoreLocked,
 )
+from flovyn_nb.model import RunStatus
 from flovyn_nb.store import Store, ops, schema
 from flovyn_nb.store.ops import EventRow, LogRow
 from flovyn_nb.testing import wait_until
@@ -647,3 +648,30 @@ def test_rows_round_trip_through_either_insert(store_path: Path, count: int) -> 
     ]
     assert [ops.epoch(r[4]) for r in got_events] == pytest.approx([e.ts for e in events])
     assert got_logs == [(r.task_execution_id, r.message) for r in logs]
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_run_updates_one_by_one_or_set_based(store_path: Path, count: int) -> None:
+    now = time.time()
+    ids = [f"run-{i}" for i in range(2 * count)]
+    new = [ops.NewRun(i, f"wf-{i}", "k", "1", None, "engine-1", None, now) for i in ids]
+    ended = [
+        ops.RunUpdate(i, RunStatus.COMPLETED, now + 1, output_json=f'{{"n": {n}}}')
+        for n, i in enumerate(ids[:count])
+    ]
+    moved = [ops.RunUpdate(i, RunStatus.WAITING, now + 1) for i in ids[count:]]
+    store = Store(store_path)
+    try:
+        store.transaction(lambda con: ops.insert_runs(con, new))
+        store.transaction(lambda con: ops.update_runs(con, ended + moved))
+        rows = store.read(
+            lambda con: con.execute(
+                "SELECT id, status, output, owner FROM workflow_executions ORDER BY id"
+            ).fetchall()
+        )
+    finally:
+        store.close()
+    expected = {i: ("COMPLETED", json.dumps({"n": n}), None) for n, i in enumerate(ids[:count])}
+    expected.update(dict.fromkeys(ids[count:], ("WAITING", None, "engine-1")))
+    got = {r[0]: (r[1], None if r[2] is None else json.dumps(json.loads(r[2])), r[3]) for r in rows}
+    assert got == expected
