@@ -39,8 +39,8 @@ from flovyn_nb.store.ops import (
 
 # Batches up to this many writes commit on the loop; bigger ones in a thread.
 SMALL_BATCH = 4
-# How long a run row may lag behind a RUNNING <-> WAITING move (less than the store's idle
-# release, so the update does not reopen the file).
+# How long a run row may lag behind its run's events (less than the store's idle release,
+# so the update does not reopen the file).
 STATUS_DELAY = 0.05
 
 
@@ -51,9 +51,8 @@ class Write:
     ops: list[Callable[[Con], Any]] = field(default_factory=list)
     new_run: NewRun | None = None  # inserted before the batch's events
     run_update: RunUpdate | None = None
-    statuses: list[RunUpdate] = field(default_factory=list)  # lazy status moves
+    statuses: list[RunUpdate] = field(default_factory=list)  # lagging run rows catching up
     new_promise: NewPromise | None = None  # its row becomes the result
-    one_statement: bool = False  # its single op issues one statement (may autocommit)
     result: Any = None
     error: BaseException | None = None
     ticket: int = 0
@@ -81,8 +80,9 @@ class Writer:
         return not self._pending and not self._committing and not self._statuses
 
     def note_status(self, execution_id: str, update: Callable[[], RunUpdate | None]) -> None:
-        """A run moved between RUNNING and WAITING: ``update()`` (called when its row is
-        written, at most ``STATUS_DELAY`` from now) says what to write, if anything."""
+        """A run's row lags (the run moved between RUNNING and WAITING, or ended):
+        ``update()``, called when the row is written (at most ``STATUS_DELAY`` from now),
+        says what to write, if anything."""
         if not self._statuses:
             self._statuses_since = anyio.current_time()
         self._statuses[execution_id] = update
@@ -145,7 +145,7 @@ class Writer:
             await self._has_work.wait()
             if not self._urgent.is_set():
                 delay = self._linger
-                if not self._pending:  # only status moves: they wait longer
+                if not self._pending:  # only lagging run rows: they wait longer
                     delay = self._statuses_since + STATUS_DELAY - anyio.current_time()
                 with anyio.move_on_after(delay):
                     await self._urgent.wait()
@@ -197,10 +197,6 @@ class Writer:
     @staticmethod
     def _one_statement(batch: list[Write]) -> bool:
         """Whether the batch is one statement, which commits without BEGIN / COMMIT."""
-        if len(batch) == 1:
-            only = batch[0]
-            if only.one_statement and len(only.ops) == 1 and not only.events and not only.logs:
-                return only.run_update is None and only.new_run is None
         if any(
             write.ops or write.run_update or write.new_promise or write.statuses for write in batch
         ):
