@@ -12,6 +12,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 import flovyn_nb as fn
 from flovyn_nb.engine import writer as writer_module
 from flovyn_nb.engine.engine import Engine
@@ -156,3 +158,27 @@ def test_a_row_left_behind_by_a_crash_is_repaired_from_the_terminal_event(
         run = fn.get_run("rows-crash")
         assert [e.type for e in run.events].count("WORKFLOW_COMPLETED") == 1  # not run again
         assert fn.get_handle("rows-crash").result(timeout=10) == 41
+
+
+def test_a_fault_in_the_writer_fails_that_commit_and_the_writer_goes_on(engine: Engine) -> None:
+    real = engine.writer._commit_batch
+    calls = 0
+
+    def broken(batch: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("disk on fire")
+        real(batch)
+
+    engine.writer._commit_batch = broken  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            fn.start_workflow(quick, 1, workflow_id="rows-fault")  # never reported as started
+        handle = fn.start_workflow(quick, 2, workflow_id="rows-after-fault")
+        assert handle.result(timeout=10) == 2
+    finally:
+        engine.writer._commit_batch = real  # type: ignore[method-assign]
+    assert fn.list_runs(kind="rows-quick", status="COMPLETED")
+    with pytest.raises(fn.UnknownWorkflow):
+        fn.get_run("rows-fault")

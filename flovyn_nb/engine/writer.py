@@ -169,6 +169,10 @@ class Writer:
                         await anyio.to_thread.run_sync(
                             self._commit_batch, batch, limiter=self._limiter
                         )
+                except Exception as exc:  # a fault outside the store: nothing counts as durable
+                    for write in batch:
+                        if write.error is None:
+                            write.error = exc
                 finally:
                     self._committing = False
                     self._committed += len(batch)
