@@ -38,7 +38,7 @@ class DeadlineQueue:
         clock: Clock,
         *,
         on_warm: Callable[[], None] | None = None,
-        warm_ahead: float = 0.03,
+        warm_ahead: float = 0.05,
     ) -> None:
         self._clock = clock
         self._on_warm = on_warm
