@@ -168,9 +168,11 @@ class Engine:
             raise
         self._unsubscribe = self.registry.subscribe(self._on_registered, tasks=self._on_registered)
         if self._tune_gc:
-            self._gc_tuned = _gc_tune()
+            _gc_tune()
+            self._gc_tuned = True
         if self._switch_interval is not None:
-            self._switched = _shorten_switch_interval(self._switch_interval)
+            _shorten_switch_interval(self._switch_interval)
+            self._switched = True
         return self
 
     def stop(self) -> None:
@@ -865,25 +867,24 @@ def _warm(store: Store) -> None:
 
 _gc_engines = 0
 _gc_saved_thresholds: tuple[int, int, int] | None = None
-_gc_mutex = threading.Lock()
+_tuning_mutex = threading.Lock()  # process settings engines change and restore
 FULL_COLLECTION_EVERY = 100
 
 
-def _gc_tune() -> bool:
+def _gc_tune() -> None:
     global _gc_engines, _gc_saved_thresholds
-    with _gc_mutex:
+    with _tuning_mutex:
         _gc_engines += 1
         if _gc_engines == 1:
             gc.collect()
             gc.freeze()
             young, middle, old = _gc_saved_thresholds = gc.get_threshold()
             gc.set_threshold(young, middle, max(old, FULL_COLLECTION_EVERY))
-    return True
 
 
 def _gc_untune() -> None:
     global _gc_engines, _gc_saved_thresholds
-    with _gc_mutex:
+    with _tuning_mutex:
         _gc_engines -= 1
         if _gc_engines == 0:
             gc.unfreeze()
@@ -904,17 +905,16 @@ def _gc_untune() -> None:
 _switch_saved: list[float] = []  # the interval before each engine that shortened it
 
 
-def _shorten_switch_interval(interval: float) -> bool:
-    with _gc_mutex:
+def _shorten_switch_interval(interval: float) -> None:
+    with _tuning_mutex:
         current = sys.getswitchinterval()
         _switch_saved.append(current)
         if interval < current:
             sys.setswitchinterval(interval)
-    return True
 
 
 def _restore_switch_interval() -> None:
-    with _gc_mutex:
+    with _tuning_mutex:
         if _switch_saved:
             previous = _switch_saved.pop()
             if not _switch_saved:
