@@ -191,3 +191,24 @@ def test_the_store_is_reopened_just_before_a_timeout_is_due(store_path: Path) ->
         reopened = time.time()
         assert reopened < promise.timeout_at.timestamp(), "opened only when the timeout fired"
         assert handle.result(timeout=10) == "timed out"
+
+
+def test_a_deadline_keeps_an_open_store_from_being_let_go_just_before_it(
+    store_path: Path,
+) -> None:
+    """The file is open when the warm-up comes but its idle release would fall between the
+    warm-up and the deadline: the warm-up puts the release off (no reopen at the deadline)."""
+    idle = 0.5
+    with temporary_engine(store=store_path, idle_release=idle) as engine:
+        handle = fn.start_workflow(approval, 2.0, workflow_id="p-keep")
+        [promise] = _waiting("p-keep")
+        assert promise.timeout_at is not None
+        lease = engine.store.lease
+        # Use the store so that its idle release falls 40 ms before the deadline, inside
+        # the 50 ms in which the deadline queue warms the store up.
+        touch_at = promise.timeout_at.timestamp() - idle - 0.04
+        wait_until(lambda: time.time() >= touch_at, timeout=5, interval=0.001)
+        fn.list_runs()
+        opens = lease.opens
+        assert handle.result(timeout=10) == "timed out"
+        assert lease.opens == opens, "the store was let go and reopened for the timeout"

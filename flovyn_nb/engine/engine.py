@@ -357,9 +357,9 @@ class Engine:
         self._call(self._cancel, workflow_id)
 
     def _warm_store(self) -> None:
-        """A deadline is near: have the store file open by then (see DeadlineQueue)."""
-        if not self.store.lease.is_open:
-            self.start_soon(anyio.to_thread.run_sync, _warm, self.store)
+        """A deadline is near: have the store file open by then (see DeadlineQueue). An
+        open file is touched too, or its idle release could fall just before the deadline."""
+        self.start_soon(anyio.to_thread.run_sync, _warm, self.store)
 
     def activity(self) -> Activity:
         """The runs this engine holds and what they do, read on the engine loop (reading

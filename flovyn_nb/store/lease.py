@@ -215,7 +215,8 @@ class Lease:
             return fn(con)
 
     def warm(self) -> None:
-        """Open the file now (if it is not) for a use expected within ``idle_release``."""
+        """Have the file open for a use expected within ``idle_release`` (open it, or put
+        off its idle release)."""
         with self.connection():
             pass
 
