@@ -164,12 +164,12 @@ def test_a_fault_in_the_writer_fails_that_commit_and_the_writer_goes_on(engine: 
     real = engine.writer._commit_batch
     calls = 0
 
-    def broken(batch: list[Any]) -> None:
+    def broken(batch: list[Any]) -> list[Any]:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("disk on fire")
-        real(batch)
+        return real(batch)
 
     engine.writer._commit_batch = broken  # type: ignore[method-assign]
     try:

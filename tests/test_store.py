@@ -31,7 +31,7 @@ from flovyn_nb.errors import (
 from flovyn_nb.model import RunStatus
 from flovyn_nb.store import Store, ops, schema
 from flovyn_nb.store.ops import EventRow, LogRow
-from flovyn_nb.testing import wait_until
+from flovyn_nb.testing import temporary_engine, wait_until
 
 PROC = Path(__file__).parent / "store_procs" / "proc.py"
 
@@ -283,6 +283,61 @@ def test_raw_holder_gives_store_locked_naming_its_pid(store_path: Path, spawn: S
     with pytest.raises(StoreLocked):
         store.transaction(lambda con: None)
     store.close()
+
+
+_effects: list[str] = []
+
+
+@fn.task(name="store-locked-effect")
+def _effect(name: str) -> str:
+    _effects.append(name)
+    return name
+
+
+@fn.workflow(name="store-locked-steps")
+async def _steps_around_a_timer(ctx: fn.WorkflowContext, pause: float) -> list[str]:
+    done = [await ctx.schedule(_effect, "before")]
+    await ctx.sleep(pause)
+    done.append(await ctx.schedule(_effect, "after"))
+    done.append(await ctx.schedule(_effect, "last"))
+    return done
+
+
+def test_a_store_held_by_a_foreign_client_delays_the_record_and_loses_none_of_it(
+    store_path: Path, spawn: Spawn
+) -> None:
+    """A plain DuckDB client that never lets go: a run's record waits for the store (and
+    the run waits before its next side effect) instead of being dropped; callers get
+    StoreLocked and change nothing; when the client goes, the run carries on, no hole."""
+    _effects.clear()
+    with temporary_engine(store=store_path, lock_timeout=0.3, idle_release=0.05) as engine:
+        handle = fn.start_workflow(_steps_around_a_timer, 1.0, workflow_id="locked-1")
+        wait_until(lambda: fn.get_run("locked-1").status is RunStatus.WAITING)
+        assert _effects == ["before"]
+        holder = spawn("hold", str(store_path), "--wait", "5")
+        holder.expect("ready")
+
+        # The timer fires; the record of it and of the next step cannot be written.
+        blocked = wait_until(lambda: engine.store_blocked, timeout=10, message="never blocked")
+        assert blocked.holder_pid == holder.pid
+        assert _effects == ["before"], "a side effect ran before its record was durable"
+        with pytest.raises(StoreLocked, match=f"PID {holder.pid}"):
+            fn.start_workflow(_steps_around_a_timer, 0.0, workflow_id="locked-2")
+        with pytest.raises(StoreLocked):
+            fn.list_runs()
+        assert _effects == ["before"]  # still, a few lock timeouts later
+
+        holder.kill()
+        assert handle.result(timeout=30) == ["before", "after", "last"]
+        assert engine.store_blocked is None
+        run = fn.get_run("locked-1")
+        assert [event.seq for event in run.events] == list(range(1, len(run.events) + 1))
+        types = [event.type for event in run.events]
+        assert types.count("TIMER_FIRED") == 1
+        assert types.count("TASK_COMPLETED") == 3
+        assert _effects == ["before", "after", "last"]
+        assert [r.workflow_id for r in fn.list_runs()] == ["locked-1"]
+        assert sum("waiting for the store" in text for text in engine.errors) == 1
 
 
 # -- 3. idle release -----------------------------------------------------------------------

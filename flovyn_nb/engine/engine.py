@@ -42,7 +42,7 @@ from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.engine.writer import Write, Writer
-from flovyn_nb.errors import EngineError, InvalidInput, StoreError, UnknownWorkflow
+from flovyn_nb.errors import EngineError, InvalidInput, StoreError, StoreLocked, UnknownWorkflow
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
 from flovyn_nb.store import Store, ops, pid_alive
 from flovyn_nb.store.bell import BellWatcher
@@ -216,6 +216,7 @@ class Engine:
     async def _main(self, *, task_status: TaskStatus[None]) -> None:
         self._loop_thread = threading.current_thread()
         self.writer = Writer(self.store, linger=self._linger)
+        self.writer.on_blocked = self._store_blocked
         self.deadlines = DeadlineQueue(self.clock, on_warm=self._warm_store)
         self.tasks = TaskRunner(self, max_concurrent_tasks=self._max_tasks)
         self.workflow_threads = anyio.CapacityLimiter(10_000)
@@ -245,8 +246,16 @@ class Engine:
             tg.cancel_scope.cancel()
 
     async def _shutdown(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             await self.writer.flush()  # run rows say how their runs wait, too
+        except StoreLocked as exc:
+            # Like a crash: the runs resume from what is durable (their side effects
+            # waited for it), in the next engine.
+            self._internal_error(
+                f"stopped with {self.writer.unwritten} writes of run records unwritten: {exc}"
+            )
+        except Exception as exc:
+            self._internal_error(f"stopping: {exc!r}")
         engine_id = self.id
 
         def release(con: Con) -> None:
@@ -256,6 +265,16 @@ class Engine:
         with contextlib.suppress(Exception):
             await anyio.to_thread.run_sync(self.store.transaction, release)
         self._stop_event.set()
+
+    @property
+    def store_blocked(self) -> StoreLocked | None:
+        """Why the runs' record is not being written now (another process keeps the store
+        locked), or None. The runs wait for it before any side effect."""
+        writer = getattr(self, "writer", None)
+        return None if writer is None else writer.blocked
+
+    def _store_blocked(self, exc: StoreLocked) -> None:
+        self._internal_error(f"waiting for the store to write the runs' record: {exc}")
 
     def _idle(self) -> bool:
         return self.writer.idle and self.tasks.attempts_in_progress == 0
@@ -438,6 +457,8 @@ class Engine:
             # WORKFLOW_STARTED event rides along with the run's first steps. Starts that
             # arrive together share one INSERT.
             await self.writer.commit(Write(new_run=new_run))
+        except StoreLocked:
+            raise
         except StoreError:
             # Most likely the workflow id exists (its UNIQUE constraint refused the insert):
             # starting is idempotent, so hand back the existing run.
@@ -486,7 +507,8 @@ class Engine:
         self.writer.drop_status(run.execution_id)  # the row keeps saying how it waited
         engine_id = self.id
         await self.writer.commit(
-            Write(ops=[lambda con: ops.release_run(con, run.execution_id, engine_id)])
+            Write(ops=[lambda con: ops.release_run(con, run.execution_id, engine_id)]),
+            wait_if_locked=True,
         )
 
     def _forget(self, run: Run) -> None:
@@ -620,7 +642,8 @@ class Engine:
     async def _time_out(self, batch: _TimeoutBatch) -> None:
         try:
             rows: list[PromiseRow] = await self.writer.commit(
-                Write(ops=[functools.partial(batch.write, self.clock.now())])
+                Write(ops=[functools.partial(batch.write, self.clock.now())]),
+                wait_if_locked=True,
             )
         except Exception as exc:
             self._internal_error(f"promise timeouts: {exc!r}")
@@ -633,8 +656,13 @@ class Engine:
     async def _heartbeat_loop(self) -> None:
         while True:
             await anyio.sleep(self.heartbeat_interval)
-            await self.writer.commit(Write(ops=[functools.partial(self._beat, self.clock.now())]))
-            await self._recover()
+            try:
+                await self.writer.commit(
+                    Write(ops=[functools.partial(self._beat, self.clock.now())])
+                )
+                await self._recover()
+            except StoreLocked:
+                continue  # the writer says so (Engine.store_blocked); beat again next time
 
     def _beat(self, now: float, con: Con) -> None:
         ops.heartbeat(con, self.id, now)

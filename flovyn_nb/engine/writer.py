@@ -3,8 +3,8 @@
 Runs hand writes (event rows, log rows, and statements) to the writer on the engine loop.
 Writes are lazy: they wait up to ``linger`` for company, so a step's result, the next
 step's start and other runs' steps share one transaction. Whoever needs durability now
-(before a side effect, before answering a caller) awaits :meth:`Writer.barrier` or
-:meth:`Writer.commit`, which flushes at once. One thread does all commits, in order.
+(before a side effect, before answering a caller) awaits :meth:`Writer.wait` or
+:meth:`Writer.commit`, which flush at once. One thread does all commits, in order.
 
 A run's row (``workflow_executions``) follows its events lazily: its events say when it
 waits and how it ended, so :meth:`Writer.note_status` only marks the run, and its row is
@@ -12,6 +12,13 @@ updated at most ``STATUS_DELAY`` later, in one set-based UPDATE with every other
 moved or ended meanwhile. A run that moves back before then costs no row update at all,
 and one that ends gets a single update. :meth:`Writer.flush` (queries, stop) writes them
 at once; recovery repairs a row whose terminal event was committed before a crash.
+
+A store held by another process for longer than its ``lock_timeout`` (a plain DuckDB
+client does not let go when asked) fails only the writes somebody is answering for, such
+as a start or a resolve, whose caller gets :class:`StoreLocked` and nothing changes. The
+runs' own record (events, logs, run rows) is never dropped: the writer keeps it, in order,
+and tries again until the store is free, while :attr:`Writer.blocked` says why it waits. A
+run that needs its record durable before a side effect waits too; nothing is skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 
 import anyio
 
+from flovyn_nb.errors import StoreLocked
 from flovyn_nb.store import Store
 from flovyn_nb.store.ops import (
     Con,
@@ -39,6 +47,9 @@ from flovyn_nb.store.ops import (
 
 # Batches up to this many writes commit on the loop; bigger ones in a thread.
 SMALL_BATCH = 4
+# Between tries to write the record to a store another process keeps locked (each try
+# itself waits up to the store's lock_timeout, knocking).
+RETRY_PAUSE = 0.05
 # How long a run row may lag behind its run's events (less than the store's idle release,
 # so the update does not reopen the file).
 STATUS_DELAY = 0.05
@@ -56,6 +67,9 @@ class Write:
     result: Any = None
     error: BaseException | None = None
     ticket: int = 0
+    # Fail (instead of waiting for the store) when it stays locked: its caller answers.
+    fail_if_locked: bool = False
+    done: bool = False  # committed, or failed (then ``error`` says why)
 
 
 class Writer:
@@ -64,7 +78,11 @@ class Writer:
         self._linger = linger
         self._pending: list[Write] = []
         self._submitted = 0
-        self._committed = 0
+        self._committed = 0  # every write up to this ticket is done
+        self._retry: list[Write] = []  # the record, kept while the store is locked
+        self.blocked: StoreLocked | None = None  # why the record is not being written now
+        self._locked_by: StoreLocked | None = None
+        self.on_blocked: Callable[[StoreLocked], None] | None = None
         self._committing = False
         self._has_work = anyio.Event()
         self._urgent = anyio.Event()
@@ -76,8 +94,13 @@ class Writer:
         self.commits = 0  # transactions committed (for tests and benchmarks)
 
     @property
+    def unwritten(self) -> int:
+        """Writes not yet done."""
+        return self._submitted - self._committed
+
+    @property
     def idle(self) -> bool:
-        return not self._pending and not self._committing and not self._statuses
+        return not (self._pending or self._committing or self._statuses or self._retry)
 
     def note_status(self, execution_id: str, update: Callable[[], RunUpdate | None]) -> None:
         """A run's row lags (the run moved between RUNNING and WAITING, or ended):
@@ -105,6 +128,7 @@ class Writer:
         """
         self._pending.append(write)
         self._submitted += 1
+        write.ticket = self._submitted
         self._has_work.set()
         if urgent:
             self._urgent.set()
@@ -117,25 +141,39 @@ class Writer:
             progress = self._progress
             await progress.wait()
 
-    async def barrier(self) -> None:
-        """Return once everything submitted so far is committed."""
-        if self._committed < self._submitted:
-            await self.wait(self._submitted)
-
     async def flush(self) -> None:
-        """Like :meth:`barrier`, and run rows show their latest status too."""
-        self._submit_statuses()
-        await self.barrier()
+        """Return once everything submitted so far is committed, run rows included.
 
-    async def commit(self, write: Write, *, rows_current: bool = False) -> Any:
+        Raises:
+            StoreLocked: the store is held by another process and the record waits for it
+                (a query would find the file locked too; stopping leaves the rest unwritten).
+        """
+        self._submit_statuses()
+        target = self._submitted
+        while self._committed < target:
+            if self.blocked is not None:
+                raise self.blocked
+            self._urgent.set()
+            self._has_work.set()
+            await self._progress.wait()
+
+    async def commit(
+        self, write: Write, *, rows_current: bool = False, wait_if_locked: bool = False
+    ) -> Any:
         """Queue a write, flush now, and return the result of its last op (or raise).
 
         ``rows_current``: the write reads run rows (e.g. whether a run has ended), so the
         lagging ones are updated first, in the same transaction.
+        ``wait_if_locked``: the write belongs to a run's record: while another process
+        keeps the store locked it waits (see the module docs) instead of failing with
+        :class:`StoreLocked`.
         """
+        write.fail_if_locked = not wait_if_locked
         if rows_current:
             self._submit_statuses()
-        await self.wait(self.submit(write))
+        self.submit(write, urgent=True)
+        while not write.done:
+            await self._progress.wait()
         if write.error is not None:
             raise write.error
         return write.result
@@ -151,22 +189,24 @@ class Writer:
                     await self._urgent.wait()
             if self._statuses and (anyio.current_time() >= self._statuses_since + STATUS_DELAY):
                 self._submit_statuses()
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._retry + self._pending, []
+            self._retry = []
             self._has_work = anyio.Event()
             self._urgent = anyio.Event()
             if self._statuses:
                 self._has_work.set()  # come back for them when they are due
             if batch:
                 self._committing = True
+                retry: list[Write] = []
                 try:
                     if len(batch) <= SMALL_BATCH and self._store.lease.ready():
                         # The file is ours already and the batch is small: committing takes
                         # about a millisecond, less than handing it to a thread and back.
                         # A big batch commits in a thread: DuckDB releases the GIL, so the
                         # loop prepares the next batch meanwhile.
-                        self._commit_batch(batch)
+                        retry = self._commit_batch(batch)
                     else:  # opening may wait for another process: keep the loop free
-                        await anyio.to_thread.run_sync(
+                        retry = await anyio.to_thread.run_sync(
                             self._commit_batch, batch, limiter=self._limiter
                         )
                 except Exception as exc:  # a fault outside the store: nothing counts as durable
@@ -175,28 +215,64 @@ class Writer:
                             write.error = exc
                 finally:
                     self._committing = False
-                    self._committed += len(batch)
-                    self._progress.set()
-                    self._progress = anyio.Event()
+                    self._settled(batch, retry)
+                if retry:
+                    await anyio.sleep(RETRY_PAUSE)
 
-    def _commit_batch(self, batch: list[Write]) -> None:
+    def _settled(self, batch: list[Write], retry: list[Write]) -> None:
+        """Mark the batch's writes done, except those kept to try again."""
+        kept = {id(write) for write in retry}
+        for write in batch:
+            if id(write) not in kept:
+                write.done = True
+        self._retry = retry
+        self._committed = retry[0].ticket - 1 if retry else batch[-1].ticket
+        if retry:
+            self._has_work.set()
+            locked_by = self._locked_by
+            if self.blocked is None and locked_by is not None:
+                self.blocked = locked_by
+                if self.on_blocked is not None:
+                    self.on_blocked(locked_by)
+        elif self.blocked is not None:
+            self.blocked = None  # the store is ours again: the record caught up
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    def _commit_batch(self, batch: list[Write]) -> list[Write]:
+        """Commit the batch; return the writes to try again (the store stayed locked)."""
         try:
             if self._one_statement(batch):
                 self._store.autocommit(lambda con: self._apply(con, batch))
             else:
                 self._store.transaction(lambda con: self._apply(con, batch))
             self.commits += 1
+            return []
+        except StoreLocked as exc:
+            return self._locked(batch, exc)
         except Exception:
             if len(batch) == 1:
                 self._fail(batch)
-                return
-            # One write spoiled the batch: commit the others one by one.
-            for write in batch:
-                try:
-                    self._store.transaction(lambda con, w=write: self._apply(con, [w]))  # type: ignore[misc]
-                    self.commits += 1
-                except Exception:
-                    self._fail([write])
+                return []
+        # One write spoiled the batch: commit the others one by one.
+        for i, write in enumerate(batch):
+            try:
+                self._store.transaction(lambda con, w=write: self._apply(con, [w]))  # type: ignore[misc]
+                self.commits += 1
+            except StoreLocked as exc:
+                return self._locked(batch[i:], exc)
+            except Exception:
+                self._fail([write])
+        return []
+
+    def _locked(self, batch: list[Write], exc: StoreLocked) -> list[Write]:
+        """Fail the writes whose callers answer for them; keep the record to try again."""
+        for write in batch:
+            if write.fail_if_locked:
+                write.error = exc
+            write.result = None
+        self._locked_by = exc
+        return [write for write in batch if not write.fail_if_locked]
 
     @staticmethod
     def _one_statement(batch: list[Write]) -> bool:
