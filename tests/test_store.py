@@ -340,6 +340,29 @@ def test_a_store_held_by_a_foreign_client_delays_the_record_and_loses_none_of_it
         assert sum("waiting for the store" in text for text in engine.errors) == 1
 
 
+def test_stopping_while_a_foreign_client_holds_the_store_is_like_a_crash(
+    store_path: Path, spawn: Spawn
+) -> None:
+    """stop() does not wait for the holder forever; it says what stayed unwritten, and the
+    next engine resumes the run from what was durable (no step runs twice)."""
+    _effects.clear()
+    with temporary_engine(store=store_path, lock_timeout=0.3, idle_release=0.05) as engine:
+        fn.start_workflow(_steps_around_a_timer, 0.5, workflow_id="locked-stop")
+        wait_until(lambda: fn.get_run("locked-stop").status is RunStatus.WAITING)
+        holder = spawn("hold", str(store_path), "--wait", "5")
+        holder.expect("ready")
+        wait_until(lambda: engine.store_blocked, timeout=10, message="never blocked")
+        started = time.monotonic()
+    stopping = time.monotonic() - started
+    assert stopping < 5, f"stop() took {stopping:.1f} s"
+    assert any("unwritten" in text for text in engine.errors), engine.errors
+    holder.kill()
+    with temporary_engine(store=store_path):
+        wait_until(lambda: fn.get_run("locked-stop").status is RunStatus.COMPLETED, timeout=20)
+        assert fn.get_run("locked-stop").output == ["before", "after", "last"]
+    assert _effects == ["before", "after", "last"]
+
+
 # -- 3. idle release -----------------------------------------------------------------------
 
 

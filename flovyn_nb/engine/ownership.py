@@ -5,7 +5,8 @@ executed only by the engine whose id is in the run's ``owner`` column; claims ar
 compare-and-set updates inside a transaction, and the store file admits one process at a
 time, so two engines can never both claim a run. An owner is dead when, on this host, its
 PID is gone (or now belongs to a process that started later), or, on another host, its
-heartbeat is older than ``stale_after``.
+heartbeat is older than ``stale_after``. An engine of this process other than the one
+claiming is dead too: a process runs one engine at a time.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def engine_alive(row: EngineRow, now: float, stale_after: float) -> bool:
     return now - row.heartbeat_at <= stale_after
 
 
+def _earlier_in_this_process(row: EngineRow) -> bool:
+    """An engine of this very process (one runs at a time) that stopped without saying so,
+    e.g. while another process kept the store locked."""
+    return row.host == HOST and row.pid == os.getpid() and row.proc_start == MY_START
+
+
 @dataclass(frozen=True)
 class Claim:
     runs: list[tuple[RunRow, list[tuple[int, str, Any, float]]]]
@@ -63,7 +70,12 @@ def claim(
 ) -> Claim:
     """Claim the active runs of these kinds whose owner is gone; load their histories."""
     engines = ops.live_engine_rows(con)
-    living = [e for e in engines if e.id == engine_id or engine_alive(e, now, stale_after)]
+    living = [
+        e
+        for e in engines
+        if e.id == engine_id
+        or (not _earlier_in_this_process(e) and engine_alive(e, now, stale_after))
+    ]
     alive = [e.id for e in living]
     for dead in (e for e in engines if e.id not in alive):
         ops.stop_engine(con, dead.id)
