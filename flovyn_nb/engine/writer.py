@@ -69,7 +69,6 @@ class Write:
     ticket: int = 0
     # Fail (instead of waiting for the store) when it stays locked: its caller answers.
     fail_if_locked: bool = False
-    done: bool = False  # committed, or failed (then ``error`` says why)
 
 
 class Writer:
@@ -134,12 +133,17 @@ class Writer:
             self._urgent.set()
         return self._submitted
 
-    async def wait(self, ticket: int) -> None:
+    async def wait(self, ticket: int, *, unless_blocked: bool = False) -> None:
+        """Return once every write up to ``ticket`` is done.
+
+        ``unless_blocked``: raise :attr:`blocked` instead of waiting for the store.
+        """
         while self._committed < ticket:
+            if unless_blocked and self.blocked is not None:
+                raise self.blocked
             self._urgent.set()
             self._has_work.set()
-            progress = self._progress
-            await progress.wait()
+            await self._progress.wait()
 
     async def flush(self) -> None:
         """Return once everything submitted so far is committed, run rows included.
@@ -149,13 +153,7 @@ class Writer:
                 (a query would find the file locked too; stopping leaves the rest unwritten).
         """
         self._submit_statuses()
-        target = self._submitted
-        while self._committed < target:
-            if self.blocked is not None:
-                raise self.blocked
-            self._urgent.set()
-            self._has_work.set()
-            await self._progress.wait()
+        await self.wait(self._submitted, unless_blocked=True)
 
     async def commit(
         self, write: Write, *, rows_current: bool = False, wait_if_locked: bool = False
@@ -172,7 +170,7 @@ class Writer:
         if rows_current:
             self._submit_statuses()
         self.submit(write, urgent=True)
-        while not write.done:
+        while not self._done(write):
             await self._progress.wait()
         if write.error is not None:
             raise write.error
@@ -219,12 +217,13 @@ class Writer:
                 if retry:
                     await anyio.sleep(RETRY_PAUSE)
 
+    def _done(self, write: Write) -> bool:
+        """Committed, or failed (``error`` says why). A failed write may be done before
+        earlier writes that are kept to try again."""
+        return write.ticket <= self._committed or write.error is not None
+
     def _settled(self, batch: list[Write], retry: list[Write]) -> None:
-        """Mark the batch's writes done, except those kept to try again."""
-        kept = {id(write) for write in retry}
-        for write in batch:
-            if id(write) not in kept:
-                write.done = True
+        """The batch is done, except the writes kept to try again."""
         self._retry = retry
         self._committed = retry[0].ticket - 1 if retry else batch[-1].ticket
         if retry:
