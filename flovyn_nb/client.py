@@ -283,8 +283,8 @@ def _settle(
     resolved_by: str,
     allow_early: bool,
 ) -> None:
-    engine = current_engine()
-    if engine is not None and (store is None or canonical_path(store) == engine.store.path):
+    engine = _engine_on(store)
+    if engine is not None:
         engine.resolve_promise(
             workflow_id,
             name,
@@ -295,10 +295,8 @@ def _settle(
             allow_early=allow_early,
         )
         return
-    target = store_for(store)
-    now = time.time()
     _inbox_write(
-        target,
+        store_for(store),
         lambda con: inbox.settle_promise(
             con,
             workflow_id=workflow_id,
@@ -307,7 +305,7 @@ def _settle(
             value=value,
             reason=reason if reject else None,
             resolved_by=resolved_by,
-            now=now,
+            now=time.time(),  # inside the transaction: the deadline is judged by it
             validated=False,
             require_existing=not allow_early,
         ),
@@ -318,8 +316,8 @@ def signal_workflow(
     workflow_id: str, name: str, value: Any = None, *, store: str | os.PathLike[str] | None = None
 ) -> None:
     """Send a signal; the run's next ``ctx.wait_for_signal(name)`` receives it."""
-    engine = current_engine()
-    if engine is not None and store is None:
+    engine = _engine_on(store)
+    if engine is not None:
         engine.signal(workflow_id, name, value)
         return
     now = time.time()
@@ -333,11 +331,20 @@ def signal_workflow(
 
 def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> None:
     """Request cancellation of a run (from any process)."""
-    engine = current_engine()
-    if engine is not None and store is None:
+    engine = _engine_on(store)
+    if engine is not None:
         engine.cancel(workflow_id)
         return
     _inbox_write(store_for(store), lambda con: inbox.request_cancel(con, workflow_id=workflow_id))
+
+
+def _engine_on(store: str | os.PathLike[str] | None) -> Engine | None:
+    """This process's engine if it runs on ``store``: inbox writes then go through it (it
+    delivers them at once, and its own doorbell rings do not wake it)."""
+    engine = current_engine()
+    if engine is not None and (store is None or canonical_path(store) == engine.store.path):
+        return engine
+    return None
 
 
 def _inbox_write(store: Store, write: Callable[[Any], Any]) -> None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import collections
+import random
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pydantic
 import pytest
 
 import flovyn_nb as fn
+from flovyn_nb.engine import inbox
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
+from flovyn_nb.store import Store
 from flovyn_nb.testing import FakeClock, temporary_engine, wait_until
 
 
@@ -212,3 +217,144 @@ def test_a_deadline_keeps_an_open_store_from_being_let_go_just_before_it(
         opens = lease.opens
         assert handle.result(timeout=10) == "timed out"
         assert lease.opens == opens, "the store was let go and reopened for the timeout"
+
+
+# -- timeouts decided in memory ------------------------------------------------------------
+#
+# A resolve at or after a promise's deadline fails in the store, so its owner decides the
+# timeout without a store round trip whenever no resolve can have committed unseen before
+# the deadline (see Engine.promise_timed_out); otherwise the store settles it.
+
+
+def _count_store_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count timeouts settled by the store's round trip (the slow path)."""
+    from flovyn_nb.store import ops
+
+    calls: list[int] = []
+    original = ops.time_out_promises
+
+    def counting(con: Any, promise_ids: Any) -> Any:
+        calls.append(len(promise_ids))
+        return original(con, promise_ids)
+
+    monkeypatch.setattr(ops, "time_out_promises", counting)
+    return calls
+
+
+def _promise_row(workflow_id: str) -> tuple[Any, ...]:
+    [row] = fn.sql(
+        "SELECT p.status, p.resolved_by, p.delivered, p.resolved_at = p.timeout_at "
+        "FROM promises p JOIN workflow_executions w ON w.id = p.execution_id "
+        "WHERE w.workflow_id = ?",
+        [workflow_id],
+    ).itertuples(index=False)
+    return tuple(row)
+
+
+def test_timeouts_are_decided_without_asking_the_store_and_recorded_with_their_event(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_timeouts = _count_store_timeouts(monkeypatch)
+    # The file stays open all along: nobody else can have committed.
+    with temporary_engine(store=store_path, idle_release=60.0):
+        handles = [fn.start_workflow(approval, 0.5, workflow_id=f"mem-{i}") for i in range(30)]
+        assert [h.result(timeout=10) for h in handles] == ["timed out"] * 30
+        assert store_timeouts == []
+        for i in range(30):
+            assert _promise_row(f"mem-{i}") == ("TIMED_OUT", "timeout", True, True)
+            types = [e.type for e in fn.get_run(f"mem-{i}").events]
+            assert types.count(EventType.PROMISE_TIMEOUT) == 1
+
+
+def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process resolved the promise while this one had let go of the file, and the
+    deadline comes before the doorbell was looked at: the store decides, the value wins."""
+    store_timeouts = _count_store_timeouts(monkeypatch)
+    clock = FakeClock()  # deadlines fire only when the test moves time
+    # The doorbell is not watched on its own here (the test looks at it when it wants).
+    with temporary_engine(store=store_path, clock=clock, poll_interval=600.0) as engine:
+        handle = fn.start_workflow(approval, 60.0, workflow_id="p-race")
+        _waiting("p-race")
+        engine.store.lease.release()
+        elsewhere = Store(store_path, create=False)  # its own lease and doorbell count
+        try:
+            elsewhere.transaction(
+                lambda con: inbox.settle_promise(
+                    con,
+                    workflow_id="p-race",
+                    name="approval",
+                    status=PromiseStatus.RESOLVED,
+                    value={"approved": True, "comment": "just in time"},
+                    reason=None,
+                    resolved_by="elsewhere",
+                    now=clock.now(),  # before the deadline
+                    validated=False,
+                )
+            )
+        finally:
+            elsewhere.close()
+        engine.store.lease.warm()  # this process holds the file again (a new tenure)
+        clock.advance(61)
+        assert handle.result(timeout=10) == "approved=True just in time"
+        assert store_timeouts == [1]
+        assert _promise_row("p-race")[:2] == ("RESOLVED", "elsewhere")
+
+
+def test_a_resolve_after_the_deadline_fails_though_no_engine_wrote_the_timeout(
+    store_path: Path,
+) -> None:
+    with temporary_engine(store=store_path):
+        fn.start_workflow(approval, 1.0, workflow_id="p-late")
+        [promise] = _waiting("p-late")
+    assert promise.timeout_at is not None
+    deadline = promise.timeout_at.timestamp()
+    wait_until(lambda: time.time() > deadline, timeout=5, message="deadline never passed")
+    store = Store(store_path, create=False)
+    try:
+        with pytest.raises(fn.PromiseAlreadyResolved, match="'approval' of run 'p-late' timed out"):
+            fn.resolve_promise("p-late", "approval", {"approved": True}, store=store_path)
+        pending = store.read(lambda con: con.execute("SELECT status FROM promises").fetchall())
+    finally:
+        store.close()
+    assert pending == [("PENDING",)]  # the refusal changed nothing
+    with temporary_engine(store=store_path):  # the run resumes; its deadline has passed
+        assert fn.get_handle("p-late").result(timeout=10) == "timed out"
+        assert _promise_row("p-late") == ("TIMED_OUT", "timeout", True, True)
+
+
+def test_resolves_racing_the_deadline_from_this_process_agree_with_the_workflow(
+    engine: Engine,
+) -> None:
+    """Resolves sent around each deadline (some just before, some just after): the caller,
+    the workflow and the store tell the same story for every promise."""
+    count = 40
+    handles = {
+        f"race-{i}": fn.start_workflow(approval, 0.4 + 0.03 * i, workflow_id=f"race-{i}")
+        for i in range(count)
+    }
+    wait_until(lambda: len(fn.pending_promises()) == count, message="not all waiting")
+    deadlines = {
+        p.workflow_id: p.timeout_at.timestamp()
+        for p in fn.pending_promises()
+        if p.timeout_at is not None
+    }
+    rng = random.Random(7)
+    plan = sorted((deadlines[w] + rng.uniform(-0.006, 0.004), w) for w in handles)
+    accepted: dict[str, bool] = {}
+    for at, workflow_id in plan:
+        wait_until(lambda at=at: time.time() >= at, timeout=10, interval=0.0005)
+        try:
+            fn.resolve_promise(workflow_id, "approval", {"approved": True})
+            accepted[workflow_id] = True
+        except fn.PromiseAlreadyResolved:
+            accepted[workflow_id] = False
+    for workflow_id, handle in handles.items():
+        result = handle.result(timeout=10)
+        assert result == ("approved=True" if accepted[workflow_id] else "timed out"), workflow_id
+    for workflow_id in handles:
+        status = _promise_row(workflow_id)[0]
+        assert status == ("RESOLVED" if accepted[workflow_id] else "TIMED_OUT"), workflow_id
+    outcomes = collections.Counter(accepted.values())
+    assert outcomes[True] and outcomes[False], f"the race was not run both ways: {outcomes}"

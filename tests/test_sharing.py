@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import random
 import signal
 import statistics
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from jsonlines_proc import JsonLinesProc
 
+import flovyn_nb as fn
 from flovyn_nb.errors import StoreLocked
 from flovyn_nb.store import Store
 from flovyn_nb.testing import wait_until
@@ -382,7 +384,6 @@ def test_promise_resolved_elsewhere_wakes_the_workflow_within_150_ms_p99(
     released). One resolution before the samples warms this process up (its first call
     imports the JSON-schema validator, which is not what is measured here).
     """
-    import flovyn_nb as fn
 
     engine = spawn(
         *("engine", str(store_path), "--workflow", "sharing-wake", "--prefix", "wake"),
@@ -417,6 +418,62 @@ def test_promise_resolved_elsewhere_wakes_the_workflow_within_150_ms_p99(
     assert p99 <= 0.150, f"p99 wake-up {p99 * 1000:.0f} ms > 150 ms: {sorted(latencies)}"
     report = engine.report()
     assert report["errors"] == [] and report["live"] == 0, report
+
+
+@fn.workflow(name="sharing-deadline")
+async def deadline_race(ctx: fn.WorkflowContext, timeout: float) -> str:
+    try:
+        value = await ctx.promise("go", timeout=timeout)
+    except fn.PromiseTimeout:
+        return "timed out"
+    return f"resolved {value}"
+
+
+def test_resolves_from_another_process_racing_the_deadline_agree_with_the_workflow(
+    tmp_path: Path, store_path: Path, spawn: Spawn
+) -> None:
+    """Another process resolves each promise around its deadline, some just before and some
+    just after. This engine decides most timeouts without asking the store; whatever it
+    decides, the resolver, the workflow and the store tell the same story."""
+    from flovyn_nb.testing import temporary_engine
+
+    count, spacing = 24, 0.15
+    with temporary_engine(store=store_path):
+        ids = [f"dl-{i}" for i in range(count)]
+        handles = [
+            fn.start_workflow(deadline_race, 1.5 + spacing * i, workflow_id=wid)
+            for i, wid in enumerate(ids)
+        ]
+        wait_until(lambda: len(fn.pending_promises()) == count, message="not all waiting")
+        deadlines = {p.workflow_id: p.timeout_at.timestamp() for p in fn.pending_promises()}
+        rng = random.Random(11)
+        # A resolve takes the file from this engine first (a knock, ~10-40 ms): calls made
+        # up to 60 ms before the deadline land on both sides of it.
+        plan = sorted([deadlines[w] - rng.uniform(0.0, 0.06), w] for w in ids)
+        (tmp_path / "plan.json").write_text(json.dumps(plan))
+        resolver = spawn("resolve-at", str(store_path), "--plan", str(tmp_path / "plan.json"))
+        resolver.expect("armed")
+        outcomes = resolver.expect("done", timeout=60)["outcomes"]
+        results = {h.workflow_id: h.result(timeout=10) for h in handles}
+        rows = dict(
+            fn.sql(
+                "SELECT w.workflow_id, p.status FROM promises p "
+                "JOIN workflow_executions w ON w.id = p.execution_id"
+            ).itertuples(index=False)
+        )
+        outcome_events = (
+            "SELECT type FROM events WHERE type IN ('PROMISE_RESOLVED', 'PROMISE_TIMEOUT')"
+        )
+        events = collections.Counter(fn.sql(outcome_events)["type"])
+    for wid in ids:
+        accepted = outcomes[wid] == "accepted"
+        assert accepted or "timed out" in outcomes[wid], outcomes[wid]
+        assert results[wid] == (f"resolved {wid}" if accepted else "timed out"), (wid, outcomes)
+        assert rows[wid] == ("RESOLVED" if accepted else "TIMED_OUT"), wid
+    assert sum(events.values()) == count, events
+    verdicts = collections.Counter(o == "accepted" for o in outcomes.values())
+    print(f"resolves accepted / refused around the deadline: {verdicts[True]} / {verdicts[False]}")
+    assert verdicts[True] and verdicts[False], f"the race was not run both ways: {verdicts}"
 
 
 # -- 4. idle cost --------------------------------------------------------------------------------

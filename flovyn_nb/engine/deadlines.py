@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
+import anyio.lowlevel
 
 from flovyn_nb.engine.clock import Clock
 
@@ -93,3 +94,6 @@ class DeadlineQueue:
                 entry = heapq.heappop(self._heap)
                 if not entry.cancelled:
                     entry.callback()
+            # Let the code these woke run before the next wave: with many deadlines close
+            # together, the next is often due already and sleeping would not yield.
+            await anyio.lowlevel.checkpoint()

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -40,7 +41,7 @@ from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.history import History, Recorded
 from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
-from flovyn_nb.engine.waits import Wait
+from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write, Writer
 from flovyn_nb.errors import EngineError, InvalidInput, StoreError, StoreLocked, UnknownWorkflow
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
@@ -142,6 +143,11 @@ class Engine:
         self._finish_count = 0
         self._final: dict[str, tuple[RunStatus, Any, Any]] = {}  # recent ends, for handles
         self._dirty: set[str] = set()
+        # Commits by other processes seen so far (doorbell rings); see promise_timed_out.
+        self.bell_gen = 0
+        self._bell_watcher: BellWatcher | None = None
+        self._bell_seen_in = 0  # the lease tenure in which the bell was last looked at
+        self._settling: Counter[tuple[str, str]] = Counter()  # in-process resolves in flight
         self._peers: dict[str, int] = {}  # other engines on this host: id -> pid
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
@@ -223,6 +229,7 @@ class Engine:
         self._inbox_event = anyio.Event()
         self._timeouts_event = anyio.Event()
         self._due_timeouts: list[tuple[Run, str]] = []
+        self._bell_watcher = BellWatcher(self.store.bell)
         self.clock.attach(self._idle)
         self._stop_event = anyio.Event()
         now = self.clock.now()
@@ -620,11 +627,47 @@ class Engine:
             urgent=True,
         )
 
-    def promise_timed_out(self, run: Run, promise_id: str) -> None:
-        """A promise's deadline passed (called by the deadline queue). Deadlines that pass
-        together are settled together, in one statement."""
-        self._due_timeouts.append((run, promise_id))
+    def promise_timed_out(self, run: Run, name: str) -> None:
+        """A promise's deadline passed (called by the deadline queue).
+
+        A resolve at or after the deadline fails in the store (``inbox.settle_promise``),
+        so the promise timed out unless a resolve committed before it. When no such resolve
+        can have gone unseen, the timeout is decided here and now, and written with its
+        event; otherwise the store settles it (deadlines that pass together, in one
+        statement) and says which came first.
+        """
+        pending = run.promise_waits.get(name)
+        if pending is None:
+            return  # settled meanwhile
+        if self._timeout_is_ours(run.execution_id, name, pending):
+            run.time_out_promise(name)
+            return
+        self._due_timeouts.append((run, pending.promise_id))
         self._timeouts_event.set()
+
+    def _timeout_is_ours(self, execution_id: str, name: str, pending: PromiseWait) -> bool:
+        """Whether nothing can have settled the promise without this engine knowing:
+        - no resolve from this process is on its way to the store;
+        - this process holds the store file, so every other process that committed before
+          now has rung the doorbell already (it rings before it lets go of the file);
+        - no other process rang since the store last said the promise was pending.
+        A resolve that commits later comes after the deadline and fails."""
+        if (
+            pending.pending_at is None
+            or pending.timeout_at is None
+            or self.clock.now() < pending.timeout_at
+            or (execution_id, name) in self._settling
+        ):
+            return False
+        tenure = self.store.lease.tenure
+        if not tenure:
+            return False
+        if tenure != self._bell_seen_in:
+            # First look while holding the file this time: later, nobody else can commit
+            # until it is let go (a wave of timeouts then costs one ``stat``, not one each).
+            self._observe_bell()
+            self._bell_seen_in = tenure
+        return pending.pending_at == self.bell_gen
 
     async def _timeouts_loop(self) -> None:
         batch: _TimeoutBatch | None = None
@@ -642,7 +685,7 @@ class Engine:
     async def _time_out(self, batch: _TimeoutBatch) -> None:
         try:
             rows: list[PromiseRow] = await self.writer.commit(
-                Write(ops=[functools.partial(batch.write, self.clock.now())]),
+                Write(ops=[batch.write]),
                 wait_if_locked=True,
             )
         except Exception as exc:
@@ -680,7 +723,7 @@ class Engine:
             ids, self._dirty = sorted(self._dirty & self.runs.keys()), set()
             if not ids:
                 continue
-
+            gen = self.bell_gen  # what the scan reads is at least this fresh
             try:
                 promises, signals, cancels = await anyio.to_thread.run_sync(
                     self.store.read, functools.partial(_scan_inbox, ids)
@@ -692,6 +735,10 @@ class Engine:
                 run = self.runs.get(promise.execution_id)
                 if run is not None:
                     run.deliver_promise(promise)
+            for execution_id in ids:  # the promises still awaited were pending when read
+                run = self.runs.get(execution_id)
+                for pending in run.promise_waits.values() if run is not None else ():
+                    pending.pending_at = max(pending.pending_at or 0, gen)
             for signal_id, execution_id, name, value in signals:
                 run = self.runs.get(execution_id)
                 if run is not None:
@@ -718,14 +765,28 @@ class Engine:
                 del self._peers[engine_id]
             self.start_soon(self._recover)
 
+    def _observe_bell(self) -> bool:
+        """Look at the doorbell (a ``stat``); if another process committed since the last
+        look, count it and scan every run's inbox. Returns whether it had."""
+        assert self._bell_watcher is not None
+        if not self._bell_watcher.rung_by_others():
+            return False
+        self.bell_gen += 1
+        with self._finished:
+            self._finish_count += 1  # runs finished elsewhere may be awaited here
+            self._finished.notify_all()
+        self._dirty.update(self.runs)
+        if self._dirty:
+            self._inbox_event.set()
+        return True
+
     async def _watch_bell(self) -> None:
-        watcher = BellWatcher(self.store.bell)
         last_refresh = 0.0
         refresh_due = False
         while True:
             await anyio.sleep(self.poll_interval)
             self._check_peers()
-            rung = watcher.rung_by_others()
+            rung = self._observe_bell()
             # A new engine may have registered: look at most twice a second, but put the
             # look off rather than drop it, or a peer that registered and went quiet
             # within the half second would never be watched (its death would then wait
@@ -735,14 +796,6 @@ class Engine:
                 refresh_due = False
                 last_refresh = time.monotonic()
                 self.start_soon(self._refresh_peers)
-            if not rung:
-                continue
-            with self._finished:
-                self._finish_count += 1  # runs finished elsewhere may be awaited here
-                self._finished.notify_all()
-            self._dirty.update(self.runs)
-            if self._dirty:
-                self._inbox_event.set()
 
     async def _settle(
         self,
@@ -757,30 +810,37 @@ class Engine:
         run = self._live(workflow_id)
         validated = False
         if run is not None and not reject and name in run.promise_waits:
-            type_hint = run.promise_waits[name][2]
+            type_hint = run.promise_waits[name].type_hint
             serde.check(value, type_hint, what=f"value for promise {name!r}")
             validated = True
-        now = self.clock.now()
         status = PromiseStatus.REJECTED if reject else PromiseStatus.RESOLVED
-        row: PromiseRow = await self.writer.commit(
-            Write(
-                ops=[
-                    lambda con: inbox.settle_promise(
-                        con,
-                        workflow_id=workflow_id,
-                        name=name,
-                        status=status,
-                        value=value,
-                        reason=reason if reject else None,
-                        resolved_by=resolved_by,
-                        now=now,
-                        validated=validated,
-                        require_existing=not allow_early,
-                    )
-                ]
-            ),
-            rows_current=True,
-        )
+        # A run of this engine: its timeout, if due meanwhile, waits for this in the store.
+        key = (run.execution_id if run is not None else "", name)
+        self._settling[key] += 1
+        try:
+            row: PromiseRow = await self.writer.commit(
+                Write(
+                    ops=[
+                        lambda con: inbox.settle_promise(
+                            con,
+                            workflow_id=workflow_id,
+                            name=name,
+                            status=status,
+                            value=value,
+                            reason=reason if reject else None,
+                            resolved_by=resolved_by,
+                            now=self.clock.now(),  # in the transaction: judges the deadline
+                            validated=validated,
+                            require_existing=not allow_early,
+                        )
+                    ]
+                ),
+                rows_current=True,
+            )
+        finally:
+            self._settling[key] -= 1
+            if not self._settling[key]:
+                del self._settling[key]
         if run is not None:
             run.deliver_promise(row)
 
@@ -868,11 +928,11 @@ class _TimeoutBatch:
             self.runs.update((promise_id, run) for run, promise_id in due)
             return True
 
-    def write(self, now: float, con: Con) -> list[PromiseRow]:
+    def write(self, con: Con) -> list[PromiseRow]:
         with self._lock:
             self._taken = True
             ids = list(self.runs)
-        return ops.time_out_promises(con, ids, now)
+        return ops.time_out_promises(con, ids)
 
 
 def _warm(store: Store) -> None:

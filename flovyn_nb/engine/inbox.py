@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from flovyn_nb import serde
@@ -61,6 +62,8 @@ def settle_promise(
     """Resolve or reject a promise by (workflow id, name). Returns the settled row.
 
     Args:
+        now: the time, taken inside the transaction: at or after the promise's deadline
+            the resolve fails (it timed out, even if nobody has written so yet).
         validated: the caller already checked ``value`` against the promise's Python type;
             otherwise it is checked against the JSON schema stored with the promise.
         require_existing: refuse promises the workflow has not reached yet.
@@ -80,6 +83,17 @@ def settle_promise(
             workflow_id=workflow_id,
             name=name,
             status=row.status.value,
+        )
+    if row is not None and row.timeout_at is not None and now >= row.timeout_at:
+        # Past its deadline a promise has timed out, whether or not its owner has written
+        # so yet: the owner decides timeouts without asking the store (see Engine).
+        raise PromiseAlreadyResolved(
+            f"promise {name!r} of run {workflow_id!r} timed out at "
+            f"{datetime.fromtimestamp(row.timeout_at, UTC).isoformat(timespec='milliseconds')}"
+            "; a late value is not taken",
+            workflow_id=workflow_id,
+            name=name,
+            status=PromiseStatus.TIMED_OUT.value,
         )
     _active_run(con, workflow_id, f"{action} (promise {name!r})", run)
     if row is None and require_existing:

@@ -27,7 +27,7 @@ from flovyn_nb.context import StepHandle, SyncWorkflowContext, WorkflowContext
 from flovyn_nb.definitions import TaskDefinition, WorkflowDefinition, registry
 from flovyn_nb.engine import logcapture
 from flovyn_nb.engine.history import History, epoch_of
-from flovyn_nb.engine.waits import Wait
+from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write
 from flovyn_nb.errors import (
     ChildWorkflowFailed,
@@ -126,7 +126,7 @@ class Run:
         self._cancel_delivered = False
         self._counters: dict[str, int] = defaultdict(int)
         self.waits: set[Wait] = set()
-        self.promise_waits: dict[str, tuple[Wait, str, Any]] = {}
+        self.promise_waits: dict[str, PromiseWait] = {}
         self.signal_waits: dict[str, deque[tuple[Wait, str | None, Any]]] = defaultdict(deque)
         self.child_waits: dict[str, Wait] = {}
         self.children: set[str] = set()
@@ -199,12 +199,15 @@ class Run:
         *,
         ops_: Iterable[Callable[[Con], Any]] = (),
         status: RunStatus | None = None,
+        write: Write | None = None,
     ) -> Write:
         """Append an event (lazily written: durable at the next barrier or within linger).
 
-        ``status`` moves the run to RUNNING or WAITING (its row follows lazily).
+        ``status`` moves the run to RUNNING or WAITING (its row follows lazily); ``write``
+        carries what else the event's transaction writes.
         """
-        write = Write(ops=list(ops_))
+        write = write or Write()
+        write.ops.extend(ops_)
         if status is not None:
             self.move(status)
         if payload is not None:
@@ -404,8 +407,10 @@ class Run:
             created = None
             self.move(RunStatus.WAITING)
         else:
+            pending_at = self.engine.bell_gen  # before the store is asked (see PromiseWait)
             now = self.engine.clock.now()
-            timeout_at = None if seconds is None else now + seconds
+            # to the microsecond, as the store keeps it: both judge the deadline alike
+            timeout_at = None if seconds is None else ops.epoch(ops.to_ts(now + seconds))
             schema = serde.schema_of(type_hint)
             schema_json = None if schema is None else serde.dumps(schema)
             created = self.emit(
@@ -424,11 +429,11 @@ class Run:
         # Waiting (and the timeout's deadline) starts now, not when the creation is
         # committed: the writer commits in order, so a resolution or a timeout is always
         # written after the promise it settles.
-        self.promise_waits[name] = (wait, promise_id, type_hint)
+        pending = self.promise_waits[name] = PromiseWait(wait, promise_id, type_hint, timeout_at)
         entry = None
         if timeout_at is not None:
             entry = self.engine.deadlines.add(
-                timeout_at, lambda: self.engine.promise_timed_out(self, promise_id)
+                timeout_at, lambda: self.engine.promise_timed_out(self, name)
             )
         try:
             if created is not None:
@@ -436,7 +441,9 @@ class Run:
                 if created.error is not None:
                     raise created.error
                 row: PromiseRow = created.result
-                if row.status is not PromiseStatus.PENDING:
+                if row.status is PromiseStatus.PENDING:
+                    pending.pending_at = max(pending.pending_at or 0, pending_at)
+                else:
                     self.engine.inbox_changed(self)  # resolved before we got here: deliver it
             else:
                 self.engine.inbox_changed(self)
@@ -467,12 +474,36 @@ class Run:
             )
         raise PromiseTimeout(f"promise {name!r} timed out", name=name)
 
-    def deliver_promise(self, row: PromiseRow, *, marked: bool = False) -> bool:
-        """Hand a settled promise to the waiting code; False if nobody waits for it yet."""
+    def time_out_promise(self, name: str) -> None:
+        """The engine decided that the promise timed out (see Engine.promise_timed_out):
+        deliver that; the store learns it with the PROMISE_TIMEOUT event."""
+        pending = self.promise_waits[name]
+        row = PromiseRow(
+            id=pending.promise_id,
+            execution_id=self.execution_id,
+            name=name,
+            status=PromiseStatus.TIMED_OUT,
+            timeout_at=pending.timeout_at,
+            schema=None,
+            value=None,
+            error=None,
+            resolved_by="timeout",
+            delivered=False,
+        )
+        self.deliver_promise(row, decided_here=True)
+
+    def deliver_promise(
+        self, row: PromiseRow, *, marked: bool = False, decided_here: bool = False
+    ) -> bool:
+        """Hand a settled promise to the waiting code; False if nobody waits for it yet.
+
+        ``marked``: the store row says it was delivered already. ``decided_here``: a
+        timeout the store has not recorded yet (written with the event).
+        """
         pending = self.promise_waits.get(row.name)
         if pending is None:
             return False
-        wait, promise_id, type_hint = pending
+        wait, promise_id, type_hint = pending.wait, pending.promise_id, pending.type_hint
         if row.status is PromiseStatus.RESOLVED:
             try:
                 serde.from_json(row.value, type_hint, what=f"value of promise {row.name!r}")
@@ -503,8 +534,11 @@ class Run:
         self.emit(
             kind,
             payload,
-            ops_=[] if marked else [lambda con: ops.mark_promise_delivered(con, row.id)],
             status=RunStatus.RUNNING,
+            write=Write(
+                timed_out=[row.id] if decided_here else [],
+                delivered=[row.id] if not (marked or decided_here) else [],
+            ),
         )
         try:
             wait.set_value(self._promise_outcome(row.name, kind, payload.dump(), type_hint))

@@ -43,3 +43,19 @@ class Wait:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+class PromiseWait:
+    """Workflow code waiting on a promise (``ctx.promise``)."""
+
+    __slots__ = ("pending_at", "promise_id", "timeout_at", "type_hint", "wait")
+
+    def __init__(self, wait: Wait, promise_id: str, type_hint: Any, timeout_at: float | None):
+        self.wait = wait
+        self.promise_id = promise_id
+        self.type_hint = type_hint
+        self.timeout_at = timeout_at
+        # The engine's doorbell generation (Engine.bell_gen) when the store last said this
+        # promise was pending; None until it has. While it is current, nothing can have
+        # settled the promise unseen, so its timeout is decided without asking the store.
+        self.pending_at: int | None = None

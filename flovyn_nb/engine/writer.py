@@ -42,6 +42,8 @@ from flovyn_nb.store.ops import (
     insert_events,
     insert_logs,
     insert_runs,
+    mark_promises_delivered,
+    time_out_pending,
     update_runs,
 )
 
@@ -64,6 +66,8 @@ class Write:
     run_update: RunUpdate | None = None
     statuses: list[RunUpdate] = field(default_factory=list)  # lagging run rows catching up
     new_promise: NewPromise | None = None  # its row becomes the result
+    delivered: list[str] = field(default_factory=list)  # promises handed to their workflow
+    timed_out: list[str] = field(default_factory=list)  # promise timeouts decided in memory
     result: Any = None
     error: BaseException | None = None
     ticket: int = 0
@@ -277,7 +281,13 @@ class Writer:
     def _one_statement(batch: list[Write]) -> bool:
         """Whether the batch is one statement, which commits without BEGIN / COMMIT."""
         if any(
-            write.ops or write.run_update or write.new_promise or write.statuses for write in batch
+            write.ops
+            or write.run_update
+            or write.new_promise
+            or write.statuses
+            or write.delivered
+            or write.timed_out
+            for write in batch
         ):
             return False
         kinds = [
@@ -311,6 +321,9 @@ class Writer:
             for write in promises:
                 assert write.new_promise is not None
                 write.result = rows[write.new_promise.promise_id]
+        # Set-based, whatever the number: a wave of 1000 timeouts is two statements.
+        mark_promises_delivered(con, [p for write in batch for p in write.delivered])
+        time_out_pending(con, [p for write in batch for p in write.timed_out])
         for write in batch:
             for op in write.ops:
                 write.result = op(con)

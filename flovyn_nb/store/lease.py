@@ -170,6 +170,10 @@ class Lease:
         self._closed = False
         self._stopping = False
         self.opens = 0  # how often the file was opened (for tests and benchmarks)
+        # Which opening of the file this process holds now (its ``opens`` count), 0 when
+        # closed. One read says both whether the file is held and whether it was let go
+        # since another read: no other process can have committed in between.
+        self.tenure = 0
         _LEASES.add(self)
 
     # -- the connection ---------------------------------------------------------------
@@ -189,7 +193,12 @@ class Lease:
                 self._last_used = time.monotonic()
 
     def transaction(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, ring: bool = True) -> T:
-        """Run ``fn`` in one transaction; commit, then ring the doorbell."""
+        """Run ``fn`` in one transaction; commit, then ring the doorbell.
+
+        The bell rings before the file can be let go: a process that holds the file knows
+        that every commit of the others before it has rung (engines rely on it to decide
+        promise timeouts without asking the store).
+        """
         with self.connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -199,15 +208,15 @@ class Lease:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 raise
-        if ring:
-            self.bell.ring()
+            if ring:
+                self.bell.ring()
         return result
 
     def autocommit(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run one statement in its own implicit transaction (cheaper than BEGIN/COMMIT)."""
         with self.connection() as con:
             result = fn(con)
-        self.bell.ring()
+            self.bell.ring()
         return result
 
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -306,6 +315,7 @@ class Lease:
                     self.knock_path.unlink()
         self._con = con
         self.opens += 1
+        self.tenure = self.opens
         try:
             if self._on_open is not None:
                 self._on_open(con)
@@ -318,6 +328,7 @@ class Lease:
 
     def _release(self, *, stay_away: bool) -> None:
         con, self._con = self._con, None
+        self.tenure = 0
         if con is not None:
             try:
                 with contextlib.suppress(duckdb.Error):

@@ -490,19 +490,19 @@ def settle_promise(
     return promise_id
 
 
-def time_out_promises(con: Con, promise_ids: Sequence[str], now: float) -> list[PromiseRow]:
-    """Mark the still-pending ones TIMED_OUT (one statement for any number; the owner
-    delivers them at once, so they are marked delivered too); return all of them as they
-    are now (some may have been resolved first)."""
+def time_out_promises(con: Con, promise_ids: Sequence[str]) -> list[PromiseRow]:
+    """Mark the still-pending ones TIMED_OUT as of their deadline (one statement for any
+    number; the owner delivers them at once, so they are marked delivered too); return all
+    of them as they are now (some may have been resolved first)."""
     ids = list(promise_ids)
     rows = [
         _promise_row(r)
         for r in con.execute(
-            "UPDATE promises SET status = 'TIMED_OUT', resolved_at = ?, "
+            "UPDATE promises SET status = 'TIMED_OUT', resolved_at = timeout_at, "
             "resolved_by = 'timeout', delivered = TRUE "
             "WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING' "
             f"RETURNING {_PROMISE_COLS}",
-            [to_ts(now), ids],
+            [ids],
         ).fetchall()
     ]
     if len(rows) < len(ids):  # settled before their deadline: read how
@@ -518,6 +518,19 @@ def time_out_promises(con: Con, promise_ids: Sequence[str], now: float) -> list[
     return rows
 
 
+def time_out_pending(con: Con, promise_ids: Sequence[str]) -> None:
+    """Record timeouts their owner decided (and delivered) already: still-pending promises
+    become TIMED_OUT as of their deadline. (A resolve after the deadline fails anyway, see
+    ``inbox.settle_promise``, so nothing else can have settled them.)"""
+    if promise_ids:
+        con.execute(
+            "UPDATE promises SET status = 'TIMED_OUT', resolved_at = timeout_at, "
+            "resolved_by = 'timeout', delivered = TRUE "
+            "WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING'",
+            [list(promise_ids)],
+        )
+
+
 def reset_promise(con: Con, promise_id: str) -> None:
     con.execute(
         "UPDATE promises SET status = 'PENDING', value = NULL, error = NULL, resolved_at = NULL, "
@@ -526,8 +539,14 @@ def reset_promise(con: Con, promise_id: str) -> None:
     )
 
 
-def mark_promise_delivered(con: Con, promise_id: str) -> None:
-    con.execute("UPDATE promises SET delivered = TRUE WHERE id = ?", [promise_id])
+def mark_promises_delivered(con: Con, promise_ids: Sequence[str]) -> None:
+    if len(promise_ids) == 1:
+        con.execute("UPDATE promises SET delivered = TRUE WHERE id = ?", [promise_ids[0]])
+    elif promise_ids:
+        con.execute(
+            "UPDATE promises SET delivered = TRUE WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(promise_ids)],
+        )
 
 
 def undelivered_promises(con: Con, execution_ids: Sequence[str]) -> list[PromiseRow]:

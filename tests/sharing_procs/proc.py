@@ -12,6 +12,8 @@ Modes:
               ``report`` on stdin with its internal errors and live runs.
     resolve   (after ``--go`` appears) resolve promises ``p0..p{N-1}`` of the given runs
               with ``fn.resolve_promise(..., store=...)``, no engine in this process.
+    resolve-at  resolve promise ``go`` of each run at the time the ``--plan`` file (JSON:
+              ``[[epoch, workflow_id], ...]``) gives it; report which were refused.
     writer    insert rows back to back, one ``Store.transaction`` each.
     hold      open the store through a flovyn lease and keep it, ignoring knocks.
     waiter    (after ``--go`` appears) open the store ``--trials`` times, ``--pause``
@@ -160,6 +162,23 @@ def resolve(args: argparse.Namespace) -> None:
     threading.Event().wait()
 
 
+def resolve_at(args: argparse.Namespace) -> None:
+    with open(args.plan) as f:
+        plan = json.load(f)
+    fn.list_runs(store=args.store)  # warm up (imports, first open) before the first deadline
+    emit("armed")
+    outcomes = {}
+    for at, workflow_id in plan:
+        time.sleep(max(0.0, at - time.time()))  # a schedule, not a synchronisation
+        try:
+            fn.resolve_promise(workflow_id, "go", workflow_id, store=args.store, resolved_by="late")
+            outcomes[workflow_id] = "accepted"
+        except fn.PromiseAlreadyResolved as exc:
+            outcomes[workflow_id] = f"refused: {exc}"
+    emit("done", outcomes=outcomes)
+    threading.Event().wait()
+
+
 def writer(args: argparse.Namespace) -> None:
     from flovyn_nb.store import Store
 
@@ -210,7 +229,9 @@ def waiter(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["seed", "engine", "resolve", "writer", "waiter", "hold"])
+    parser.add_argument(
+        "mode", choices=["seed", "engine", "resolve", "resolve-at", "writer", "waiter", "hold"]
+    )
     parser.add_argument("store")
     parser.add_argument("--go")
     parser.add_argument("--workflow")
@@ -225,11 +246,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--lock-timeout", type=float, default=10.0)
     parser.add_argument("--pause", type=float, default=0.05)
+    parser.add_argument("--plan")
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks into the log
     exit_with_stdin(watch_stdin=args.mode != "engine")
     modes = {"seed": seed, "engine": engine, "resolve": resolve, "writer": writer}
-    modes.update(waiter=waiter, hold=hold)
+    modes.update({"waiter": waiter, "hold": hold, "resolve-at": resolve_at})
     modes[args.mode](args)
 
 
