@@ -139,9 +139,11 @@ class Engine:
         self.seen_runs: dict[str, None] = {}
         self._by_workflow_id: dict[str, str] = {}
         self._listeners: list[Listener] = []
-        self._finished = threading.Condition()
-        self._finish_count = 0
+        self._finished = threading.Lock()  # guards the two below
         self._final: dict[str, tuple[RunStatus, Any, Any]] = {}  # recent ends, for handles
+        # threads blocked in wait_finished, by run: each is woken when its run ends (not
+        # at every run's end: a thread waking steals the loop's GIL)
+        self._finish_waiters: dict[str, set[threading.Event]] = {}
         self._dirty: set[str] = set()
         # Commits by other processes seen so far (doorbell rings); see promise_timed_out.
         self.bell_gen = 0
@@ -208,8 +210,7 @@ class Engine:
                 cm.__exit__(None, None, None)
         logcapture.uninstall()
         self.store.close()
-        with self._finished:
-            self._finished.notify_all()
+        self._wake_finish_waiters(None)
 
     def __enter__(self) -> Engine:  # noqa: PYI034
         return self if self.running else self.start()
@@ -414,22 +415,29 @@ class Engine:
         """Block until the run ends; returns (status, output JSON, error JSON)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            woken = threading.Event()
             with self._finished:
-                seen = self._finish_count
                 state = self._final.get(execution_id)
                 running_here = execution_id in self.runs
-            if state is None and not running_here:
-                state = self.store.read(lambda con: ops.run_status(con, execution_id))
-                if state is None:
-                    raise UnknownWorkflow(f"no run with execution id {execution_id}")
-            if state is not None and state[0].is_terminal:
-                return state
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"run did not finish within {timeout:g} s")
-            with self._finished:
-                if self._finish_count == seen:
-                    self._finished.wait(0.5 if remaining is None else min(remaining, 0.5))
+                self._finish_waiters.setdefault(execution_id, set()).add(woken)
+            try:
+                if state is None and not running_here:
+                    state = self.store.read(lambda con: ops.run_status(con, execution_id))
+                    if state is None:
+                        raise UnknownWorkflow(f"no run with execution id {execution_id}")
+                if state is not None and state[0].is_terminal:
+                    return state
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"run did not finish within {timeout:g} s")
+                woken.wait(0.5 if remaining is None else min(remaining, 0.5))
+            finally:
+                with self._finished:
+                    waiters = self._finish_waiters.get(execution_id)
+                    if waiters is not None:
+                        waiters.discard(woken)
+                        if not waiters:
+                            del self._finish_waiters[execution_id]
             if not self.running:
                 # Without an engine only another process can finish it: watch the bell.
                 time.sleep(self.poll_interval)
@@ -535,8 +543,17 @@ class Engine:
             self._final[run.execution_id] = (status, output, error)
             while len(self._final) > 1000:  # only recent ends are kept; older ones are read
                 del self._final[next(iter(self._final))]
-            self._finish_count += 1
-            self._finished.notify_all()
+        self._wake_finish_waiters(run.execution_id)
+
+    def _wake_finish_waiters(self, execution_id: str | None) -> None:
+        """Wake the threads waiting for this run to end (None: for any run)."""
+        with self._finished:
+            if execution_id is None:
+                waiters = [w for ws in self._finish_waiters.values() for w in ws]
+            else:
+                waiters = list(self._finish_waiters.get(execution_id, ()))
+        for woken in waiters:
+            woken.set()
 
     async def follow_child(self, parent: Run, child_execution_id: str) -> None:
         """A replayed parent waits on a child: deliver it if it already ended."""
@@ -772,9 +789,7 @@ class Engine:
         if not self._bell_watcher.rung_by_others():
             return False
         self.bell_gen += 1
-        with self._finished:
-            self._finish_count += 1  # runs finished elsewhere may be awaited here
-            self._finished.notify_all()
+        self._wake_finish_waiters(None)  # runs finished elsewhere may be awaited here
         self._dirty.update(self.runs)
         if self._dirty:
             self._inbox_event.set()

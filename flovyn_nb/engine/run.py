@@ -91,6 +91,10 @@ def _iso(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def _timed_out(name: str) -> PromiseTimeout:
+    return PromiseTimeout(f"promise {name!r} timed out", name=name)
+
+
 def error_info(exc: BaseException) -> ErrorInfo:
     return ErrorInfo(
         type=type(exc).__name__,
@@ -472,34 +476,23 @@ class Run:
             raise PromiseRejected(
                 f"promise {name!r} was rejected: {reason}", name=name, reason=reason
             )
-        raise PromiseTimeout(f"promise {name!r} timed out", name=name)
+        raise _timed_out(name)
 
     def time_out_promise(self, name: str) -> None:
         """The engine decided that the promise timed out (see Engine.promise_timed_out):
         deliver that; the store learns it with the PROMISE_TIMEOUT event."""
-        pending = self.promise_waits[name]
-        row = PromiseRow(
-            id=pending.promise_id,
-            execution_id=self.execution_id,
-            name=name,
-            status=PromiseStatus.TIMED_OUT,
-            timeout_at=pending.timeout_at,
-            schema=None,
-            value=None,
-            error=None,
-            resolved_by="timeout",
-            delivered=False,
+        pending = self.promise_waits.pop(name)
+        self.emit(
+            E.PROMISE_TIMEOUT,
+            PromiseTimeoutPayload(promise_id=pending.promise_id, promise_name=name),
+            status=RunStatus.RUNNING,
+            write=Write(timed_out=[pending.promise_id]),
         )
-        self.deliver_promise(row, decided_here=True)
+        pending.wait.set_error(_timed_out(name))
 
-    def deliver_promise(
-        self, row: PromiseRow, *, marked: bool = False, decided_here: bool = False
-    ) -> bool:
-        """Hand a settled promise to the waiting code; False if nobody waits for it yet.
-
-        ``marked``: the store row says it was delivered already. ``decided_here``: a
-        timeout the store has not recorded yet (written with the event).
-        """
+    def deliver_promise(self, row: PromiseRow, *, marked: bool = False) -> bool:
+        """Hand a promise the store settled to the waiting code; False if nobody waits for
+        it yet. ``marked``: the store row says it was delivered already."""
         pending = self.promise_waits.get(row.name)
         if pending is None:
             return False
@@ -535,10 +528,7 @@ class Run:
             kind,
             payload,
             status=RunStatus.RUNNING,
-            write=Write(
-                timed_out=[row.id] if decided_here else [],
-                delivered=[row.id] if not (marked or decided_here) else [],
-            ),
+            write=Write(delivered=[] if marked else [row.id]),
         )
         try:
             wait.set_value(self._promise_outcome(row.name, kind, payload.dump(), type_hint))
