@@ -9,6 +9,7 @@ then writes nothing.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -131,6 +132,52 @@ def test_starts_from_many_threads_share_inserts_and_stay_idempotent(engine: Engi
         ).fetchone()
     )
     assert rows == (50, 50)
+
+
+def _count_start_inserts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many starts each commit that inserted run rows carried."""
+    sizes: list[int] = []
+    original = writer_module.insert_runs
+
+    def counting(con: Con, runs: Any) -> None:
+        if runs:
+            sizes.append(len(runs))
+        original(con, runs)
+
+    monkeypatch.setattr(writer_module, "insert_runs", counting)
+    return sizes
+
+
+def test_threads_starting_runs_in_a_loop_are_answered_together(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that callers wait for waits (a moment) for the callers the previous commit
+    answered: they are on their way back with their next start. Eight threads then share
+    each commit instead of taking turns in two groups of four."""
+    monkeypatch.setattr(writer_module, "GATHER", 0.2)  # generous: any machine comes back
+    sizes = _count_start_inserts(monkeypatch)
+    threads = 8
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        handles = list(pool.map(lambda n: fn.start_workflow(quick, n), range(40 * threads)))
+    assert [h.result(timeout=10) for h in handles] == list(range(40 * threads))
+    steady = sizes[2:-2]  # the threads' first and last starts come and go unevenly
+    assert sum(steady) / len(steady) >= threads - 0.5, sizes
+
+
+def test_a_lone_caller_never_waits_for_company(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One thread starting runs back to back (or starting one and awaiting its result)
+    is the only caller there is: its commits never wait for others."""
+    monkeypatch.setattr(writer_module, "GATHER", 0.5)  # any wait would show
+    sizes = _count_start_inserts(monkeypatch)
+    started = time.monotonic()
+    for n in range(20):
+        assert fn.start_workflow(quick, n).result(timeout=10) == n
+    handles = [fn.start_workflow(quick, n) for n in range(20)]
+    assert [h.result(timeout=10) for h in handles] == list(range(20))
+    assert time.monotonic() - started < 0.5 * 5, "a commit waited for callers that never came"
+    assert sizes == [1] * 40
 
 
 def test_a_row_left_behind_by_a_crash_is_repaired_from_the_terminal_event(

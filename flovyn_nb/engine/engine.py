@@ -338,7 +338,12 @@ class Engine:
             raise InvalidInput(f"workflow {definition.name!r} takes no input, but one was given")
         if workflow_id is not None and (not isinstance(workflow_id, str) or not workflow_id):
             raise InvalidInput("workflow_id must be a non-empty string")
-        return self._call(self.create_run, definition, input_json, workflow_id or str(uuid.uuid4()))
+        return self._call(
+            functools.partial(self.create_run, caller=threading.get_ident()),
+            definition,
+            input_json,
+            workflow_id or str(uuid.uuid4()),
+        )
 
     def resolve_promise(
         self,
@@ -452,6 +457,7 @@ class Engine:
         *,
         execution_id: str | None = None,
         parent: Run | None = None,
+        caller: int = 0,
     ) -> Started:
         execution_id = execution_id or str(uuid.uuid4())
         now = self.clock.now()
@@ -471,7 +477,7 @@ class Engine:
             # The run row alone makes the start durable (it holds the input); its
             # WORKFLOW_STARTED event rides along with the run's first steps. Starts that
             # arrive together share one INSERT.
-            await self.writer.commit(Write(new_run=new_run))
+            await self.writer.commit(Write(new_run=new_run, caller=caller))
         except StoreLocked:
             raise
         except StoreError:

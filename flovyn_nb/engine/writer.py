@@ -55,6 +55,10 @@ RETRY_PAUSE = 0.05
 # How long a run row may lag behind its run's events (less than the store's idle release,
 # so the update does not reopen the file).
 STATUS_DELAY = 0.05
+# How long a commit that callers wait for may wait for the callers the previous commit
+# answered, while they come back with their next write (threads starting runs in a loop):
+# then one commit serves them all instead of every other one.
+GATHER = 0.002
 
 
 @dataclass(eq=False, slots=True)
@@ -73,6 +77,7 @@ class Write:
     ticket: int = 0
     # Fail (instead of waiting for the store) when it stays locked: its caller answers.
     fail_if_locked: bool = False
+    caller: int = 0  # the thread blocked until it commits (its ident), if any
 
 
 class Writer:
@@ -94,6 +99,7 @@ class Writer:
         # runs whose row status lags: execution id -> what to write (None: nothing now)
         self._statuses: dict[str, Callable[[], RunUpdate | None]] = {}
         self._statuses_since = 0.0
+        self._served: set[int] = set()  # the caller threads the last commit answered
         self.commits = 0  # transactions committed (for tests and benchmarks)
 
     @property
@@ -189,9 +195,11 @@ class Writer:
                     delay = self._statuses_since + STATUS_DELAY - anyio.current_time()
                 with anyio.move_on_after(delay):
                     await self._urgent.wait()
+            await self._gather_callers()
             if self._statuses and (anyio.current_time() >= self._statuses_since + STATUS_DELAY):
                 self._submit_statuses()
             batch, self._pending = self._retry + self._pending, []
+            self._served = {write.caller for write in batch if write.caller}
             self._retry = []
             self._has_work = anyio.Event()
             self._urgent = anyio.Event()
@@ -220,6 +228,19 @@ class Writer:
                     self._settled(batch, retry)
                 if retry:
                     await anyio.sleep(RETRY_PAUSE)
+
+    async def _gather_callers(self) -> None:
+        """Callers wait for this commit, and callers the previous one answered are on their
+        way back (not here yet): give them up to GATHER to join. A caller alone, or one
+        that comes back to its own next write, never waits (nobody else is expected)."""
+        waiting = {write.caller for write in self._pending if write.caller}
+        if not waiting or not (self._served - waiting):
+            return
+        expected = self._served | waiting
+        with anyio.move_on_after(GATHER):
+            while not expected <= {write.caller for write in self._pending if write.caller}:
+                self._has_work = anyio.Event()
+                await self._has_work.wait()
 
     def _done(self, write: Write) -> bool:
         """Committed, or failed (``error`` says why). A failed write may be done before
