@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -361,6 +362,36 @@ def test_stopping_while_a_foreign_client_holds_the_store_is_like_a_crash(
         wait_until(lambda: fn.get_run("locked-stop").status is RunStatus.COMPLETED, timeout=20)
         assert fn.get_run("locked-stop").output == ["before", "after", "last"]
     assert _effects == ["before", "after", "last"]
+
+
+def test_a_call_blocked_when_the_engine_stops_fails_instead_of_hanging(
+    store_path: Path, spawn: Spawn
+) -> None:
+    """A start waits for the store (a foreign client holds it); stop() from another thread
+    ends the wait with an EngineError that says so, not a hang or a bare cancellation."""
+    with temporary_engine(store=store_path, lock_timeout=30.0) as engine:
+        fn.start_workflow(_steps_around_a_timer, 0.5, workflow_id="warm")  # store created
+        holder = spawn("hold", str(store_path), "--wait", "20")
+        holder.expect("ready")
+        outcome: list[BaseException | str] = []
+
+        def start() -> None:
+            try:
+                fn.start_workflow(_steps_around_a_timer, 0.5, workflow_id="blocked")
+                outcome.append("started")
+            except BaseException as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=start)
+        caller.start()
+        wait_until(lambda: engine.writer.unwritten > 0, message="the start never queued")
+        engine.stop()
+        caller.join(timeout=10)
+        assert not caller.is_alive(), "the caller still waits after stop()"
+    holder.kill()
+    [error] = outcome
+    assert isinstance(error, fn.EngineError), repr(error)
+    assert "stopped" in str(error)
 
 
 # -- 3. idle release -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ also claims runs whose owner died.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import gc
@@ -154,6 +155,7 @@ class Engine:
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._loop_thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.errors: list[str] = []  # internal errors, kept for inspection, never printed
 
@@ -222,6 +224,7 @@ class Engine:
 
     async def _main(self, *, task_status: TaskStatus[None]) -> None:
         self._loop_thread = threading.current_thread()
+        self._loop = asyncio.get_running_loop()  # anyio's asyncio backend (see _soon)
         self.writer = Writer(self.store, linger=self._linger)
         self.writer.on_blocked = self._store_blocked
         self.deadlines = DeadlineQueue(self.clock, on_warm=self._warm_store)
@@ -254,16 +257,29 @@ class Engine:
             tg.cancel_scope.cancel()
 
     async def _shutdown(self) -> None:
+        locked: StoreLocked | None = None
         try:
-            await self.writer.flush()  # run rows say how their runs wait, too
+            with anyio.fail_after(STOP_GRACE):
+                await self.writer.flush()  # run rows say how their runs wait, too
         except StoreLocked as exc:
-            # Like a crash: the runs resume from what is durable (their side effects
-            # waited for it), in the next engine.
-            self._internal_error(
-                f"stopped with {self.writer.unwritten} writes of run records unwritten: {exc}"
+            locked = exc
+        except TimeoutError:
+            locked = StoreLocked(
+                f"the store {self.store.path} stayed held by another process for {STOP_GRACE:g} s",
+                path=str(self.store.path),
+                holder_pid=None,
             )
         except Exception as exc:
             self._internal_error(f"stopping: {exc!r}")
+        if locked is not None:
+            # Like a crash: the runs resume from what is durable (their side effects
+            # waited for it), in the next engine. Nothing more waits for the file.
+            self._internal_error(
+                f"stopped with {self.writer.unwritten} writes of run records unwritten: {locked}"
+            )
+            self.store.lease.abandon_waits()
+            self._stop_event.set()
+            return
         engine_id = self.id
 
         def release(con: Con) -> None:
@@ -316,15 +332,12 @@ class Engine:
         return threading.current_thread() is self._loop_thread
 
     def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        portal = self._portal
-        if portal is None:
-            raise EngineError("the flovyn engine is not running; call flovyn_nb.start() first")
         if self._in_loop():
             raise EngineError(
                 "this call blocks and cannot be made from workflow code; inside a workflow "
                 "use the ctx methods (ctx.schedule_workflow, ...)"
             )
-        return portal.call(fn, *args)
+        return self._soon(fn, *args).result()
 
     def start_workflow(
         self, definition: WorkflowDefinition[Any], input: Any, *, workflow_id: str | None = None
@@ -377,10 +390,41 @@ class Engine:
         return self._soon(self._cancel, workflow_id)
 
     def _soon(self, fn: Callable[..., Awaitable[T]], *args: Any) -> Future[T]:
-        portal = self._portal
-        if portal is None:
+        """Run ``fn(*args)`` in the engine's task group, from another thread; the future
+        holds its outcome. One hop to the loop (anyio's portal makes two: it waits for the
+        task to be spawned, then for its result), which is most of a call's cost."""
+        loop = self._loop
+        if self._portal is None or loop is None:
             raise EngineError("the flovyn engine is not running; call flovyn_nb.start() first")
-        return portal.start_task_soon(fn, *args)
+        future: Future[T] = Future()
+        try:
+            loop.call_soon_threadsafe(self._spawn, future, fn, args)
+        except RuntimeError:  # the loop is closed
+            raise EngineError("the flovyn engine stopped; call flovyn_nb.start() again") from None
+        return future
+
+    def _spawn(
+        self, future: Future[T], fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
+    ) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            self._tg.start_soon(self._fulfil, future, fn, args)
+        except RuntimeError:  # the task group has closed: the engine is stopping
+            future.set_exception(EngineError("the flovyn engine stopped before the call ran"))
+
+    async def _fulfil(
+        self, future: Future[T], fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
+    ) -> None:
+        try:
+            result = await fn(*args)
+        except anyio.get_cancelled_exc_class():
+            future.set_exception(EngineError("the flovyn engine stopped before the call ended"))
+            raise
+        except BaseException as exc:  # the caller's thread raises it
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
     def signal(self, workflow_id: str, name: str, value: Any) -> None:
         self._call(self._signal, workflow_id, name, value)
@@ -973,6 +1017,10 @@ def _warm(store: Store) -> None:
 # - a full collection waits for 100 collections of the middle generation instead of 10
 #   (with 1000 runs waiting on 200 ms timeouts: one full collection every round or two
 #   before, none in five rounds after); the younger generations are collected as usual.
+
+# How long stop() waits for the store to take the last writes (another process may hold
+# it) before it stops anyway, like a crash.
+STOP_GRACE = 3.0
 
 _gc_engines = 0
 _gc_saved_thresholds: tuple[int, int, int] | None = None

@@ -169,6 +169,7 @@ class Lease:
         self._watcher: threading.Thread | None = None
         self._closed = False
         self._stopping = False
+        self._abandoned = False
         self.opens = 0  # how often the file was opened (for tests and benchmarks)
         # Which opening of the file this process holds now (its ``opens`` count), 0 when
         # closed. One read says both whether the file is held and whether it was let go
@@ -228,6 +229,11 @@ class Lease:
         off its idle release)."""
         with self.connection():
             pass
+
+    def abandon_waits(self) -> None:
+        """Whoever waits for another process to let go of the file (now or later) gives up
+        at once with StoreLocked: its owner is stopping. (No lock: the waiter holds it.)"""
+        self._abandoned = True
 
     def release(self) -> None:
         """Close the file now (it reopens on the next use)."""
@@ -295,13 +301,17 @@ class Lease:
                         pid = holder_pid(exc)  # a process that opened it with plain DuckDB
                 else:
                     pid = None  # another flovyn process has its turn
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or self._abandoned:
                     pid = pid or self.turn.holder()
                     raise StoreLocked(
                         f"the store {self.path} is held by another process"
                         + (f" (PID {pid})" if pid else "")
-                        + f" and was not released within {self.lock_timeout:g} s; "
-                        "stop that process or raise lock_timeout",
+                        + (
+                            "; stopped waiting for it"
+                            if self._abandoned
+                            else f" and was not released within {self.lock_timeout:g} s; "
+                            "stop that process or raise lock_timeout"
+                        ),
                         path=str(self.path),
                         holder_pid=pid,
                     )
