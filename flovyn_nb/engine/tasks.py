@@ -224,64 +224,59 @@ class TaskRunner:
         deadline: float | None,
     ) -> tuple[bool, Any, BaseException | None, bool]:
         engine = self.engine
-        if True:
-            # The previous steps' results are durable before this side effect starts.
-            await run.outcomes_durable()
-            scope = logcapture.StepScope(sink=run.log_sink, task_execution_id=task_id)
-            tctx = TaskContext(
-                task_execution_id=task_id,
-                task_kind=definition.name,
-                attempt=attempt,
-                workflow_id=run.workflow_id,
-                logger=lambda: logcapture.step_logger(
-                    f"flovyn.task.{definition.name}", lambda: scope
-                ),
-                progress=lambda fraction, message: scope.sink(
-                    task_id,
-                    "progress",
-                    "INFO",
-                    f"{fraction:.0%}" + (f" {message}" if message else ""),
-                ),
-            )
-            timed_out = False
-            with anyio.CancelScope() as attempt_scope:
+        # The previous steps' results are durable before this side effect starts.
+        await run.outcomes_durable()
+        scope = logcapture.StepScope(sink=run.log_sink, task_execution_id=task_id)
+        tctx = TaskContext(
+            task_execution_id=task_id,
+            task_kind=definition.name,
+            attempt=attempt,
+            workflow_id=run.workflow_id,
+            logger=lambda: logcapture.step_logger(f"flovyn.task.{definition.name}", lambda: scope),
+            progress=lambda fraction, message: scope.sink(
+                task_id,
+                "progress",
+                "INFO",
+                f"{fraction:.0%}" + (f" {message}" if message else ""),
+            ),
+        )
+        timed_out = False
+        with anyio.CancelScope() as attempt_scope:
 
-                def on_timeout() -> None:
-                    nonlocal timed_out
-                    timed_out = True
-                    tctx.cancel()
-                    attempt_scope.cancel()
+            def on_timeout() -> None:
+                nonlocal timed_out
+                timed_out = True
+                tctx.cancel()
+                attempt_scope.cancel()
 
-                entry = engine.deadlines.add(deadline, on_timeout) if deadline is not None else None
-                try:
-                    value = serde.from_json(input_json, definition.input_type, what="task input")
-                    args: list[Any] = [tctx] if definition.takes_ctx else []
-                    if definition.takes_input:
-                        args.append(value)
-                    with logcapture.step(scope):
-                        if definition.is_async:
-                            result = await definition.fn(*args)
-                        else:
-                            context = contextvars.copy_context()
-                            call = functools.partial(context.run, definition.fn, *args)
-                            try:
-                                result = await anyio.to_thread.run_sync(
-                                    call, abandon_on_cancel=True
-                                )
-                            except anyio.get_cancelled_exc_class():
-                                tctx.cancel()  # the thread runs on; tell it to stop
-                                raise
-                    output = serde.to_json(result, what=f"result of task {definition.name!r}")
-                    return True, output, None, False
-                except Exception as exc:
-                    return False, None, exc, False
-                finally:
-                    if entry is not None:
-                        entry.cancel()
-            # Only the timeout cancels attempt_scope; outer cancellation propagates past it.
-            seconds = definition.timeout.total_seconds() if definition.timeout else 0
-            error = _TimedOut(f"attempt {attempt} exceeded the timeout of {seconds:g} s")
-            return False, None, error, True
+            entry = engine.deadlines.add(deadline, on_timeout) if deadline is not None else None
+            try:
+                value = serde.from_json(input_json, definition.input_type, what="task input")
+                args: list[Any] = [tctx] if definition.takes_ctx else []
+                if definition.takes_input:
+                    args.append(value)
+                with logcapture.step(scope):
+                    if definition.is_async:
+                        result = await definition.fn(*args)
+                    else:
+                        context = contextvars.copy_context()
+                        call = functools.partial(context.run, definition.fn, *args)
+                        try:
+                            result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                        except anyio.get_cancelled_exc_class():
+                            tctx.cancel()  # the thread runs on; tell it to stop
+                            raise
+                output = serde.to_json(result, what=f"result of task {definition.name!r}")
+                return True, output, None, False
+            except Exception as exc:
+                return False, None, exc, False
+            finally:
+                if entry is not None:
+                    entry.cancel()
+        # Only the timeout cancels attempt_scope; outer cancellation propagates past it.
+        seconds = definition.timeout.total_seconds() if definition.timeout else 0
+        error = _TimedOut(f"attempt {attempt} exceeded the timeout of {seconds:g} s")
+        return False, None, error, True
 
 
 def _traceback(exc: BaseException) -> str:
