@@ -210,6 +210,9 @@ class Engine:
         if cm is not None:
             with contextlib.suppress(Exception):
                 cm.__exit__(None, None, None)
+        tasks = getattr(self, "tasks", None)
+        if tasks is not None:
+            tasks.close()
         logcapture.uninstall()
         self.store.close()
         self._wake_finish_waiters(None)
