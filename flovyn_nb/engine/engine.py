@@ -227,7 +227,6 @@ class Engine:
 
     async def _main(self, *, task_status: TaskStatus[None]) -> None:
         self._loop_thread = threading.current_thread()
-        self._loop = asyncio.get_running_loop()  # anyio's asyncio backend (see _soon)
         self.writer = Writer(self.store, linger=self._linger)
         self.writer.on_blocked = self._store_blocked
         self.deadlines = DeadlineQueue(self.clock, on_warm=self._warm_store)
@@ -248,6 +247,8 @@ class Engine:
         )
         async with anyio.create_task_group() as tg:
             self._tg: TaskGroup = tg
+            # Calls from other threads are taken from here on (see _soon).
+            self._loop = asyncio.get_running_loop()  # anyio's asyncio backend
             tg.start_soon(self.writer.run)
             tg.start_soon(self.deadlines.run)
             tg.start_soon(self._inbox_loop)
