@@ -4,7 +4,10 @@ Runs hand writes (event rows, log rows, and statements) to the writer on the eng
 Writes are lazy: they wait up to ``linger`` for company, so a step's result, the next
 step's start and other runs' steps share one transaction. Whoever needs durability now
 (before a side effect, before answering a caller) awaits :meth:`Writer.wait` or
-:meth:`Writer.commit`, which flush at once. One thread does all commits, in order.
+:meth:`Writer.commit`, which flush at once — except that a commit callers wait for first
+gives the callers the previous commit answered up to ``GATHER`` to come back with their
+next write (threads starting runs in a loop then share commits instead of taking turns).
+One thread does all commits, in order.
 
 A run's row (``workflow_executions``) follows its events lazily: its events say when it
 waits and how it ended, so :meth:`Writer.note_status` only marks the run, and its row is
