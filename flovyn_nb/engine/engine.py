@@ -150,7 +150,8 @@ class Engine:
         self.bell_gen = 0
         self._bell_watcher: BellWatcher | None = None
         self._bell_seen_in = 0  # the lease tenure in which the bell was last looked at
-        self._settling: Counter[tuple[str, str]] = Counter()  # in-process resolves in flight
+        # in-process resolves in flight: (workflow id, promise name) -> how many
+        self._settling: Counter[tuple[str, str]] = Counter()
         self._peers: dict[str, int] = {}  # other engines on this host: id -> pid
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
@@ -710,13 +711,13 @@ class Engine:
         pending = run.promise_waits.get(name)
         if pending is None:
             return  # settled meanwhile
-        if self._timeout_is_ours(run.execution_id, name, pending):
+        if self._timeout_is_ours(run.workflow_id, name, pending):
             run.time_out_promise(name)
             return
         self._due_timeouts.append((run, pending.promise_id))
         self._timeouts_event.set()
 
-    def _timeout_is_ours(self, execution_id: str, name: str, pending: PromiseWait) -> bool:
+    def _timeout_is_ours(self, workflow_id: str, name: str, pending: PromiseWait) -> bool:
         """Whether nothing can have settled the promise without this engine knowing:
         - no resolve from this process is on its way to the store;
         - this process holds the store file, so every other process that committed before
@@ -727,7 +728,7 @@ class Engine:
             pending.pending_at is None
             or pending.timeout_at is None
             or self.clock.now() < pending.timeout_at
-            or (execution_id, name) in self._settling
+            or (workflow_id, name) in self._settling
         ):
             return False
         tenure = self.store.lease.tenure
@@ -883,8 +884,7 @@ class Engine:
             serde.check(value, type_hint, what=f"value for promise {name!r}")
             validated = True
         status = PromiseStatus.REJECTED if reject else PromiseStatus.RESOLVED
-        # A run of this engine: its timeout, if due meanwhile, waits for this in the store.
-        key = (run.execution_id if run is not None else "", name)
+        key = (workflow_id, name)  # its timeout, if due meanwhile, asks the store
         self._settling[key] += 1
         try:
             row: PromiseRow = await self.writer.commit(
