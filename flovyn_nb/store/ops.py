@@ -490,6 +490,15 @@ def settle_promise(
     return promise_id
 
 
+# Still-pending promises become TIMED_OUT as of their deadline, marked delivered (their
+# owner hands the timeout to the workflow itself).
+_TIME_OUT = (
+    "UPDATE promises SET status = 'TIMED_OUT', resolved_at = timeout_at, "
+    "resolved_by = 'timeout', delivered = TRUE "
+    "WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING'"
+)
+
+
 def time_out_promises(con: Con, promise_ids: Sequence[str]) -> list[PromiseRow]:
     """Mark the still-pending ones TIMED_OUT as of their deadline (one statement for any
     number; the owner delivers them at once, so they are marked delivered too); return all
@@ -497,13 +506,7 @@ def time_out_promises(con: Con, promise_ids: Sequence[str]) -> list[PromiseRow]:
     ids = list(promise_ids)
     rows = [
         _promise_row(r)
-        for r in con.execute(
-            "UPDATE promises SET status = 'TIMED_OUT', resolved_at = timeout_at, "
-            "resolved_by = 'timeout', delivered = TRUE "
-            "WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING' "
-            f"RETURNING {_PROMISE_COLS}",
-            [ids],
-        ).fetchall()
+        for r in con.execute(f"{_TIME_OUT} RETURNING {_PROMISE_COLS}", [ids]).fetchall()
     ]
     if len(rows) < len(ids):  # settled before their deadline: read how
         timed_out = {row.id for row in rows}
@@ -523,12 +526,7 @@ def time_out_pending(con: Con, promise_ids: Sequence[str]) -> None:
     become TIMED_OUT as of their deadline. (A resolve after the deadline fails anyway, see
     ``inbox.settle_promise``, so nothing else can have settled them.)"""
     if promise_ids:
-        con.execute(
-            "UPDATE promises SET status = 'TIMED_OUT', resolved_at = timeout_at, "
-            "resolved_by = 'timeout', delivered = TRUE "
-            "WHERE id IN (SELECT unnest(?::VARCHAR[])) AND status = 'PENDING'",
-            [list(promise_ids)],
-        )
+        con.execute(_TIME_OUT, [list(promise_ids)])
 
 
 def reset_promise(con: Con, promise_id: str) -> None:
