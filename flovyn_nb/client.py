@@ -308,6 +308,7 @@ def _settle(
             now=time.time(),  # inside the transaction: the deadline is judged by it
             validated=False,
             require_existing=not allow_early,
+            keep_value=False,  # only the store needs it: no copy of a big value
         ),
     )
 

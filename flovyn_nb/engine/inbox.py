@@ -9,7 +9,6 @@ to the history and wakes the workflow.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +57,7 @@ def settle_promise(
     now: float,
     validated: bool,
     require_existing: bool = False,
+    keep_value: bool = True,
 ) -> PromiseRow:
     """Resolve or reject a promise by (workflow id, name). Returns the settled row.
 
@@ -67,6 +67,8 @@ def settle_promise(
         validated: the caller already checked ``value`` against the promise's Python type;
             otherwise it is checked against the JSON schema stored with the promise.
         require_existing: refuse promises the workflow has not reached yet.
+        keep_value: return the value's JSON data in the row (a caller that only writes
+            the inbox says False: no copy of a big value is made).
 
     Raises:
         UnknownWorkflow, UnknownPromise, PromiseAlreadyResolved, InvalidInput.
@@ -98,12 +100,16 @@ def settle_promise(
     _active_run(con, workflow_id, f"{action} (promise {name!r})", run)
     if row is None and require_existing:
         raise UnknownPromise(f"run {workflow_id!r} has no promise named {name!r}")
-    value_json = None
+    value_json = data = None
     if status is PromiseStatus.RESOLVED:
-        data = serde.to_json(value, what=f"value for promise {name!r}")
-        if row is not None and not validated:
-            serde.validate_against_schema(data, row.schema, what=f"value for promise {name!r}")
-        value_json = serde.dumps(data)
+        # Encoded once, straight from the value; its JSON data (a copy for containers)
+        # only when a schema or the caller needs it: a big value must not be copied twice.
+        what = f"value for promise {name!r}"
+        value_json = serde.encode_value(value, what=what)
+        if row is not None and not validated and row.schema:
+            data = serde.jsonable(value)
+            serde.validate_against_schema(data, row.schema, what=what)
+        data = (data if data is not None else serde.jsonable(value)) if keep_value else None
     promise_id = ops.settle_promise(
         con,
         promise_id=None if row is None else row.id,
@@ -122,7 +128,7 @@ def settle_promise(
         status=status,
         timeout_at=None if row is None else row.timeout_at,
         schema=None if row is None else row.schema,
-        value=None if value_json is None else json.loads(value_json),
+        value=data,
         error=reason,
         resolved_by=resolved_by,
         delivered=False,
@@ -138,7 +144,7 @@ def send_signal(con: Con, *, workflow_id: str, name: str, value: Any, now: float
         signal_id=str(uuid.uuid4()),
         execution_id=run.id,
         name=name,
-        value_json=serde.dumps(value, what=f"value of signal {name!r}"),
+        value_json=serde.encode_value(value, what=f"value of signal {name!r}"),
         now=now,
     )
     return run
