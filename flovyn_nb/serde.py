@@ -61,8 +61,13 @@ def max_value_bytes() -> int | None:
 def _encode(value: Any, what: str, headroom: int = 0) -> bytes:
     """UTF-8 JSON for a value, or :class:`InvalidInput` saying where it cannot be JSON."""
     try:
-        # One pass in Rust straight to text: no intermediate copy of the value as Python
-        # lists and dicts (for a big value that copy costs several times its size).
+        if not isinstance(value, _PLAIN):
+            # A model writes NaN as null in JSON (pydantic's default) but keeps it in its
+            # Python form, which is what the code that reads the value gets: serialise the
+            # Python form, so NaN comes out as NaN and is refused like any other.
+            value = pydantic_core.to_jsonable_python(value)
+        # One pass in Rust straight to text: no intermediate copy of a plain value as
+        # Python lists and dicts (for a big value that copy costs several times its size).
         out = pydantic_core.to_json(value)
     except (ValueError, RecursionError) as exc:  # PydanticSerializationError, UnicodeError
         raise _refusal(value, what, exc) from None
@@ -126,6 +131,7 @@ def loads(text: str | None) -> JSON:
 
 # -- finding where a value cannot be JSON ------------------------------------------------
 
+_PLAIN = (dict, list, tuple, str, int, float, type(None))
 _MAX_DEPTH = 500  # deeper than pydantic_core serialises; walking stops there too
 _ROOTS = ("input", "value", "result", "output", "state", "signal")
 
@@ -143,6 +149,9 @@ def _refusal(value: Any, what: str, exc: BaseException) -> InvalidInput:
 def _invalid(what: str, path: str, problem: str) -> InvalidInput:
     first = what.split(" ", 1)[0]
     root = first if first in _ROOTS else "value"
+    if len(path) > 60:  # a very deep path: its ends say enough
+        path = f"{path[:30]}...{path[-25:]}"
+    problem = problem.replace("{root}", root)
     return InvalidInput(f"{what} cannot be stored as JSON: {root}{path} {problem}")
 
 
@@ -169,8 +178,8 @@ def _first_problem(value: Any) -> tuple[str, str] | None:
         if id(item) in on_path:
             back = on_path[id(item)]
             return path, (
-                f"is a circular reference (it is the {type(item).__name__} at "
-                f"{'the top' if not back else back} again); store a copy without the cycle"
+                f"is the {type(item).__name__} at {{root}}{back} again (a circular "
+                "reference); store a copy without the cycle"
             )
         if path.count("[") + path.count(".") >= _MAX_DEPTH:
             return path, f"is nested more than {_MAX_DEPTH} levels deep; flatten it"
