@@ -235,7 +235,7 @@ def _leaf_problem(item: Any) -> str | None:
 
 
 def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MiB"
+    return f"{n} bytes" if n < 1024 * 1024 else f"{n / (1024 * 1024):.1f} MiB"
 
 
 def _is_untyped(type_hint: Any) -> bool:

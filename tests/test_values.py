@@ -188,6 +188,9 @@ def test_a_bad_limit_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         serde.encode_value(1)
     monkeypatch.delenv(serde.MAX_VALUE_ENV)
     assert serde.max_value_bytes() == serde.DEFAULT_MAX_VALUE_BYTES == 64 * MIB
+    monkeypatch.setenv(serde.MAX_VALUE_ENV, "10")
+    with pytest.raises(fn.InvalidInput, match="is 12 bytes of JSON, above the limit of 10 bytes"):
+        serde.encode_value("0123456789")
 
 
 def test_a_big_value_resolved_from_outside_reaches_the_typed_workflow(store_path: Path) -> None:
