@@ -25,13 +25,12 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
 from flovyn_nb import serde
@@ -39,12 +38,20 @@ from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
 from flovyn_nb.engine import inbox, logcapture, ownership
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.deadlines import DeadlineQueue
+from flovyn_nb.engine.faults import describe, is_code_failure, storable
 from flovyn_nb.engine.history import History, Recorded
 from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write, Writer
-from flovyn_nb.errors import EngineError, InvalidInput, StoreError, StoreLocked, UnknownWorkflow
+from flovyn_nb.errors import (
+    EngineError,
+    EngineStopped,
+    InvalidInput,
+    StoreError,
+    StoreLocked,
+    UnknownWorkflow,
+)
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
 from flovyn_nb.store import Store, ops, pid_alive
 from flovyn_nb.store.bell import BellWatcher
@@ -153,8 +160,14 @@ class Engine:
         # in-process resolves in flight: (workflow id, promise name) -> how many
         self._settling: Counter[tuple[str, str]] = Counter()
         self._peers: dict[str, int] = {}  # other engines on this host: id -> pid
-        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
+        self._host: threading.Thread | None = None  # the thread the loop runs in
+        self._lifecycle = threading.Lock()  # guards start/teardown (the loop may die any time)
+        self._stopping = False
+        # calls from other threads not answered yet: failed if the loop dies under them
+        self._calls: set[Future[Any]] = set()
+        self._calls_lock = threading.Lock()
+        self.failure: EngineStopped | None = None  # why the loop stopped on its own, if it did
         self._loop_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -169,21 +182,31 @@ class Engine:
     def start(self) -> Engine:
         if self._portal is not None:
             raise EngineError("this engine is already running")
+        self.failure = None
+        self._stopping = False
         logcapture.install()
+        started: Future[BlockingPortal] = Future()
+        self._host = threading.Thread(
+            target=self._host_thread, args=(started,), name="flovyn-engine", daemon=True
+        )
         try:
-            self._portal_cm = anyio.from_thread.start_blocking_portal()
-            self._portal = self._portal_cm.__enter__()
-            self._portal.start_task(self._main)
+            self._host.start()
+            started.result()  # _host_loop has set self._portal
         except BaseException:
             self._teardown()
             raise
-        self._unsubscribe = self.registry.subscribe(self._on_registered, tasks=self._on_registered)
-        if self._tune_gc:
-            _gc_tune()
-            self._gc_tuned = True
-        if self._switch_interval is not None:
-            _shorten_switch_interval(self._switch_interval)
-            self._switched = True
+        with self._lifecycle:
+            if self._host is None:  # it died already: _died said why
+                raise self._not_running()
+            self._unsubscribe = self.registry.subscribe(
+                self._on_registered, tasks=self._on_registered
+            )
+            if self._tune_gc:
+                _gc_tune()
+                self._gc_tuned = True
+            if self._switch_interval is not None:
+                _shorten_switch_interval(self._switch_interval)
+                self._switched = True
         return self
 
     def stop(self) -> None:
@@ -193,30 +216,95 @@ class Engine:
             return
         if self._in_loop():
             raise EngineError("the engine cannot be stopped from inside a workflow or task")
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self._stopping = True
+        with self._lifecycle:  # no new recoveries from registrations while stopping
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
         with contextlib.suppress(Exception):
             portal.call(self._shutdown)
         self._teardown()
 
     def _teardown(self) -> None:
-        if self._gc_tuned:
-            self._gc_tuned = False
+        """Let go of everything the engine holds (once; from any thread, the loop's too)."""
+        with self._lifecycle:
+            self._portal = None
+            host, self._host = self._host, None
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            gc_tuned, self._gc_tuned = self._gc_tuned, False
+            switched, self._switched = self._switched, False
+        if host is None:
+            return  # torn down already
+        if unsubscribe is not None:
+            unsubscribe()
+        if gc_tuned:
             _gc_untune()
-        if self._switched:
-            self._switched = False
+        if switched:
             _restore_switch_interval()
-        cm, self._portal_cm, self._portal = self._portal_cm, None, None
-        if cm is not None:
-            with contextlib.suppress(Exception):
-                cm.__exit__(None, None, None)
+        if host is not threading.current_thread() and host.ident is not None:
+            host.join()
         tasks = getattr(self, "tasks", None)
         if tasks is not None:
             tasks.close()
         logcapture.uninstall()
         self.store.close()
         self._wake_finish_waiters(None)
+
+    # -- the thread ----------------------------------------------------------------------------
+
+    def _host_thread(self, started: Future[BlockingPortal]) -> None:
+        """The engine's thread: runs the loop until stop(), or until it dies, and says so."""
+        cause: BaseException | None = None
+        try:
+            anyio.run(self._host_loop, started)
+        except BaseException as exc:
+            cause = exc
+        if not started.done():
+            started.set_exception(cause or EngineError("the engine's loop ended while starting"))
+        elif not self._stopping:
+            self._died(cause)
+
+    async def _host_loop(self, started: Future[BlockingPortal]) -> None:
+        async with BlockingPortal() as portal:
+
+            def on_started() -> None:
+                self._portal = portal
+                started.set_result(portal)
+
+            try:
+                await self._main(task_status=_Started(on_started))
+            except BaseException as exc:
+                if started.done():
+                    raise
+                started.set_exception(exc)
+                return
+            # Stopped: calls that came in through the portal meanwhile have nobody left
+            # to serve them (the writer is gone).
+            await portal.stop(cancel_remaining=True)
+
+    def _died(self, cause: BaseException | None) -> None:
+        """The loop ended without stop(): record why, let go of the store, and fail every
+        call, now and later, with one clear error."""
+        while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+            cause = cause.exceptions[0]  # a task group's wrapping says nothing
+        why = "its loop ended" if cause is None else f"{type(cause).__name__}: {describe(cause)}"
+        self.failure = EngineStopped(
+            f"the flovyn engine stopped unexpectedly ({why}); its runs stay in the store: "
+            "start a new engine with flovyn_nb.start() to resume them",
+            cause=why,
+        )
+        self._internal_error(f"the engine's loop stopped: {cause!r}")
+        self._teardown()
+        with self._calls_lock:
+            calls, self._calls = self._calls, set()
+        for future in calls:
+            with contextlib.suppress(Exception):  # answered meanwhile
+                future.set_exception(self.failure)
+
+    def _not_running(self) -> EngineError:
+        if self.failure is not None:
+            return self.failure
+        return EngineError("the flovyn engine is not running; call flovyn_nb.start() first")
 
     def __enter__(self) -> Engine:  # noqa: PYI034
         return self if self.running else self.start()
@@ -226,7 +314,7 @@ class Engine:
 
     # -- the loop ------------------------------------------------------------------------
 
-    async def _main(self, *, task_status: TaskStatus[None]) -> None:
+    async def _main(self, *, task_status: _Started) -> None:
         self._loop_thread = threading.current_thread()
         self.writer = Writer(self.store, linger=self._linger)
         self.writer.on_blocked = self._store_blocked
@@ -314,7 +402,10 @@ class Engine:
         async def guarded() -> None:
             try:
                 await fn(*args)
-            except Exception as exc:
+            except BaseException as exc:
+                # A KeyboardInterrupt or SystemExit let out of here would stop the loop.
+                if not is_code_failure(exc):
+                    raise
                 self._internal_error(f"{getattr(fn, '__qualname__', fn)}: {exc!r}")
 
         self._tg.start_soon(guarded)
@@ -400,13 +491,26 @@ class Engine:
         task to be spawned, then for its result), which is most of a call's cost."""
         loop = self._loop
         if self._portal is None or loop is None:
-            raise EngineError("the flovyn engine is not running; call flovyn_nb.start() first")
+            raise self._not_running()
         future: Future[T] = Future()
+        with self._calls_lock:
+            self._calls.add(future)
+        future.add_done_callback(self._answered)
         try:
             loop.call_soon_threadsafe(self._spawn, future, fn, args)
         except RuntimeError:  # the loop is closed
+            self._answered(future)
+            if self.failure is not None:
+                raise self.failure from None
             raise EngineError("the flovyn engine stopped; call flovyn_nb.start() again") from None
+        if self.failure is not None:  # it died meanwhile: nobody will take the call
+            with contextlib.suppress(Exception):
+                future.set_exception(self.failure)
         return future
+
+    def _answered(self, future: Future[Any]) -> None:
+        with self._calls_lock:
+            self._calls.discard(future)
 
     def _spawn(
         self, future: Future[T], fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
@@ -458,8 +562,13 @@ class Engine:
 
     def flush(self) -> None:
         """Make everything recorded so far durable (queries call this first)."""
-        if self._portal is not None and not self._in_loop():
-            self._portal.call(self.writer.flush)
+        portal = self._portal
+        if portal is not None and not self._in_loop():
+            try:
+                portal.call(self.writer.flush)
+            except RuntimeError:  # the portal stopped: the loop stopped or died meanwhile
+                if self.failure is not None:
+                    raise self.failure from None
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -469,6 +578,8 @@ class Engine:
         """Block until the run ends; returns (status, output JSON, error JSON)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if self.failure is not None:
+                raise self.failure
             woken = threading.Event()
             with self._finished:
                 state = self._final.get(execution_id)
@@ -566,8 +677,15 @@ class Engine:
     async def _drive(self, run: Run) -> None:
         try:
             await run.execute()
-        except Exception as exc:
+        except BaseException as exc:
+            if not is_code_failure(exc):
+                raise
             self._internal_error(f"run {run.workflow_id}: {exc!r}")
+            try:  # a run left RUNNING would never finish: end it FAILED, saying why
+                if await run.fail_on_fault(exc):
+                    return
+            except Exception as again:
+                self._internal_error(f"run {run.workflow_id}: recording its failure: {again!r}")
             self._forget(run)
 
     async def park(self, run: Run) -> None:
@@ -881,7 +999,8 @@ class Engine:
         validated = False
         if run is not None and not reject and name in run.promise_waits:
             type_hint = run.promise_waits[name].type_hint
-            serde.check(value, type_hint, what=f"value for promise {name!r}")
+            what = f"value for promise {name!r}"
+            serde.from_json(storable(value, what=what), type_hint, what=what)
             validated = True
         status = PromiseStatus.REJECTED if reject else PromiseStatus.RESOLVED
         key = (workflow_id, name)  # its timeout, if due meanwhile, asks the store
@@ -970,6 +1089,16 @@ class Engine:
             listener(what, execution_id, data)
         except Exception as exc:
             self._internal_error(f"listener failed: {exc!r}")
+
+
+class _Started:
+    """The task status _main reports its start to (it runs outside a task group)."""
+
+    def __init__(self, on_started: Callable[[], None]) -> None:
+        self._on_started = on_started
+
+    def started(self, value: object = None) -> None:
+        self._on_started()
 
 
 def _scan_inbox(

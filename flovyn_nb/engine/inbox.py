@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flovyn_nb import serde
+from flovyn_nb.engine.faults import storable
 from flovyn_nb.errors import (
     InvalidInput,
     PromiseAlreadyResolved,
@@ -100,7 +101,7 @@ def settle_promise(
         raise UnknownPromise(f"run {workflow_id!r} has no promise named {name!r}")
     value_json = None
     if status is PromiseStatus.RESOLVED:
-        data = serde.to_json(value, what=f"value for promise {name!r}")
+        data = storable(value, what=f"value for promise {name!r}")
         if row is not None and not validated:
             serde.validate_against_schema(data, row.schema, what=f"value for promise {name!r}")
         value_json = serde.dumps(data)
@@ -138,7 +139,7 @@ def send_signal(con: Con, *, workflow_id: str, name: str, value: Any, now: float
         signal_id=str(uuid.uuid4()),
         execution_id=run.id,
         name=name,
-        value_json=serde.dumps(value, what=f"value of signal {name!r}"),
+        value_json=serde.dumps(storable(value, what=f"value of signal {name!r}")),
         now=now,
     )
     return run
