@@ -383,3 +383,26 @@ def test_unstorable_promise_or_signal_value_is_refused_to_the_caller(
         fn.signal_workflow(s.workflow_id, "go", BAD_VALUES[which]())
     fn.signal_workflow(s.workflow_id, "go", "now")
     assert s.result(timeout=10) == "now"
+
+
+def test_a_failing_service_restarts_instead_of_ending_the_loop(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures: list[int] = []
+    original = Engine._inbox_loop
+
+    async def flaky_inbox(self: Engine) -> None:
+        if not failures:  # an internal fault, injected: the first start fails
+            failures.append(1)
+            raise RuntimeError("inbox broke")
+        await original(self)
+
+    monkeypatch.setattr(Engine, "_inbox_loop", flaky_inbox)
+    with temporary_engine(store=store_path) as engine:
+        wait_until(lambda: engine.errors, message="the fault was not recorded")
+        assert "inbox broke" in engine.errors[0] and "restarts" in engine.errors[0]
+        h = fn.start_workflow(waits, workflow_id="after-restart")
+        wait_until(lambda: fn.pending_promises())
+        fn.resolve_promise("after-restart", "value", 5)
+        assert h.result(timeout=10) == 5
+        assert engine.running and len(engine.errors) == 1

@@ -338,16 +338,32 @@ class Engine:
             self._tg: TaskGroup = tg
             # Calls from other threads are taken from here on (see _soon).
             self._loop = asyncio.get_running_loop()  # anyio's asyncio backend
-            tg.start_soon(self.writer.run)
-            tg.start_soon(self.deadlines.run)
-            tg.start_soon(self._inbox_loop)
-            tg.start_soon(self._timeouts_loop)
-            tg.start_soon(self._watch_bell)
-            tg.start_soon(self._heartbeat_loop)
+            tg.start_soon(self.writer.run)  # keeps its own state: an error in it is fatal
+            for service in (
+                self.deadlines.run,
+                self._inbox_loop,
+                self._timeouts_loop,
+                self._watch_bell,
+                self._heartbeat_loop,
+            ):
+                tg.start_soon(self._keep, service)
             await self._recover()
             task_status.started()
             await self._stop_event.wait()
             tg.cancel_scope.cancel()
+
+    async def _keep(self, service: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the engine's services while the engine runs. An error in it (a store
+        error in a heartbeat, a type's validator failing in a delivery) is recorded and the
+        service starts over, rather than ending the loop and with it every run."""
+        while True:
+            try:
+                await service()
+            except BaseException as exc:
+                if not is_code_failure(exc):
+                    raise
+                self._internal_error(f"{service.__qualname__} failed and restarts: {exc!r}")
+                await anyio.sleep(SERVICE_RESTART_PAUSE)
 
     async def _shutdown(self) -> None:
         locked: StoreLocked | None = None
@@ -1150,6 +1166,9 @@ def _warm(store: Store) -> None:
 # - a full collection waits for 100 collections of the middle generation instead of 10
 #   (with 1000 runs waiting on 200 ms timeouts: one full collection every round or two
 #   before, none in five rounds after); the younger generations are collected as usual.
+
+# Before a service that failed starts over (one that fails at once would spin otherwise).
+SERVICE_RESTART_PAUSE = 0.1
 
 # How long stop() waits for the store to take the last writes (another process may hold
 # it) before it stops anyway, like a crash.

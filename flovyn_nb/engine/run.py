@@ -499,9 +499,10 @@ class Run:
         if row.status is PromiseStatus.RESOLVED:
             try:
                 serde.from_json(row.value, type_hint, what=f"value of promise {row.name!r}")
-            except InvalidInput as exc:
+            except Exception as exc:  # a validator of the type may raise anything
                 # Resolved before the workflow declared its type: refuse and keep waiting.
-                self.log_sink(None, "stderr", "ERROR", f"{exc}; the promise is pending again")
+                text = str(exc) if isinstance(exc, InvalidInput) else f"{type(exc).__name__}: {exc}"
+                self.log_sink(None, "stderr", "ERROR", f"{text}; the promise is pending again")
                 self.engine.writer.submit(Write(ops=[lambda con: ops.reset_promise(con, row.id)]))
                 return True
             kind: EventType = E.PROMISE_RESOLVED
