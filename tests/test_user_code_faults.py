@@ -332,6 +332,7 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
         wait_until(lambda: fn.pending_promises())
         loop = engine._loop
         assert loop is not None
+        in_flight = engine._soon(anyio.sleep_forever)  # a call the loop is serving
         # An internal fault, injected: a SystemExit out of a loop callback stops the loop
         # itself; an error in one of the engine's services ends its task group.
         if how == "loop-exit":
@@ -343,6 +344,8 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
         wait_until(lambda: not engine.running, message="the engine still says it runs")
         assert engine.failure is not None and engine.failure.cause == cause
         assert len(engine.errors) == 1 and cause.split(":")[0] in engine.errors[0]
+        with pytest.raises(EngineStopped, match=cause):
+            in_flight.result(timeout=10)
         calls = {
             "start_workflow": lambda: fn.start_workflow(ok),
             "get_run": lambda: fn.get_run("survivor"),
@@ -406,3 +409,17 @@ def test_a_failing_service_restarts_instead_of_ending_the_loop(
         fn.resolve_promise("after-restart", "value", 5)
         assert h.result(timeout=10) == 5
         assert engine.running and len(engine.errors) == 1
+
+
+@fn.workflow(name="faults-takes-anything")
+async def takes_anything(ctx: fn.WorkflowContext, value: Any) -> Any:
+    return value
+
+
+@pytest.mark.parametrize("which", ["nan", "circular"])
+def test_unstorable_workflow_input_is_refused_and_nothing_stored(
+    engine: Engine, which: str
+) -> None:
+    with pytest.raises(fn.InvalidInput, match="input of workflow 'faults-takes-anything'"):
+        engine.start_workflow(takes_anything, BAD_VALUES[which](), workflow_id=f"in-{which}")
+    assert fn.list_runs() == []

@@ -454,7 +454,7 @@ class Engine:
     def start_workflow(
         self, definition: WorkflowDefinition[Any], input: Any, *, workflow_id: str | None = None
     ) -> Started:
-        input_json = serde.to_json(input, what=f"input of workflow {definition.name!r}")
+        input_json = storable(input, what=f"input of workflow {definition.name!r}")
         if definition.takes_input:
             serde.from_json(
                 input_json, definition.input_type, what=f"input of workflow {definition.name!r}"
@@ -544,7 +544,8 @@ class Engine:
         try:
             result = await fn(*args)
         except anyio.get_cancelled_exc_class():
-            future.set_exception(EngineError("the flovyn engine stopped before the call ended"))
+            if self._stopping:  # otherwise the loop is dying: _died says why
+                future.set_exception(EngineError("the flovyn engine stopped before the call ended"))
             raise
         except BaseException as exc:  # the caller's thread raises it
             future.set_exception(exc)
