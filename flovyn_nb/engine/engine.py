@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import os
 import random
-import sys
 import threading
 import time
 import uuid
@@ -35,7 +33,7 @@ from anyio.from_thread import BlockingPortal
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
-from flovyn_nb.engine import inbox, logcapture, ownership
+from flovyn_nb.engine import inbox, logcapture, ownership, tuning
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import describe, is_code_failure, storable
@@ -202,10 +200,10 @@ class Engine:
                 self._on_registered, tasks=self._on_registered
             )
             if self._tune_gc:
-                _gc_tune()
+                tuning.gc_tune()
                 self._gc_tuned = True
             if self._switch_interval is not None:
-                _shorten_switch_interval(self._switch_interval)
+                tuning.shorten_switch_interval(self._switch_interval)
                 self._switched = True
         return self
 
@@ -238,9 +236,9 @@ class Engine:
         if unsubscribe is not None:
             unsubscribe()
         if gc_tuned:
-            _gc_untune()
+            tuning.gc_untune()
         if switched:
-            _restore_switch_interval()
+            tuning.restore_switch_interval()
         if host is not threading.current_thread() and host.ident is not None:
             host.join()
         tasks = getattr(self, "tasks", None)
@@ -1155,77 +1153,9 @@ def _warm(store: Store) -> None:
         store.lease.warm()
 
 
-# -- garbage collector pauses -------------------------------------------------------------
-#
-# A full collection stops every thread, the engine loop included, for as long as it takes to
-# walk every tracked object: ~15 ms for the modules a kernel has loaded before the engine
-# starts (far more with pandas and friends), plus ~45 ms per 1000 live runs on this kind of
-# machine. Timers and timeouts that fall in it are late by that much. While an engine runs:
-# - the objects that existed when it started are moved out of the collector's sight
-#   (gc.freeze): they are long-lived by then, and refcounting still frees them; cyclic
-#   garbage among them is reclaimed once the last engine stops (gc.unfreeze);
-# - a full collection waits for 100 collections of the middle generation instead of 10
-#   (with 1000 runs waiting on 200 ms timeouts: one full collection every round or two
-#   before, none in five rounds after); the younger generations are collected as usual.
-
 # Before a service that failed starts over (one that fails at once would spin otherwise).
 SERVICE_RESTART_PAUSE = 0.1
 
 # How long stop() waits for the store to take the last writes (another process may hold
 # it) before it stops anyway, like a crash.
 STOP_GRACE = 3.0
-
-_gc_engines = 0
-_gc_saved_thresholds: tuple[int, int, int] | None = None
-_tuning_mutex = threading.Lock()  # process settings engines change and restore
-FULL_COLLECTION_EVERY = 100
-
-
-def _gc_tune() -> None:
-    global _gc_engines, _gc_saved_thresholds
-    with _tuning_mutex:
-        _gc_engines += 1
-        if _gc_engines == 1:
-            gc.collect()
-            gc.freeze()
-            young, middle, old = _gc_saved_thresholds = gc.get_threshold()
-            gc.set_threshold(young, middle, max(old, FULL_COLLECTION_EVERY))
-
-
-def _gc_untune() -> None:
-    global _gc_engines, _gc_saved_thresholds
-    with _tuning_mutex:
-        _gc_engines -= 1
-        if _gc_engines == 0:
-            gc.unfreeze()
-            if _gc_saved_thresholds is not None:
-                gc.set_threshold(*_gc_saved_thresholds)
-                _gc_saved_thresholds = None
-
-
-# -- the GIL --------------------------------------------------------------------------------
-#
-# DuckDB lets go of the GIL several times per statement. Taking it back waits until the
-# thread holding it is asked to let go, after sys.getswitchinterval() (5 ms by default). So
-# while any other thread runs Python without pause (a notebook cell crunching numbers), each
-# statement of the engine costs ~21 ms instead of ~0.6 ms, and a durable step ~34 ms
-# (measured on a 2-core VM; at 0.5 ms: ~4 ms a step). While an engine runs, the interval is
-# at most ``switch_interval``; the last engine to stop puts the old one back.
-
-_switch_saved: list[float] = []  # the interval before each engine that shortened it
-
-
-def _shorten_switch_interval(interval: float) -> None:
-    with _tuning_mutex:
-        current = sys.getswitchinterval()
-        _switch_saved.append(current)
-        if interval < current:
-            sys.setswitchinterval(interval)
-
-
-def _restore_switch_interval() -> None:
-    with _tuning_mutex:
-        if _switch_saved:
-            previous = _switch_saved.pop()
-            if not _switch_saved:
-                sys.setswitchinterval(previous)
