@@ -581,9 +581,11 @@ class Engine:
         if portal is not None and not self._in_loop():
             try:
                 portal.call(self.writer.flush)
-            except RuntimeError:  # the portal stopped: the loop stopped or died meanwhile
+            except Exception as exc:  # the portal stopped: the loop stopped or died meanwhile
                 if self.failure is not None:
                     raise self.failure from None
+                if not isinstance(exc, RuntimeError):
+                    raise
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
