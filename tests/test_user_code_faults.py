@@ -332,7 +332,14 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
         wait_until(lambda: fn.pending_promises())
         loop = engine._loop
         assert loop is not None
-        in_flight = engine._soon(anyio.sleep_forever)  # a call the loop is serving
+        serving = threading.Event()
+
+        async def hold() -> None:
+            serving.set()
+            await anyio.sleep_forever()
+
+        in_flight = engine._soon(hold)  # a call the loop is serving
+        assert serving.wait(10)
         # An internal fault, injected: a SystemExit out of a loop callback stops the loop
         # itself; an error in one of the engine's services ends its task group.
         if how == "loop-exit":
