@@ -1,12 +1,17 @@
 """The engine: one per process, a daemon thread running an anyio loop.
 
 This module owns the thread boundary. Callers in other threads (a notebook cell, a test,
-the CLI) go through :meth:`Engine._call`, which hands the work to the loop through anyio's
-blocking portal and refuses, rather than deadlocks, when called from the loop itself.
+the CLI) go through :meth:`Engine._call`, which hands the work to the loop (one hop, see
+``_soon``) and refuses, rather than deadlocks, when called from the loop itself.
+
+The engine runs its loop in a thread of its own, so it knows when the loop ends. One that
+ends without ``stop()`` (it should not: user code's failures, ``KeyboardInterrupt`` and
+``SystemExit`` included, are their step's, see ``faults``) is reported: ``running`` turns
+False, ``failure`` says why, and every call raises that :class:`EngineStopped`.
 
 Services on the loop: the group-commit writer, the deadline queue, the inbox (deliveries
 of promises, signals and cancellations), the doorbell watcher and the heartbeat, which
-also claims runs whose owner died.
+also claims runs whose owner died. All but the writer start over after an error.
 """
 
 from __future__ import annotations
