@@ -81,8 +81,17 @@ def current_engine() -> Engine | None:
     return engine if engine is not None and engine.running else None
 
 
+def _current() -> Engine | None:
+    """Like :func:`current_engine`, but an engine whose loop died says so (EngineStopped)
+    instead of passing for no engine at all."""
+    engine = _engine
+    if engine is not None and engine.failure is not None:
+        raise engine.failure
+    return engine if engine is not None and engine.running else None
+
+
 def _require_engine() -> Engine:
-    engine = current_engine()
+    engine = _current()
     if engine is None:
         raise EngineError(
             "the flovyn engine is not running: call flovyn_nb.start(store=...) "
@@ -93,7 +102,7 @@ def _require_engine() -> Engine:
 
 def store_for(store: str | os.PathLike[str] | None) -> Store:
     """The store to query: the engine's, or a (cached) handle on the given/default path."""
-    engine = current_engine()
+    engine = _current()
     if store is None and engine is not None:
         engine.flush()
         return engine.store
@@ -130,7 +139,7 @@ class WorkflowHandle:
             WorkflowCancelled: the run was cancelled.
             TimeoutError: it did not end within ``timeout`` seconds.
         """
-        engine = current_engine()
+        engine = _current()
         if engine is not None:
             status, output, error = engine.wait_finished(self.execution_id, timeout)
         else:
@@ -342,7 +351,7 @@ def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = 
 def _engine_on(store: str | os.PathLike[str] | None) -> Engine | None:
     """This process's engine if it runs on ``store``: inbox writes then go through it (it
     delivers them at once, and its own doorbell rings do not wake it)."""
-    engine = current_engine()
+    engine = _current()
     if engine is not None and (store is None or canonical_path(store) == engine.store.path):
         return engine
     return None

@@ -3,12 +3,14 @@
 ```
 FlovynError
 ├── InvalidInput                 bad value or argument; nothing was changed
+│   └── UnstorableValue          a value code produced has no JSON form (NaN, a cycle, ...)
 ├── UnknownWorkflow              no run / no definition with that name or id
 ├── UnknownPromise               no such promise on that run
 ├── PromiseAlreadyResolved       the promise already has a value or an error
 ├── StoreError                   the store file is missing, foreign, newer or broken
 │   └── StoreLocked              another process holds the file past lock_timeout
 ├── EngineError                  the engine is not running / used from the wrong thread
+│   └── EngineStopped            the engine's loop stopped on its own; ``cause`` says why
 ├── DeterminismViolation         replayed code issued other commands than history holds
 ├── PromiseTimeout               a promise was not resolved before its timeout
 ├── SignalTimeout                no signal arrived before the timeout
@@ -33,6 +35,7 @@ __all__ = [
     "ChildWorkflowFailed",
     "DeterminismViolation",
     "EngineError",
+    "EngineStopped",
     "FlovynError",
     "InvalidInput",
     "PromiseAlreadyResolved",
@@ -45,6 +48,7 @@ __all__ = [
     "TaskTimeout",
     "UnknownPromise",
     "UnknownWorkflow",
+    "UnstorableValue",
     "WorkflowCancelled",
     "WorkflowFailed",
 ]
@@ -56,6 +60,16 @@ class FlovynError(Exception):
 
 class InvalidInput(FlovynError):
     """A value or argument was not acceptable; nothing was stored or changed."""
+
+
+class UnstorableValue(InvalidInput):
+    """A value a workflow or task produced (a result, a state value, ...) cannot be stored
+    as JSON; the message names the value and what refused it. The step that produced it
+    fails (a task attempt is retried per its policy) and nothing of it is stored."""
+
+    def __init__(self, message: str, *, what: str = "") -> None:
+        super().__init__(message)
+        self.what = what
 
 
 class UnknownWorkflow(FlovynError):
@@ -98,6 +112,15 @@ class StoreLocked(StoreError):
 
 class EngineError(FlovynError):
     """The engine is not running, already running, or was called from its own thread."""
+
+
+class EngineStopped(EngineError):
+    """The engine's loop stopped without being asked to (``cause`` is what stopped it);
+    every call on it raises this until ``flovyn_nb.start()`` starts a new one."""
+
+    def __init__(self, message: str, *, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class DeterminismViolation(FlovynError):

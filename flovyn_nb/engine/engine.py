@@ -1,12 +1,17 @@
 """The engine: one per process, a daemon thread running an anyio loop.
 
 This module owns the thread boundary. Callers in other threads (a notebook cell, a test,
-the CLI) go through :meth:`Engine._call`, which hands the work to the loop through anyio's
-blocking portal and refuses, rather than deadlocks, when called from the loop itself.
+the CLI) go through :meth:`Engine._call`, which hands the work to the loop (one hop, see
+``_soon``) and refuses, rather than deadlocks, when called from the loop itself.
+
+The engine runs its loop in a thread of its own, so it knows when the loop ends. One that
+ends without ``stop()`` (it should not: user code's failures, ``KeyboardInterrupt`` and
+``SystemExit`` included, are their step's, see ``faults``) is reported: ``running`` turns
+False, ``failure`` says why, and every call raises that :class:`EngineStopped`.
 
 Services on the loop: the group-commit writer, the deadline queue, the inbox (deliveries
 of promises, signals and cancellations), the doorbell watcher and the heartbeat, which
-also claims runs whose owner died.
+also claims runs whose owner died. All but the writer start over after an error.
 """
 
 from __future__ import annotations
@@ -14,37 +19,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import os
 import random
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
-from flovyn_nb.engine import inbox, logcapture, ownership
+from flovyn_nb.engine import inbox, logcapture, ownership, tuning
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.deadlines import DeadlineQueue
+from flovyn_nb.engine.faults import describe, is_code_failure, storable
 from flovyn_nb.engine.history import History, Recorded
 from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write, Writer
-from flovyn_nb.errors import EngineError, InvalidInput, StoreError, StoreLocked, UnknownWorkflow
+from flovyn_nb.errors import (
+    EngineError,
+    EngineStopped,
+    InvalidInput,
+    StoreError,
+    StoreLocked,
+    UnknownWorkflow,
+)
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
 from flovyn_nb.store import Store, ops, pid_alive
 from flovyn_nb.store.bell import BellWatcher
@@ -153,8 +163,14 @@ class Engine:
         # in-process resolves in flight: (workflow id, promise name) -> how many
         self._settling: Counter[tuple[str, str]] = Counter()
         self._peers: dict[str, int] = {}  # other engines on this host: id -> pid
-        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
+        self._host: threading.Thread | None = None  # the thread the loop runs in
+        self._lifecycle = threading.Lock()  # guards start/teardown (the loop may die any time)
+        self._stopping = False
+        # calls from other threads not answered yet: failed if the loop dies under them
+        self._calls: set[Future[Any]] = set()
+        self._calls_lock = threading.Lock()
+        self.failure: EngineStopped | None = None  # why the loop stopped on its own, if it did
         self._loop_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -169,21 +185,31 @@ class Engine:
     def start(self) -> Engine:
         if self._portal is not None:
             raise EngineError("this engine is already running")
+        self.failure = None
+        self._stopping = False
         logcapture.install()
+        started: Future[BlockingPortal] = Future()
+        self._host = threading.Thread(
+            target=self._host_thread, args=(started,), name="flovyn-engine", daemon=True
+        )
         try:
-            self._portal_cm = anyio.from_thread.start_blocking_portal()
-            self._portal = self._portal_cm.__enter__()
-            self._portal.start_task(self._main)
+            self._host.start()
+            started.result()  # _host_loop has set self._portal
         except BaseException:
             self._teardown()
             raise
-        self._unsubscribe = self.registry.subscribe(self._on_registered, tasks=self._on_registered)
-        if self._tune_gc:
-            _gc_tune()
-            self._gc_tuned = True
-        if self._switch_interval is not None:
-            _shorten_switch_interval(self._switch_interval)
-            self._switched = True
+        with self._lifecycle:
+            if self._host is None:  # it died already: _died said why
+                raise self._not_running()
+            self._unsubscribe = self.registry.subscribe(
+                self._on_registered, tasks=self._on_registered
+            )
+            if self._tune_gc:
+                tuning.gc_tune()
+                self._gc_tuned = True
+            if self._switch_interval is not None:
+                tuning.shorten_switch_interval(self._switch_interval)
+                self._switched = True
         return self
 
     def stop(self) -> None:
@@ -193,30 +219,95 @@ class Engine:
             return
         if self._in_loop():
             raise EngineError("the engine cannot be stopped from inside a workflow or task")
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self._stopping = True
+        with self._lifecycle:  # no new recoveries from registrations while stopping
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
         with contextlib.suppress(Exception):
             portal.call(self._shutdown)
         self._teardown()
 
     def _teardown(self) -> None:
-        if self._gc_tuned:
-            self._gc_tuned = False
-            _gc_untune()
-        if self._switched:
-            self._switched = False
-            _restore_switch_interval()
-        cm, self._portal_cm, self._portal = self._portal_cm, None, None
-        if cm is not None:
-            with contextlib.suppress(Exception):
-                cm.__exit__(None, None, None)
+        """Let go of everything the engine holds (once; from any thread, the loop's too)."""
+        with self._lifecycle:
+            self._portal = None
+            host, self._host = self._host, None
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            gc_tuned, self._gc_tuned = self._gc_tuned, False
+            switched, self._switched = self._switched, False
+        if host is None:
+            return  # torn down already
+        if unsubscribe is not None:
+            unsubscribe()
+        if gc_tuned:
+            tuning.gc_untune()
+        if switched:
+            tuning.restore_switch_interval()
+        if host is not threading.current_thread() and host.ident is not None:
+            host.join()
         tasks = getattr(self, "tasks", None)
         if tasks is not None:
             tasks.close()
         logcapture.uninstall()
         self.store.close()
         self._wake_finish_waiters(None)
+
+    # -- the thread ----------------------------------------------------------------------------
+
+    def _host_thread(self, started: Future[BlockingPortal]) -> None:
+        """The engine's thread: runs the loop until stop(), or until it dies, and says so."""
+        cause: BaseException | None = None
+        try:
+            anyio.run(self._host_loop, started)
+        except BaseException as exc:
+            cause = exc
+        if not started.done():
+            started.set_exception(cause or EngineError("the engine's loop ended while starting"))
+        elif not self._stopping:
+            self._died(cause)
+
+    async def _host_loop(self, started: Future[BlockingPortal]) -> None:
+        async with BlockingPortal() as portal:
+
+            def on_started() -> None:
+                self._portal = portal
+                started.set_result(portal)
+
+            try:
+                await self._main(task_status=_Started(on_started))
+            except BaseException as exc:
+                if started.done():
+                    raise
+                started.set_exception(exc)
+                return
+            # Stopped: calls that came in through the portal meanwhile have nobody left
+            # to serve them (the writer is gone).
+            await portal.stop(cancel_remaining=True)
+
+    def _died(self, cause: BaseException | None) -> None:
+        """The loop ended without stop(): record why, let go of the store, and fail every
+        call, now and later, with one clear error."""
+        while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+            cause = cause.exceptions[0]  # a task group's wrapping says nothing
+        why = "its loop ended" if cause is None else f"{type(cause).__name__}: {describe(cause)}"
+        self.failure = EngineStopped(
+            f"the flovyn engine stopped unexpectedly ({why}); its runs stay in the store: "
+            "start a new engine with flovyn_nb.start() to resume them",
+            cause=why,
+        )
+        self._internal_error(f"the engine's loop stopped: {cause!r}")
+        self._teardown()
+        with self._calls_lock:
+            calls, self._calls = self._calls, set()
+        for future in calls:
+            with contextlib.suppress(Exception):  # answered meanwhile
+                future.set_exception(self.failure)
+
+    def _not_running(self) -> EngineError:
+        if self.failure is not None:
+            return self.failure
+        return EngineError("the flovyn engine is not running; call flovyn_nb.start() first")
 
     def __enter__(self) -> Engine:  # noqa: PYI034
         return self if self.running else self.start()
@@ -226,7 +317,7 @@ class Engine:
 
     # -- the loop ------------------------------------------------------------------------
 
-    async def _main(self, *, task_status: TaskStatus[None]) -> None:
+    async def _main(self, *, task_status: _Started) -> None:
         self._loop_thread = threading.current_thread()
         self.writer = Writer(self.store, linger=self._linger)
         self.writer.on_blocked = self._store_blocked
@@ -250,16 +341,32 @@ class Engine:
             self._tg: TaskGroup = tg
             # Calls from other threads are taken from here on (see _soon).
             self._loop = asyncio.get_running_loop()  # anyio's asyncio backend
-            tg.start_soon(self.writer.run)
-            tg.start_soon(self.deadlines.run)
-            tg.start_soon(self._inbox_loop)
-            tg.start_soon(self._timeouts_loop)
-            tg.start_soon(self._watch_bell)
-            tg.start_soon(self._heartbeat_loop)
+            tg.start_soon(self.writer.run)  # keeps its own state: an error in it is fatal
+            for service in (
+                self.deadlines.run,
+                self._inbox_loop,
+                self._timeouts_loop,
+                self._watch_bell,
+                self._heartbeat_loop,
+            ):
+                tg.start_soon(self._keep, service)
             await self._recover()
             task_status.started()
             await self._stop_event.wait()
             tg.cancel_scope.cancel()
+
+    async def _keep(self, service: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the engine's services while the engine runs. An error in it (a store
+        error in a heartbeat, a type's validator failing in a delivery) is recorded and the
+        service starts over, rather than ending the loop and with it every run."""
+        while True:
+            try:
+                await service()
+            except BaseException as exc:
+                if not is_code_failure(exc):
+                    raise
+                self._internal_error(f"{service.__qualname__} failed and restarts: {exc!r}")
+                await anyio.sleep(SERVICE_RESTART_PAUSE)
 
     async def _shutdown(self) -> None:
         locked: StoreLocked | None = None
@@ -314,7 +421,10 @@ class Engine:
         async def guarded() -> None:
             try:
                 await fn(*args)
-            except Exception as exc:
+            except BaseException as exc:
+                # A KeyboardInterrupt or SystemExit let out of here would stop the loop.
+                if not is_code_failure(exc):
+                    raise
                 self._internal_error(f"{getattr(fn, '__qualname__', fn)}: {exc!r}")
 
         self._tg.start_soon(guarded)
@@ -347,7 +457,7 @@ class Engine:
     def start_workflow(
         self, definition: WorkflowDefinition[Any], input: Any, *, workflow_id: str | None = None
     ) -> Started:
-        input_json = serde.to_json(input, what=f"input of workflow {definition.name!r}")
+        input_json = storable(input, what=f"input of workflow {definition.name!r}")
         if definition.takes_input:
             serde.from_json(
                 input_json, definition.input_type, what=f"input of workflow {definition.name!r}"
@@ -400,13 +510,26 @@ class Engine:
         task to be spawned, then for its result), which is most of a call's cost."""
         loop = self._loop
         if self._portal is None or loop is None:
-            raise EngineError("the flovyn engine is not running; call flovyn_nb.start() first")
+            raise self._not_running()
         future: Future[T] = Future()
+        with self._calls_lock:
+            self._calls.add(future)
+        future.add_done_callback(self._answered)
         try:
             loop.call_soon_threadsafe(self._spawn, future, fn, args)
         except RuntimeError:  # the loop is closed
+            self._answered(future)
+            if self.failure is not None:
+                raise self.failure from None
             raise EngineError("the flovyn engine stopped; call flovyn_nb.start() again") from None
+        if self.failure is not None:  # it died meanwhile: nobody will take the call
+            with contextlib.suppress(Exception):
+                future.set_exception(self.failure)
         return future
+
+    def _answered(self, future: Future[Any]) -> None:
+        with self._calls_lock:
+            self._calls.discard(future)
 
     def _spawn(
         self, future: Future[T], fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
@@ -424,7 +547,8 @@ class Engine:
         try:
             result = await fn(*args)
         except anyio.get_cancelled_exc_class():
-            future.set_exception(EngineError("the flovyn engine stopped before the call ended"))
+            if self._stopping:  # otherwise the loop is dying: _died says why
+                future.set_exception(EngineError("the flovyn engine stopped before the call ended"))
             raise
         except BaseException as exc:  # the caller's thread raises it
             future.set_exception(exc)
@@ -458,8 +582,15 @@ class Engine:
 
     def flush(self) -> None:
         """Make everything recorded so far durable (queries call this first)."""
-        if self._portal is not None and not self._in_loop():
-            self._portal.call(self.writer.flush)
+        portal = self._portal
+        if portal is not None and not self._in_loop():
+            try:
+                portal.call(self.writer.flush)
+            except Exception as exc:  # the portal stopped: the loop stopped or died meanwhile
+                if self.failure is not None:
+                    raise self.failure from None
+                if not isinstance(exc, RuntimeError):
+                    raise
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -469,6 +600,8 @@ class Engine:
         """Block until the run ends; returns (status, output JSON, error JSON)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if self.failure is not None:
+                raise self.failure
             woken = threading.Event()
             with self._finished:
                 state = self._final.get(execution_id)
@@ -566,8 +699,15 @@ class Engine:
     async def _drive(self, run: Run) -> None:
         try:
             await run.execute()
-        except Exception as exc:
+        except BaseException as exc:
+            if not is_code_failure(exc):
+                raise
             self._internal_error(f"run {run.workflow_id}: {exc!r}")
+            try:  # a run left RUNNING would never finish: end it FAILED, saying why
+                if await run.fail_on_fault(exc):
+                    return
+            except Exception as again:
+                self._internal_error(f"run {run.workflow_id}: recording its failure: {again!r}")
             self._forget(run)
 
     async def park(self, run: Run) -> None:
@@ -881,7 +1021,8 @@ class Engine:
         validated = False
         if run is not None and not reject and name in run.promise_waits:
             type_hint = run.promise_waits[name].type_hint
-            serde.check(value, type_hint, what=f"value for promise {name!r}")
+            what = f"value for promise {name!r}"
+            serde.from_json(storable(value, what=what), type_hint, what=what)
             validated = True
         status = PromiseStatus.REJECTED if reject else PromiseStatus.RESOLVED
         key = (workflow_id, name)  # its timeout, if due meanwhile, asks the store
@@ -972,6 +1113,16 @@ class Engine:
             self._internal_error(f"listener failed: {exc!r}")
 
 
+class _Started:
+    """The task status _main reports its start to (it runs outside a task group)."""
+
+    def __init__(self, on_started: Callable[[], None]) -> None:
+        self._on_started = on_started
+
+    def started(self, value: object = None) -> None:
+        self._on_started()
+
+
 def _scan_inbox(
     ids: list[str], con: Con
 ) -> tuple[list[PromiseRow], list[tuple[str, str, str, Any]], list[str]]:
@@ -1009,74 +1160,9 @@ def _warm(store: Store) -> None:
         store.lease.warm()
 
 
-# -- garbage collector pauses -------------------------------------------------------------
-#
-# A full collection stops every thread, the engine loop included, for as long as it takes to
-# walk every tracked object: ~15 ms for the modules a kernel has loaded before the engine
-# starts (far more with pandas and friends), plus ~45 ms per 1000 live runs on this kind of
-# machine. Timers and timeouts that fall in it are late by that much. While an engine runs:
-# - the objects that existed when it started are moved out of the collector's sight
-#   (gc.freeze): they are long-lived by then, and refcounting still frees them; cyclic
-#   garbage among them is reclaimed once the last engine stops (gc.unfreeze);
-# - a full collection waits for 100 collections of the middle generation instead of 10
-#   (with 1000 runs waiting on 200 ms timeouts: one full collection every round or two
-#   before, none in five rounds after); the younger generations are collected as usual.
+# Before a service that failed starts over (one that fails at once would spin otherwise).
+SERVICE_RESTART_PAUSE = 0.1
 
 # How long stop() waits for the store to take the last writes (another process may hold
 # it) before it stops anyway, like a crash.
 STOP_GRACE = 3.0
-
-_gc_engines = 0
-_gc_saved_thresholds: tuple[int, int, int] | None = None
-_tuning_mutex = threading.Lock()  # process settings engines change and restore
-FULL_COLLECTION_EVERY = 100
-
-
-def _gc_tune() -> None:
-    global _gc_engines, _gc_saved_thresholds
-    with _tuning_mutex:
-        _gc_engines += 1
-        if _gc_engines == 1:
-            gc.collect()
-            gc.freeze()
-            young, middle, old = _gc_saved_thresholds = gc.get_threshold()
-            gc.set_threshold(young, middle, max(old, FULL_COLLECTION_EVERY))
-
-
-def _gc_untune() -> None:
-    global _gc_engines, _gc_saved_thresholds
-    with _tuning_mutex:
-        _gc_engines -= 1
-        if _gc_engines == 0:
-            gc.unfreeze()
-            if _gc_saved_thresholds is not None:
-                gc.set_threshold(*_gc_saved_thresholds)
-                _gc_saved_thresholds = None
-
-
-# -- the GIL --------------------------------------------------------------------------------
-#
-# DuckDB lets go of the GIL several times per statement. Taking it back waits until the
-# thread holding it is asked to let go, after sys.getswitchinterval() (5 ms by default). So
-# while any other thread runs Python without pause (a notebook cell crunching numbers), each
-# statement of the engine costs ~21 ms instead of ~0.6 ms, and a durable step ~34 ms
-# (measured on a 2-core VM; at 0.5 ms: ~4 ms a step). While an engine runs, the interval is
-# at most ``switch_interval``; the last engine to stop puts the old one back.
-
-_switch_saved: list[float] = []  # the interval before each engine that shortened it
-
-
-def _shorten_switch_interval(interval: float) -> None:
-    with _tuning_mutex:
-        current = sys.getswitchinterval()
-        _switch_saved.append(current)
-        if interval < current:
-            sys.setswitchinterval(interval)
-
-
-def _restore_switch_interval() -> None:
-    with _tuning_mutex:
-        if _switch_saved:
-            previous = _switch_saved.pop()
-            if not _switch_saved:
-                sys.setswitchinterval(previous)

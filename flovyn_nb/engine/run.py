@@ -26,6 +26,7 @@ from flovyn_nb import serde
 from flovyn_nb.context import StepHandle, SyncWorkflowContext, WorkflowContext
 from flovyn_nb.definitions import TaskDefinition, WorkflowDefinition, registry
 from flovyn_nb.engine import logcapture
+from flovyn_nb.engine.faults import describe, is_code_failure, storable, unstorable
 from flovyn_nb.engine.history import History, epoch_of
 from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write
@@ -96,11 +97,11 @@ def _timed_out(name: str) -> PromiseTimeout:
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
-    return ErrorInfo(
-        type=type(exc).__name__,
-        message=str(exc),
-        traceback="".join(traceback.format_exception(exc)),
-    )
+    try:
+        text = "".join(traceback.format_exception(exc))
+    except Exception:  # an exception whose __str__ fails
+        text = ""
+    return ErrorInfo(type=type(exc).__name__, message=describe(exc), traceback=text)
 
 
 class Run:
@@ -208,19 +209,17 @@ class Run:
         """Append an event (lazily written: durable at the next barrier or within linger).
 
         ``status`` moves the run to RUNNING or WAITING (its row follows lazily); ``write``
-        carries what else the event's transaction writes.
+        carries what else the event's transaction writes. When the payload cannot be
+        encoded, this raises before anything is changed or recorded.
         """
+        text = None if payload is None else serde.dumps(payload.dump(), what=f"{kind.value} event")
         write = write or Write()
         write.ops.extend(ops_)
         if status is not None:
             self.move(status)
-        if payload is not None:
+        if text is not None:
             row = EventRow(
-                self.execution_id,
-                self.next_seq,
-                kind.value,
-                serde.dumps(payload.dump()),
-                self.engine.clock.now(),
+                self.execution_id, self.next_seq, kind.value, text, self.engine.clock.now()
             )
             self.next_seq += 1
             write.events.append(row)
@@ -302,7 +301,7 @@ class Run:
         rec = self._match("task", index, definition.name, issued)
         wait = Wait(definition.name)
         if rec is None:
-            input_json = serde.to_json(input, what=f"input of task {definition.name!r}")
+            input_json = storable(input, what=f"input of task {definition.name!r}")
             task_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             self.engine.tasks.start(self, definition, task_id, input_json, wait, first_attempt=1)
             return StepHandle(wait, issued)
@@ -500,9 +499,10 @@ class Run:
         if row.status is PromiseStatus.RESOLVED:
             try:
                 serde.from_json(row.value, type_hint, what=f"value of promise {row.name!r}")
-            except InvalidInput as exc:
+            except Exception as exc:  # a validator of the type may raise anything
                 # Resolved before the workflow declared its type: refuse and keep waiting.
-                self.log_sink(None, "stderr", "ERROR", f"{exc}; the promise is pending again")
+                text = str(exc) if isinstance(exc, InvalidInput) else f"{type(exc).__name__}: {exc}"
+                self.log_sink(None, "stderr", "ERROR", f"{text}; the promise is pending again")
                 self.engine.writer.submit(Write(ops=[lambda con: ops.reset_promise(con, row.id)]))
                 return True
             kind: EventType = E.PROMISE_RESOLVED
@@ -615,7 +615,7 @@ class Run:
         if rec is None:
             child_execution_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             child_workflow_id = workflow_id or f"{self.workflow_id}/{definition.name}-{index + 1}"
-            input_json = serde.to_json(input, what=f"input of child workflow {definition.name!r}")
+            input_json = storable(input, what=f"input of child workflow {definition.name!r}")
             self.children.add(child_execution_id)
             self.child_waits[child_execution_id] = wait
             # Recorded now, in the code's order; the child itself is created right after.
@@ -745,7 +745,7 @@ class Run:
             result = fn()
             if inspect.isawaitable(result):
                 result = await result
-        data = serde.to_json(result, what=f"result of {name!r}")
+        data = storable(result, what=f"result of ctx.run({name!r})")
         await self.commit(
             E.OPERATION_COMPLETED, OperationCompleted(operation_name=name, result=data)
         )
@@ -774,9 +774,9 @@ class Run:
         if rec is not None:
             self.state[key] = rec.payload.get("value")
             return
-        data = serde.to_json(value, what=f"state {key!r}")
-        self.state[key] = data
+        data = storable(value, what=f"value of state {key!r} (ctx.set)")
         self.emit(E.STATE_SET, StateSet(key=key, value=data))
+        self.state[key] = data
 
     def clear_state(self, key: str) -> None:
         index = self._next("state")
@@ -828,13 +828,17 @@ class Run:
                     )
             if self.history is not None:
                 self.history.check_complete("the workflow returned")
-            output = serde.to_json(result, what="workflow result")
+            output = storable(result, what=f"result of workflow {definition.name!r}")
         except anyio.get_cancelled_exc_class():
             raise  # the engine is stopping: the run stays active for the next engine
         except WorkflowCancelled:
             await self._finish(RunStatus.CANCELLED, None, None)
             return
-        except Exception as exc:
+        except BaseException as exc:
+            # KeyboardInterrupt, SystemExit and the like are the workflow's failure too:
+            # let out, they would stop the engine's loop and every run with it.
+            if not is_code_failure(exc):
+                raise
             if self.replaying and _missing_definition(exc):
                 # The first execution got past this point, so the code is fine: this
                 # process has not defined everything yet (cells run in another order
@@ -856,7 +860,27 @@ class Run:
             await self._finish(RunStatus.COMPLETED, output, None)
 
     async def _finish(self, status: RunStatus, output: Any, error: ErrorInfo | None) -> None:
-        output_json = None if output is None else serde.dumps(output)
+        try:
+            output_json = None if output is None else serde.dumps(output)
+            write = self._end(status, output_json, output, error)
+        except Exception as exc:
+            if status is RunStatus.FAILED:
+                raise
+            # The output has no JSON form after all: the run fails, saying so, rather
+            # than staying RUNNING for ever.
+            failure = error_info(unstorable("result of the workflow", exc))
+            status, output = RunStatus.FAILED, None
+            error = failure
+            write = self._end(status, None, None, error)
+        await self.engine.writer.wait(write.ticket)
+        if write.error is not None:
+            raise write.error
+        self.engine.run_finished(self, status, output, None if error is None else error.dump())
+
+    def _end(
+        self, status: RunStatus, output_json: str | None, output: Any, error: ErrorInfo | None
+    ) -> Write:
+        """Record the terminal event; raises, having changed nothing, if it cannot be encoded."""
         error_json = None if error is None else serde.dumps(error.dump())
         now = self.engine.clock.now()
         kind: EventType
@@ -868,17 +892,27 @@ class Run:
         else:
             assert error is not None
             kind, payload = E.WORKFLOW_EXECUTION_FAILED, WorkflowExecutionFailed(error=error)
+        end = RunUpdate(self.execution_id, status, now, output_json, error_json)
         # The terminal event is the record; the run row follows lazily, with other runs'
         # ends in one UPDATE (within STATUS_DELAY; a crash in between is repaired on
         # recovery from the event).
-        self.end = RunUpdate(self.execution_id, status, now, output_json, error_json)
-        self.status = status
-        write = self.emit(kind, payload)
+        before = self.end, self.status
+        self.end, self.status = end, status
+        try:
+            write = self.emit(kind, payload)
+        except BaseException:
+            self.end, self.status = before  # nothing was recorded (emit is atomic)
+            raise
         self.engine.writer.note_status(self.execution_id, self.row_update)
-        await self.engine.writer.wait(write.ticket)
-        if write.error is not None:
-            raise write.error
-        self.engine.run_finished(self, status, output, None if error is None else error.dump())
+        return write
+
+    async def fail_on_fault(self, exc: BaseException) -> bool:
+        """End the run FAILED after an unexpected error in the engine's handling of it (a
+        run left RUNNING would never finish). Returns whether that was recorded."""
+        if self.end is not None:
+            return False
+        await self._finish(RunStatus.FAILED, None, error_info(exc))
+        return True
 
 
 def _missing_definition(exc: BaseException) -> bool:

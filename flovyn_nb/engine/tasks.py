@@ -21,8 +21,15 @@ from flovyn_nb import serde
 from flovyn_nb.context import TaskContext
 from flovyn_nb.definitions import TaskDefinition
 from flovyn_nb.engine import logcapture
+from flovyn_nb.engine.faults import describe, is_code_failure, storable, unstorable
 from flovyn_nb.engine.waits import Wait
-from flovyn_nb.errors import InvalidInput, TaskFailed, TaskTimeout, WorkflowCancelled
+from flovyn_nb.errors import (
+    InvalidInput,
+    TaskFailed,
+    TaskTimeout,
+    UnstorableValue,
+    WorkflowCancelled,
+)
 from flovyn_nb.model import (
     ErrorInfo,
     EventType,
@@ -98,8 +105,10 @@ class TaskRunner:
                 await self._execute(
                     run, definition, task_id, input_json, wait, first_attempt, resume_at
                 )
-            except Exception as exc:  # an engine fault: fail the step rather than hang it
-                wait.set_error(exc)
+            except BaseException as exc:  # an engine fault: fail the step rather than hang it
+                if not is_code_failure(exc):
+                    raise
+                wait.set_error(exc if isinstance(exc, Exception) else _fault(exc))
                 raise
 
         self.engine.start_soon(execute)
@@ -149,29 +158,37 @@ class TaskRunner:
                     )
                     if ok:
                         output = value
-                        run.emit(
-                            E.TASK_COMPLETED,
-                            TaskCompleted(
-                                task_execution_id=task_id, attempt=attempt, output=output
-                            ),
-                        )
                         try:
-                            wait.set_value(
-                                serde.from_json(output, definition.return_type, what="task result")
+                            run.emit(
+                                E.TASK_COMPLETED,
+                                TaskCompleted(
+                                    task_execution_id=task_id, attempt=attempt, output=output
+                                ),
                             )
-                        except InvalidInput as err:
-                            wait.set_error(err)
-                        return
+                        except Exception as err:  # nothing was recorded (emit is atomic)
+                            exc = unstorable(f"result of task {definition.name!r}", err)
+                        else:
+                            try:
+                                wait.set_value(
+                                    serde.from_json(
+                                        output, definition.return_type, what="task result"
+                                    )
+                                )
+                            except InvalidInput as err:
+                                wait.set_error(err)
+                            return
                     assert exc is not None
                     info = ErrorInfo(
                         type=type(exc).__name__ if not timed_out else "TaskTimeout",
-                        message=str(exc),
+                        message=describe(exc),
                         traceback=_traceback(exc),
                     )
+                    # Bad input stays bad; a result that could not be stored may differ
+                    # next time (and the policy asked for attempts).
                     retry = (
                         attempt < policy.max_attempts
                         and policy.is_retryable(exc)
-                        and not isinstance(exc, InvalidInput)
+                        and (not isinstance(exc, InvalidInput) or isinstance(exc, UnstorableValue))
                     )
                     if retry:
                         next_at = self.engine.clock.now() + policy.delay_after(
@@ -278,9 +295,13 @@ class TaskRunner:
                         except anyio.get_cancelled_exc_class():
                             tctx.cancel()  # the thread runs on; tell it to stop
                             raise
-                output = serde.to_json(result, what=f"result of task {definition.name!r}")
+                output = storable(result, what=f"result of task {definition.name!r}")
                 return True, output, None, False
             except Exception as exc:
+                return False, None, exc, False
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: the attempt failed
+                if not is_code_failure(exc):
+                    raise
                 return False, None, exc, False
             finally:
                 if entry is not None:
@@ -296,7 +317,18 @@ def _traceback(exc: BaseException) -> str:
 
     if isinstance(exc, _TimedOut):
         return ""
-    return "".join(traceback.format_exception(exc))
+    try:
+        return "".join(traceback.format_exception(exc))
+    except Exception:  # an exception whose __str__ fails
+        return ""
+
+
+def _fault(exc: BaseException) -> TaskFailed:
+    return TaskFailed(
+        f"task failed: {type(exc).__name__}: {describe(exc)}",
+        error_type=type(exc).__name__,
+        error_message=describe(exc),
+    )
 
 
 def _dt(epoch: float) -> Any:
