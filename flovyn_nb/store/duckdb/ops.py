@@ -1,4 +1,4 @@
-"""Every SQL statement flovyn_nb runs: functions over one open connection.
+"""Every SQL statement of the DuckDB backend: functions over one open connection.
 
 Writers call these inside ``Lease.transaction``; readers inside ``Lease.read``. Times
 cross this boundary as epoch seconds (floats) and are stored as UTC ``TIMESTAMP``s.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,16 @@ from flovyn_nb.model import (
     PromiseStatus,
     RunInfo,
     RunStatus,
+)
+from flovyn_nb.store.rows import (
+    EngineRow,
+    EventRow,
+    LogRow,
+    NewPromise,
+    NewRun,
+    PromiseRow,
+    RunRow,
+    RunUpdate,
 )
 
 Con = duckdb.DuckDBPyConnection
@@ -47,25 +56,6 @@ def _json(text: str | None) -> Any:
 
 
 # -- rows the engine writes -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    execution_id: str
-    seq: int
-    type: str
-    payload: str  # JSON text
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class LogRow:
-    execution_id: str
-    task_execution_id: str | None
-    ts: float
-    stream: str
-    level: str
-    message: str
 
 
 # Up to this many rows, one multi-row ``VALUES`` insert is cheapest; beyond it the column
@@ -112,19 +102,6 @@ def insert_logs(con: Con, rows: Sequence[LogRow]) -> None:
 # -- runs ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    id: str
-    workflow_id: str
-    kind: str
-    status: RunStatus
-    input: Any
-    owner: str | None
-    parent_id: str | None
-    cancel_requested: bool
-    source_hash: str | None
-
-
 _RUN_COLS = "id, workflow_id, kind, status, input, owner, parent_id, cancel_requested, source_hash"
 
 
@@ -147,20 +124,6 @@ def find_run(con: Con, workflow_id: str) -> RunRow | None:
         f"SELECT {_RUN_COLS} FROM workflow_executions WHERE workflow_id = ?", [workflow_id]
     ).fetchone()
     return None if row is None else _run_row(row)
-
-
-@dataclass(frozen=True, slots=True)
-class NewRun:
-    """A run row to insert: the start of a run is durable once it is committed."""
-
-    execution_id: str
-    workflow_id: str
-    kind: str
-    input_json: str
-    source_hash: str | None
-    owner: str | None
-    parent_id: str | None
-    now: float
 
 
 def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
@@ -206,17 +169,6 @@ def insert_run(
         con,
         [NewRun(execution_id, workflow_id, kind, input_json, source_hash, owner, parent_id, now)],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RunUpdate:
-    """A run's new status (and, when it ended, its output or error)."""
-
-    execution_id: str
-    status: RunStatus
-    ts: float
-    output_json: str | None = None
-    error_json: str | None = None
 
 
 def update_runs(con: Con, updates: Sequence[RunUpdate]) -> None:
@@ -343,20 +295,6 @@ def load_histories(
 # -- promises and signals --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PromiseRow:
-    id: str
-    execution_id: str
-    name: str
-    status: PromiseStatus
-    timeout_at: float | None
-    schema: Any
-    value: Any
-    error: str | None
-    resolved_by: str | None
-    delivered: bool
-
-
 _PROMISE_COLS = (
     "id, execution_id, name, status, timeout_at, schema, value, error, resolved_by, delivered"
 )
@@ -383,16 +321,6 @@ def find_promise(con: Con, execution_id: str, name: str) -> PromiseRow | None:
         [execution_id, name],
     ).fetchone()
     return None if row is None else _promise_row(row)
-
-
-@dataclass(frozen=True, slots=True)
-class NewPromise:
-    promise_id: str
-    execution_id: str
-    name: str
-    timeout_at: float | None
-    schema_json: str | None
-    created_at: float
 
 
 def create_promises(con: Con, new: Sequence[NewPromise]) -> dict[str, PromiseRow]:
@@ -596,15 +524,6 @@ def cancel_requested(con: Con, execution_ids: Sequence[str]) -> list[str]:
 
 
 # -- engines ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EngineRow:
-    id: str
-    pid: int
-    host: str
-    proc_start: str | None
-    heartbeat_at: float
 
 
 def register_engine(
