@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -354,13 +355,18 @@ def create_promises(con: Con, new: Sequence[NewPromise]) -> dict[str, PromiseRow
             for p in fresh
         ],
     )
+    rows = {}
     for p in new:
         if p.promise_id in existing:
             con.execute(
                 "UPDATE promises SET timeout_at = ?, schema = ? WHERE id = ?",
                 [to_ts(p.timeout_at), p.schema_json, p.promise_id],
             )
-    rows = dict(existing)
+            rows[p.promise_id] = replace(
+                existing[p.promise_id],
+                timeout_at=epoch(to_ts(p.timeout_at)),
+                schema=_json(p.schema_json),
+            )
     for p in fresh:
         rows[p.promise_id] = PromiseRow(
             id=p.promise_id,
