@@ -22,7 +22,7 @@ import duckdb
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.duckdb import ops, schema
+from flovyn_nb.store.duckdb import ops, queries, schema
 from flovyn_nb.store.duckdb.bell import Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
@@ -280,23 +280,25 @@ class DuckDBStore:
         return self.read(scan)
 
     def get_run(self, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
-        return self.read(lambda con: ops.get_run(con, workflow_id, with_events=with_events))
+        return self.read(lambda con: queries.get_run(con, workflow_id, with_events=with_events))
 
     def list_runs(
         self, *, statuses: Iterable[str] = (), kind: str | None = None, limit: int | None = None
     ) -> list[RunInfo]:
         chosen = list(statuses)
-        return self.read(lambda con: ops.list_runs(con, statuses=chosen, kind=kind, limit=limit))
+        return self.read(
+            lambda con: queries.list_runs(con, statuses=chosen, kind=kind, limit=limit)
+        )
 
     def promises(
         self, *, workflow_id: str | None = None, pending_only: bool = True
     ) -> list[PromiseInfo]:
         return self.read(
-            lambda con: ops.promises(con, workflow_id=workflow_id, pending_only=pending_only)
+            lambda con: queries.promises(con, workflow_id=workflow_id, pending_only=pending_only)
         )
 
     def logs(self, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]:
-        return self.read(lambda con: ops.logs(con, execution_id, since_ts=since_ts))
+        return self.read(lambda con: queries.logs(con, execution_id, since_ts=since_ts))
 
     def sql(self, query: str, params: list[Any] | None = None) -> pandas.DataFrame:
         """Run a query over the store's tables and return a pandas DataFrame.
