@@ -277,7 +277,7 @@ def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout
     with temporary_engine(store=store_path, clock=clock, poll_interval=600.0) as engine:
         handle = fn.start_workflow(approval, 60.0, workflow_id="p-race")
         _waiting("p-race")
-        engine.store.lease.release()
+        engine.store.release()
         elsewhere = DuckDBStore(store_path, create=False)  # its own lease and doorbell count
         try:
             elsewhere.settle_promise(
@@ -294,7 +294,7 @@ def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout
             )
         finally:
             elsewhere.close()
-        engine.store.lease.warm()  # this process holds the file again (a new tenure)
+        engine.store.warm()  # this process holds the file again (a new tenure)
         clock.advance(61)
         assert handle.result(timeout=10) == "approved=True just in time"
         assert store_timeouts == [1]

@@ -30,7 +30,7 @@ from flovyn_nb.errors import (
     StoreLocked,
 )
 from flovyn_nb.model import RunStatus
-from flovyn_nb.store import EventRow, LogRow, NewRun, RunUpdate
+from flovyn_nb.store import EventRow, LogRow, NewRun, RunUpdate, location_of, open_store
 from flovyn_nb.store.duckdb import DuckDBStore, ops, schema
 from flovyn_nb.testing import temporary_engine, wait_until
 
@@ -784,3 +784,32 @@ def test_run_updates_one_by_one_or_set_based(store_path: Path, count: int) -> No
     expected.update(dict.fromkeys(ids[count:], ("WAITING", None, "engine-1")))
     got = {r[0]: (r[1], None if r[2] is None else json.dumps(json.loads(r[2])), r[3]) for r in rows}
     assert got == expected
+
+
+# -- opening a store by name -------------------------------------------------------------
+
+
+def test_a_path_opens_the_duckdb_backend(store_path: Path) -> None:
+    store = open_store(store_path)
+    try:
+        assert isinstance(store, DuckDBStore)
+        assert store.location == str(store_path.resolve())
+        assert location_of(store_path) == store.location
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("target", ["s3://bucket/flovyn", "mysql://db/flovyn"])
+def test_an_unknown_store_url_is_one_clear_error(target: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="unknown store URL scheme") as caught:
+        open_store(target)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(InvalidInput, match="unknown store URL scheme"):
+        fn.start(store=target)
+    assert fn.current_engine() is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_postgresql_url_says_it_is_not_available_yet() -> None:
+    with pytest.raises(StoreError, match="PostgreSQL stores are not available yet"):
+        open_store("postgresql://user@localhost/flovyn")

@@ -2,8 +2,8 @@
 
 :class:`DuckDBStore` implements :class:`flovyn_nb.store.Store`. The file is held only
 while in use (``lease.py``: open on demand, let go when idle or when another process
-knocks); every commit rings the doorbell (``bell.py``); ``ops.py`` holds every statement;
-``schema.py`` the tables and migrations. DuckDB's errors leave this package as
+knocks); every commit rings the doorbell (``bell.py``); ``ops.py`` and ``queries.py``
+hold the statements, ``schema.py`` the tables and migrations. DuckDB's errors leave this package as
 :class:`~flovyn_nb.errors.StoreError` (or a more precise :class:`FlovynError`).
 """
 

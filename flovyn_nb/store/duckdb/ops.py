@@ -453,7 +453,7 @@ def time_out_promises(con: Con, promise_ids: Sequence[str]) -> list[PromiseRow]:
 def time_out_pending(con: Con, promise_ids: Sequence[str]) -> None:
     """Record timeouts their owner decided (and delivered) already: still-pending promises
     become TIMED_OUT as of their deadline. (A resolve after the deadline fails anyway, see
-    ``inbox.settle_promise``, so nothing else can have settled them.)"""
+    ``inbox_rules.check_settle``, so nothing else can have settled them.)"""
     if promise_ids:
         con.execute(_TIME_OUT, [list(promise_ids)])
 
