@@ -122,7 +122,7 @@ def busy(system: Any, store: Path, seconds: float) -> int:
     """One of two processes writing continuously to one flovyn store: how long does each
     wait for the file? (Every open of the store is timed: the lease's retry-and-knock loop
     is the whole wait for the other process to hand the file over.)"""
-    from flovyn_nb.store.lease import Lease
+    from flovyn_nb.store.duckdb.lease import Lease
 
     waits: list[float] = []
     original = Lease._open

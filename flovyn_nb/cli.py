@@ -236,17 +236,15 @@ def _event_summary(payload: dict[str, Any]) -> str:
 def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
     """Print a run's step logs."""
     from flovyn_nb import client
-    from flovyn_nb.store import ops
-    from flovyn_nb.store.bell import BellWatcher
 
     path = _store_path(store)
     with _Errors():
         run = client.get_run(workflow_id, events=False, store=path)
         handle = client.store_for(path)
         seen = 0
-        watcher = BellWatcher(handle.bell)
+        watcher = handle.doorbell.watcher()
         while True:
-            entries = handle.read(lambda con: ops.logs(con, run.execution_id))
+            entries = handle.logs(run.execution_id)
             for entry in entries[seen:]:
                 step = (
                     "workflow" if entry.task_execution_id is None else entry.task_execution_id[:8]

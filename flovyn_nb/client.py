@@ -11,12 +11,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import WorkflowDefinition, registry
-from flovyn_nb.engine import inbox
 from flovyn_nb.engine.clock import Clock
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.errors import (
@@ -27,15 +25,21 @@ from flovyn_nb.errors import (
     WorkflowFailed,
 )
 from flovyn_nb.model import LogEntry, PromiseInfo, PromiseStatus, RunInfo, RunStatus
-from flovyn_nb.store import Store, canonical_path, default_store_path, ops
-from flovyn_nb.store.bell import BellWatcher
+from flovyn_nb.store import (
+    SendSignal,
+    SettlePromise,
+    Store,
+    default_store_path,
+    location_of,
+    open_store,
+)
 
 if TYPE_CHECKING:
     import pandas
 
 _lock = threading.Lock()
 _engine: Engine | None = None
-_stores: dict[Path, Store] = {}
+_stores: dict[str, Store] = {}
 
 
 def start(
@@ -57,7 +61,8 @@ def start(
     with _lock:
         if _engine is not None and _engine.running:
             raise EngineError(
-                f"an engine is already running on {_engine.store.path}; call flovyn_nb.stop() first"
+                f"an engine is already running on {_engine.store.location}; "
+                "call flovyn_nb.stop() first"
             )
         engine = Engine(
             store if store is not None else default_store_path(), clock=clock, **options
@@ -106,14 +111,14 @@ def store_for(store: str | os.PathLike[str] | None) -> Store:
     if store is None and engine is not None:
         engine.flush()
         return engine.store
-    path = canonical_path(store if store is not None else default_store_path())
-    if engine is not None and engine.store.path == path:
+    location = location_of(store if store is not None else default_store_path())
+    if engine is not None and engine.store.location == location:
         engine.flush()
         return engine.store
     with _lock:
-        cached = _stores.get(path)
+        cached = _stores.get(location)
         if cached is None:
-            cached = _stores[path] = Store(path, create=False)
+            cached = _stores[location] = open_store(location, create=False)
         return cached
 
 
@@ -190,9 +195,9 @@ def _wait_without_engine(
     store: Store, execution_id: str, timeout: float | None
 ) -> tuple[RunStatus, Any, Any]:
     deadline = None if timeout is None else time.monotonic() + timeout
-    watcher = BellWatcher(store.bell)
+    watcher = store.doorbell.watcher()
     while True:
-        state = store.read(lambda con: ops.run_status(con, execution_id))
+        state = store.run_status(execution_id)
         if state is None:
             raise UnknownWorkflow(f"no run with execution id {execution_id}")
         if state[0].is_terminal:
@@ -304,22 +309,19 @@ def _settle(
             allow_early=allow_early,
         )
         return
-    _inbox_write(
-        store_for(store),
-        lambda con: inbox.settle_promise(
-            con,
-            workflow_id=workflow_id,
-            name=name,
-            status=PromiseStatus.REJECTED if reject else PromiseStatus.RESOLVED,
-            value=value,
-            reason=reason if reject else None,
-            resolved_by=resolved_by,
-            now=time.time(),  # inside the transaction: the deadline is judged by it
-            validated=False,
-            require_existing=not allow_early,
-            keep_value=False,  # only the store needs it: no copy of a big value
-        ),
+    request = SettlePromise(
+        workflow_id=workflow_id,
+        name=name,
+        status=PromiseStatus.REJECTED if reject else PromiseStatus.RESOLVED,
+        value=value,
+        reason=reason if reject else None,
+        resolved_by=resolved_by,
+        now=time.time,  # called inside the transaction: the deadline is judged by it
+        validated=False,
+        require_existing=not allow_early,
+        keep_value=False,  # only the store needs it: no copy of a big value
     )
+    _inbox_write(store_for(store), lambda target: target.settle_promise(request))
 
 
 def signal_workflow(
@@ -330,13 +332,8 @@ def signal_workflow(
     if engine is not None:
         engine.signal(workflow_id, name, value)
         return
-    now = time.time()
-    _inbox_write(
-        store_for(store),
-        lambda con: inbox.send_signal(
-            con, workflow_id=workflow_id, name=name, value=value, now=now
-        ),
-    )
+    request = SendSignal(workflow_id=workflow_id, name=name, value=value, now=time.time())
+    _inbox_write(store_for(store), lambda target: target.send_signal(request))
 
 
 def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> None:
@@ -345,27 +342,27 @@ def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = 
     if engine is not None:
         engine.cancel(workflow_id)
         return
-    _inbox_write(store_for(store), lambda con: inbox.request_cancel(con, workflow_id=workflow_id))
+    _inbox_write(store_for(store), lambda target: target.request_cancel(workflow_id))
 
 
 def _engine_on(store: str | os.PathLike[str] | None) -> Engine | None:
     """This process's engine if it runs on ``store``: inbox writes then go through it (it
     delivers them at once, and its own doorbell rings do not wake it)."""
     engine = _current()
-    if engine is not None and (store is None or canonical_path(store) == engine.store.path):
+    if engine is not None and (store is None or location_of(store) == engine.store.location):
         return engine
     return None
 
 
-def _inbox_write(store: Store, write: Callable[[Any], Any]) -> None:
-    """Write into a run's inbox and let go of the file at once: the run's owner (another
+def _inbox_write(store: Store, write: Callable[[Store], Any]) -> None:
+    """Write into a run's inbox and let go of the store at once: the run's owner (another
     process) is about to open it to pick the change up."""
     try:
-        store.transaction(write)
+        write(store)
     finally:
         engine = current_engine()
         if engine is None or engine.store is not store:
-            store.lease.release()
+            store.release()
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -379,7 +376,7 @@ def get_run(
     Raises:
         UnknownWorkflow: no run with that workflow id (or execution id).
     """
-    run = store_for(store).read(lambda con: ops.get_run(con, workflow_id, with_events=events))
+    run = store_for(store).get_run(workflow_id, with_events=events)
     if run is None:
         raise UnknownWorkflow(f"no run with workflow id {workflow_id!r}", workflow_id=workflow_id)
     return run
@@ -409,22 +406,20 @@ def list_runs(
 ) -> list[RunInfo]:
     """Runs, newest first, optionally filtered by status and workflow kind (no events)."""
     statuses = _statuses(status)
-    return store_for(store).read(
-        lambda con: ops.list_runs(con, statuses=statuses, kind=kind, limit=limit)
-    )
+    return store_for(store).list_runs(statuses=statuses, kind=kind, limit=limit)
 
 
 def pending_promises(
     workflow_id: str | None = None, *, store: str | os.PathLike[str] | None = None
 ) -> list[PromiseInfo]:
     """Promises waiting for a value, with their timeout deadlines and JSON schemas."""
-    return store_for(store).read(lambda con: ops.promises(con, workflow_id=workflow_id))
+    return store_for(store).promises(workflow_id=workflow_id)
 
 
 def run_logs(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> list[LogEntry]:
     """The captured log lines of a run, in order."""
     run = get_run(workflow_id, events=False, store=store)
-    return store_for(store).read(lambda con: ops.logs(con, run.execution_id))
+    return store_for(store).logs(run.execution_id)
 
 
 def sql(

@@ -7,6 +7,7 @@ FlovynError
 ├── UnknownWorkflow              no run / no definition with that name or id
 ├── UnknownPromise               no such promise on that run
 ├── PromiseAlreadyResolved       the promise already has a value or an error
+├── DuplicateWorkflowId          a run with that workflow id exists already
 ├── StoreError                   the store file is missing, foreign, newer or broken
 │   └── StoreLocked              another process holds the file past lock_timeout
 ├── EngineError                  the engine is not running / used from the wrong thread
@@ -34,6 +35,7 @@ from typing import Any
 __all__ = [
     "ChildWorkflowFailed",
     "DeterminismViolation",
+    "DuplicateWorkflowId",
     "EngineError",
     "EngineStopped",
     "FlovynError",
@@ -92,6 +94,16 @@ class PromiseAlreadyResolved(FlovynError):
         self.workflow_id = workflow_id
         self.name = name
         self.status = status
+
+
+class DuplicateWorkflowId(FlovynError):
+    """A new run's workflow id is taken by another run in the store (raised by the store
+    where it meets the unique constraint; starting a run catches it and hands back the
+    existing run)."""
+
+    def __init__(self, message: str, *, workflow_id: str | None = None) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
 
 
 class StoreError(FlovynError):

@@ -106,14 +106,13 @@ def test_cancel_a_running_task(engine: Engine, kind: str) -> None:
 
 def test_cancel_from_the_store_side_reaches_the_owner(engine: Engine, store_path) -> None:
     """A cancel written into the store (as another process does) is picked up by the owner."""
-    from flovyn_nb.engine import inbox
-    from flovyn_nb.store import Store
+    from flovyn_nb.store import open_store
 
     h = fn.start_workflow(waits_on_timer, workflow_id="c-remote")
     wait_until(lambda: fn.get_run("c-remote").status is RunStatus.WAITING)
-    other = Store(store_path)  # a second handle, like a CLI in another process would open
+    other = open_store(store_path)  # a second handle, like a CLI in another process would open
     try:
-        other.transaction(lambda con: inbox.request_cancel(con, workflow_id="c-remote"))
+        other.request_cancel("c-remote")
     finally:
         other.close()
     _assert_cancelled(h)

@@ -13,10 +13,10 @@ import pydantic
 import pytest
 
 import flovyn_nb as fn
-from flovyn_nb.engine import inbox
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
-from flovyn_nb.store import Store
+from flovyn_nb.store import SettlePromise
+from flovyn_nb.store.duckdb import DuckDBStore
 from flovyn_nb.testing import FakeClock, temporary_engine, wait_until
 
 
@@ -228,7 +228,7 @@ def test_a_deadline_keeps_an_open_store_from_being_let_go_just_before_it(
 
 def _count_store_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count timeouts settled by the store's round trip (the slow path)."""
-    from flovyn_nb.store import ops
+    from flovyn_nb.store.duckdb import ops
 
     calls: list[int] = []
     original = ops.time_out_promises
@@ -277,25 +277,24 @@ def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout
     with temporary_engine(store=store_path, clock=clock, poll_interval=600.0) as engine:
         handle = fn.start_workflow(approval, 60.0, workflow_id="p-race")
         _waiting("p-race")
-        engine.store.lease.release()
-        elsewhere = Store(store_path, create=False)  # its own lease and doorbell count
+        engine.store.release()
+        elsewhere = DuckDBStore(store_path, create=False)  # its own lease and doorbell count
         try:
-            elsewhere.transaction(
-                lambda con: inbox.settle_promise(
-                    con,
+            elsewhere.settle_promise(
+                SettlePromise(
                     workflow_id="p-race",
                     name="approval",
                     status=PromiseStatus.RESOLVED,
                     value={"approved": True, "comment": "just in time"},
                     reason=None,
                     resolved_by="elsewhere",
-                    now=clock.now(),  # before the deadline
+                    now=clock.now,  # before the deadline
                     validated=False,
                 )
             )
         finally:
             elsewhere.close()
-        engine.store.lease.warm()  # this process holds the file again (a new tenure)
+        engine.store.warm()  # this process holds the file again (a new tenure)
         clock.advance(61)
         assert handle.result(timeout=10) == "approved=True just in time"
         assert store_timeouts == [1]
@@ -311,7 +310,7 @@ def test_a_resolve_after_the_deadline_fails_though_no_engine_wrote_the_timeout(
     assert promise.timeout_at is not None
     deadline = promise.timeout_at.timestamp()
     wait_until(lambda: time.time() > deadline, timeout=5, message="deadline never passed")
-    store = Store(store_path, create=False)
+    store = DuckDBStore(store_path, create=False)
     try:
         with pytest.raises(fn.PromiseAlreadyResolved, match="'approval' of run 'p-late' timed out"):
             fn.resolve_promise("p-late", "approval", {"approved": True}, store=store_path)

@@ -31,8 +31,8 @@ import flovyn_nb as fn
 from flovyn_nb import WorkflowContext
 from flovyn_nb.errors import StoreError, UnknownWorkflow, WorkflowFailed
 from flovyn_nb.model import EventInfo, RunStatus
-from flovyn_nb.store import Store, ops
-from flovyn_nb.store.ops import EventRow
+from flovyn_nb.store import EventRow
+from flovyn_nb.store.duckdb import DuckDBStore, ops
 from flovyn_nb.testing import temporary_engine, wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -636,7 +636,7 @@ def insert_golden(store_path: Path, history: dict[str, Any]) -> None:
         )
         ops.insert_events(con, rows)
 
-    store = Store(store_path)
+    store = DuckDBStore(store_path)
     try:
         store.transaction(insert)
     finally:

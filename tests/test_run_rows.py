@@ -20,8 +20,9 @@ from flovyn_nb.engine import writer as writer_module
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.engine.writer import STATUS_DELAY
 from flovyn_nb.model import RunStatus
-from flovyn_nb.store import Store, ops
-from flovyn_nb.store.ops import Con
+from flovyn_nb.store import RunUpdate
+from flovyn_nb.store.duckdb import DuckDBStore, ops
+from flovyn_nb.store.duckdb.ops import Con
 from flovyn_nb.testing import temporary_engine, wait_until
 
 
@@ -70,13 +71,13 @@ def test_the_row_says_waiting_soon_without_a_flush(engine: Engine) -> None:
 
 def test_a_status_move_never_overwrites_the_end(engine: Engine) -> None:
     updates: list[tuple[str, str]] = []
-    real = writer_module.update_runs
+    real = ops.update_runs
 
-    def recording(con: Con, batch: list[ops.RunUpdate]) -> None:
+    def recording(con: Con, batch: list[RunUpdate]) -> None:
         updates.extend((u.execution_id, u.status.value) for u in batch)
         real(con, batch)
 
-    writer_module.update_runs = recording  # type: ignore[assignment]
+    ops.update_runs = recording  # type: ignore[assignment]
     try:
         handle = fn.start_workflow(wait_for_go, workflow_id="rows-2")
         wait_until(lambda: fn.pending_promises("rows-2"), message="promise never created")
@@ -85,7 +86,7 @@ def test_a_status_move_never_overwrites_the_end(engine: Engine) -> None:
         assert handle.result(timeout=10) == "done"
         wait_until(lambda: engine.writer.idle, message="the writer never went idle")
     finally:
-        writer_module.update_runs = real  # type: ignore[assignment]
+        ops.update_runs = real  # type: ignore[assignment]
     assert _row(engine, "rows-2")[0] == "COMPLETED"
     mine = [status for execution_id, status in updates if execution_id == handle.execution_id]
     assert mine[-1] == "COMPLETED", mine
@@ -137,14 +138,14 @@ def test_starts_from_many_threads_share_inserts_and_stay_idempotent(engine: Engi
 def _count_start_inserts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many starts each commit that inserted run rows carried."""
     sizes: list[int] = []
-    original = writer_module.insert_runs
+    original = ops.insert_runs
 
     def counting(con: Con, runs: Any) -> None:
         if runs:
             sizes.append(len(runs))
         original(con, runs)
 
-    monkeypatch.setattr(writer_module, "insert_runs", counting)
+    monkeypatch.setattr(ops, "insert_runs", counting)
     return sizes
 
 
@@ -187,7 +188,7 @@ def test_a_row_left_behind_by_a_crash_is_repaired_from_the_terminal_event(
     # simulated by putting the row back the way it was while the run was live.
     with temporary_engine(store=store_path):
         assert fn.start_workflow(quick, 41, workflow_id="rows-crash").result(timeout=10) == 41
-    store = Store(store_path)
+    store = DuckDBStore(store_path)
     try:
         store.transaction(
             lambda con: con.execute(

@@ -24,7 +24,7 @@ from jsonlines_proc import JsonLinesProc
 
 import flovyn_nb as fn
 from flovyn_nb.errors import StoreLocked
-from flovyn_nb.store import Store
+from flovyn_nb.store.duckdb import DuckDBStore
 from flovyn_nb.testing import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -77,7 +77,7 @@ def spawn(tmp_path: Path, effects: Path) -> Iterator[Spawn]:
 
 def query(path: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     """Rows of a query, from a store handle closed right after (it keeps nobody waiting)."""
-    store = Store(path, create=False)
+    store = DuckDBStore(path, create=False)
     try:
         return store.read(lambda con: con.execute(sql, params or []).fetchall())
     finally:
@@ -262,7 +262,7 @@ def test_an_engine_that_went_quiet_right_after_registering_is_still_watched(
     heartbeat (60 s here) instead of being noticed at once."""
     watcher = spawn("engine", str(store_path), "--heartbeat", "60")
     watcher_id = watcher.expect("started")["engine_id"]
-    ringer = Store(store_path, create=False)
+    ringer = DuckDBStore(store_path, create=False)
     ringer.transaction(lambda con: None)  # a commit by someone else: a look is due
     ringer.close()
     owner = spawn(
@@ -552,9 +552,9 @@ def test_a_waiter_does_not_touch_the_file_while_another_process_has_its_turn(
     hand-over in a thousand on a busy machine; found by the resolver test above). Waiters
     now wait for their turn (an flock on ``<store>.lock``) before they call DuckDB at all.
     """
-    from flovyn_nb.store import lease
+    from flovyn_nb.store.duckdb import lease
 
-    Store(store_path).close()
+    DuckDBStore(store_path).close()
     holder = spawn("hold", str(store_path))
     holder.expect("ready")
     calls = []
@@ -565,7 +565,7 @@ def test_a_waiter_does_not_touch_the_file_while_another_process_has_its_turn(
         return real_connect(*args, **kwargs)
 
     monkeypatch.setattr(lease.duckdb, "connect", connect)
-    store = Store(store_path, create=False, lock_timeout=0.3)
+    store = DuckDBStore(store_path, create=False, lock_timeout=0.3)
     with pytest.raises(StoreLocked) as info:
         store.read(lambda con: con.execute("SELECT 1").fetchall())
     assert calls == [], "a waiter opened the file while another process had its turn"

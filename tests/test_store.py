@@ -30,8 +30,8 @@ from flovyn_nb.errors import (
     StoreLocked,
 )
 from flovyn_nb.model import RunStatus
-from flovyn_nb.store import Store, ops, schema
-from flovyn_nb.store.ops import EventRow, LogRow
+from flovyn_nb.store import EventRow, LogRow, NewRun, RunUpdate, location_of, open_store
+from flovyn_nb.store.duckdb import DuckDBStore, ops, schema
 from flovyn_nb.testing import temporary_engine, wait_until
 
 PROC = Path(__file__).parent / "store_procs" / "proc.py"
@@ -76,13 +76,13 @@ def sidecar(path: Path, suffix: str) -> Path:
 
 
 def make_store(path: Path) -> None:
-    store = Store(path)
+    store = DuckDBStore(path)
     store.read(lambda con: con.execute("SELECT 1").fetchall())
     store.close()
 
 
 def count(path: Path, query: str, params: list[Any] | None = None, **options: Any) -> int:
-    store = Store(path, create=False, **options)
+    store = DuckDBStore(path, create=False, **options)
     try:
         return store.read(lambda con: con.execute(query, params or []).fetchone()[0])
     finally:
@@ -138,7 +138,7 @@ def start_waiting_engine(
 
 
 def test_fresh_store_gets_the_current_schema(store_path: Path) -> None:
-    store = Store(store_path)
+    store = DuckDBStore(store_path)
     rows = store.read(lambda con: con.execute("SELECT app, version FROM schema_version").fetchall())
     versions = [("flovyn_nb", v) for v in range(1, schema.CURRENT_VERSION + 1)]
     assert sorted(rows) == versions
@@ -162,7 +162,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_data(store_path: Path) -> N
         "VALUES ('e:go', 'e', 'go', 'PENDING', now()::TIMESTAMP)"
     )
     con.close()
-    store = Store(store_path)
+    store = DuckDBStore(store_path)
     try:
 
         def look(c: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
@@ -182,7 +182,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_data(store_path: Path) -> N
 def _assert_refused(path: Path, *words: str) -> StoreError:
     before = sha256(path)
     assert not sidecar(path, ".wal").exists()
-    store = Store(path)
+    store = DuckDBStore(path)
     with pytest.raises(StoreError) as info:
         store.read(lambda con: con.execute("SELECT 1").fetchall())
     assert not isinstance(info.value, StoreLocked)
@@ -242,7 +242,7 @@ def test_file_that_is_not_duckdb_is_refused_and_untouched(tmp_path: Path) -> Non
 def test_missing_store_without_create_names_the_path(tmp_path: Path) -> None:
     path = tmp_path / "nowhere" / "flovyn.duckdb"
     with pytest.raises(StoreError) as info:
-        Store(path, create=False)
+        DuckDBStore(path, create=False)
     assert str(path) in str(info.value)
     assert info.value.path == str(path)
     with pytest.raises(StoreError) as info:
@@ -269,7 +269,7 @@ def test_raw_holder_gives_store_locked_naming_its_pid(store_path: Path, spawn: S
     make_store(store_path)
     holder = spawn("hold", str(store_path))
     holder.expect("ready")
-    store = Store(store_path, lock_timeout=0.5)
+    store = DuckDBStore(store_path, lock_timeout=0.5)
     started = time.monotonic()
     with pytest.raises(StoreLocked) as info:
         store.read(lambda con: con.execute("SELECT count(*) FROM workflow_executions").fetchone())
@@ -445,7 +445,7 @@ def _hand_over(
 ) -> tuple[list[float], list[int]]:
     times, counts = [], []
     for _ in range(trials):
-        store = Store(path, create=False, lock_timeout=lock_timeout)
+        store = DuckDBStore(path, create=False, lock_timeout=lock_timeout)
         started = time.monotonic()
         counts.append(store.read(lambda con: con.execute(query).fetchone()[0]))
         times.append(time.monotonic() - started)
@@ -511,7 +511,7 @@ def test_knock_reaches_a_holder_that_named_the_store_through_a_symlink(
 
 
 def test_transaction_rings_the_bell(store_path: Path) -> None:
-    store = Store(store_path)
+    store = DuckDBStore(store_path)
     bell = sidecar(store_path, ".bell")
 
     def stamp() -> tuple[int, int]:
@@ -737,7 +737,7 @@ def test_rows_round_trip_through_either_insert(store_path: Path, count: int) -> 
         LogRow("run-é", None if i % 2 else f"task-{i}", now + i, "stdout", "INFO", f"l'{i} ✓")
         for i in range(count)
     ]
-    store = Store(store_path)
+    store = DuckDBStore(store_path)
     try:
         store.transaction(lambda con: (ops.insert_events(con, events), ops.insert_logs(con, logs)))
 
@@ -763,13 +763,13 @@ def test_rows_round_trip_through_either_insert(store_path: Path, count: int) -> 
 def test_run_updates_one_by_one_or_set_based(store_path: Path, count: int) -> None:
     now = time.time()
     ids = [f"run-{i}" for i in range(2 * count)]
-    new = [ops.NewRun(i, f"wf-{i}", "k", "1", None, "engine-1", None, now) for i in ids]
+    new = [NewRun(i, f"wf-{i}", "k", "1", None, "engine-1", None, now) for i in ids]
     ended = [
-        ops.RunUpdate(i, RunStatus.COMPLETED, now + 1, output_json=f'{{"n": {n}}}')
+        RunUpdate(i, RunStatus.COMPLETED, now + 1, output_json=f'{{"n": {n}}}')
         for n, i in enumerate(ids[:count])
     ]
-    moved = [ops.RunUpdate(i, RunStatus.WAITING, now + 1) for i in ids[count:]]
-    store = Store(store_path)
+    moved = [RunUpdate(i, RunStatus.WAITING, now + 1) for i in ids[count:]]
+    store = DuckDBStore(store_path)
     try:
         store.transaction(lambda con: ops.insert_runs(con, new))
         store.transaction(lambda con: ops.update_runs(con, ended + moved))
@@ -784,3 +784,32 @@ def test_run_updates_one_by_one_or_set_based(store_path: Path, count: int) -> No
     expected.update(dict.fromkeys(ids[count:], ("WAITING", None, "engine-1")))
     got = {r[0]: (r[1], None if r[2] is None else json.dumps(json.loads(r[2])), r[3]) for r in rows}
     assert got == expected
+
+
+# -- opening a store by name -------------------------------------------------------------
+
+
+def test_a_path_opens_the_duckdb_backend(store_path: Path) -> None:
+    store = open_store(store_path)
+    try:
+        assert isinstance(store, DuckDBStore)
+        assert store.location == str(store_path.resolve())
+        assert location_of(store_path) == store.location
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("target", ["s3://bucket/flovyn", "mysql://db/flovyn"])
+def test_an_unknown_store_url_is_one_clear_error(target: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="unknown store URL scheme") as caught:
+        open_store(target)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(InvalidInput, match="unknown store URL scheme"):
+        fn.start(store=target)
+    assert fn.current_engine() is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_postgresql_url_says_it_is_not_available_yet() -> None:
+    with pytest.raises(StoreError, match="PostgreSQL stores are not available yet"):
+        open_store("postgresql://user@localhost/flovyn")

@@ -38,16 +38,18 @@ from anyio.from_thread import BlockingPortal
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
-from flovyn_nb.engine import inbox, logcapture, ownership, tuning
+from flovyn_nb.engine import logcapture, ownership, tuning
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import describe, is_code_failure, storable
 from flovyn_nb.engine.history import History, Recorded
+from flovyn_nb.engine.ownership import pid_alive
 from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write, Writer
 from flovyn_nb.errors import (
+    DuplicateWorkflowId,
     EngineError,
     EngineStopped,
     InvalidInput,
@@ -56,9 +58,24 @@ from flovyn_nb.errors import (
     UnknownWorkflow,
 )
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
-from flovyn_nb.store import Store, ops, pid_alive
-from flovyn_nb.store.bell import BellWatcher
-from flovyn_nb.store.ops import Con, EngineRow, EventRow, LogRow, PromiseRow, RunUpdate
+from flovyn_nb.store import (
+    Claimed,
+    DoorbellWatcher,
+    EngineRow,
+    EventRow,
+    Heartbeat,
+    LogRow,
+    NewRun,
+    PromiseRow,
+    ReleaseRun,
+    RequestCancel,
+    RunUpdate,
+    SendSignal,
+    SettlePromise,
+    Store,
+    TimeOutPromises,
+    open_store,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("flovyn_nb")
@@ -132,7 +149,7 @@ class Engine:
         if max_concurrent_tasks < 1:
             raise InvalidInput("max_concurrent_tasks must be at least 1")
         self.id = str(uuid.uuid4())
-        self.store = Store(store, lock_timeout=lock_timeout, idle_release=idle_release)
+        self.store: Store = open_store(store, lock_timeout=lock_timeout, idle_release=idle_release)
         self.clock: Clock = clock or SystemClock()
         self.registry = registry_
         self.rng = random.Random()
@@ -158,7 +175,7 @@ class Engine:
         self._dirty: set[str] = set()
         # Commits by other processes seen so far (doorbell rings); see promise_timed_out.
         self.bell_gen = 0
-        self._bell_watcher: BellWatcher | None = None
+        self._bell_watcher: DoorbellWatcher | None = None
         self._bell_seen_in = 0  # the lease tenure in which the bell was last looked at
         # in-process resolves in flight: (workflow id, promise name) -> how many
         self._settling: Counter[tuple[str, str]] = Counter()
@@ -327,15 +344,19 @@ class Engine:
         self._inbox_event = anyio.Event()
         self._timeouts_event = anyio.Event()
         self._due_timeouts: list[tuple[Run, str]] = []
-        self._bell_watcher = BellWatcher(self.store.bell)
+        self._bell_watcher = self.store.doorbell.watcher()
         self.clock.attach(self._idle)
         self._stop_event = anyio.Event()
         now = self.clock.now()
         await anyio.to_thread.run_sync(
-            self.store.transaction,
-            lambda con: ops.register_engine(
-                con, self.id, os.getpid(), ownership.HOST, ownership.MY_START, now
-            ),
+            functools.partial(
+                self.store.register_engine,
+                self.id,
+                pid=os.getpid(),
+                host=ownership.HOST,
+                proc_start=ownership.MY_START,
+                now=now,
+            )
         )
         async with anyio.create_task_group() as tg:
             self._tg: TaskGroup = tg
@@ -377,8 +398,9 @@ class Engine:
             locked = exc
         except TimeoutError:
             locked = StoreLocked(
-                f"the store {self.store.path} stayed held by another process for {STOP_GRACE:g} s",
-                path=str(self.store.path),
+                f"the store {self.store.location} stayed held by another process for "
+                f"{STOP_GRACE:g} s",
+                path=self.store.location,
                 holder_pid=None,
             )
         except Exception as exc:
@@ -389,17 +411,11 @@ class Engine:
             self._internal_error(
                 f"stopped with {self.writer.unwritten} writes of run records unwritten: {locked}"
             )
-            self.store.lease.abandon_waits()
+            self.store.stop_waiting()
             self._stop_event.set()
             return
-        engine_id = self.id
-
-        def release(con: Con) -> None:
-            ops.release_runs(con, engine_id)
-            ops.stop_engine(con, engine_id)
-
         with contextlib.suppress(Exception):
-            await anyio.to_thread.run_sync(self.store.transaction, release)
+            await anyio.to_thread.run_sync(self.store.stop_engine, self.id)
         self._stop_event.set()
 
     @property
@@ -609,7 +625,7 @@ class Engine:
                 self._finish_waiters.setdefault(execution_id, set()).add(woken)
             try:
                 if state is None and not running_here:
-                    state = self.store.read(lambda con: ops.run_status(con, execution_id))
+                    state = self.store.run_status(execution_id)
                     if state is None:
                         raise UnknownWorkflow(f"no run with execution id {execution_id}")
                 if state is not None and state[0].is_terminal:
@@ -645,7 +661,7 @@ class Engine:
         now = self.clock.now()
         input_text = serde.dumps(input_json)
 
-        new_run = ops.NewRun(
+        new_run = NewRun(
             execution_id,
             workflow_id,
             definition.name,
@@ -660,14 +676,9 @@ class Engine:
             # WORKFLOW_STARTED event rides along with the run's first steps. Starts that
             # arrive together share one INSERT.
             await self.writer.commit(Write(new_run=new_run, caller=caller))
-        except StoreLocked:
-            raise
-        except StoreError:
-            # Most likely the workflow id exists (its UNIQUE constraint refused the insert):
-            # starting is idempotent, so hand back the existing run.
-            existing = await anyio.to_thread.run_sync(
-                self.store.read, lambda con: ops.find_run(con, workflow_id)
-            )
+        except DuplicateWorkflowId:
+            # Starting is idempotent: hand back the existing run.
+            existing = await anyio.to_thread.run_sync(self.store.find_run, workflow_id)
             if existing is None:
                 raise
             if existing.kind != definition.name:
@@ -715,9 +726,8 @@ class Engine:
         helper) that this process does not have yet. The next registration retries it."""
         self._forget(run)
         self.writer.drop_status(run.execution_id)  # the row keeps saying how it waited
-        engine_id = self.id
         await self.writer.commit(
-            Write(ops=[lambda con: ops.release_run(con, run.execution_id, engine_id)]),
+            Write(intents=[ReleaseRun(run.execution_id, self.id)]),
             wait_if_locked=True,
         )
 
@@ -755,9 +765,7 @@ class Engine:
         with self._finished:  # ended here moments ago: its row may not say so yet
             state = self._final.get(child_execution_id)
         if state is None:
-            state = await anyio.to_thread.run_sync(
-                self.store.read, lambda con: ops.run_status(con, child_execution_id)
-            )
+            state = await anyio.to_thread.run_sync(self.store.run_status, child_execution_id)
         if state is not None and state[0].is_terminal:
             parent.deliver_child(child_execution_id, state[0], state[1], state[2])
 
@@ -781,11 +789,11 @@ class Engine:
     async def _recover(self) -> None:
         kinds = self.registry.workflow_names()
         now = self.clock.now()
-        claim: ownership.Claim = await self.writer.commit(
+        claim: Claimed = await self.writer.commit(
             Write(
-                ops=[
-                    lambda con: ownership.claim(
-                        con, engine_id=self.id, kinds=kinds, now=now, stale_after=self.stale_after
+                intents=[
+                    ownership.claim(
+                        engine_id=self.id, kinds=kinds, now=now, stale_after=self.stale_after
                     )
                 ]
             )
@@ -842,7 +850,7 @@ class Engine:
     def promise_timed_out(self, run: Run, name: str) -> None:
         """A promise's deadline passed (called by the deadline queue).
 
-        A resolve at or after the deadline fails in the store (``inbox.settle_promise``),
+        A resolve at or after the deadline fails in the store (``inbox_rules.check_settle``),
         so the promise timed out unless a resolve committed before it. When no such resolve
         can have gone unseen, the timeout is decided here and now, and written with its
         event; otherwise the store settles it (deadlines that pass together, in one
@@ -871,7 +879,7 @@ class Engine:
             or (workflow_id, name) in self._settling
         ):
             return False
-        tenure = self.store.lease.tenure
+        tenure = self.store.tenure
         if not tenure:
             return False
         if tenure != self._bell_seen_in:
@@ -897,7 +905,7 @@ class Engine:
     async def _time_out(self, batch: _TimeoutBatch) -> None:
         try:
             rows: list[PromiseRow] = await self.writer.commit(
-                Write(ops=[batch.write]),
+                Write(intents=[TimeOutPromises(batch.take)]),
                 wait_if_locked=True,
             )
         except Exception as exc:
@@ -912,15 +920,10 @@ class Engine:
         while True:
             await anyio.sleep(self.heartbeat_interval)
             try:
-                await self.writer.commit(
-                    Write(ops=[functools.partial(self._beat, self.clock.now())])
-                )
+                await self.writer.commit(Write(intents=[Heartbeat(self.id, self.clock.now())]))
                 await self._recover()
             except StoreLocked:
                 continue  # the writer says so (Engine.store_blocked); beat again next time
-
-    def _beat(self, now: float, con: Con) -> None:
-        ops.heartbeat(con, self.id, now)
 
     # -- the inbox ---------------------------------------------------------------------------
 
@@ -937,13 +940,11 @@ class Engine:
                 continue
             gen = self.bell_gen  # what the scan reads is at least this fresh
             try:
-                promises, signals, cancels = await anyio.to_thread.run_sync(
-                    self.store.read, functools.partial(_scan_inbox, ids)
-                )
+                inbox = await anyio.to_thread.run_sync(self.store.undelivered, ids)
             except Exception as exc:
                 self._internal_error(f"inbox scan: {exc!r}")
                 continue
-            for promise in promises:
+            for promise in inbox.promises:
                 run = self.runs.get(promise.execution_id)
                 if run is not None:
                     run.deliver_promise(promise)
@@ -951,11 +952,11 @@ class Engine:
                 run = self.runs.get(execution_id)
                 for pending in run.promise_waits.values() if run is not None else ():
                     pending.pending_at = max(pending.pending_at or 0, gen)
-            for signal_id, execution_id, name, value in signals:
-                run = self.runs.get(execution_id)
+            for signal in inbox.signals:
+                run = self.runs.get(signal.execution_id)
                 if run is not None:
-                    run.deliver_signal(signal_id, name, value)
-            for execution_id in cancels:
+                    run.deliver_signal(signal.id, signal.name, signal.value)
+            for execution_id in inbox.cancels:
                 run = self.runs.get(execution_id)
                 if run is not None and not run.cancel_requested:
                     self.start_soon(run.request_cancel, "requested from another process")
@@ -966,7 +967,7 @@ class Engine:
     async def _refresh_peers(self) -> None:
         # Every engine not marked stopped, dead ones included: one that died before this
         # look is then found by _check_peers at once, like one that dies later.
-        engines = await anyio.to_thread.run_sync(self.store.read, ops.live_engine_rows)
+        engines = await anyio.to_thread.run_sync(self.store.live_engines)
         self._note_peers(engines)
 
     def _check_peers(self) -> None:
@@ -1030,16 +1031,15 @@ class Engine:
         try:
             row: PromiseRow = await self.writer.commit(
                 Write(
-                    ops=[
-                        lambda con: inbox.settle_promise(
-                            con,
+                    intents=[
+                        SettlePromise(
                             workflow_id=workflow_id,
                             name=name,
                             status=status,
                             value=value,
                             reason=reason if reject else None,
                             resolved_by=resolved_by,
-                            now=self.clock.now(),  # in the transaction: judges the deadline
+                            now=self.clock.now,  # called in the transaction: judges the deadline
                             validated=validated,
                             require_existing=not allow_early,
                         )
@@ -1057,13 +1057,7 @@ class Engine:
     async def _signal(self, workflow_id: str, name: str, value: Any) -> None:
         now = self.clock.now()
         await self.writer.commit(
-            Write(
-                ops=[
-                    lambda con: inbox.send_signal(
-                        con, workflow_id=workflow_id, name=name, value=value, now=now
-                    )
-                ]
-            ),
+            Write(intents=[SendSignal(workflow_id=workflow_id, name=name, value=value, now=now)]),
             rows_current=True,
         )
         run = self._live(workflow_id)
@@ -1076,7 +1070,7 @@ class Engine:
             await run.request_cancel("requested")
             return
         await self.writer.commit(
-            Write(ops=[lambda con: inbox.request_cancel(con, workflow_id=workflow_id)]),
+            Write(intents=[RequestCancel(workflow_id)]),
             rows_current=True,
         )
 
@@ -1123,16 +1117,6 @@ class _Started:
         self._on_started()
 
 
-def _scan_inbox(
-    ids: list[str], con: Con
-) -> tuple[list[PromiseRow], list[tuple[str, str, str, Any]], list[str]]:
-    return (
-        ops.undelivered_promises(con, ids),
-        ops.undelivered_signals(con, ids),
-        ops.cancel_requested(con, ids),
-    )
-
-
 class _TimeoutBatch:
     """Promise timeouts written by one statement; open for more until the writer runs it."""
 
@@ -1148,16 +1132,17 @@ class _TimeoutBatch:
             self.runs.update((promise_id, run) for run, promise_id in due)
             return True
 
-    def write(self, con: Con) -> list[PromiseRow]:
+    def take(self) -> list[str]:
+        """The promise ids to time out (the store calls this in its transaction): the
+        batch is closed from now on."""
         with self._lock:
             self._taken = True
-            ids = list(self.runs)
-        return ops.time_out_promises(con, ids)
+            return list(self.runs)
 
 
 def _warm(store: Store) -> None:
     with contextlib.suppress(StoreError):  # the write itself will say what is wrong
-        store.lease.warm()
+        store.warm()
 
 
 # Before a service that failed starts over (one that fails at once would spin otherwise).

@@ -66,8 +66,18 @@ from flovyn_nb.model import (
     WorkflowStarted,
     _Payload,
 )
-from flovyn_nb.store import ops
-from flovyn_nb.store.ops import Con, EventRow, LogRow, NewPromise, PromiseRow, RunUpdate
+from flovyn_nb.store import (
+    EventRow,
+    FlagCancel,
+    Intent,
+    LogRow,
+    MarkSignalDelivered,
+    NewPromise,
+    PromiseRow,
+    ResetPromise,
+    RunUpdate,
+    as_stored,
+)
 
 if TYPE_CHECKING:
     from flovyn_nb.engine.engine import Engine
@@ -202,7 +212,7 @@ class Run:
         kind: EventType,
         payload: _Payload | None,
         *,
-        ops_: Iterable[Callable[[Con], Any]] = (),
+        intents: Iterable[Intent] = (),
         status: RunStatus | None = None,
         write: Write | None = None,
     ) -> Write:
@@ -214,7 +224,7 @@ class Run:
         """
         text = None if payload is None else serde.dumps(payload.dump(), what=f"{kind.value} event")
         write = write or Write()
-        write.ops.extend(ops_)
+        write.intents.extend(intents)
         if status is not None:
             self.move(status)
         if text is not None:
@@ -253,10 +263,10 @@ class Run:
         kind: EventType,
         payload: _Payload | None,
         *,
-        ops_: Iterable[Callable[[Con], Any]] = (),
+        intents: Iterable[Intent] = (),
         status: RunStatus | None = None,
     ) -> Any:
-        write = self.emit(kind, payload, ops_=ops_, status=status)
+        write = self.emit(kind, payload, intents=intents, status=status)
         await self.engine.writer.wait(write.ticket)
         if write.error is not None:
             raise write.error
@@ -413,7 +423,7 @@ class Run:
             pending_at = self.engine.bell_gen  # before the store is asked (see PromiseWait)
             now = self.engine.clock.now()
             # to the microsecond, as the store keeps it: both judge the deadline alike
-            timeout_at = None if seconds is None else ops.epoch(ops.to_ts(now + seconds))
+            timeout_at = None if seconds is None else as_stored(now + seconds)
             schema = serde.schema_of(type_hint)
             schema_json = None if schema is None else serde.dumps(schema)
             created = self.emit(
@@ -503,7 +513,7 @@ class Run:
                 # Resolved before the workflow declared its type: refuse and keep waiting.
                 text = str(exc) if isinstance(exc, InvalidInput) else f"{type(exc).__name__}: {exc}"
                 self.log_sink(None, "stderr", "ERROR", f"{text}; the promise is pending again")
-                self.engine.writer.submit(Write(ops=[lambda con: ops.reset_promise(con, row.id)]))
+                self.engine.writer.submit(Write(intents=[ResetPromise(row.id)]))
                 return True
             kind: EventType = E.PROMISE_RESOLVED
             payload: _Payload = PromiseResolved(
@@ -593,7 +603,7 @@ class Run:
         self.emit(
             E.SIGNAL_RECEIVED,
             SignalReceived(signal_id=signal_id, signal_name=name, value=value),
-            ops_=[lambda con: ops.mark_signal_delivered(con, signal_id)],
+            intents=[MarkSignalDelivered(signal_id)],
         )
         for payload in extra:
             self.emit(E.TIMER_CANCELLED, payload)
@@ -794,7 +804,7 @@ class Run:
         await self.commit(
             E.CANCELLATION_REQUESTED,
             CancellationRequested(reason=reason),
-            ops_=[lambda con: ops.request_cancel(con, self.execution_id)],
+            intents=[FlagCancel(self.execution_id)],
         )
         self.deliver_cancel()
 

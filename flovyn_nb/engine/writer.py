@@ -1,6 +1,6 @@
 """Group commit: the engine's one writer to the store.
 
-Runs hand writes (event rows, log rows, and statements) to the writer on the engine loop.
+Runs hand writes (event rows, log rows, and typed intents) to the writer on the engine loop.
 Writes are lazy: they wait up to ``linger`` for company, so a step's result, the next
 step's start and other runs' steps share one transaction. Whoever needs durability now
 (before a side effect, before answering a caller) awaits :meth:`Writer.wait` or
@@ -27,28 +27,13 @@ run that needs its record durable before a side effect waits too; nothing is ski
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from flovyn_nb.errors import StoreLocked
-from flovyn_nb.store import Store
-from flovyn_nb.store.ops import (
-    Con,
-    EventRow,
-    LogRow,
-    NewPromise,
-    NewRun,
-    RunUpdate,
-    create_promises,
-    insert_events,
-    insert_logs,
-    insert_runs,
-    mark_promises_delivered,
-    time_out_pending,
-    update_runs,
-)
+from flovyn_nb.store import Change, RunUpdate, Store
 
 # Batches up to this many writes commit on the loop; bigger ones in a thread.
 SMALL_BATCH = 4
@@ -65,16 +50,9 @@ GATHER = 0.002
 
 
 @dataclass(eq=False, slots=True)
-class Write:
-    events: list[EventRow] = field(default_factory=list)
-    logs: list[LogRow] = field(default_factory=list)
-    ops: list[Callable[[Con], Any]] = field(default_factory=list)
-    new_run: NewRun | None = None  # inserted before the batch's events
-    run_update: RunUpdate | None = None
-    statuses: list[RunUpdate] = field(default_factory=list)  # lagging run rows catching up
-    new_promise: NewPromise | None = None  # its row becomes the result
-    delivered: list[str] = field(default_factory=list)  # promises handed to their workflow
-    timed_out: list[str] = field(default_factory=list)  # promise timeouts decided in memory
+class Write(Change):
+    """A change (the rows and intents to commit) and who waits for it."""
+
     result: Any = None
     error: BaseException | None = None
     ticket: int = 0
@@ -171,7 +149,7 @@ class Writer:
     async def commit(
         self, write: Write, *, rows_current: bool = False, wait_if_locked: bool = False
     ) -> Any:
-        """Queue a write, flush now, and return the result of its last op (or raise).
+        """Queue a write, flush now, and return its result (or raise; see ``Store.commit``).
 
         ``rows_current``: the write reads run rows (e.g. whether a run has ended), so the
         lagging ones are updated first, in the same transaction.
@@ -212,7 +190,7 @@ class Writer:
                 self._committing = True
                 retry: list[Write] = []
                 try:
-                    if len(batch) <= SMALL_BATCH and self._store.lease.ready():
+                    if len(batch) <= SMALL_BATCH and self._store.is_warm():
                         # The file is ours already and the batch is small: committing takes
                         # about a millisecond, less than handing it to a thread and back.
                         # A big batch commits in a thread: DuckDB releases the GIL, so the
@@ -269,10 +247,7 @@ class Writer:
     def _commit_batch(self, batch: list[Write]) -> list[Write]:
         """Commit the batch; return the writes to try again (the store stayed locked)."""
         try:
-            if self._one_statement(batch):
-                self._store.autocommit(lambda con: self._apply(con, batch))
-            else:
-                self._store.transaction(lambda con: self._apply(con, batch))
+            self._record(batch, self._store.commit(batch))
             self.commits += 1
             return []
         except StoreLocked as exc:
@@ -284,13 +259,18 @@ class Writer:
         # One write spoiled the batch: commit the others one by one.
         for i, write in enumerate(batch):
             try:
-                self._store.transaction(lambda con, w=write: self._apply(con, [w]))  # type: ignore[misc]
+                self._record([write], self._store.commit([write]))
                 self.commits += 1
             except StoreLocked as exc:
                 return self._locked(batch[i:], exc)
             except Exception:
                 self._fail([write])
         return []
+
+    @staticmethod
+    def _record(batch: list[Write], results: list[Any]) -> None:
+        for write, result in zip(batch, results, strict=True):
+            write.result = result
 
     def _locked(self, batch: list[Write], exc: StoreLocked) -> list[Write]:
         """Fail the writes whose callers answer for them; keep the record to try again."""
@@ -302,52 +282,9 @@ class Writer:
         return [write for write in batch if not write.fail_if_locked]
 
     @staticmethod
-    def _one_statement(batch: list[Write]) -> bool:
-        """Whether the batch is one statement, which commits without BEGIN / COMMIT."""
-        if any(
-            write.ops
-            or write.run_update
-            or write.new_promise
-            or write.statuses
-            or write.delivered
-            or write.timed_out
-            for write in batch
-        ):
-            return False
-        kinds = [
-            sum(len(write.events) for write in batch),
-            sum(len(write.logs) for write in batch),
-            sum(write.new_run is not None for write in batch),
-        ]
-        return sum(1 for n in kinds if n) == 1  # one kind of row: one INSERT
-
-    @staticmethod
     def _fail(batch: list[Write]) -> None:
         import sys
 
         error = sys.exc_info()[1]
         for write in batch:
             write.error = error
-
-    @staticmethod
-    def _apply(con: Con, batch: list[Write]) -> None:
-        insert_runs(con, [write.new_run for write in batch if write.new_run is not None])
-        events = [row for write in batch for row in write.events]
-        logs = [row for write in batch for row in write.logs]
-        insert_events(con, events)
-        insert_logs(con, logs)
-        latest = {u.execution_id: u for w in batch for u in w.statuses}
-        latest.update((w.run_update.execution_id, w.run_update) for w in batch if w.run_update)
-        update_runs(con, list(latest.values()))
-        promises = [w for w in batch if w.new_promise is not None]
-        if promises:
-            rows = create_promises(con, [w.new_promise for w in promises if w.new_promise])
-            for write in promises:
-                assert write.new_promise is not None
-                write.result = rows[write.new_promise.promise_id]
-        # Set-based, whatever the number: a wave of 1000 timeouts is two statements.
-        mark_promises_delivered(con, [p for write in batch for p in write.delivered])
-        time_out_pending(con, [p for write in batch for p in write.timed_out])
-        for write in batch:
-            for op in write.ops:
-                write.result = op(con)

@@ -62,7 +62,9 @@ def load(ipython: Any) -> None:
         if started:  # a half-loaded extension must not leave an engine behind
             unload(ipython)
         raise
-    sys.stdout.write(f"flovyn_nb: engine running on {_shown(engine.store.path)} ({chosen} mode)\n")
+    sys.stdout.write(
+        f"flovyn_nb: engine running on {_shown(Path(engine.store.location))} ({chosen} mode)\n"
+    )
 
 
 def unload(ipython: Any) -> None:

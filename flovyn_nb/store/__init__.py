@@ -1,32 +1,98 @@
-"""The store: the only package that imports duckdb.
+"""The store: the :class:`Store` protocol, the rows that cross it, and its backends.
 
-:class:`Store` is one DuckDB file shared politely between processes (see ``lease.py``);
-``ops`` holds every statement. Errors leave this package as :class:`StoreError`.
+Only the backends (``duckdb/`` now; ``postgres/`` next) import a database driver; no
+connection, statement or driver type leaves this package. Open a store with
+:func:`open_store`: a file path opens the embedded DuckDB backend. Errors leave as
+:class:`~flovyn_nb.errors.FlovynError` subclasses (mostly :class:`StoreError`).
+
+- ``protocol.py``: :class:`Store` (one method per intent), :class:`Change` and the intents
+  a commit carries, the :class:`Doorbell`;
+- ``rows.py``: the plain rows (events, logs, runs, promises, engines);
+- ``inbox_rules.py``: the checks every backend makes before writing into a run's inbox;
+- ``duckdb/``: :class:`~flovyn_nb.store.duckdb.DuckDBStore` (lease, doorbell, schema,
+  statements).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import traceback
-from collections.abc import Callable, Iterator
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-import duckdb
+from flovyn_nb.errors import InvalidInput, StoreError
+from flovyn_nb.store.protocol import (
+    Change,
+    Claim,
+    Doorbell,
+    DoorbellWatcher,
+    FlagCancel,
+    Heartbeat,
+    Intent,
+    MarkSignalDelivered,
+    ReleaseRun,
+    RequestCancel,
+    ResetPromise,
+    SendSignal,
+    SettlePromise,
+    Store,
+    TimeOutPromises,
+)
+from flovyn_nb.store.rows import (
+    Claimed,
+    EngineRow,
+    EventRow,
+    HistoryEvent,
+    Inbox,
+    LogRow,
+    NewPromise,
+    NewRun,
+    PromiseRow,
+    RunRow,
+    RunUpdate,
+    SignalRow,
+    as_stored,
+)
 
-from flovyn_nb.errors import FlovynError, InvalidInput, StoreError
-from flovyn_nb.store import ops, schema
-from flovyn_nb.store.lease import Lease, pid_alive
+__all__ = [
+    "DEFAULT_STORE",
+    "Change",
+    "Claim",
+    "Claimed",
+    "Doorbell",
+    "DoorbellWatcher",
+    "EngineRow",
+    "EventRow",
+    "FlagCancel",
+    "Heartbeat",
+    "HistoryEvent",
+    "Inbox",
+    "Intent",
+    "LogRow",
+    "MarkSignalDelivered",
+    "NewPromise",
+    "NewRun",
+    "PromiseRow",
+    "ReleaseRun",
+    "RequestCancel",
+    "ResetPromise",
+    "RunRow",
+    "RunUpdate",
+    "SendSignal",
+    "SettlePromise",
+    "SignalRow",
+    "Store",
+    "TimeOutPromises",
+    "as_stored",
+    "canonical_path",
+    "default_store_path",
+    "location_of",
+    "open_store",
+]
 
-if TYPE_CHECKING:
-    import pandas
-
-__all__ = ["DEFAULT_STORE", "Store", "canonical_path", "default_store_path", "ops", "pid_alive"]
-
-T = TypeVar("T")
 DEFAULT_STORE = Path(".flovyn") / "flovyn.duckdb"
-Con = duckdb.DuckDBPyConnection
+# ``scheme://`` at the start: a URL, not a file name (a Windows drive letter has no //).
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def canonical_path(path: str | os.PathLike[str]) -> Path:
@@ -40,127 +106,42 @@ def default_store_path() -> Path:
     return Path(os.environ.get("FLOVYN_NB_STORE") or DEFAULT_STORE)
 
 
-def _one_line(exc: BaseException) -> str:
-    """DuckDB's multi-line messages (with a caret under the query) as one line."""
-    lines = (line.strip() for line in str(exc).splitlines())
-    return " ".join(line for line in lines if line and set(line) != {"^"})
+def _scheme(target: str | os.PathLike[str]) -> str | None:
+    match = _URL.match(target) if isinstance(target, str) else None
+    return None if match is None else match.group(1).lower()
 
 
-def _env_seconds(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a number of seconds, got {text!r}") from None
+def location_of(target: str | os.PathLike[str]) -> str:
+    """The :attr:`Store.location` a store opened on ``target`` would have (no I/O beyond
+    resolving a path)."""
+    if _scheme(target) is not None:
+        return str(target)
+    return str(canonical_path(target))
 
 
-class Store:
-    """One flovyn store file.
+def open_store(target: str | os.PathLike[str], *, create: bool = True, **options: Any) -> Store:
+    """Open the store at ``target``: a file path opens the embedded DuckDB backend.
 
     Args:
-        path: the DuckDB file.
-        create: create the file (and its folder) when missing; otherwise a missing file is
-            a :class:`StoreError`.
-        lock_timeout: how long to wait for another process to release the file (default:
-            ``FLOVYN_NB_LOCK_TIMEOUT`` or 30 s).
-        idle_release: how long the file stays open after the last use.
+        target: a path (DuckDB file) or a URL (``postgresql://…``, not available yet).
+        create: create a missing file (and its folder); otherwise that is a StoreError.
+        options: backend options (DuckDB: ``lock_timeout``, ``idle_release``).
+
+    Raises:
+        InvalidInput: a URL whose scheme no backend serves.
+        StoreError: the store cannot be opened or created.
     """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        create: bool = True,
-        lock_timeout: float | None = None,
-        idle_release: float = 0.1,
-    ) -> None:
-        if lock_timeout is None:
-            lock_timeout = _env_seconds("FLOVYN_NB_LOCK_TIMEOUT", 30.0)
-        self.path = canonical_path(path)
-        if self.path.is_dir():
-            raise StoreError(
-                f"the store path {self.path} is a folder; name a file", path=str(self.path)
-            )
-        if not self.path.exists():
-            if not create:
-                raise StoreError(
-                    f"no flovyn store at {self.path}; start an engine there first "
-                    "(fn.start(store=...)) or pass the right --store",
-                    path=str(self.path),
-                )
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the folder for the store {self.path}: {exc.strerror or exc}",
-                    path=str(self.path),
-                ) from None
-        self._prepared = False
-        self.lease = Lease(
-            self.path, lock_timeout=lock_timeout, idle_release=idle_release, on_open=self._on_open
+    scheme = _scheme(target)
+    if scheme in ("postgresql", "postgres"):
+        raise StoreError(
+            "PostgreSQL stores are not available yet in this version of flovyn_nb; "
+            "use a DuckDB file path for now"
         )
+    if scheme is not None:
+        raise InvalidInput(
+            f"unknown store URL scheme {scheme!r} in {target!s}; give a file path "
+            "(a DuckDB store) or a postgresql:// URL"
+        )
+    from flovyn_nb.store.duckdb import DuckDBStore  # the driver loads on first use
 
-    def _on_open(self, con: Con) -> None:
-        if not self._prepared:
-            try:
-                schema.prepare(con, str(self.path))
-            except duckdb.Error as exc:
-                raise StoreError(f"cannot use {self.path}: {exc}", path=str(self.path)) from None
-            self._prepared = True
-
-    @property
-    def bell(self) -> Any:
-        return self.lease.bell
-
-    def transaction(self, fn: Callable[[Con], T]) -> T:
-        """Run ``fn(con)`` in one committed transaction (then ring the doorbell)."""
-        with self._mapped():
-            return self.lease.transaction(fn)
-
-    def autocommit(self, fn: Callable[[Con], T]) -> T:
-        """Run ``fn(con)``, which must issue exactly one statement, committed on its own."""
-        with self._mapped():
-            return self.lease.autocommit(fn)
-
-    def read(self, fn: Callable[[Con], T]) -> T:
-        with self._mapped():
-            return self.lease.read(fn)
-
-    def close(self) -> None:
-        self.lease.close()
-
-    @contextlib.contextmanager
-    def _mapped(self) -> Iterator[None]:
-        try:
-            yield
-        except FlovynError as exc:
-            # The finished frames below hold the connection; a traceback kept alive (by a
-            # caller, or until exit) must not keep the DuckDB connection alive with it.
-            traceback.clear_frames(exc.__traceback__)
-            raise
-        except duckdb.Error as exc:
-            traceback.clear_frames(exc.__traceback__)
-            raise StoreError(
-                f"store error on {self.path}: {_one_line(exc)}", path=str(self.path)
-            ) from None
-
-    def sql(self, query: str, params: list[Any] | None = None) -> pandas.DataFrame:
-        """Run a query over the store's tables and return a pandas DataFrame.
-
-        Raises:
-            InvalidInput: the query is not valid SQL for this store.
-        """
-        try:
-            import pandas  # noqa: F401  (duckdb's .df() needs it)
-        except ImportError:
-            raise FlovynError("fn.sql needs pandas: pip install 'flovyn_nb[sql]'") from None
-
-        def run(con: Con) -> pandas.DataFrame:
-            try:
-                return con.execute(query, params or []).df()
-            except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
-                raise InvalidInput(f"bad SQL: {_one_line(exc)}") from None
-
-        return self.read(run)
+    return DuckDBStore(target, create=create, **options)

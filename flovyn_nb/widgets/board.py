@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from flovyn_nb.model import EventType, PromiseInfo, RunInfo
-from flovyn_nb.store import ops
 from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.forms import build_form
 from flovyn_nb.widgets.panel import PanelWidget
@@ -62,9 +62,9 @@ class Dashboard(PanelWidget):
 
     def _read_list(self) -> None:
         store = open_store(self.store)
-        self._store_name = store.path.name
-        self._runs = store.read(lambda con: ops.list_runs(con))
-        self._promises = store.read(lambda con: ops.promises(con))
+        self._store_name = Path(store.location).name
+        self._runs = store.list_runs()
+        self._promises = store.promises()
 
     def _snapshot(self) -> dict[str, JSON]:
         schemas = {(p.workflow_id, p.name): p.schema for p in self._promises}

@@ -20,8 +20,7 @@ from typing import Any
 from flovyn_nb import client
 from flovyn_nb.errors import UnknownWorkflow
 from flovyn_nb.model import LogEntry, RunInfo
-from flovyn_nb.store import Store, canonical_path, default_store_path, ops
-from flovyn_nb.store.ops import EventRow, LogRow
+from flovyn_nb.store import EventRow, LogRow, Store, canonical_path, default_store_path
 from flovyn_nb.widgets.timeline import Ev, RunView, fold
 
 TAIL = 200  # log lines kept (and shown when expanded) per step
@@ -38,7 +37,7 @@ def store_key(store: str | os.PathLike[str] | None) -> Path:
         return canonical_path(store)
     engine = client.current_engine()
     if engine is not None:
-        return Path(engine.store.path)
+        return Path(engine.store.location)
     return canonical_path(default_store_path())
 
 
@@ -50,7 +49,7 @@ def open_store(store: Path) -> Store:
 def engine_for(store: Path) -> Any:
     """This process's engine if it runs on ``store``."""
     engine = client.current_engine()
-    if engine is None or engine.store.path != store:
+    if engine is None or engine.store.location != str(store):
         return None
     return engine
 
@@ -147,7 +146,7 @@ class RunState:
     def load(self) -> None:
         """Read the run and its logs from the store (raises UnknownWorkflow)."""
         store = open_store(self.store)
-        info = store.read(lambda con: ops.get_run(con, self.workflow_id, with_events=True))
+        info = store.get_run(self.workflow_id, with_events=True)
         if info is None:
             raise UnknownWorkflow(
                 f"no run with workflow id {self.workflow_id!r}", workflow_id=self.workflow_id
@@ -157,7 +156,7 @@ class RunState:
         for e in info.events:
             self.events[e.seq] = Ev(e.seq, e.type.value, e.payload, e.ts.timestamp())
         since = self.logs.since()
-        for entry in store.read(lambda con: ops.logs(con, info.execution_id, since_ts=since)):
+        for entry in store.logs(info.execution_id, since_ts=since):
             self.logs.add(Line.stored(entry))
         self._needs_reload = False
 
@@ -212,8 +211,6 @@ def wait_settled(state: RunState, timeout: float) -> RunView:
     """
     import threading
 
-    from flovyn_nb.store.bell import BellWatcher
-
     changed = threading.Event()
     engine = engine_for(state.store)
     unsubscribe = None
@@ -227,7 +224,7 @@ def wait_settled(state: RunState, timeout: float) -> RunView:
                 changed.set()
 
         unsubscribe = engine.add_listener(listener)
-    watcher = BellWatcher(open_store(state.store).bell)
+    watcher = open_store(state.store).doorbell.watcher()
     deadline = time.monotonic() + timeout
     try:
         while True:

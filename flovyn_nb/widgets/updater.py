@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flovyn_nb import client
-from flovyn_nb.store.bell import BellWatcher
+from flovyn_nb.store import DoorbellWatcher
 from flovyn_nb.widgets.state import open_store
 
 BELL_INTERVAL = 0.1
@@ -64,7 +64,7 @@ class Updater:
         self._entries: dict[Target, _Entry] = {}
         self._routes: dict[str, list[Target]] = {}
         self._everything: list[Target] = []
-        self._watchers: dict[Path, BellWatcher] = {}
+        self._watchers: dict[Path, DoorbellWatcher] = {}
         self._engine: weakref.ref[Any] | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -165,7 +165,7 @@ class Updater:
             if watcher is None:
                 # A store unavailable right now is retried here; the panels say so on update.
                 with contextlib.suppress(Exception):
-                    self._watchers[store] = BellWatcher(open_store(store).bell)
+                    self._watchers[store] = open_store(store).doorbell.watcher()
                 continue
             if watcher.rung_by_others():
                 with self._cond:

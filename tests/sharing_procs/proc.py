@@ -180,9 +180,9 @@ def resolve_at(args: argparse.Namespace) -> None:
 
 
 def writer(args: argparse.Namespace) -> None:
-    from flovyn_nb.store import Store
+    from flovyn_nb.store.duckdb import DuckDBStore
 
-    store = Store(args.store)
+    store = DuckDBStore(args.store)
     count = 0
 
     def insert(con: Any) -> None:
@@ -200,9 +200,9 @@ def writer(args: argparse.Namespace) -> None:
 
 def hold(args: argparse.Namespace) -> None:
     """Take the store through flovyn's lease and keep it, knocks or not."""
-    from flovyn_nb.store import Store
+    from flovyn_nb.store.duckdb import DuckDBStore
 
-    store = Store(args.store)
+    store = DuckDBStore(args.store)
     with store.lease.connection() as con:
         con.execute("SELECT count(*) FROM logs").fetchall()
         emit("ready")
@@ -210,7 +210,7 @@ def hold(args: argparse.Namespace) -> None:
 
 
 def waiter(args: argparse.Namespace) -> None:
-    from flovyn_nb.store import Store
+    from flovyn_nb.store.duckdb import DuckDBStore
 
     query = "SELECT count(*) FROM logs WHERE execution_id = 'writer'"
     emit("armed")
@@ -218,7 +218,7 @@ def waiter(args: argparse.Namespace) -> None:
     times, counts = [], []
     for _ in range(args.trials):
         time.sleep(args.pause)  # other work between visits: the writer gets the file back
-        store = Store(args.store, create=False, lock_timeout=args.lock_timeout)
+        store = DuckDBStore(args.store, create=False, lock_timeout=args.lock_timeout)
         before = time.monotonic()
         counts.append(store.read(lambda con: con.execute(query).fetchone()[0]))
         times.append(time.monotonic() - before)

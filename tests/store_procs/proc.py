@@ -58,9 +58,9 @@ def hold(store: str, wait: float) -> None:
 
 
 def writer(store: str) -> None:
-    from flovyn_nb.store import Store
+    from flovyn_nb.store.duckdb import DuckDBStore
 
-    target = Store(store)
+    target = DuckDBStore(store)
     count = 0
 
     def insert(con: Any) -> None:

@@ -17,6 +17,8 @@ _ROLL_OVER = 1 << 20  # empty the file once it reaches 1 MiB
 
 
 class Bell:
+    """The doorbell of one store file (see the module docs)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -47,6 +49,10 @@ class Bell:
             except OSError:
                 size = 0
             return size, self._mine
+
+    def watcher(self) -> BellWatcher:
+        """A watcher that counts rings from now on."""
+        return BellWatcher(self)
 
 
 class BellWatcher:

@@ -38,7 +38,7 @@ from typing import TypeVar
 import duckdb
 
 from flovyn_nb.errors import StoreError, StoreLocked
-from flovyn_nb.store.bell import Bell
+from flovyn_nb.store.duckdb.bell import Bell
 
 T = TypeVar("T")
 
@@ -389,13 +389,3 @@ def _close_all() -> None:
     import gc
 
     gc.collect()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,4 +1,4 @@
-"""Every SQL statement flovyn_nb runs: functions over one open connection.
+"""Every SQL statement of the DuckDB backend: functions over one open connection.
 
 Writers call these inside ``Lease.transaction``; readers inside ``Lease.read``. Times
 cross this boundary as epoch seconds (floats) and are stored as UTC ``TIMESTAMP``s.
@@ -7,8 +7,8 @@ cross this boundary as epoch seconds (floats) and are stored as UTC ``TIMESTAMP`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,13 +16,18 @@ import duckdb
 
 from flovyn_nb.model import (
     ACTIVE_STATUSES,
-    ErrorInfo,
-    EventInfo,
-    LogEntry,
-    PromiseInfo,
     PromiseStatus,
-    RunInfo,
     RunStatus,
+)
+from flovyn_nb.store.rows import (
+    EngineRow,
+    EventRow,
+    LogRow,
+    NewPromise,
+    NewRun,
+    PromiseRow,
+    RunRow,
+    RunUpdate,
 )
 
 Con = duckdb.DuckDBPyConnection
@@ -47,25 +52,6 @@ def _json(text: str | None) -> Any:
 
 
 # -- rows the engine writes -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    execution_id: str
-    seq: int
-    type: str
-    payload: str  # JSON text
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class LogRow:
-    execution_id: str
-    task_execution_id: str | None
-    ts: float
-    stream: str
-    level: str
-    message: str
 
 
 # Up to this many rows, one multi-row ``VALUES`` insert is cheapest; beyond it the column
@@ -112,19 +98,6 @@ def insert_logs(con: Con, rows: Sequence[LogRow]) -> None:
 # -- runs ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    id: str
-    workflow_id: str
-    kind: str
-    status: RunStatus
-    input: Any
-    owner: str | None
-    parent_id: str | None
-    cancel_requested: bool
-    source_hash: str | None
-
-
 _RUN_COLS = "id, workflow_id, kind, status, input, owner, parent_id, cancel_requested, source_hash"
 
 
@@ -147,20 +120,6 @@ def find_run(con: Con, workflow_id: str) -> RunRow | None:
         f"SELECT {_RUN_COLS} FROM workflow_executions WHERE workflow_id = ?", [workflow_id]
     ).fetchone()
     return None if row is None else _run_row(row)
-
-
-@dataclass(frozen=True, slots=True)
-class NewRun:
-    """A run row to insert: the start of a run is durable once it is committed."""
-
-    execution_id: str
-    workflow_id: str
-    kind: str
-    input_json: str
-    source_hash: str | None
-    owner: str | None
-    parent_id: str | None
-    now: float
 
 
 def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
@@ -206,17 +165,6 @@ def insert_run(
         con,
         [NewRun(execution_id, workflow_id, kind, input_json, source_hash, owner, parent_id, now)],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RunUpdate:
-    """A run's new status (and, when it ended, its output or error)."""
-
-    execution_id: str
-    status: RunStatus
-    ts: float
-    output_json: str | None = None
-    error_json: str | None = None
 
 
 def update_runs(con: Con, updates: Sequence[RunUpdate]) -> None:
@@ -343,20 +291,6 @@ def load_histories(
 # -- promises and signals --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PromiseRow:
-    id: str
-    execution_id: str
-    name: str
-    status: PromiseStatus
-    timeout_at: float | None
-    schema: Any
-    value: Any
-    error: str | None
-    resolved_by: str | None
-    delivered: bool
-
-
 _PROMISE_COLS = (
     "id, execution_id, name, status, timeout_at, schema, value, error, resolved_by, delivered"
 )
@@ -383,16 +317,6 @@ def find_promise(con: Con, execution_id: str, name: str) -> PromiseRow | None:
         [execution_id, name],
     ).fetchone()
     return None if row is None else _promise_row(row)
-
-
-@dataclass(frozen=True, slots=True)
-class NewPromise:
-    promise_id: str
-    execution_id: str
-    name: str
-    timeout_at: float | None
-    schema_json: str | None
-    created_at: float
 
 
 def create_promises(con: Con, new: Sequence[NewPromise]) -> dict[str, PromiseRow]:
@@ -426,13 +350,18 @@ def create_promises(con: Con, new: Sequence[NewPromise]) -> dict[str, PromiseRow
             for p in fresh
         ],
     )
+    rows = {}
     for p in new:
         if p.promise_id in existing:
             con.execute(
                 "UPDATE promises SET timeout_at = ?, schema = ? WHERE id = ?",
                 [to_ts(p.timeout_at), p.schema_json, p.promise_id],
             )
-    rows = dict(existing)
+            rows[p.promise_id] = replace(
+                existing[p.promise_id],
+                timeout_at=epoch(to_ts(p.timeout_at)),
+                schema=_json(p.schema_json),
+            )
     for p in fresh:
         rows[p.promise_id] = PromiseRow(
             id=p.promise_id,
@@ -544,7 +473,7 @@ def time_out_promises(con: Con, promise_ids: Sequence[str]) -> list[PromiseRow]:
 def time_out_pending(con: Con, promise_ids: Sequence[str]) -> None:
     """Record timeouts their owner decided (and delivered) already: still-pending promises
     become TIMED_OUT as of their deadline. (A resolve after the deadline fails anyway, see
-    ``inbox.settle_promise``, so nothing else can have settled them.)"""
+    ``inbox_rules.check_settle``, so nothing else can have settled them.)"""
     if promise_ids:
         con.execute(_TIME_OUT, [list(promise_ids)])
 
@@ -618,15 +547,6 @@ def cancel_requested(con: Con, execution_ids: Sequence[str]) -> list[str]:
 # -- engines ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EngineRow:
-    id: str
-    pid: int
-    host: str
-    proc_start: str | None
-    heartbeat_at: float
-
-
 def register_engine(
     con: Con, engine_id: str, pid: int, host: str, proc_start: str | None, now: float
 ) -> None:
@@ -650,131 +570,3 @@ def live_engine_rows(con: Con) -> list[EngineRow]:
         "SELECT id, pid, host, proc_start, heartbeat_at FROM engines WHERE NOT stopped"
     ).fetchall()
     return [EngineRow(r[0], r[1], r[2], r[3], epoch(r[4]) or 0.0) for r in rows]
-
-
-# -- queries for users -----------------------------------------------------------------
-
-
-def _error(text: str | None) -> ErrorInfo | None:
-    data = _json(text)
-    return None if data is None else ErrorInfo.model_validate(data)
-
-
-def get_run(con: Con, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
-    row = con.execute(
-        "SELECT id, workflow_id, kind, status, input, output, error, parent_id, owner, "
-        "created_at, updated_at FROM workflow_executions WHERE workflow_id = ? OR id = ? "
-        "ORDER BY workflow_id = ? DESC LIMIT 1",
-        [workflow_id, workflow_id, workflow_id],
-    ).fetchone()
-    if row is None:
-        return None
-    events: list[EventInfo] = []
-    if with_events:
-        events = [
-            EventInfo(seq=r[0], type=r[1], payload=json.loads(r[2]), ts=r[3].replace(tzinfo=UTC))
-            for r in con.execute(
-                "SELECT seq, type, payload, ts FROM events WHERE execution_id = ? ORDER BY seq",
-                [row[0]],
-            ).fetchall()
-        ]
-    return _run_info(row, events)
-
-
-def _run_info(row: Sequence[Any], events: list[EventInfo]) -> RunInfo:
-    return RunInfo(
-        execution_id=row[0],
-        workflow_id=row[1],
-        kind=row[2],
-        status=RunStatus(row[3]),
-        input=_json(row[4]),
-        output=_json(row[5]),
-        error=_error(row[6]),
-        parent_id=row[7],
-        owner=row[8],
-        created_at=row[9].replace(tzinfo=UTC),
-        updated_at=row[10].replace(tzinfo=UTC),
-        events=events,
-    )
-
-
-def list_runs(
-    con: Con, *, statuses: Iterable[str] = (), kind: str | None = None, limit: int | None = None
-) -> list[RunInfo]:
-    clauses, params = [], []
-    statuses = list(statuses)
-    if statuses:
-        clauses.append("status IN (" + ",".join("?" * len(statuses)) + ")")
-        params.extend(statuses)
-    if kind is not None:
-        clauses.append("kind = ?")
-        params.append(kind)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    tail = f" LIMIT {int(limit)}" if limit else ""
-    rows = con.execute(
-        "SELECT id, workflow_id, kind, status, input, output, error, parent_id, owner, "
-        f"created_at, updated_at FROM workflow_executions{where} ORDER BY created_at DESC{tail}",
-        params,
-    ).fetchall()
-    return [_run_info(r, []) for r in rows]
-
-
-def promises(
-    con: Con, *, workflow_id: str | None = None, pending_only: bool = True
-) -> list[PromiseInfo]:
-    clauses, params = [], []
-    if pending_only:
-        clauses.append("p.status = 'PENDING'")
-        clauses.append("r.status IN ('RUNNING', 'WAITING', 'PENDING')")
-    if workflow_id is not None:
-        clauses.append("r.workflow_id = ?")
-        params.append(workflow_id)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = con.execute(
-        "SELECT r.workflow_id, p.execution_id, p.id, p.name, p.status, p.created_at, "
-        "p.timeout_at, p.schema, p.value, p.error, p.resolved_at, p.resolved_by "
-        f"FROM promises p JOIN workflow_executions r ON r.id = p.execution_id{where} "
-        "ORDER BY p.created_at",
-        params,
-    ).fetchall()
-    return [
-        PromiseInfo(
-            workflow_id=r[0],
-            execution_id=r[1],
-            promise_id=r[2],
-            name=r[3],
-            status=PromiseStatus(r[4]),
-            created_at=r[5].replace(tzinfo=UTC),
-            timeout_at=from_ts(r[6]),
-            schema=_json(r[7]),
-            value=_json(r[8]),
-            error=r[9],
-            resolved_at=from_ts(r[10]),
-            resolved_by=r[11],
-        )
-        for r in rows
-    ]
-
-
-def logs(con: Con, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]:
-    params: list[Any] = [execution_id]
-    extra = ""
-    if since_ts is not None:
-        extra = " AND ts > ?"
-        params.append(to_ts(since_ts))
-    rows = con.execute(
-        "SELECT execution_id, task_execution_id, ts, stream, level, message FROM logs "
-        f"WHERE execution_id = ?{extra} ORDER BY ts, rowid",
-        params,
-    ).fetchall()
-    return [
-        LogEntry(
-            execution_id=r[0],
-            task_execution_id=r[1],
-            ts=r[2].replace(tzinfo=UTC),
-            stream=r[3],
-            level=r[4],
-            message=r[5],
-        )
-        for r in rows
-    ]
