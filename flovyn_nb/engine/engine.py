@@ -39,12 +39,12 @@ from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
 from flovyn_nb.engine import inbox, logcapture, ownership
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.deadlines import DeadlineQueue
-from flovyn_nb.engine.history import History, Recorded
 from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write, Writer
 from flovyn_nb.errors import EngineError, InvalidInput, StoreError, StoreLocked, UnknownWorkflow
+from flovyn_nb.history.replay import History, Recorded
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
 from flovyn_nb.store import Store, ops, pid_alive
 from flovyn_nb.store.bell import BellWatcher

@@ -26,7 +26,6 @@ from flovyn_nb import serde
 from flovyn_nb.context import StepHandle, SyncWorkflowContext, WorkflowContext
 from flovyn_nb.definitions import TaskDefinition, WorkflowDefinition, registry
 from flovyn_nb.engine import logcapture
-from flovyn_nb.engine.history import History, epoch_of
 from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write
 from flovyn_nb.errors import (
@@ -39,6 +38,7 @@ from flovyn_nb.errors import (
     UnknownWorkflow,
     WorkflowCancelled,
 )
+from flovyn_nb.history.replay import History, epoch_of
 from flovyn_nb.model import (
     CancellationRequested,
     ChildWorkflowCompleted,

@@ -1,0 +1,7 @@
+"""Pure functions over a run's event history: the replay index and the fold.
+
+``replay`` indexes a history for the engine's replay (commands matched per type and
+position). ``fold`` reads a history once into what everyone above shows or waits on: the
+run's status, its steps with their attempts, the current waits and the earliest deadline.
+Nothing here does I/O or keeps state between calls.
+"""
