@@ -404,6 +404,19 @@ def list_runs(
     )
 
 
+def run_source_hashes(
+    kind: str,
+    *,
+    status: str | RunStatus | Iterable[str | RunStatus] | None = None,
+    store: str | os.PathLike[str] | None = None,
+) -> dict[str, str | None]:
+    """Workflow id -> hash of the source each run of ``kind`` started with, newest first."""
+    statuses = _statuses(status)
+    return dict(
+        store_for(store).read(lambda con: ops.source_hashes(con, kind=kind, statuses=statuses))
+    )
+
+
 def pending_promises(
     workflow_id: str | None = None, *, store: str | os.PathLike[str] | None = None
 ) -> list[PromiseInfo]:

@@ -5,3 +5,34 @@ position). ``fold`` reads a history once into what everyone above shows or waits
 run's status, its steps with their attempts, the current waits and the earliest deadline.
 Nothing here does I/O or keeps state between calls.
 """
+
+from flovyn_nb.history.events import Event, events_of
+from flovyn_nb.history.fold import (
+    Attempt,
+    Deadline,
+    DeadlineKind,
+    Failure,
+    FoldedRun,
+    Step,
+    StepKind,
+    StepStatus,
+    Wait,
+    WaitKind,
+    fold,
+)
+
+__all__ = [
+    "Attempt",
+    "Deadline",
+    "DeadlineKind",
+    "Event",
+    "Failure",
+    "FoldedRun",
+    "Step",
+    "StepKind",
+    "StepStatus",
+    "Wait",
+    "WaitKind",
+    "events_of",
+    "fold",
+]
