@@ -7,7 +7,8 @@ Nothing here does I/O or keeps state between calls.
 """
 
 from flovyn_nb.history.events import Event, events_of
-from flovyn_nb.history.fold import (
+from flovyn_nb.history.fold import fold
+from flovyn_nb.history.folded import (
     Attempt,
     Deadline,
     DeadlineKind,
@@ -18,7 +19,6 @@ from flovyn_nb.history.fold import (
     StepStatus,
     Wait,
     WaitKind,
-    fold,
 )
 
 __all__ = [
