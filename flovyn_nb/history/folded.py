@@ -30,6 +30,8 @@ __all__ = [
 
 
 class StepKind(StrEnum):
+    """What a step is (the values are the words the panel and the CLI show)."""
+
     TASK = "task"
     TIMER = "timer"
     PROMISE = "promise"
@@ -40,6 +42,8 @@ class StepKind(StrEnum):
 
 
 class StepStatus(StrEnum):
+    """Where a step stands, as its history says."""
+
     SCHEDULED = "SCHEDULED"  # task: no attempt started yet
     RUNNING = "RUNNING"  # task attempt or child workflow under way
     RETRYING = "RETRYING"  # task: an attempt failed, the next one is due later
@@ -83,6 +87,8 @@ class DeadlineKind(StrEnum):
 
 
 class WaitKind(StrEnum):
+    """What a run waits on: a promise's value, a timer, or the next attempt of a task."""
+
     PROMISE = "promise"
     TIMER = "timer"
     RETRY = "retry"
@@ -108,11 +114,14 @@ class Failure:
         )
 
     def as_dict(self) -> dict[str, str]:
+        """The JSON form, as payloads and panels carry errors."""
         return {"type": self.type, "message": self.message, "traceback": self.traceback}
 
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
+    """When an active step moves by itself, and how."""
+
     at: float  # epoch seconds
     kind: DeadlineKind
 

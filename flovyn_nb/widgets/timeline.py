@@ -16,6 +16,8 @@ from flovyn_nb import history
 from flovyn_nb.history import StepKind, StepStatus
 from flovyn_nb.model import EventType, RunStatus
 
+__all__ = ["Ev", "RunView", "Step", "fold", "preview"]
+
 JSON = Any
 ACTIVE_STEP = {status.value for status in StepStatus if status.active}
 _TYPES = {t.value: t for t in EventType}
@@ -147,7 +149,8 @@ def _step(s: history.Step) -> Step:
                 elif last.deadline is not None:
                     label = "times out"
             errors = [a.error for a in s.attempts if a.error is not None]
-            error = errors[-1].as_dict() if errors else None  # the latest failure, kept
+            # The latest failure stays on the row, also once a later attempt succeeded.
+            error = errors[-1].as_dict() if errors else None
             if s.status is StepStatus.COMPLETED:
                 detail = preview(s.value, 120)
             elif s.status is StepStatus.FAILED and last is not None and last.timed_out:
@@ -182,6 +185,3 @@ def _step(s: history.Step) -> Step:
         error=error,
         schema=s.schema,
     )
-
-
-__all__ = ["Ev", "RunView", "Step", "fold", "preview"]
