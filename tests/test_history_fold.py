@@ -15,19 +15,18 @@ from typing import Any
 
 import pytest
 
-from flovyn_nb.history import (
+from flovyn_nb.history.events import Event, events_of
+from flovyn_nb.history.fold import fold
+from flovyn_nb.history.folded import (
     Attempt,
     Deadline,
     DeadlineKind,
-    Event,
     Failure,
     FoldedRun,
     StepKind,
     StepStatus,
     Wait,
     WaitKind,
-    events_of,
-    fold,
 )
 from flovyn_nb.history.replay import History
 from flovyn_nb.model import PAYLOADS, EventInfo, RunStatus

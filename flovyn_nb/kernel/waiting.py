@@ -26,7 +26,8 @@ from typing import Any
 from flovyn_nb import client
 from flovyn_nb.engine.engine import Engine, LiveRun
 from flovyn_nb.errors import EngineError, UnknownWorkflow
-from flovyn_nb.history import events_of, fold
+from flovyn_nb.history.events import events_of
+from flovyn_nb.history.fold import fold
 from flovyn_nb.kernel.tables import Table, clip
 from flovyn_nb.model import RunStatus
 

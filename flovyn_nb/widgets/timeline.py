@@ -12,8 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from flovyn_nb import history
-from flovyn_nb.history import StepKind, StepStatus
+from flovyn_nb.history.events import Event
+from flovyn_nb.history.fold import fold as fold_history
+from flovyn_nb.history.folded import Step as FoldedStep
+from flovyn_nb.history.folded import StepKind, StepStatus
 from flovyn_nb.model import EventType, RunStatus
 
 __all__ = ["Ev", "RunView", "Step", "fold", "preview"]
@@ -103,8 +105,8 @@ def fold(
     stored_error: dict[str, JSON] | None = None,
 ) -> RunView:
     """Build the view of a run from its events (in ``seq`` order) and its stored row."""
-    folded = history.fold(
-        history.Event(ev.seq, _TYPES[ev.type], ev.payload, ev.ts)
+    folded = fold_history(
+        Event(ev.seq, _TYPES[ev.type], ev.payload, ev.ts)
         for ev in events
         if ev.type in _TYPES  # an event type of a newer version: not ours to show
     )
@@ -137,7 +139,7 @@ def fold(
     return view
 
 
-def _step(s: history.Step) -> Step:
+def _step(s: FoldedStep) -> Step:
     last = s.attempts[-1] if s.attempts else None
     detail, label, error = "", "", None
     match s.kind:
