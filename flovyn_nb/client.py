@@ -409,6 +409,17 @@ def list_runs(
     return store_for(store).list_runs(statuses=statuses, kind=kind, limit=limit)
 
 
+def run_source_hashes(
+    kind: str,
+    *,
+    status: str | RunStatus | Iterable[str | RunStatus] | None = None,
+    store: str | os.PathLike[str] | None = None,
+) -> dict[str, str | None]:
+    """Workflow id -> hash of the source each run of ``kind`` started with, newest first."""
+    statuses = _statuses(status)
+    return dict(store_for(store).source_hashes(kind=kind, statuses=statuses))
+
+
 def pending_promises(
     workflow_id: str | None = None, *, store: str | os.PathLike[str] | None = None
 ) -> list[PromiseInfo]:

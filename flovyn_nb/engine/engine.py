@@ -42,7 +42,6 @@ from flovyn_nb.engine import logcapture, ownership, tuning
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import describe, is_code_failure, storable
-from flovyn_nb.engine.history import History, Recorded
 from flovyn_nb.engine.ownership import pid_alive
 from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.tasks import TaskRunner
@@ -57,6 +56,7 @@ from flovyn_nb.errors import (
     StoreLocked,
     UnknownWorkflow,
 )
+from flovyn_nb.history.replay import History, Recorded
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
 from flovyn_nb.store import (
     Claimed,

@@ -27,7 +27,6 @@ from flovyn_nb.context import StepHandle, SyncWorkflowContext, WorkflowContext
 from flovyn_nb.definitions import TaskDefinition, WorkflowDefinition, registry
 from flovyn_nb.engine import logcapture
 from flovyn_nb.engine.faults import describe, is_code_failure, storable, unstorable
-from flovyn_nb.engine.history import History, epoch_of
 from flovyn_nb.engine.waits import PromiseWait, Wait
 from flovyn_nb.engine.writer import Write
 from flovyn_nb.errors import (
@@ -40,6 +39,7 @@ from flovyn_nb.errors import (
     UnknownWorkflow,
     WorkflowCancelled,
 )
+from flovyn_nb.history.replay import History, epoch_of
 from flovyn_nb.model import (
     CancellationRequested,
     ChildWorkflowCompleted,

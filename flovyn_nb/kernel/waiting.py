@@ -11,7 +11,8 @@ tracked (``%load_ext flovyn_nb`` tracks it from the start): runs started here, t
 runs, and suspended runs it resumed after a restart.
 
 Which code is blocked is engine state that lives on the engine loop, so it is read there,
-in one step (:meth:`Engine.activity`); deadlines come from the runs' recorded events.
+in one step (:meth:`Engine.activity`); deadlines come from the runs' recorded events, as
+:func:`flovyn_nb.history.fold` reads them.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from flovyn_nb import client
 from flovyn_nb.engine.engine import Engine, LiveRun
 from flovyn_nb.errors import EngineError, UnknownWorkflow
+from flovyn_nb.history.events import events_of
+from flovyn_nb.history.fold import fold
 from flovyn_nb.kernel.tables import Table, clip
-from flovyn_nb.model import EventInfo, RunStatus
+from flovyn_nb.model import RunStatus
 
 __all__ = ["RunOutcome", "RunsSummary", "track", "wait_all"]
 
@@ -195,38 +197,11 @@ def _check(engine: Engine, horizon: float) -> tuple[list[LiveRun], list[LiveRun]
             events = client.get_run(item.execution_id).events
         except UnknownWorkflow:  # created a moment ago and not written yet
             return live, [item]
-        due = _next_deadline(events)
+        # The earliest pending timer (a signal wait's timeout too), promise timeout or retry.
+        due = fold(events_of(events)).next_deadline
         if due is not None and due <= soon:
             return live, [item]
     return live, []
-
-
-def _epoch(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    return datetime.fromisoformat(text).timestamp()
-
-
-def _next_deadline(events: list[EventInfo]) -> float | None:
-    """The earliest pending timer, promise timeout or task retry in a run's history."""
-    pending: dict[str, float | None] = {}
-    for event in events:
-        payload = event.payload
-        kind = event.type
-        if kind == "TIMER_STARTED":
-            pending[f"timer:{payload.get('timerId')}"] = _epoch(payload.get("fireAt"))
-        elif kind in ("TIMER_FIRED", "TIMER_CANCELLED"):
-            pending.pop(f"timer:{payload.get('timerId')}", None)
-        elif kind == "PROMISE_CREATED":
-            pending[f"promise:{payload.get('promiseId')}"] = _epoch(payload.get("timeoutAt"))
-        elif kind in ("PROMISE_RESOLVED", "PROMISE_REJECTED", "PROMISE_TIMEOUT"):
-            pending.pop(f"promise:{payload.get('promiseId')}", None)
-        elif kind == "TASK_RETRY_SCHEDULED":
-            pending[f"task:{payload.get('taskExecutionId')}"] = _epoch(payload.get("nextAttemptAt"))
-        elif kind.startswith("TASK_"):
-            pending.pop(f"task:{payload.get('taskExecutionId')}", None)
-    times = [when for when in pending.values() if when is not None]
-    return min(times) if times else None
 
 
 def _summary(tracker: _Tracker, live: list[LiveRun]) -> RunsSummary:

@@ -109,7 +109,9 @@ def settled_row(
         timeout_at=None if row is None else row.timeout_at,
         schema=None if row is None else row.schema,
         # Only a caller that hands the row on (the engine) needs the value as data.
-        value=serde.jsonable(request.value) if value_json is not None and request.keep_value else None,
+        value=serde.jsonable(request.value)
+        if value_json is not None and request.keep_value
+        else None,
         error=request.reason,
         resolved_by=request.resolved_by,
         delivered=False,

@@ -309,6 +309,13 @@ class Store(Protocol):
         """Runs newest first, without events."""
         ...
 
+    def source_hashes(
+        self, *, kind: str, statuses: Iterable[str] = ()
+    ) -> list[tuple[str, str | None]]:
+        """(workflow id, source hash it started with) of the runs of ``kind``, newest
+        first, read from the run rows (no history)."""
+        ...
+
     def promises(
         self, *, workflow_id: str | None = None, pending_only: bool = True
     ) -> list[PromiseInfo]:

@@ -1,25 +1,28 @@
-"""A run's history folded into what a panel shows: steps (timeline rows), pending
-promises, the run's status, result or error. Pure functions of the events: no I/O."""
+"""A run's history as a panel shows it: steps (timeline rows), pending promises, the run's
+status, result or error. Pure functions of the events: no I/O.
+
+What the events mean is :func:`flovyn_nb.history.fold`'s business; this module only picks
+what a panel shows from it, words it (details, deadline labels, ``fetch #2``) and lets the
+stored run row have the last word on how a run ended.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from flovyn_nb.history.events import Event
+from flovyn_nb.history.fold import fold as fold_history
+from flovyn_nb.history.folded import Step as FoldedStep
+from flovyn_nb.history.folded import StepKind, StepStatus
 from flovyn_nb.model import EventType, RunStatus
 
+__all__ = ["Ev", "RunView", "Step", "fold", "preview"]
+
 JSON = Any
-E = EventType
-_TERMINAL = {
-    E.WORKFLOW_COMPLETED: RunStatus.COMPLETED,
-    E.WORKFLOW_EXECUTION_FAILED: RunStatus.FAILED,
-    E.WORKFLOW_CANCELLED: RunStatus.CANCELLED,
-}
-_WAITING = {E.TIMER_STARTED, E.PROMISE_CREATED}
-_RESUMED = {E.TIMER_FIRED, E.PROMISE_RESOLVED, E.PROMISE_REJECTED, E.PROMISE_TIMEOUT}
-ACTIVE_STEP = {"SCHEDULED", "RUNNING", "RETRYING", "WAITING", "PENDING"}
+ACTIVE_STEP = {status.value for status in StepStatus if status.active}
+_TYPES = {t.value: t for t in EventType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +84,6 @@ class RunView:
         )
 
 
-def epoch(value: JSON) -> float | None:
-    """Epoch seconds of an ISO timestamp from a payload (None when absent or unreadable)."""
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
-
-
 def preview(value: JSON, limit: int = 200) -> str:
     """Compact JSON text of a value, cut to ``limit`` characters."""
     try:
@@ -114,43 +105,24 @@ def fold(
     stored_error: dict[str, JSON] | None = None,
 ) -> RunView:
     """Build the view of a run from its events (in ``seq`` order) and its stored row."""
+    folded = fold_history(
+        Event(ev.seq, _TYPES[ev.type], ev.payload, ev.ts)
+        for ev in events
+        if ev.type in _TYPES  # an event type of a newer version: not ours to show
+    )
     view = RunView(workflow_id, execution_id, kind, stored_status, created)
-    steps: dict[str, Step] = {}
-    names: dict[str, int] = {}
-    status: RunStatus | None = None
+    if folded.started_at is not None:
+        view.created = min(view.created, folded.started_at)
+    view.ended = folded.ended_at
+    if folded.status is RunStatus.COMPLETED:
+        view.output, view.has_output = folded.output, True
+    view.error = None if folded.error is None else folded.error.as_dict()
+    view.cancel_requested = folded.cancel_requested
+    # State changes are recorded steps, but not timeline rows.
+    view.steps = [_step(s) for s in folded.steps if s.kind is not StepKind.STATE]
 
-    def add(step: Step) -> Step:
-        # Repeated names (the same task scheduled twice) get a number, in schedule order.
-        count = names.get(f"{step.kind}:{step.name}", 0) + 1
-        names[f"{step.kind}:{step.name}"] = count
-        if count > 1:
-            step.name = f"{step.name} #{count}"
-        steps[step.key] = step
-        view.steps.append(step)
-        return step
-
-    for ev in events:
-        p, ts = ev.payload, ev.ts
-        typ = ev.type
-        if typ == E.WORKFLOW_STARTED:
-            status = RunStatus.RUNNING
-            view.created = min(view.created, ts)
-        elif typ in _TERMINAL:
-            status = _TERMINAL[E(typ)]
-            view.ended = ts
-            if typ == E.WORKFLOW_COMPLETED:
-                view.output, view.has_output = p.get("output"), True
-            elif typ == E.WORKFLOW_EXECUTION_FAILED:
-                view.error = p.get("error")
-        elif typ == E.CANCELLATION_REQUESTED:
-            view.cancel_requested = True
-        elif typ in _WAITING and status is not None and not status.is_terminal:
-            status = RunStatus.WAITING
-        if typ in _RESUMED and status is RunStatus.WAITING:
-            status = RunStatus.RUNNING
-        _fold_step(typ, p, ts, steps, add)
-
-    if status is None or stored_status.is_terminal:
+    status = folded.status
+    if status is RunStatus.PENDING or stored_status.is_terminal:
         # No history yet (PENDING), or the row already says how the run ended.
         status = stored_status
     view.status = status
@@ -167,144 +139,51 @@ def fold(
     return view
 
 
-def _fold_step(typ: str, p: dict[str, JSON], ts: float, steps: dict[str, Step], add: Any) -> None:
-    if typ == E.TASK_SCHEDULED:
-        add(
-            Step(
-                key=str(p.get("taskExecutionId")),
-                kind="task",
-                name=str(p.get("taskKind", "task")),
-                status="SCHEDULED",
-                start=ts,
-                max_attempts=int(p.get("maxAttempts", 1) or 1),
-            )
-        )
-        return
-    if typ == E.TIMER_STARTED:
-        timer_id = str(p.get("timerId"))
-        add(
-            Step(
-                key=f"timer:{timer_id}",
-                kind="timer",
-                name=timer_id,
-                status="WAITING",
-                start=ts,
-                deadline=epoch(p.get("fireAt")),
-                deadline_label="fires",
-            )
-        )
-        return
-    if typ == E.PROMISE_CREATED:
-        name = str(p.get("promiseName"))
-        add(
-            Step(
-                key=f"promise:{name}",
-                kind="promise",
-                name=name,
-                status="PENDING",
-                start=ts,
-                deadline=epoch(p.get("timeoutAt")),
-                deadline_label="times out",
-                schema=p.get("schema"),
-            )
-        )
-        return
-    if typ == E.CHILD_WORKFLOW_INITIATED:
-        add(
-            Step(
-                key=f"child:{p.get('childExecutionId')}",
-                kind="child",
-                name=str(p.get("kind", "child")),
-                status="RUNNING",
-                start=ts,
-                detail=str(p.get("childWorkflowId", "")),
-            )
-        )
-        return
-    if typ == E.SIGNAL_RECEIVED:
-        add(
-            Step(
-                key=f"signal:{p.get('signalId')}",
-                kind="signal",
-                name=str(p.get("signalName")),
-                status="RECEIVED",
-                start=ts,
-                end=ts,
-                detail=preview(p.get("value"), 120),
-            )
-        )
-        return
-    if typ == E.OPERATION_COMPLETED:
-        add(
-            Step(
-                key=f"op:{len(steps)}",
-                kind="operation",
-                name=str(p.get("operationName")),
-                status="COMPLETED",
-                start=ts,
-                end=ts,
-                detail=preview(p.get("result"), 120),
-            )
-        )
-        return
-    _settle_step(typ, p, ts, steps)
-
-
-def _settle_step(typ: str, p: dict[str, JSON], ts: float, steps: dict[str, Step]) -> None:
-    if typ.startswith("TASK_"):
-        step = steps.get(str(p.get("taskExecutionId")))
-        if step is None:
-            return
-        attempt = int(p.get("attempt", step.attempts) or step.attempts)
-        step.attempts = max(step.attempts, attempt)
-        if typ == E.TASK_STARTED:
-            step.status = "RUNNING"
-            step.deadline = epoch(p.get("deadline"))
-            step.deadline_label = "times out" if step.deadline else ""
-        elif typ == E.TASK_COMPLETED:
-            step.status, step.end, step.deadline = "COMPLETED", ts, None
-            step.detail = preview(p.get("output"), 120)
-        elif typ == E.TASK_FAILED:
-            step.status, step.end, step.deadline = "FAILED", ts, None
-            step.error = p.get("error")
-            if p.get("timedOut"):
-                step.detail = "timed out"
-        elif typ == E.TASK_RETRY_SCHEDULED:
-            step.status = "RETRYING"
-            step.error = p.get("error")
-            step.deadline = epoch(p.get("nextAttemptAt"))
-            step.deadline_label = "retries"
-        elif typ == E.TASK_CANCELLED:
-            step.status, step.end, step.deadline = "CANCELLED", ts, None
-        return
-    if typ.startswith("TIMER_"):
-        step = steps.get(f"timer:{p.get('timerId')}")
-        if step is not None:
-            step.status = "FIRED" if typ == E.TIMER_FIRED else "CANCELLED"
-            step.end, step.deadline = ts, None
-        return
-    if typ in (E.PROMISE_RESOLVED, E.PROMISE_REJECTED, E.PROMISE_TIMEOUT):
-        step = steps.get(f"promise:{p.get('promiseName')}")
-        if step is None:
-            return
-        step.end, step.deadline = ts, None
-        if typ == E.PROMISE_RESOLVED:
-            step.status = "RESOLVED"
-            by = p.get("resolvedBy")
-            step.detail = preview(p.get("value"), 120) + (f" (by {by})" if by else "")
-        elif typ == E.PROMISE_REJECTED:
-            step.status = "REJECTED"
-            step.detail = str(p.get("error", ""))
-        else:
-            step.status = "TIMED_OUT"
-        return
-    if typ in (E.CHILD_WORKFLOW_COMPLETED, E.CHILD_WORKFLOW_FAILED):
-        step = steps.get(f"child:{p.get('childExecutionId')}")
-        if step is None:
-            return
-        step.end = ts
-        if typ == E.CHILD_WORKFLOW_COMPLETED:
-            step.status = "COMPLETED"
-        else:
-            step.status = "CANCELLED" if p.get("cancelled") else "FAILED"
-            step.error = p.get("error")
+def _step(s: FoldedStep) -> Step:
+    last = s.attempts[-1] if s.attempts else None
+    detail, label, error = "", "", None
+    match s.kind:
+        case StepKind.TASK:
+            if last is not None:
+                # The label of the last deadline set, even once the step is over.
+                if last.retry_at is not None:
+                    label = "retries"
+                elif last.deadline is not None:
+                    label = "times out"
+            errors = [a.error for a in s.attempts if a.error is not None]
+            # The latest failure stays on the row, also once a later attempt succeeded.
+            error = errors[-1].as_dict() if errors else None
+            if s.status is StepStatus.COMPLETED:
+                detail = preview(s.value, 120)
+            elif s.status is StepStatus.FAILED and last is not None and last.timed_out:
+                detail = "timed out"
+        case StepKind.TIMER:
+            label = "fires"
+        case StepKind.PROMISE:
+            label = "times out"
+            if s.status is StepStatus.RESOLVED:
+                detail = preview(s.value, 120) + (f" (by {s.resolved_by})" if s.resolved_by else "")
+            elif s.status is StepStatus.REJECTED and s.error is not None:
+                detail = s.error.message
+        case StepKind.CHILD:
+            detail = s.child_workflow_id or ""
+            error = None if s.error is None else s.error.as_dict()
+        case StepKind.SIGNAL | StepKind.OPERATION:
+            detail = preview(s.value, 120)
+        case _:
+            pass
+    return Step(
+        key=s.key,
+        kind=s.kind.value,
+        name=s.label,
+        status=s.status.value,
+        start=s.start,
+        end=s.end,
+        attempts=s.attempt_count,
+        max_attempts=s.max_attempts,
+        deadline=None if s.deadline is None else s.deadline.at,
+        deadline_label=label,
+        detail=detail,
+        error=error,
+        schema=s.schema,
+    )

@@ -290,6 +290,12 @@ class DuckDBStore:
             lambda con: queries.list_runs(con, statuses=chosen, kind=kind, limit=limit)
         )
 
+    def source_hashes(
+        self, *, kind: str, statuses: Iterable[str] = ()
+    ) -> list[tuple[str, str | None]]:
+        chosen = list(statuses)
+        return self.read(lambda con: queries.source_hashes(con, kind=kind, statuses=chosen))
+
     def promises(
         self, *, workflow_id: str | None = None, pending_only: bool = True
     ) -> list[PromiseInfo]:

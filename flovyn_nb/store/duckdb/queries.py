@@ -83,6 +83,23 @@ def list_runs(
     return [_run_info(r, []) for r in rows]
 
 
+def source_hashes(
+    con: Con, *, kind: str, statuses: Iterable[str] = ()
+) -> list[tuple[str, str | None]]:
+    """(workflow id, hash of the source it started with) of the runs of ``kind``, newest
+    first: the run row's column, so no history is read."""
+    statuses = list(statuses)
+    where = "kind = ?"
+    if statuses:
+        where += " AND status IN (" + ",".join("?" * len(statuses)) + ")"
+    rows = con.execute(
+        f"SELECT workflow_id, source_hash FROM workflow_executions WHERE {where} "
+        "ORDER BY created_at DESC",
+        [kind, *statuses],
+    ).fetchall()
+    return [(str(r[0]), r[1]) for r in rows]
+
+
 def promises(
     con: Con, *, workflow_id: str | None = None, pending_only: bool = True
 ) -> list[PromiseInfo]:

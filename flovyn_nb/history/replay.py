@@ -14,28 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flovyn_nb.errors import DeterminismViolation
+from flovyn_nb.history.events import COMMAND_TYPES, Event, command_family
 from flovyn_nb.model import EventType as E
+
+__all__ = ["COMMAND_TYPES", "History", "Recorded", "describe", "epoch_of"]
 
 
 @dataclass(frozen=True, slots=True)
-class Recorded:
-    seq: int
-    type: E
-    payload: dict[str, Any]
-    ts: float
+class Recorded(Event):
+    """An event of a history being replayed, with its step number (0 before any command)."""
+
     step: int  # 1-based position among all commands of the history
-
-
-# command family -> the event types that open a command of that family
-COMMAND_TYPES: dict[str, tuple[E, ...]] = {
-    "task": (E.TASK_SCHEDULED,),
-    "timer": (E.TIMER_STARTED,),
-    "promise": (E.PROMISE_CREATED,),
-    "child": (E.CHILD_WORKFLOW_INITIATED,),
-    "operation": (E.OPERATION_COMPLETED,),
-    "state": (E.STATE_SET, E.STATE_CLEARED),
-}
-_FAMILY = {t: family for family, types in COMMAND_TYPES.items() for t in types}
 
 
 def describe(rec: Recorded) -> str:
@@ -76,16 +65,14 @@ class History:
         step = 0
         for seq, type_name, payload, ts in events:
             kind = E(type_name)
-            family = _FAMILY.get(kind)
-            # Internal timers (signal-wait timeouts) belong to their wait, not to sleep().
-            internal = kind is E.TIMER_STARTED and not payload["timerId"].startswith("timer-")
-            if family is not None and not internal:
+            family = command_family(kind, payload)
+            if family is not None:
                 step += 1
             rec = Recorded(seq, kind, payload, ts, step)
             self.last_seq = seq
             if kind is E.TIMER_STARTED:
                 self.timer_starts[payload["timerId"]] = rec
-            if family is not None and not internal:
+            if family is not None:
                 self.commands[family].append(rec)
                 self._unmatched += 1
             self._index_outcome(rec)
