@@ -113,13 +113,26 @@ class _Errors:
             raise click.ClickException(str(exc)) from None
 
 
+class _NotJson(ValueError):
+    """NaN / Infinity: Python's json reads them, but they are not JSON (nor storable)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
 def _json_value(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise click.ClickException(
             f"{what} is not valid JSON ({exc.msg} at position {exc.pos}): {text!r}; "
             "quote strings, e.g. --value '\"yes\"' or --value '{\"approved\": true}'"
+        ) from None
+    except _NotJson as exc:
+        raise click.ClickException(
+            f"{what} is not valid JSON: {exc} is not a JSON number; give a number, null, "
+            f"or the string '\"{exc}\"'"
         ) from None
 
 
