@@ -18,6 +18,7 @@ store path must not be a folder.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
@@ -25,13 +26,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flovyn_nb.errors import FlovynError, InvalidInput, StoreError
 from flovyn_nb.store import canonical_path, default_store_path
-
-if TYPE_CHECKING:
-    from nbformat import NotebookNode
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
@@ -94,48 +92,60 @@ def _first_line(exc: BaseException) -> str:
     )
 
 
-def read_notebook(source: Path) -> NotebookNode:
-    """The notebook at ``source``, checked the way papermill will read it.
+_FIX = "check the file (open it in Jupyter, or restore it) and run again"
 
-    Raises:
-        InvalidInput: the file is unreadable, empty, not UTF-8, not JSON, or JSON that is
-            not a valid Jupyter notebook.
+
+def _read_json(source: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text and top-level JSON object, if it can be a notebook at all.
+
+    These checks need no nbformat, whose import takes seconds (its JSON-schema formats).
     """
-    import nbformat
-
-    fix = "check the file (open it in Jupyter, or restore it) and run again"
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read the notebook {source}: {exc.strerror or exc}") from None
     if not data.strip():
-        raise InvalidInput(f"{source} is empty ({len(data)} bytes), not a notebook; {fix}")
+        raise InvalidInput(f"{source} is empty ({len(data)} bytes), not a notebook; {_FIX}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInput(f"{source} is not a notebook: it is not UTF-8 text; {fix}") from None
+        raise InvalidInput(f"{source} is not a notebook: it is not UTF-8 text; {_FIX}") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"{source} is not a notebook: invalid JSON at line {exc.lineno} column "
-            f"{exc.colno} ({exc.msg}), truncated or damaged; {fix}"
+            f"{exc.colno} ({exc.msg}), truncated or damaged; {_FIX}"
         ) from None
     if not isinstance(raw, dict) or "nbformat" not in raw:
         raise InvalidInput(
-            f"{source} is JSON but not a Jupyter notebook (it has no 'nbformat' field); {fix}"
+            f"{source} is JSON but not a Jupyter notebook (no top-level 'nbformat' field); {_FIX}"
         )
+    version = raw["nbformat"]
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 4:
+        raise InvalidInput(
+            f"{source} is not a notebook this Jupyter can run: nbformat {version!r} "
+            "(it reads versions 1 to 4); save it from a current Jupyter and run again"
+        )
+    return text, raw
+
+
+def _validate(source: Path, text: str) -> None:
+    import nbformat
+
     try:
-        notebook: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+        notebook = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
         nbformat.validate(notebook)
     except (nbformat.ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
         # nbformat reports a malformed notebook with any of these, depending on where.
-        raise InvalidInput(f"{source} is not a valid notebook: {_first_line(exc)}; {fix}") from None
-    return notebook
+        raise InvalidInput(
+            f"{source} is not a valid notebook: {_first_line(exc)}; {_FIX}"
+        ) from None
 
 
-def check_kernel(notebook: NotebookNode, source: Path, kernel_name: str | None) -> str:
-    """The name of the kernel papermill will start, which must be installed.
+def check_kernel(spec: object, source: Path, kernel_name: str | None) -> str:
+    """The name of the kernel papermill will start (``--kernel``, else the notebook's
+    ``metadata.kernelspec``), which must be installed.
 
     Raises:
         InvalidInput: no kernel is named, or the named one is not installed.
@@ -144,11 +154,10 @@ def check_kernel(notebook: NotebookNode, source: Path, kernel_name: str | None) 
 
     specs = KernelSpecManager()
     installed = ", ".join(sorted(specs.find_kernel_specs())) or "none"
-    spec = notebook.metadata.get("kernelspec") or {}
     name = kernel_name or (spec.get("name") if isinstance(spec, dict) else None)
-    if not name:
+    if not name or not isinstance(name, str):
         raise InvalidInput(
-            f"{source} names no kernel (no metadata.kernelspec); pass --kernel NAME "
+            f"{source} names no kernel (no metadata.kernelspec.name); pass --kernel NAME "
             f"(installed: {installed})"
         )
     try:
@@ -160,7 +169,21 @@ def check_kernel(notebook: NotebookNode, source: Path, kernel_name: str | None) 
             f"{installed}); pass --kernel with one of those, or install it "
             "(jupyter kernelspec list)"
         ) from None
-    return str(name)
+    return name
+
+
+def check_notebook(source: Path, kernel_name: str | None = None) -> None:
+    """Refuse, before papermill writes anything, a notebook it could not run.
+
+    Raises:
+        InvalidInput: the file is unreadable, empty, not UTF-8, not JSON, JSON that is not
+            a valid Jupyter notebook, or its kernel is not installed.
+    """
+    text, raw = _read_json(source)
+    metadata = raw.get("metadata")
+    spec = metadata.get("kernelspec") if isinstance(metadata, dict) else None
+    check_kernel(spec, source, kernel_name)  # first: it is quick, the validation is not
+    _validate(source, text)
 
 
 def run_notebook(
@@ -184,19 +207,15 @@ def run_notebook(
     source = Path(notebook)
     if not source.is_file() or source.suffix != ".ipynb":
         raise InvalidInput(f"{source} is not a notebook file (.ipynb)")
-    try:
-        import papermill
-        from nbclient.exceptions import CellTimeoutError, DeadKernelError
-        from papermill.exceptions import PapermillExecutionError
-    except ImportError:
-        raise FlovynError("flovyn-nb run needs papermill: pip install papermill") from None
-
     store_path = canonical_path(store if store is not None else default_store_path())
     if store_path.is_dir():
         raise StoreError(
             f"the store path {store_path} is a folder; name a file", path=str(store_path)
         )
-    check_kernel(read_notebook(source), source, kernel_name)
+    # Found, not imported: importing papermill takes seconds, a refusal should not.
+    if importlib.util.find_spec("papermill") is None:
+        raise FlovynError("flovyn-nb run needs papermill: pip install papermill")
+    check_notebook(source, kernel_name)
     target = Path(output) if output is not None else default_output(source, store_path)
     if target.is_dir():
         raise InvalidInput(f"the output path {target} is a folder; name a .ipynb file")
@@ -207,6 +226,10 @@ def run_notebook(
             f"cannot create the folder for the output notebook {target}: "
             f"{exc.strerror or exc}; pass --output somewhere writable"
         ) from None
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="flovyn-batch-") as folder:
         summary = Path(folder) / "summary.json"
