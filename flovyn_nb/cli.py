@@ -88,6 +88,8 @@ class _Group(click.Group):
     ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # `flovyn-nb` alone: the whole help is what is wanted
         except click.UsageError as exc:
             raise _OneLineUsage(exc) from None
 

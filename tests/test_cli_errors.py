@@ -225,3 +225,10 @@ def test_values_that_are_not_json_are_refused(store: Path, value: str) -> None:
     assert "--value is not valid JSON" in line and "is not a JSON number" in line
     assert digest(store) == before
     assert fn.pending_promises("waits", store=store)
+
+
+def test_the_bare_command_and_help_still_print_the_whole_help() -> None:
+    bare = cli()
+    assert "Commands:" in bare.stdout + bare.stderr and "Error:" not in bare.stderr
+    helped = cli("resolve", "--help")
+    assert helped.returncode == 0 and "Usage:" in helped.stdout and "--value" in helped.stdout
