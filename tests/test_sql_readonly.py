@@ -85,7 +85,18 @@ REFUSED = [
         "WITH d AS (DELETE FROM events RETURNING *) SELECT count(*) FROM d",
         "would write to the store",
     ),
-    ("EXPLAIN ANALYZE DELETE FROM events", "would write to the store"),
+    # EXPLAIN ANALYZE runs its statement: EXPLAIN is refused as a whole
+    ("EXPLAIN ANALYZE DELETE FROM events", "EXPLAIN statements are refused"),
+    ("EXPLAIN SELECT 1", "EXPLAIN statements are refused"),
+    # functions that act beyond the query, wherever they sit in it
+    ("SELECT * FROM checkpoint()", "checkpoint() acts beyond the query"),
+    ('SELECT * FROM "Force_Checkpoint"()', "force_checkpoint() acts beyond the query"),
+    (
+        "WITH x AS (SELECT 1) SELECT * FROM x WHERE EXISTS (SELECT * FROM enable_profiling())",
+        "enable_profiling() acts beyond the query",
+    ),
+    ("SELECT * FROM query('SELECT * FROM checkpoint()')", "query() acts beyond the query"),
+    ("SELECT setseed(0.5)", "setseed() acts beyond the query"),
     ("SELECT 1; DROP TABLE events", "one statement at a time; this text holds 2"),
     ("SELECT 1; SELECT 2", "one statement at a time; this text holds 2"),
     ("DELETE FROM events; SELECT 1", "one statement at a time"),
@@ -155,7 +166,8 @@ def test_reads_in_their_several_forms_still_work(shared: Path, tmp_path: Path) -
     ) == ["done-1", "waits-1"]
     assert "seq" in list(fn.sql("describe events", store=store)["column_name"])
     assert "events" in list(fn.sql("show tables", store=store)["name"])
-    assert len(fn.sql("explain select * from events", store=store)) > 0
+    assert len(fn.sql("summarize events", store=store)) > 0
+    assert len(fn.sql("select * from query_table('events')", store=store)) > 0
     assert fn.sql("from promises select count(*) as n", store=store)["n"][0] == 1
     # documented: a query may read files the user can read (it cannot write any)
     joined = fn.sql(

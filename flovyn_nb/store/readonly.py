@@ -1,18 +1,23 @@
 """Queries over the store (``fn.sql``, ``flovyn-nb sql``): read-only unless asked to write.
 
-The store is the run record, so a query must not change it by accident. Two guards, both
-DuckDB's own, so neither depends on spotting keywords in the text:
+The store is the run record, so a query must not change it by accident. Three guards, all
+on DuckDB's own parse of the text, none on spotting keywords in it:
 
-1. DuckDB parses the text (``extract_statements``): it must hold exactly one statement, of
-   type SELECT (which covers ``WITH``, ``FROM``, ``VALUES``, ``DESCRIBE``, ``SHOW``,
-   ``SUMMARIZE``) or EXPLAIN. Everything else is refused before it runs: INSERT, UPDATE,
-   DELETE, MERGE, CREATE, ALTER, DROP; COPY and EXPORT (they write files); ATTACH, DETACH,
-   USE, INSTALL, LOAD, SET, RESET and PRAGMA (they change the connection the engine shares,
-   e.g. its checkpoint settings); CALL, CHECKPOINT, VACUUM, PREPARE, EXECUTE and
-   transaction control.
-2. The statement runs inside ``BEGIN TRANSACTION READ ONLY`` that is always rolled back, so
+1. ``extract_statements``: the text must hold exactly one statement, of type SELECT (which
+   covers ``WITH``, ``FROM``, ``VALUES``, ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``).
+   Everything else is refused before it runs: INSERT, UPDATE, DELETE, MERGE, CREATE, ALTER,
+   DROP; COPY and EXPORT (they write files); ATTACH, DETACH, USE, INSTALL, LOAD, SET, RESET
+   and PRAGMA (they change the connection the engine shares, e.g. its checkpoint
+   settings); CALL, CHECKPOINT, VACUUM, PREPARE, EXECUTE, transaction control; and EXPLAIN
+   (``EXPLAIN ANALYZE`` runs its statement, which guard 2 cannot see into).
+2. ``json_serialize_sql``: the functions the SELECT calls, anywhere in it, must not be ones
+   that act beyond the query: ``checkpoint()`` (the store checkpoints only on purpose),
+   logging and profiling switches, parser extensions, and ``query(…)`` /
+   ``json_execute_serialized_sql(…)``, which run SQL given as a string that these guards
+   never see.
+3. The statement runs inside ``BEGIN TRANSACTION READ ONLY`` that is always rolled back, so
    a SELECT that writes after all (``WITH d AS (DELETE … RETURNING *) SELECT …``,
-   ``nextval(…)``, ``EXPLAIN ANALYZE DELETE …``) is refused by DuckDB itself.
+   ``nextval(…)``) is refused by DuckDB itself.
 
 Table functions that read files (``read_csv``, ``read_parquet``, ``glob``) stay allowed:
 the query runs with the caller's own permissions (who can run ``fn.sql`` can read those
@@ -25,6 +30,8 @@ is refused, since the store commits or rolls back the whole.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -34,9 +41,36 @@ from flovyn_nb.errors import InvalidInput
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["READ_STATEMENTS", "read_query", "write_query"]
+__all__ = ["READ_STATEMENTS", "REFUSED_FUNCTIONS", "read_query", "write_query"]
 
-READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT})
+
+# Functions a SELECT can call that act beyond the query and its transaction (on the file,
+# the connection the engine shares, or DuckDB's parser), or that run SQL passed as a
+# string. As DuckDB's parser names them (lower case). Writes to tables are not listed:
+# the read-only transaction refuses those whatever calls them.
+REFUSED_FUNCTIONS = frozenset(
+    {
+        "checkpoint",
+        "force_checkpoint",
+        "enable_logging",
+        "disable_logging",
+        "truncate_duckdb_logs",
+        "write_log",
+        "enable_profiling",
+        "disable_profiling",
+        "setseed",
+        "add_grammar_extension",
+        "remove_grammar_extension",
+        "register_external_resource",
+        "register_external_resource_type",
+        "create_external_resource",
+        "deregister_external_resource",
+        "destroy_external_resource",
+        "query",
+        "json_execute_serialized_sql",
+    }
+)
 
 # Errors that come from the query itself (its text, its values, a file it reads), as
 # opposed to the store; they become InvalidInput.
@@ -70,6 +104,29 @@ def _statements(con: duckdb.DuckDBPyConnection, text: str) -> list[duckdb.Statem
     return statements
 
 
+def _function_names(tree: object, into: set[str]) -> set[str]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == "function_name" and isinstance(value, str):
+                into.add(value.lower())
+            else:
+                _function_names(value, into)
+    elif isinstance(tree, list):
+        for value in tree:
+            _function_names(value, into)
+    return into
+
+
+def _called_functions(con: duckdb.DuckDBPyConnection, text: str) -> set[str]:
+    """Every function (scalar or table) the SELECT ``text`` calls, from DuckDB's own AST."""
+    row = con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()
+    tree = json.loads(row[0]) if row is not None else {}
+    if not isinstance(tree, dict) or tree.get("error"):
+        message = tree.get("error_message") if isinstance(tree, dict) else None
+        raise InvalidInput(f"bad SQL: {message or 'DuckDB could not read the query'}")
+    return _function_names(tree.get("statements"), set())
+
+
 def _frame(result: duckdb.DuckDBPyConnection) -> pandas.DataFrame:
     if result.description is None:  # a statement with no result set (CREATE, ATTACH)
         import pandas
@@ -97,10 +154,17 @@ def read_query(
     if kind not in READ_STATEMENTS:
         raise InvalidInput(
             f"queries are read-only: {kind.name} statements are refused and nothing was "
-            f"changed; use SELECT (or EXPLAIN) to read; {_WRITE_HINT}"
+            f"changed; use SELECT to read; {_WRITE_HINT}"
         )
     con.execute("BEGIN TRANSACTION READ ONLY")
     try:
+        refused = sorted(_called_functions(con, text) & REFUSED_FUNCTIONS)
+        if refused:
+            raise InvalidInput(
+                f"queries are read-only: {', '.join(f'{name}()' for name in refused)} "
+                "acts beyond the query and is refused; nothing was changed; "
+                f"{_WRITE_HINT}"
+            )
         return _frame(con.execute(text, params or []))
     except duckdb.TransactionException:
         # In a read-only transaction this is DuckDB refusing a write the statement tried.
@@ -111,8 +175,10 @@ def read_query(
     except _QUERY_ERRORS as exc:
         raise InvalidInput(f"bad SQL: {_one_line(exc)}") from None
     finally:
-        # Rolled back even after a success: nothing a query did may stay.
-        con.execute("ROLLBACK")
+        # Rolled back even after a success: nothing a query did may stay. (Some errors end
+        # the transaction themselves; then there is nothing left to roll back.)
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
 
 
 def write_query(
