@@ -474,7 +474,7 @@ def cancel(workflow_id: str, store: Path | None) -> None:
 )
 @_store_option
 def sql(query: str, as_csv: bool, write: bool, store: Path | None) -> None:
-    """Run a read-only SQL query (one SELECT or EXPLAIN) over the store's tables."""
+    """Run a read-only SQL query (one SELECT) over the store's tables."""
     from flovyn_nb import client
 
     with _Errors():

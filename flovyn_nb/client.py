@@ -427,7 +427,7 @@ def sql(
     """Run SQL over the store's tables (``workflow_executions``, ``events``, ``tasks``,
     ``timers``, ``promises``, ``signals``, ``logs``, ``engines``) into a DataFrame.
 
-    Queries are read-only: one SELECT (``WITH``, ``DESCRIBE``, ``SHOW`` …) or EXPLAIN,
+    Queries are read-only: one SELECT (``WITH``, ``DESCRIBE``, ``SHOW`` …),
     run in a read-only transaction. ``write=True`` runs the statements in one committed
     transaction instead, for deliberate maintenance of the record.
 

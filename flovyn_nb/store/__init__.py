@@ -151,7 +151,7 @@ class Store:
     ) -> pandas.DataFrame:
         """Run a query over the store's tables and return a pandas DataFrame.
 
-        Read-only unless ``write`` (see ``readonly.py``): one SELECT or EXPLAIN, run in a
+        Read-only unless ``write`` (see ``readonly.py``): one SELECT, run in a
         read-only transaction that is rolled back. With ``write=True`` the statements run
         in one committed transaction, for deliberate maintenance.
 

@@ -142,7 +142,7 @@ def read_query(
 
     Raises:
         InvalidInput: the text is not valid SQL, holds more (or less) than one statement,
-            is not a SELECT or EXPLAIN, would write, or fails on its values.
+            is not a SELECT, calls a function that acts beyond it, would write, or fails on its values.
     """
     statements = _statements(con, text)
     if len(statements) != 1:
