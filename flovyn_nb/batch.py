@@ -8,11 +8,17 @@ code comes from that summary:
 - 0: every run completed;
 - 3: some runs are suspended, waiting on promises or signals (their resolve commands are
   printed; the next run of the same notebook resumes them);
-- 1: a run failed, or a cell raised.
+- 1: a run failed, or a cell raised, or the kernel died.
+
+Everything that can be checked before the kernel starts is checked first, so a bad
+argument is one :class:`InvalidInput` line and leaves nothing behind (no output notebook,
+no store): the notebook must read as a valid notebook, its kernel must be installed, the
+store path must not be a folder.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
@@ -22,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flovyn_nb.errors import FlovynError, InvalidInput
+from flovyn_nb.errors import FlovynError, InvalidInput, StoreError
 from flovyn_nb.store import canonical_path, default_store_path
 
 EXIT_COMPLETED = 0
@@ -80,6 +86,106 @@ def write_summary(path: Path, runs: list[RunSummary]) -> None:
     os.replace(tmp, path)
 
 
+def _first_line(exc: BaseException) -> str:
+    return next(
+        (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
+    )
+
+
+_FIX = "check the file (open it in Jupyter, or restore it) and run again"
+
+
+def _read_json(source: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text and top-level JSON object, if it can be a notebook at all.
+
+    These checks need no nbformat, whose import takes seconds (its JSON-schema formats).
+    """
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the notebook {source}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise InvalidInput(f"{source} is empty ({len(data)} bytes), not a notebook; {_FIX}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{source} is not a notebook: it is not UTF-8 text; {_FIX}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"{source} is not a notebook: invalid JSON at line {exc.lineno} column "
+            f"{exc.colno} ({exc.msg}), truncated or damaged; {_FIX}"
+        ) from None
+    if not isinstance(raw, dict) or "nbformat" not in raw:
+        raise InvalidInput(
+            f"{source} is JSON but not a Jupyter notebook (no top-level 'nbformat' field); {_FIX}"
+        )
+    version = raw["nbformat"]
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 4:
+        raise InvalidInput(
+            f"{source} is not a notebook this Jupyter can run: nbformat {version!r} "
+            "(it reads versions 1 to 4); save it from a current Jupyter and run again"
+        )
+    return text, raw
+
+
+def _validate(source: Path, text: str) -> None:
+    import nbformat
+
+    try:
+        notebook = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+        nbformat.validate(notebook)
+    except (nbformat.ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # nbformat reports a malformed notebook with any of these, depending on where.
+        raise InvalidInput(
+            f"{source} is not a valid notebook: {_first_line(exc)}; {_FIX}"
+        ) from None
+
+
+def check_kernel(spec: object, source: Path, kernel_name: str | None) -> str:
+    """The name of the kernel papermill will start (``--kernel``, else the notebook's
+    ``metadata.kernelspec``), which must be installed.
+
+    Raises:
+        InvalidInput: no kernel is named, or the named one is not installed.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    specs = KernelSpecManager()
+    installed = ", ".join(sorted(specs.find_kernel_specs())) or "none"
+    name = kernel_name or (spec.get("name") if isinstance(spec, dict) else None)
+    if not name or not isinstance(name, str):
+        raise InvalidInput(
+            f"{source} names no kernel (no metadata.kernelspec.name); pass --kernel NAME "
+            f"(installed: {installed})"
+        )
+    try:
+        specs.get_kernel_spec(name)
+    except NoSuchKernel:
+        where = "--kernel names" if kernel_name else f"{source} asks for"
+        raise InvalidInput(
+            f"{where} the Jupyter kernel {name!r}, which is not installed (installed: "
+            f"{installed}); pass --kernel with one of those, or install it "
+            "(jupyter kernelspec list)"
+        ) from None
+    return name
+
+
+def check_notebook(source: Path, kernel_name: str | None = None) -> None:
+    """Refuse, before papermill writes anything, a notebook it could not run.
+
+    Raises:
+        InvalidInput: the file is unreadable, empty, not UTF-8, not JSON, JSON that is not
+            a valid Jupyter notebook, or its kernel is not installed.
+    """
+    text, raw = _read_json(source)
+    metadata = raw.get("metadata")
+    spec = metadata.get("kernelspec") if isinstance(metadata, dict) else None
+    check_kernel(spec, source, kernel_name)  # first: it is quick, the validation is not
+    _validate(source, text)
+
+
 def run_notebook(
     notebook: str | os.PathLike[str],
     *,
@@ -93,21 +199,37 @@ def run_notebook(
     """Execute a notebook with papermill in batch mode and summarise its runs.
 
     Raises:
-        InvalidInput: the notebook does not exist or is not a notebook.
+        InvalidInput: the notebook does not exist or is not a valid notebook, its kernel is
+            not installed, or the output path is unusable; nothing was created.
+        StoreError: the store path is a folder.
         FlovynError: papermill is missing.
     """
     source = Path(notebook)
     if not source.is_file() or source.suffix != ".ipynb":
         raise InvalidInput(f"{source} is not a notebook file (.ipynb)")
-    try:
-        import papermill
-        from papermill.exceptions import PapermillExecutionError
-    except ImportError:
-        raise FlovynError("flovyn-nb run needs papermill: pip install papermill") from None
-
     store_path = canonical_path(store if store is not None else default_store_path())
+    if store_path.is_dir():
+        raise StoreError(
+            f"the store path {store_path} is a folder; name a file", path=str(store_path)
+        )
+    # Found, not imported: importing papermill takes seconds, a refusal should not.
+    if importlib.util.find_spec("papermill") is None:
+        raise FlovynError("flovyn-nb run needs papermill: pip install papermill")
+    check_notebook(source, kernel_name)
     target = Path(output) if output is not None else default_output(source, store_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise InvalidInput(f"the output path {target} is a folder; name a .ipynb file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot create the folder for the output notebook {target}: "
+            f"{exc.strerror or exc}; pass --output somewhere writable"
+        ) from None
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="flovyn-batch-") as folder:
         summary = Path(folder) / "summary.json"
@@ -131,6 +253,13 @@ def run_notebook(
             )
         except PapermillExecutionError as exc:
             cell_error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
+        except DeadKernelError:
+            cell_error = (
+                "the kernel died (a cell ended the process, or it ran out of memory); "
+                f"{target} shows how far it got"
+            )
+        except CellTimeoutError:
+            cell_error = f"a cell ran longer than {execution_timeout} s; {target} shows which"
         finally:
             for key, value in saved.items():
                 if value is None:

@@ -3,17 +3,20 @@
 Every command takes ``--store PATH`` (default: ``FLOVYN_NB_STORE``, then
 ``./.flovyn/flovyn.duckdb``), works while a kernel holds the store (the store is shared
 politely), and starts no engine. Errors are one line on stderr and a non-zero exit:
-1 for a problem with the request or the store, 2 for bad usage. ``--json`` output is
-stable; its fields are documented in ``docs/cli.md``.
+1 for a problem with the request or the store, 2 for bad usage (click's usage errors are
+folded into one line too). ``--json`` output is stable; its fields are documented in
+``docs/cli.md``. Every command line printed for the user to paste is built by
+:func:`command_line`, which quotes each word for a POSIX shell.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +30,9 @@ def _store_option(fn: F) -> F:
     return click.option(
         "--store",
         "store",
-        type=click.Path(dir_okay=False, path_type=Path),
+        # No dir_okay=False: a folder gets the store's own one-line error (exit 1), the
+        # same as FLOVYN_NB_STORE naming a folder, not click's usage text.
+        type=click.Path(path_type=Path),
         default=None,
         help="Store file (default: $FLOVYN_NB_STORE or ./.flovyn/flovyn.duckdb).",
     )(fn)
@@ -37,6 +42,62 @@ def _store_path(store: Path | None) -> Path:
     from flovyn_nb.store import canonical_path, default_store_path
 
     return canonical_path(store or default_store_path())
+
+
+def command_line(
+    command: str, arguments: Sequence[str], options: Sequence[tuple[str, str]] = ()
+) -> str:
+    """A ``flovyn-nb`` command line that a POSIX shell reads back word for word.
+
+    Each word is quoted with :func:`shlex.join`, so a workflow id such as ``$(touch x)``
+    or ``it's`` is pasted as data, never run or mis-split; when an argument starts with
+    ``-`` the options come first and ``--`` ends them, so the id is not read as an option.
+    """
+    words = ["flovyn-nb", command]
+    flat = [word for pair in options for word in pair]
+    if any(argument.startswith("-") for argument in arguments):
+        words += [*flat, "--", *arguments]
+    else:
+        words += [*arguments, *flat]
+    return shlex.join(words)
+
+
+class _OneLineUsage(click.ClickException):
+    """A usage error as one line (click prints usage, a hint and the error on three)."""
+
+    exit_code = 2
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message())
+        self.command = error.ctx.command_path if error.ctx is not None else "flovyn-nb"
+
+    def show(self, file: Any = None) -> None:
+        click.echo(
+            f"Error: {self.message} (see '{self.command} --help')",
+            file=file if file is not None else sys.stderr,
+        )
+
+
+class _Group(click.Group):
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # `flovyn-nb` alone: the whole help is what is wanted
+        except click.UsageError as exc:
+            raise _OneLineUsage(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _OneLineUsage(exc) from None
 
 
 class _Errors:
@@ -54,13 +115,26 @@ class _Errors:
             raise click.ClickException(str(exc)) from None
 
 
+class _NotJson(ValueError):
+    """NaN / Infinity: Python's json reads them, but they are not JSON (nor storable)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
 def _json_value(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise click.ClickException(
             f"{what} is not valid JSON ({exc.msg} at position {exc.pos}): {text!r}; "
             "quote strings, e.g. --value '\"yes\"' or --value '{\"approved\": true}'"
+        ) from None
+    except _NotJson as exc:
+        raise click.ClickException(
+            f"{what} is not valid JSON: {exc} is not a JSON number; give a number, null, "
+            f"or the string '\"{exc}\"'"
         ) from None
 
 
@@ -90,7 +164,7 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flovyn_nb")
 def main() -> None:
     """Durable notebook workflows: list runs, answer promises, query history."""
@@ -114,7 +188,7 @@ def _run_json(run: Any) -> dict[str, Any]:
     }
 
 
-def _promise_json(promise: Any) -> dict[str, Any]:
+def _promise_json(promise: Any, store: Path) -> dict[str, Any]:
     return {
         "workflow_id": promise.workflow_id,
         "name": promise.name,
@@ -122,12 +196,24 @@ def _promise_json(promise: Any) -> dict[str, Any]:
         "created_at": promise.created_at.isoformat(),
         "timeout_at": None if promise.timeout_at is None else promise.timeout_at.isoformat(),
         "schema": promise.schema,
-        "resolve_command": _resolve_hint(promise),
+        "resolve_command": _resolve_hint(promise, store),
     }
 
 
-def _resolve_hint(promise: Any) -> str:
-    return f"flovyn-nb resolve {promise.workflow_id} {promise.name} --value '<JSON>'"
+def _resolve_hint(promise: Any, store: Path) -> str:
+    # --store always: the pasted command answers this store whatever the shell's folder.
+    return command_line(
+        "resolve",
+        [promise.workflow_id, promise.name],
+        [("--value", "<JSON>"), ("--store", str(store))],
+    )
+
+
+def _text(value: str) -> Any:
+    """User data for a rich table or line: printed as is, never read as [markup]."""
+    from rich.text import Text
+
+    return Text(value)
 
 
 @main.command()
@@ -135,7 +221,12 @@ def _resolve_hint(promise: Any) -> str:
     "--status", "statuses", multiple=True, help="Only runs with this status (repeatable)."
 )
 @click.option("--kind", default=None, help="Only runs of this workflow.")
-@click.option("--limit", type=int, default=None, help="At most this many runs (newest first).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many runs (newest first); 1 or more.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_store_option
 def runs(
@@ -148,21 +239,24 @@ def runs(
     """List runs, newest first."""
     from flovyn_nb import client
 
+    path = _store_path(store)
     with _Errors():
-        found = client.list_runs(
-            status=list(statuses) or None, kind=kind, limit=limit, store=_store_path(store)
-        )
+        found = client.list_runs(status=list(statuses) or None, kind=kind, limit=limit, store=path)
     if as_json:
         _dump([_run_json(r) for r in found])
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(found)} run(s) in {_store_path(store)}", title_justify="left")
+    table = Table(title=_text(f"{len(found)} run(s) in {path}"), title_justify="left")
     for column in ("workflow id", "kind", "status", "created", "updated"):
         table.add_column(column)
     for r in found:
         table.add_row(
-            r.workflow_id, r.kind, r.status.value, _when(r.created_at), _when(r.updated_at)
+            _text(r.workflow_id),
+            _text(r.kind),
+            r.status.value,
+            _when(r.created_at),
+            _when(r.updated_at),
         )
     _console().print(table)
 
@@ -185,32 +279,38 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
             {"seq": e.seq, "type": e.type.value, "ts": e.ts.isoformat(), "payload": e.payload}
             for e in run.events
         ]
-        data["pending_promises"] = [_promise_json(p) for p in promises]
+        data["pending_promises"] = [_promise_json(p, path) for p in promises]
         _dump(data)
         return
+    from rich.markup import escape
     from rich.table import Table
 
     console = _console()
-    console.print(f"[bold]{run.workflow_id}[/bold]  {run.kind}  [bold]{run.status.value}[/bold]")
+    console.print(
+        f"[bold]{escape(run.workflow_id)}[/bold]  {escape(run.kind)}  "
+        f"[bold]{run.status.value}[/bold]"
+    )
     console.print(
         f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}"
     )
-    console.print(f"input:  {_short(run.input, 200)}")
+    console.print(_text(f"input:  {_short(run.input, 200)}"))
     if run.output is not None:
-        console.print(f"output: {_short(run.output, 200)}")
+        console.print(_text(f"output: {_short(run.output, 200)}"))
     if run.error is not None:
-        console.print(f"error:  {run.error.type}: {run.error.message}")
+        console.print(_text(f"error:  {run.error.type}: {run.error.message}"))
     table = Table(title="timeline", title_justify="left")
     for column in ("seq", "+ms", "event", "details"):
         table.add_column(column)
     start = run.events[0].ts if run.events else run.created_at
     for e in run.events:
         offset = (e.ts - start).total_seconds() * 1000
-        table.add_row(str(e.seq), f"{offset:.1f}", e.type.value, _event_summary(e.payload))
+        table.add_row(str(e.seq), f"{offset:.1f}", e.type.value, _text(_event_summary(e.payload)))
     console.print(table)
     for p in promises:
         due = f", times out {_when(p.timeout_at)} UTC" if p.timeout_at else ""
-        console.print(f"waiting for promise [bold]{p.name}[/bold]{due}: {_resolve_hint(p)}")
+        # Plain echo: rich would wrap a long command line, and a pasted command must be whole.
+        click.echo(f"waiting for promise {p.name!r}{due}:")
+        click.echo(f"  {_resolve_hint(p, path)}")
 
 
 def _event_summary(payload: dict[str, Any]) -> str:
@@ -268,10 +368,11 @@ def promises(as_json: bool, store: Path | None) -> None:
     """List promises waiting for an answer, across all runs."""
     from flovyn_nb import client
 
+    path = _store_path(store)
     with _Errors():
-        found = client.pending_promises(store=_store_path(store))
+        found = client.pending_promises(store=path)
     if as_json:
-        _dump([_promise_json(p) for p in found])
+        _dump([_promise_json(p, path) for p in found])
         return
     from rich.table import Table
 
@@ -280,7 +381,13 @@ def promises(as_json: bool, store: Path | None) -> None:
         table.add_column(column)
     for p in found:
         expects = (p.schema or {}).get("title", "JSON") if isinstance(p.schema, dict) else "JSON"
-        table.add_row(p.workflow_id, p.name, _when(p.created_at), _when(p.timeout_at), expects)
+        table.add_row(
+            _text(p.workflow_id),
+            _text(p.name),
+            _when(p.created_at),
+            _when(p.timeout_at),
+            _text(str(expects)),
+        )
     _console().print(table)
 
 
@@ -358,13 +465,18 @@ def cancel(workflow_id: str, store: Path | None) -> None:
 @main.command()
 @click.argument("query")
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of a table.")
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Allow statements that change the store (maintenance; one committed transaction).",
+)
 @_store_option
-def sql(query: str, as_csv: bool, store: Path | None) -> None:
-    """Run a SQL query over the store's tables."""
+def sql(query: str, as_csv: bool, write: bool, store: Path | None) -> None:
+    """Run a read-only SQL query (one SELECT) over the store's tables."""
     from flovyn_nb import client
 
     with _Errors():
-        frame = client.sql(query, store=_store_path(store))
+        frame = client.sql(query, store=_store_path(store), write=write)
     if as_csv:
         click.echo(frame.to_csv(index=False), nl=False)
         return
@@ -372,13 +484,24 @@ def sql(query: str, as_csv: bool, store: Path | None) -> None:
 
     table = Table(title=f"{len(frame)} row(s)", title_justify="left")
     for column in frame.columns:
-        table.add_column(str(column))
+        table.add_column(_text(str(column)))
     for row in frame.itertuples(index=False):
-        table.add_row(*(_short(v, 80) for v in row))
+        table.add_row(*(_text(_short(v, 80)) for v in row))
     _console().print(table)
 
 
 # -- batch ---------------------------------------------------------------------------------
+
+
+def _parameters(pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    for key, _ in pairs:
+        # papermill assigns each parameter to a Python variable in an injected cell.
+        if not key.isidentifier():
+            raise click.BadParameter(
+                f"{key!r} is not a Python variable name (letters, digits, _)",
+                param_hint="'-p KEY VALUE'",
+            )
+    return {key: _parameter(value) for key, value in pairs}
 
 
 def _parameter(text: str) -> Any:
@@ -433,7 +556,7 @@ def run_command(
     with _Errors():
         result = batch.run_notebook(
             notebook,
-            parameters={key: _parameter(value) for key, value in parameters},
+            parameters=_parameters(parameters),
             output=output,
             store=path,
             kernel_name=kernel_name,
@@ -452,14 +575,10 @@ def run_command(
             with _Errors():
                 waiting = client.pending_promises(summary.workflow_id, store=path)
             for promise in waiting:
-                click.echo(
-                    f"  flovyn-nb resolve {promise.workflow_id} {promise.name} "
-                    f"--value '<JSON>' --store {path}"
-                )
+                click.echo(f"  {_resolve_hint(promise, path)}")
             if not waiting:
-                click.echo(
-                    f"  {summary.workflow_id}: a signal or timer (flovyn-nb show {summary.workflow_id})"
-                )
+                show = command_line("show", [summary.workflow_id], [("--store", str(path))])
+                click.echo(f"  {summary.workflow_id}: a signal or timer ({show})")
         click.echo("then run the notebook again to finish them.")
     sys.exit(result.exit_code)
 

@@ -434,8 +434,21 @@ def run_logs(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -
 
 
 def sql(
-    query: str, params: list[Any] | None = None, *, store: str | os.PathLike[str] | None = None
+    query: str,
+    params: list[Any] | None = None,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    write: bool = False,
 ) -> pandas.DataFrame:
     """Run SQL over the store's tables (``workflow_executions``, ``events``, ``tasks``,
-    ``timers``, ``promises``, ``signals``, ``logs``, ``engines``) into a DataFrame."""
-    return store_for(store).sql(query, params)
+    ``timers``, ``promises``, ``signals``, ``logs``, ``engines``) into a DataFrame.
+
+    Queries are read-only: one SELECT (``WITH``, ``DESCRIBE``, ``SHOW`` …),
+    run in a read-only transaction. ``write=True`` runs the statements in one committed
+    transaction instead, for deliberate maintenance of the record.
+
+    Raises:
+        InvalidInput: bad SQL, or a statement that is not read-only without ``write``;
+            nothing was changed.
+    """
+    return store_for(store).sql(query, params, write=write)

@@ -160,3 +160,19 @@ def test_bad_notebook_argument_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"Error: {tmp_path / 'nope.ipynb'} is not a notebook file (.ipynb)"
     ]
+
+
+def test_a_kernel_that_dies_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    notebook = tmp_path / "dies.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nos._exit(1)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, notebook)
+    out = tmp_path / "out.ipynb"
+    result = flovyn(
+        "run", str(notebook), "--output", str(out), "--no-progress", store=tmp_path / "s.duckdb"
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    # the kernel's own stderr lines may come before it; ours is one line
+    assert "a cell failed: the kernel died" in result.stderr
+    assert f"{out} shows how far it got" in result.stderr

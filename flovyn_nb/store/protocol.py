@@ -324,8 +324,14 @@ class Store(Protocol):
 
     def logs(self, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]: ...
 
-    def sql(self, query: str, params: list[Any] | None = None) -> pandas.DataFrame:
-        """Raises: InvalidInput (bad SQL), FlovynError (pandas missing)."""
+    def sql(
+        self, query: str, params: list[Any] | None = None, *, write: bool = False
+    ) -> pandas.DataFrame:
+        """A query's result. Read-only (one SELECT, nothing changed) unless ``write``.
+
+        Raises: InvalidInput (bad SQL, or not read-only without ``write``), FlovynError
+        (pandas missing).
+        """
         ...
 
     # -- holding the store (hints; a server database implements them trivially)

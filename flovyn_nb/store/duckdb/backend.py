@@ -306,25 +306,29 @@ class DuckDBStore:
     def logs(self, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]:
         return self.read(lambda con: queries.logs(con, execution_id, since_ts=since_ts))
 
-    def sql(self, query: str, params: list[Any] | None = None) -> pandas.DataFrame:
+    def sql(
+        self, query: str, params: list[Any] | None = None, *, write: bool = False
+    ) -> pandas.DataFrame:
         """Run a query over the store's tables and return a pandas DataFrame.
 
+        Read-only unless ``write`` (see ``readonly.py``): one SELECT, run in a
+        read-only transaction that is rolled back. With ``write=True`` the statements run
+        in one committed transaction, for deliberate maintenance.
+
         Raises:
-            InvalidInput: the query is not valid SQL for this store.
+            InvalidInput: the query is not valid SQL for this store, or (without
+                ``write``) is not a single read-only statement; nothing was changed.
             FlovynError: pandas is not installed.
         """
         try:
             import pandas  # noqa: F401  (duckdb's .df() needs it)
         except ImportError:
             raise FlovynError("fn.sql needs pandas: pip install 'flovyn_nb[sql]'") from None
+        from flovyn_nb.store.duckdb import readonly
 
-        def run(con: Con) -> pandas.DataFrame:
-            try:
-                return con.execute(query, params or []).df()
-            except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
-                raise InvalidInput(f"bad SQL: {_one_line(exc)}") from None
-
-        return self.read(run)
+        if write:
+            return self.transaction(lambda con: readonly.write_query(con, query, params))
+        return self.read(lambda con: readonly.read_query(con, query, params))
 
 
 # -- applying changes ------------------------------------------------------------------------
