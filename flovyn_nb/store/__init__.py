@@ -114,6 +114,22 @@ class Store:
     def bell(self) -> Any:
         return self.lease.bell
 
+    @property
+    def notices(self) -> list[str]:
+        """One line for each damaged store file this process restored on open (a
+        checkpoint was interrupted; see ``checkpoint.py``); also kept in
+        ``<store>.recovery.log``."""
+        return self.lease.notices
+
+    def checkpoint(self) -> None:
+        """Fold the store's WAL into the file now, protected by a copy taken first.
+
+        Raises:
+            StoreError: the store cannot be opened or written.
+        """
+        with self._mapped():
+            self.lease.checkpoint()
+
     def transaction(self, fn: Callable[[Con], T]) -> T:
         """Run ``fn(con)`` in one committed transaction (then ring the doorbell)."""
         with self._mapped():
