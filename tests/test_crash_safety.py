@@ -139,7 +139,7 @@ def test_kills_inside_checkpoints_and_at_random_lose_no_acknowledged_commit(
                 assert time.monotonic() < deadline, "no protected checkpoint began"
             spin(rng.uniform(0, 0.004))
         else:
-            spin(rng.uniform(0, 0.06))
+            spin(rng.uniform(0, 0.15))
         os.kill(pid, signal.SIGKILL)
         acked |= zygote.acks_until_reaped(pid)
         in_checkpoint += manifest.exists()
