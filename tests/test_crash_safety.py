@@ -51,7 +51,9 @@ class Zygote:
             env=env,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.child: int | None = None  # the writer forked last (killed in close)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         assert self.next_line() == "ready"
 
     def _read(self) -> None:
@@ -72,7 +74,8 @@ class Zygote:
         self.popen.stdin.flush()
         word, pid = self.next_line().split()
         assert word == "child"
-        return int(pid)
+        self.child = int(pid)
+        return self.child
 
     def acks_until_reaped(self, pid: int) -> set[int]:
         acks: set[int] = set()
@@ -83,8 +86,12 @@ class Zygote:
         return acks
 
     def close(self) -> None:
+        if self.child is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self.child, signal.SIGKILL)
         self.popen.kill()
         self.popen.wait()
+        self._reader.join(timeout=10)  # the children hold the pipe until they are gone
         for pipe in (self.popen.stdin, self.popen.stdout):
             if pipe is not None:
                 pipe.close()
@@ -118,6 +125,7 @@ def spin(seconds: float) -> None:
         pass
 
 
+@pytest.mark.timeout(120 + 2 * STORM)
 def test_kills_inside_checkpoints_and_at_random_lose_no_acknowledged_commit(
     zygote: Zygote, tmp_path: Path
 ) -> None:
