@@ -110,8 +110,9 @@ def committed(path: Path) -> tuple[set[int], list[str]]:
     store = Store(path, create=False)
     try:
         rows = store.read(
-            lambda con: con.execute("SELECT message FROM logs WHERE execution_id = 'churn'")
-            .fetchall()
+            lambda con: con.execute(
+                "SELECT message FROM logs WHERE execution_id = 'churn'"
+            ).fetchall()
         )
         return {int(row[0]) for row in rows}, list(store.notices)
     finally:

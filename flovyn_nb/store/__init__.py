@@ -105,10 +105,15 @@ class Store:
     def _on_open(self, con: Con) -> None:
         if not self._prepared:
             try:
-                schema.prepare(con, str(self.path))
+                changed = schema.prepare(con, str(self.path))
             except duckdb.Error as exc:
                 raise StoreError(f"cannot use {self.path}: {exc}", path=str(self.path)) from None
             self._prepared = True
+            if changed:
+                # Fold the new schema into the file at once: every open would otherwise
+                # replay its DDL from the WAL. If that fails, the WAL still holds it.
+                with contextlib.suppress(duckdb.Error, OSError):
+                    self.lease.checkpoint(con)
 
     @property
     def bell(self) -> Any:
@@ -128,7 +133,13 @@ class Store:
             StoreError: the store cannot be opened or written.
         """
         with self._mapped():
-            self.lease.checkpoint()
+            try:
+                self.lease.checkpoint()
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot checkpoint the store {self.path}: {exc.strerror or exc}",
+                    path=str(self.path),
+                ) from None
 
     def transaction(self, fn: Callable[[Con], T]) -> T:
         """Run ``fn(con)`` in one committed transaction (then ring the doorbell)."""

@@ -261,10 +261,16 @@ class Lease:
         at once with StoreLocked: its owner is stopping. (No lock: the waiter holds it.)"""
         self._abandoned = True
 
-    def checkpoint(self) -> None:
-        """Fold the WAL into the file now, protected by a copy (see checkpoint.py)."""
-        with self.connection() as con:
+    def checkpoint(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Fold the WAL into the file now, protected by a copy (see checkpoint.py).
+
+        ``con``: this lease's open connection, when the caller is already using it.
+        """
+        if con is not None:
             self._checkpoint(con)
+            return
+        with self.connection() as held:
+            self._checkpoint(held)
 
     def release(self) -> None:
         """Close the file now (it reopens on the next use)."""
