@@ -119,6 +119,11 @@ def committed(path: Path) -> tuple[set[int], list[str]]:
         store.close()
 
 
+def file_state(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
 def spin(seconds: float) -> None:
     """A busy wait: a kill a few hundred microseconds later than asked defeats the aim."""
     until = time.perf_counter() + seconds
@@ -142,11 +147,16 @@ def test_kills_inside_checkpoints_and_at_random_lose_no_acknowledged_commit(
         targeted = kill % 2 == 0
         pid = zygote.fork(first)
         if targeted:
-            # Wait for a checkpoint's copy (its manifest), then kill a moment into it.
+            # Wait for a checkpoint's copy (its manifest), then for DuckDB to write the
+            # file, and kill a moment into that.
             deadline = time.monotonic() + 10
             while not manifest.exists():
                 assert time.monotonic() < deadline, "no protected checkpoint began"
-            spin(rng.uniform(0, 0.004))
+            before = file_state(path)
+            deadline = time.perf_counter() + 0.05
+            while file_state(path) == before and time.perf_counter() < deadline:
+                pass
+            spin(rng.uniform(0, 0.001))
         else:
             spin(rng.uniform(0, 0.15))
         os.kill(pid, signal.SIGKILL)
