@@ -17,6 +17,10 @@ later overwrite the holder's last commits. A process only tries DuckDB's lock on
 holds ours, so it never reads a file in the middle of a close. (Processes that open the
 file with plain DuckDB do not take it; they still meet DuckDB's own lock.)
 
+Closing does not checkpoint the file: DuckDB's own checkpoints are off, and a process
+that lets go of the file folds the WAL in only when it has grown past a threshold, behind
+a copy that the next open restores if the checkpoint was interrupted (``checkpoint.py``).
+
 One connection per process and file, owned by this object; threads take turns on it.
 """
 
