@@ -48,11 +48,14 @@ __all__ = [
     "wal_size",
 ]
 
-# A WAL under this size is left for the next open to replay (a few ms); above it, the
-# process that lets go of the file checkpoints first.
-MIN_THRESHOLD = 256 * 1024
-# The threshold grows with the file (each checkpoint copies it) up to this; a process that
-# holds the file for long checkpoints as soon as its WAL passes it, without letting go.
+# A WAL under the threshold is left for the next open to replay (~0.1 ms per commit it
+# holds, ~100 step commits per 64 KiB); above it, the process that lets go of the file
+# checkpoints first. The threshold grows with the file (each checkpoint copies it): 1/32
+# of it, between these bounds.
+MIN_THRESHOLD = 64 * 1024
+RELEASE_MAX_THRESHOLD = 1024 * 1024
+# A process that holds the file for long checkpoints as soon as its WAL passes this,
+# without letting go.
 MAX_THRESHOLD = 8 * 1024 * 1024
 # Larger than any WAL the store lets grow: DuckDB itself never checkpoints on a commit.
 NEVER = "1000GB"
@@ -70,8 +73,8 @@ def wal_size(path: Path) -> int:
 
 
 def checkpoint_threshold(path: Path) -> int:
-    """WAL bytes above which a closing process checkpoints: 1/16 of the file, within
-    [MIN_THRESHOLD, MAX_THRESHOLD] (``FLOVYN_NB_CHECKPOINT_WAL`` sets it outright)."""
+    """WAL bytes above which a closing process checkpoints: 1/32 of the file, within
+    [MIN_THRESHOLD, RELEASE_MAX_THRESHOLD] (``FLOVYN_NB_CHECKPOINT_WAL`` sets it outright)."""
     text = os.environ.get("FLOVYN_NB_CHECKPOINT_WAL")
     if text and text.isdigit():
         return int(text)
@@ -79,7 +82,7 @@ def checkpoint_threshold(path: Path) -> int:
         size = os.stat(path).st_size
     except OSError:
         size = 0
-    return min(MAX_THRESHOLD, max(MIN_THRESHOLD, size // 16))
+    return min(RELEASE_MAX_THRESHOLD, max(MIN_THRESHOLD, size // 32))
 
 
 def configure(con: duckdb.DuckDBPyConnection) -> None:
