@@ -680,6 +680,13 @@ def import_time(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     )
 
 
+def store_open_close(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """flovyn_nb's store alone: open/close and checkpoint costs (``store_workloads.py``)."""
+    from bench.store_workloads import open_close
+
+    return open_close(system, workdir, sizes)
+
+
 Workload = Callable[[System, Path, Sizes], Outcome]
 
 WORKLOADS: dict[str, Workload] = {
@@ -693,10 +700,11 @@ WORKLOADS: dict[str, Workload] = {
     "idle_cpu": idle_cpu,
     "lock_handover": lock_handover,
     "import_time": import_time,
+    "store_open_close": store_open_close,
 }
 #: Workloads whose figures depend on how often DBOS polls: run at both polling settings.
 #: (DBOS's timers and recv timeouts wait on asyncio, not on the poller; at 0.01 s the
 #: poller's query per waiting recv, 1000 of them, starved the run, which did not finish.)
 LATENCY = ("one_step_workflow", "resolve_resume", "idle_cpu")
 #: Workloads only one system has a use for.
-ONLY = {"lock_handover": ("flovyn_nb",)}
+ONLY = {"lock_handover": ("flovyn_nb",), "store_open_close": ("flovyn_nb",)}

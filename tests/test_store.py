@@ -286,6 +286,33 @@ def test_raw_holder_gives_store_locked_naming_its_pid(store_path: Path, spawn: S
     store.close()
 
 
+def test_store_locked_names_the_plain_duckdb_client_not_a_flovyn_process_waiting_too(
+    store_path: Path, spawn: Spawn
+) -> None:
+    """Issue 12.7: flovyn processes waiting for the same holder take turns at the turn lock;
+    a waiter that finds the turn taken must still name the DuckDB client, not them."""
+    make_store(store_path)
+    holder = spawn("hold", str(store_path))
+    holder.expect("ready")
+    waiters = [spawn("writer", str(store_path)) for _ in range(3)]
+    wait_until(
+        lambda: sidecar(store_path, ".knock").exists(),
+        timeout=15,
+        message="the flovyn writers never started waiting",
+    )
+    named = []
+    for _ in range(6):
+        store = DuckDBStore(store_path, lock_timeout=0.25)
+        with pytest.raises(StoreLocked) as info:
+            store.transaction(lambda con: None)
+        store.close()
+        named.append(info.value.holder_pid)
+        assert f"PID {info.value.holder_pid}" in str(info.value)
+    assert named == [holder.pid] * 6, (
+        f"holder {holder.pid}, waiters {[w.pid for w in waiters]}, this process {os.getpid()}"
+    )
+
+
 _effects: list[str] = []
 
 

@@ -17,6 +17,10 @@ later overwrite the holder's last commits. A process only tries DuckDB's lock on
 holds ours, so it never reads a file in the middle of a close. (Processes that open the
 file with plain DuckDB do not take it; they still meet DuckDB's own lock.)
 
+Closing does not checkpoint the file: DuckDB's own checkpoints are off, and a process
+that lets go of the file folds the WAL in only when it has grown past a threshold, behind
+a copy that the next open restores if the checkpoint was interrupted (``checkpoint.py``).
+
 One connection per process and file, owned by this object; threads take turns on it.
 """
 
@@ -38,7 +42,9 @@ from typing import TypeVar
 import duckdb
 
 from flovyn_nb.errors import StoreError, StoreLocked
+from flovyn_nb.store.duckdb import checkpoint
 from flovyn_nb.store.duckdb.bell import Bell
+from flovyn_nb.store.duckdb.checkpoint import Backup
 
 T = TypeVar("T")
 
@@ -48,6 +54,10 @@ _LOCK_WORDS = ("Could not set lock", "Conflicting lock")
 KNOCK_YIELD = 0.03
 # A knock file older than this was left by a waiter that died; it is ignored and removed.
 KNOCK_STALE = 2.0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def is_lock_error(exc: BaseException) -> bool:
@@ -68,7 +78,9 @@ class TurnLock:
 
     One per lock file and process, shared by every :class:`Lease` of the process on that
     file (they share one DuckDB instance too): taken by the first to open, given back
-    by the last to close. The holder writes its PID into the file for error messages.
+    by the last to close. The holder writes its PID into the file for error messages,
+    and, when DuckDB refused it because a plain DuckDB client holds the file, that
+    client's PID after it: a waiter that never gets a turn still names the real holder.
     """
 
     def __init__(self, path: Path) -> None:
@@ -101,6 +113,14 @@ class TurnLock:
             self._holders += 1
             return True
 
+    def note_blocker(self, pid: int) -> None:
+        """DuckDB said that ``pid`` (not a flovyn process taking turns) holds the file."""
+        with self._mutex:
+            if self._fd is not None and self._fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, 0)
+                    os.pwrite(self._fd, f"{os.getpid()} {pid}".encode(), 0)
+
     def release(self) -> None:
         with self._mutex:
             if self._holders == 0:
@@ -112,12 +132,17 @@ class TurnLock:
                     os.close(fd)  # closing the only descriptor releases the flock
 
     def holder(self) -> int | None:
-        """The PID of the process whose turn it is (as it wrote it), if known."""
+        """Who keeps the file from this process, if known: the plain DuckDB client that
+        the last turn met, else the process whose turn it is (never this process)."""
         try:
-            text = self.path.read_text().strip()
+            words = self.path.read_text().split()
         except OSError:
             return None
-        return int(text) if text.isdigit() else None
+        pids = [int(word) for word in words[:2] if word.isdigit()]
+        for pid in reversed(pids):
+            if pid != os.getpid():
+                return pid
+        return None
 
 
 _TURNS: dict[Path, TurnLock] = {}
@@ -175,6 +200,9 @@ class Lease:
         # closed. One read says both whether the file is held and whether it was let go
         # since another read: no other process can have committed in between.
         self.tenure = 0
+        # One line per damaged store this lease found and restored (see checkpoint.py).
+        self.notices: list[str] = []
+        self.checkpoints = 0  # protected checkpoints run by this lease (tests, benchmarks)
         _LEASES.add(self)
 
     # -- the connection ---------------------------------------------------------------
@@ -211,6 +239,7 @@ class Lease:
                 raise
             if ring:
                 self.bell.ring()
+            self._checkpoint_if_over(con, checkpoint.MAX_THRESHOLD)
         return result
 
     def autocommit(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -218,6 +247,7 @@ class Lease:
         with self.connection() as con:
             result = fn(con)
             self.bell.ring()
+            self._checkpoint_if_over(con, checkpoint.MAX_THRESHOLD)
         return result
 
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -234,6 +264,17 @@ class Lease:
         """Whoever waits for another process to let go of the file (now or later) gives up
         at once with StoreLocked: its owner is stopping. (No lock: the waiter holds it.)"""
         self._abandoned = True
+
+    def checkpoint(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Fold the WAL into the file now, protected by a copy (see checkpoint.py).
+
+        ``con``: this lease's open connection, when the caller is already using it.
+        """
+        if con is not None:
+            self._checkpoint(con)
+            return
+        with self.connection() as held:
+            self._checkpoint(held)
 
     def release(self) -> None:
         """Close the file now (it reopens on the next use)."""
@@ -285,24 +326,34 @@ class Lease:
             time.sleep(wait)
         deadline = time.monotonic() + self.lock_timeout
         knocked = False
+        seen: int | None = None  # the last plain DuckDB client that DuckDB named
         try:
             while True:
                 pid: int | None
                 if self.turn.acquire():
                     try:
-                        con = duckdb.connect(str(self.path))
+                        con = self._connect()
                         break
                     except duckdb.Error as exc:
+                        pid = holder_pid(exc)  # a process that opened it with plain DuckDB
+                        if pid is not None:
+                            self.turn.note_blocker(pid)
                         self.turn.release()
                         if not is_lock_error(exc):
                             raise StoreError(
-                                f"cannot open the store {self.path}: {exc}", path=str(self.path)
+                                f"cannot open the store {self.path}: {_one_line(exc)}",
+                                path=str(self.path),
                             ) from None
-                        pid = holder_pid(exc)  # a process that opened it with plain DuckDB
+                        seen = pid or seen
+                    except BaseException:
+                        self.turn.release()
+                        raise
                 else:
                     pid = None  # another flovyn process has its turn
                 if time.monotonic() >= deadline or self._abandoned:
-                    pid = pid or self.turn.holder()
+                    # Whoever DuckDB named holds the file; a flovyn process whose turn it is
+                    # may only be waiting for that same holder (then it noted it).
+                    pid = pid or seen or self.turn.holder()
                     raise StoreLocked(
                         f"the store {self.path} is held by another process"
                         + (f" (PID {pid})" if pid else "")
@@ -336,11 +387,99 @@ class Lease:
         self._start_watcher()
         return con
 
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """Open the file (this process has its turn) with DuckDB's own checkpoints off;
+        after an interrupted checkpoint, check the file and restore its copy if needed."""
+        backup = Backup(self.path)
+        meta = backup.pending()
+        try:
+            con = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            if meta is None or is_lock_error(exc):
+                raise
+            return self._restore(backup, meta, f"it does not open: {_one_line(exc)}")
+        try:
+            checkpoint.configure(con)
+            if meta is not None:
+                try:
+                    checkpoint.verify(con)
+                except duckdb.Error as exc:
+                    with contextlib.suppress(duckdb.Error):
+                        con.close()
+                    return self._restore(backup, meta, f"it does not read back: {_one_line(exc)}")
+                backup.discard()  # the checkpoint got far enough: the file reads back whole
+            elif backup.db.exists():
+                backup.discard()  # a copy that was never finished: the file was not touched
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+            raise
+        return con
+
+    def _restore(
+        self, backup: Backup, meta: dict[str, object], reason: str
+    ) -> duckdb.DuckDBPyConnection:
+        """Put back the copy taken before the interrupted checkpoint, open it, say so."""
+        when = meta.get("taken_at")
+        stamp = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+            if isinstance(when, (int, float))
+            else "an unknown time"
+        )
+        what = (
+            f"the store {self.path} was damaged by a checkpoint that was interrupted "
+            f"(begun {stamp} by PID {meta.get('pid')}): {reason}"
+        )
+        try:
+            checkpoint.restore(self.path, backup, meta)
+            con = duckdb.connect(str(self.path))
+        except (OSError, duckdb.Error) as exc:
+            text = exc.strerror if isinstance(exc, OSError) else _one_line(exc)
+            raise StoreError(
+                f"{what}; restoring the copy taken before it failed too ({text}); the copy "
+                f"is kept in {backup.db} and {backup.wal}",
+                path=str(self.path),
+            ) from None
+        try:
+            checkpoint.configure(con)
+            checkpoint.verify(con)
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+            raise StoreError(
+                f"{what}; the copy taken before it does not read back either "
+                f"({_one_line(exc)}); it is kept in {backup.db} and {backup.wal}",
+                path=str(self.path),
+            ) from None
+        backup.discard()
+        notice = (
+            f"{what}; restored the copy taken just before that checkpoint, which holds "
+            "every commit made before it"
+        )
+        self.notices.append(notice)
+        with contextlib.suppress(OSError), open(f"{self.path}.recovery.log", "a") as log:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} PID {os.getpid()}: {notice}\n")
+        return con
+
+    def _checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:
+        checkpoint.protected_checkpoint(con, self.path)
+        self.checkpoints += 1
+
+    def _checkpoint_if_over(self, con: duckdb.DuckDBPyConnection, threshold: int) -> None:
+        """Checkpoint when the WAL has grown past ``threshold`` bytes. A failed one leaves
+        the WAL (or, if it got as far as the file, its copy) for the next open."""
+        if checkpoint.wal_size(self.path) < threshold:
+            return
+        with contextlib.suppress(duckdb.Error, OSError):
+            self._checkpoint(con)
+
     def _release(self, *, stay_away: bool) -> None:
         con, self._con = self._con, None
         self.tenure = 0
         if con is not None:
             try:
+                # Checkpoint here, not in DuckDB's close (see checkpoint.py).
+                self._checkpoint_if_over(con, checkpoint.checkpoint_threshold(self.path))
                 with contextlib.suppress(duckdb.Error):
                     con.close()
             finally:

@@ -133,8 +133,11 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {row[0] for row in rows}
 
 
-def prepare(con: duckdb.DuckDBPyConnection, path: str) -> None:
+def prepare(con: duckdb.DuckDBPyConnection, path: str) -> bool:
     """Create the schema in an empty file, migrate an older one, refuse anything else.
+
+    Returns:
+        True when it created or migrated the schema (the change is in the WAL).
 
     Raises:
         StoreError: the file holds other tables, another app's data, or a newer schema.
@@ -143,7 +146,7 @@ def prepare(con: duckdb.DuckDBPyConnection, path: str) -> None:
     tables = _tables(con)
     if not tables:
         _migrate(con, 0)
-        return
+        return True
     if "schema_version" not in tables:
         raise StoreError(
             f"{path} is a DuckDB file but not a flovyn store (it has tables "
@@ -164,6 +167,8 @@ def prepare(con: duckdb.DuckDBPyConnection, path: str) -> None:
         )
     if version < CURRENT_VERSION:
         _migrate(con, version)
+        return True
+    return False
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, from_version: int) -> None:
