@@ -9,7 +9,6 @@ then writes nothing.
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -169,14 +168,13 @@ def test_a_lone_caller_never_waits_for_company(
 ) -> None:
     """One thread starting runs back to back (or starting one and awaiting its result)
     is the only caller there is: its commits never wait for others."""
-    monkeypatch.setattr(writer_module, "GATHER", 0.5)  # any wait would show
+    # Any wait for company would outlast every result timeout below (not a speed check).
+    monkeypatch.setattr(writer_module, "GATHER", 60.0)
     sizes = _count_start_inserts(monkeypatch)
-    started = time.monotonic()
     for n in range(20):
-        assert fn.start_workflow(quick, n).result(timeout=10) == n
+        assert fn.start_workflow(quick, n).result(timeout=20) == n
     handles = [fn.start_workflow(quick, n) for n in range(20)]
-    assert [h.result(timeout=10) for h in handles] == list(range(20))
-    assert time.monotonic() - started < 0.5 * 5, "a commit waited for callers that never came"
+    assert [h.result(timeout=20) for h in handles] == list(range(20))
     assert sizes == [1] * 40
 
 
