@@ -314,14 +314,16 @@ def test_a_store_held_by_a_foreign_client_delays_the_record_and_loses_none_of_it
     StoreLocked and change nothing; when the client goes, the run carries on, no hole."""
     _effects.clear()
     with temporary_engine(store=store_path, lock_timeout=0.3, idle_release=0.05) as engine:
-        handle = fn.start_workflow(_steps_around_a_timer, 1.0, workflow_id="locked-1")
+        # The holder must be in before the timer fires: its pause leaves a loaded
+        # machine time to start the holder's interpreter.
+        handle = fn.start_workflow(_steps_around_a_timer, 6.0, workflow_id="locked-1")
         wait_until(lambda: fn.get_run("locked-1").status is RunStatus.WAITING)
         assert _effects == ["before"]
-        holder = spawn("hold", str(store_path), "--wait", "5")
+        holder = spawn("hold", str(store_path), "--wait", "20")
         holder.expect("ready")
 
         # The timer fires; the record of it and of the next step cannot be written.
-        blocked = wait_until(lambda: engine.store_blocked, timeout=10, message="never blocked")
+        blocked = wait_until(lambda: engine.store_blocked, timeout=30, message="never blocked")
         assert blocked.holder_pid == holder.pid
         assert _effects == ["before"], "a side effect ran before its record was durable"
         with pytest.raises(StoreLocked, match=f"PID {holder.pid}"):
@@ -350,11 +352,12 @@ def test_stopping_while_a_foreign_client_holds_the_store_is_like_a_crash(
     next engine resumes the run from what was durable (no step runs twice)."""
     _effects.clear()
     with temporary_engine(store=store_path, lock_timeout=0.3, idle_release=0.05) as engine:
-        fn.start_workflow(_steps_around_a_timer, 0.5, workflow_id="locked-stop")
+        # The holder must be in before the timer fires (a loaded machine starts it slowly).
+        fn.start_workflow(_steps_around_a_timer, 6.0, workflow_id="locked-stop")
         wait_until(lambda: fn.get_run("locked-stop").status is RunStatus.WAITING)
-        holder = spawn("hold", str(store_path), "--wait", "5")
+        holder = spawn("hold", str(store_path), "--wait", "20")
         holder.expect("ready")
-        wait_until(lambda: engine.store_blocked, timeout=10, message="never blocked")
+        wait_until(lambda: engine.store_blocked, timeout=30, message="never blocked")
         started = time.monotonic()
     stopping = time.monotonic() - started
     # The holder never lets go: stop() returning at all is the property (generous bound).
