@@ -224,11 +224,13 @@ def test_a_deadline_keeps_an_open_store_from_being_let_go_just_before_it(
         [promise] = _waiting("p-keep")
         assert promise.timeout_at is not None
         lease = engine.store.lease
-        # Use the store so that its idle release falls 15 ms before the deadline, inside
-        # the 50 ms in which the deadline queue warms the store up: the warm-up has 35 ms
-        # of slack on a loaded machine (if this thread is late, the release falls after
-        # the deadline and nothing is at stake).
-        touch_at = promise.timeout_at.timestamp() - idle - 0.015
+        # Use the store so that its idle release falls 40 ms before the deadline, inside
+        # the 50 ms in which the deadline queue warms the store up. The file is opened a
+        # little before (opening takes ~100 ms, and the release counts from the end of a
+        # use), so that the timed use itself is short.
+        touch_at = promise.timeout_at.timestamp() - idle - 0.04
+        wait_until(lambda: time.time() >= touch_at - 0.2, timeout=5, interval=0.001)
+        fn.list_runs()
         wait_until(lambda: time.time() >= touch_at, timeout=5, interval=0.001)
         fn.list_runs()
         opens = lease.opens
