@@ -39,6 +39,7 @@ SHORT = {
     ("idle_cpu", "cpu_percent"): "idle CPU",
     ("import_time", "import_ms"): "cold import",
     ("import_time", "heavy_modules"): "heavy modules on import",
+    ("import_time", "cli_runs_ms"): "CLI read command",
     ("lock_handover", "handover_ms"): "lock hand-over",
 }
 

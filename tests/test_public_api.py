@@ -69,19 +69,17 @@ def test_errors_share_one_root() -> None:
     assert set(flovyn_nb.testing.__all__) >= {"FakeClock", "temporary_engine", "temporary_store"}
 
 
-def test_import_is_fast_and_lazy() -> None:
+def test_import_is_lazy() -> None:
+    """Importing the package and defining with it loads none of the heavy modules (what
+    keeps the import fast). The import time itself (< 0.3 s) is a figure of ``make bench``
+    (import_time, import_ms), not asserted here."""
     code = (
-        "import time, sys, json; t = time.perf_counter(); import flovyn_nb; "
+        "import sys, json; import flovyn_nb; "
         "from flovyn_nb import workflow, task, RetryPolicy; "
-        "elapsed = time.perf_counter() - t; "
         "heavy = [m for m in ('duckdb', 'pandas', 'anyio', 'pydantic', 'IPython') if m in sys.modules]; "
-        "print(json.dumps({'elapsed': elapsed, 'heavy': heavy}))"
+        "print(json.dumps({'heavy': heavy}))"
     )
-    samples = []
-    for _ in range(3):
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        )
-        samples.append(json.loads(out.stdout))
-    assert min(s["elapsed"] for s in samples) < 0.3, samples
-    assert samples[0]["heavy"] == [], samples[0]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(out.stdout) == {"heavy": []}

@@ -275,7 +275,9 @@ def test_raw_holder_gives_store_locked_naming_its_pid(store_path: Path, spawn: S
         store.read(lambda con: con.execute("SELECT count(*) FROM workflow_executions").fetchone())
     elapsed = time.monotonic() - started
     print(f"StoreLocked after {elapsed * 1000:.0f} ms (lock_timeout 500 ms)")
-    assert 0.5 <= elapsed < 2.0
+    # It waits its lock timeout out, never less, and then gives up (the holder never lets
+    # go); how soon after the timeout it gives up is not a property (a loaded machine).
+    assert 0.5 <= elapsed < 30
     assert info.value.holder_pid == holder.pid
     assert f"PID {holder.pid}" in str(info.value)
     assert info.value.path == str(store_path)
@@ -339,14 +341,16 @@ def test_a_store_held_by_a_foreign_client_delays_the_record_and_loses_none_of_it
     StoreLocked and change nothing; when the client goes, the run carries on, no hole."""
     _effects.clear()
     with temporary_engine(store=store_path, lock_timeout=0.3, idle_release=0.05) as engine:
-        handle = fn.start_workflow(_steps_around_a_timer, 1.0, workflow_id="locked-1")
+        # The holder must be in before the timer fires: its pause leaves a loaded
+        # machine time to start the holder's interpreter.
+        handle = fn.start_workflow(_steps_around_a_timer, 6.0, workflow_id="locked-1")
         wait_until(lambda: fn.get_run("locked-1").status is RunStatus.WAITING)
         assert _effects == ["before"]
-        holder = spawn("hold", str(store_path), "--wait", "5")
+        holder = spawn("hold", str(store_path), "--wait", "20")
         holder.expect("ready")
 
         # The timer fires; the record of it and of the next step cannot be written.
-        blocked = wait_until(lambda: engine.store_blocked, timeout=10, message="never blocked")
+        blocked = wait_until(lambda: engine.store_blocked, timeout=30, message="never blocked")
         assert blocked.holder_pid == holder.pid
         assert _effects == ["before"], "a side effect ran before its record was durable"
         with pytest.raises(StoreLocked, match=f"PID {holder.pid}"):
@@ -375,14 +379,16 @@ def test_stopping_while_a_foreign_client_holds_the_store_is_like_a_crash(
     next engine resumes the run from what was durable (no step runs twice)."""
     _effects.clear()
     with temporary_engine(store=store_path, lock_timeout=0.3, idle_release=0.05) as engine:
-        fn.start_workflow(_steps_around_a_timer, 0.5, workflow_id="locked-stop")
+        # The holder must be in before the timer fires (a loaded machine starts it slowly).
+        fn.start_workflow(_steps_around_a_timer, 6.0, workflow_id="locked-stop")
         wait_until(lambda: fn.get_run("locked-stop").status is RunStatus.WAITING)
-        holder = spawn("hold", str(store_path), "--wait", "5")
+        holder = spawn("hold", str(store_path), "--wait", "20")
         holder.expect("ready")
-        wait_until(lambda: engine.store_blocked, timeout=10, message="never blocked")
+        wait_until(lambda: engine.store_blocked, timeout=30, message="never blocked")
         started = time.monotonic()
     stopping = time.monotonic() - started
-    assert stopping < 5, f"stop() took {stopping:.1f} s"
+    # The holder never lets go: stop() returning at all is the property (generous bound).
+    assert stopping < 30, f"stop() took {stopping:.1f} s"
     assert any("unwritten" in text for text in engine.errors), engine.errors
     holder.kill()
     with temporary_engine(store=store_path):
@@ -458,10 +464,10 @@ def test_idle_engine_releases_the_file(store_path: Path, spawn: Spawn) -> None:
 def test_a_process_that_only_queried_releases_the_file(store_path: Path, spawn: Spawn) -> None:
     make_store(store_path)
     assert fn.list_runs(store=store_path) == []  # the client's own, cached Store
-    holder = spawn("hold", str(store_path), "--wait", "5")
-    waited = holder.expect("ready")["waited"]
+    # The holder gives up (and reports no "ready") if the file is not let go within 30 s.
+    holder = spawn("hold", str(store_path), "--wait", "30")
+    waited = holder.expect("ready", timeout=60)["waited"]
     print(f"raw connect from another process waited {waited * 1000:.0f} ms")
-    assert waited < 5
 
 
 # -- 4. knock hand-over --------------------------------------------------------------------
@@ -492,9 +498,11 @@ def test_knock_hands_over_from_a_busy_writer(store_path: Path, spawn: Spawn) -> 
     writer = spawn("writer", str(store_path))
     writer.expect("ready")
     query = "SELECT count(*) FROM logs WHERE execution_id = 'writer'"
+    # The writer never idles: without the knock each open fails with StoreLocked after
+    # its lock timeout (10 s). How fast the hand-over is: bench's lock_handover figure.
     times, counts = _hand_over(store_path, query, trials=10)
     _report("busy Store.transaction writer", times)
-    assert max(times) < 2.0
+    assert len(times) == 10
     assert counts[0] >= 1
     # The holder kept writing between and after the hand-overs.
     assert counts[-1] > counts[0]
@@ -529,9 +537,10 @@ def test_knock_reaches_a_holder_that_named_the_store_through_a_symlink(
     link.symlink_to(real)
     writer = spawn("writer", str(link))
     writer.expect("ready")
-    times, _ = _hand_over(real, "SELECT count(*) FROM logs", trials=1, lock_timeout=3)
+    # Unheard, the knock leaves the writer holding on: StoreLocked after the lock timeout.
+    times, _ = _hand_over(real, "SELECT count(*) FROM logs", trials=1, lock_timeout=15)
     _report("writer on a symlink, reader on the real path", times)
-    assert max(times) < 2.0
+    assert len(times) == 1
 
 
 # -- 5. doorbell ---------------------------------------------------------------------------
@@ -617,7 +626,7 @@ def test_dead_engines_run_is_taken_over_when_the_workflow_registers_later(
     second.expect("registered")
     wait_until(
         lambda: run_of(store_path, "order-5").owner == second_id,
-        timeout=3,
+        timeout=30,  # generous, yet half the heartbeat (60 s) that would also claim it
         interval=0.02,
         message="registering the workflow did not claim the dead engine's run",
     )

@@ -125,6 +125,7 @@ async def recover_workflow() -> None:
 
 class DBOSSystem:
     import_name: str = "dbos"
+    cli_read_command: tuple[str, ...] = ()
     store_name: str = "dbos.sqlite"
     heavy_modules: tuple[str, ...] = ()
 

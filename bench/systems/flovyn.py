@@ -102,6 +102,7 @@ async def idle_waiter_workflow(ctx: fn.WorkflowContext) -> None:
 class FlovynSystem:
     name: str = "flovyn_nb"
     import_name: str = "flovyn_nb"
+    cli_read_command: tuple[str, ...] = ("-m", "flovyn_nb.cli", "runs", "--json", "--store")
     store_name: str = "store.duckdb"
     wakeup_interval: float = 0.02  # Engine(poll_interval=...) default
     slow_wakeup: bool = False
