@@ -17,6 +17,8 @@ from flovyn_nb.store import PromiseRow, RequestCancel, SendSignal, SettlePromise
 
 
 class Inbox(RunRegistry):
+    """Deliveries to runs: promise settlements, signals and cancel requests."""
+
     def inbox_changed(self, execution_id: str) -> None:
         """The run waits on something new: scan its inbox (promises, signals)."""
         self._dirty.add(execution_id)

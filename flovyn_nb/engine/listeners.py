@@ -16,6 +16,8 @@ from flovyn_nb.store import EventRow, LogRow
 
 
 class Listeners(EngineCore):
+    """Listeners (panels, logs) on the loop, and threads waiting for runs to end."""
+
     def observe_event(self, execution_id: str, row: EventRow) -> None:
         for listener in list(self._listeners):
             self._notify(listener, "event", execution_id, row)

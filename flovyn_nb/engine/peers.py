@@ -18,6 +18,8 @@ from flovyn_nb.store import EngineRow, Heartbeat
 
 
 class Peers(Inbox):
+    """The doorbell, the engines on this host, and the heartbeat."""
+
     def _note_peers(self, engines: list[EngineRow]) -> None:
         self._peers = {e.id: e.pid for e in engines if e.id != self.id and e.host == ownership.HOST}
 

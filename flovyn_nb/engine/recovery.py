@@ -16,6 +16,8 @@ from flovyn_nb.store import Claimed, RunUpdate
 
 
 class Recovery(PromiseTimeouts):
+    """Claims runs (at start, on registrations, from dead owners) and replays them."""
+
     def _on_registered(self, definition: Any) -> None:
         """A definition was registered (in any thread): runs of it may be ours to resume."""
         if not self.thread.running:

@@ -37,6 +37,8 @@ class Activity:
 
 
 class RunRegistry(Listeners):
+    """The runs this engine holds: created, adopted, driven, parked, finished."""
+
     async def create_run(
         self,
         definition: WorkflowDefinition[Any],

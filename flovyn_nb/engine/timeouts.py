@@ -19,6 +19,8 @@ from flovyn_nb.store import PromiseRow, TimeOutPromises
 
 
 class PromiseTimeouts(Peers):
+    """Decides promise timeouts at their deadline (see the module's docstring)."""
+
     def promise_timed_out(self, execution_id: str, name: str) -> None:
         """A promise's deadline passed (called by the deadline queue).
 

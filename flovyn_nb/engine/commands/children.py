@@ -26,6 +26,8 @@ E = EventType
 
 
 class ChildCommands(RunBase):
+    """Child workflows: ``ctx.schedule_workflow(_async)`` and their outcomes."""
+
     def schedule_workflow_async(
         self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
     ) -> StepHandle:

@@ -21,6 +21,8 @@ E = EventType
 
 
 class OperationCommands(RunBase):
+    """Side effects recorded once (``ctx.run``), recorded time, and workflow state."""
+
     async def run_operation(self, name: str, fn: Callable[[], Any], type_hint: Any) -> Any:
         index = self._next("operation")
         rec = self._match("operation", index, name, f"run({name!r})")

@@ -29,6 +29,8 @@ E = EventType
 
 
 class PromiseCommands(RunBase):
+    """Promises: ``ctx.promise``, and their delivery (resolved, rejected, timed out)."""
+
     async def promise(self, name: str, timeout: timedelta | float | None, type_hint: Any) -> Any:
         if not isinstance(name, str) or not name:
             raise InvalidInput("a promise needs a non-empty name")

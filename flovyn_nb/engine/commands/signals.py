@@ -20,6 +20,8 @@ E = EventType
 
 
 class SignalCommands(RunBase):
+    """Signals: ``ctx.wait_for_signal`` and the delivery of buffered signals."""
+
     async def wait_for_signal(
         self, name: str, timeout: timedelta | float | None, type_hint: Any
     ) -> Any:

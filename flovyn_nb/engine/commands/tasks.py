@@ -19,6 +19,8 @@ E = EventType
 
 
 class TaskCommands(RunBase):
+    """Tasks: ``ctx.schedule`` and ``ctx.schedule_async`` (the attempts run in ``engine.tasks``)."""
+
     def schedule_async(self, task: TaskDefinition[Any] | str, input: Any) -> StepHandle:
         definition = task if isinstance(task, TaskDefinition) else self.host.registry.task(task)
         # Live runs keep the definition they were given; recovered ones use the registry's.

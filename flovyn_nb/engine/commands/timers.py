@@ -16,6 +16,8 @@ E = EventType
 
 
 class TimerCommands(RunBase):
+    """Durable timers: ``ctx.sleep`` and ``ctx.sleep_until``."""
+
     async def sleep(self, duration: timedelta | float) -> None:
         seconds = seconds_of(duration, "sleep duration")
         assert seconds is not None
