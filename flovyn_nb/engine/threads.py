@@ -7,7 +7,7 @@ crosses that boundary only through this module:
   blocking), from widget button handlers (:meth:`EngineThread.soon`, a future), and from
   worker threads that log (:meth:`EngineThread.spawn`);
 - out of the loop: ``def`` tasks (:class:`TaskThreads`, an executor of the engine's own),
-  ``def`` workflows and blocking store calls (:func:`to_thread`);
+  ``def`` workflows and blocking store calls (:func:`offload`);
 - back from a ``def`` workflow's thread into the loop (:func:`blocking`,
   :func:`blocking_sync`: anyio's portal of that worker thread).
 
@@ -262,16 +262,15 @@ class TaskThreads:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def offload(
+def offload(
     fn: Callable[..., T],
     *args: Any,
     limiter: anyio.CapacityLimiter | None = None,
     abandon_on_cancel: bool = False,
-) -> T:
-    """Run a blocking call (a store call, a ``def`` workflow) in a worker thread."""
-    return await anyio.to_thread.run_sync(
-        fn, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
-    )
+) -> Awaitable[T]:
+    """From the loop: run a blocking call (a store call, a ``def`` workflow) in a worker
+    thread; await the result. (A plain function: no coroutine of its own per call.)"""
+    return anyio.to_thread.run_sync(fn, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
 
 
 def awaitable_in_thread(fn: Callable[[], T]) -> Generator[Any, None, T]:
