@@ -7,6 +7,7 @@ run's inbox in the store, and the owning process picks it up through the doorbel
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -168,9 +169,9 @@ class WorkflowHandle:
         )
 
     def __await__(self) -> Generator[Any, None, Any]:
-        import anyio.to_thread
+        from flovyn_nb.engine.threads import awaitable_in_thread
 
-        return anyio.to_thread.run_sync(self.result, None, abandon_on_cancel=True).__await__()
+        return awaitable_in_thread(functools.partial(self.result, None))
 
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None

@@ -11,22 +11,86 @@ workflows get :class:`SyncWorkflowContext`, whose methods block and return the v
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Generator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-import anyio.from_thread
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from flovyn_nb.errors import WorkflowCancelled
 
 if TYPE_CHECKING:
     from flovyn_nb.definitions import TaskDefinition, WorkflowDefinition
-    from flovyn_nb.engine.run import Run
-    from flovyn_nb.engine.waits import Wait
 
-__all__ = ["StepHandle", "SyncWorkflowContext", "TaskContext", "WorkflowContext"]
+__all__ = [
+    "Blocking",
+    "Outcome",
+    "RunCommands",
+    "StepHandle",
+    "SyncWorkflowContext",
+    "TaskContext",
+    "WorkflowContext",
+]
+
+T = TypeVar("T")
+
+
+class Outcome(Protocol):
+    """A step's outcome that workflow code waits for (the engine's ``Wait``)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    async def result(self) -> Any: ...
+
+
+class Blocking(Protocol):
+    """How a ``def`` workflow's thread reaches the engine's loop (see :class:`RunCommands`)."""
+
+    def blocking(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """From a ``def`` workflow's thread: run ``fn(*args)`` on the loop and wait."""
+        ...
+
+
+class RunCommands(Blocking, Protocol):
+    """What the contexts need from a run: its identity and its commands (the engine's
+    ``Run`` implements it). Every command runs on the engine's loop; a ``def`` workflow's
+    thread reaches it through :meth:`blocking` and :meth:`blocking_sync`."""
+
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def workflow_id(self) -> str: ...
+    @property
+    def logger(self) -> logging.Logger: ...
+    @property
+    def cancel_requested(self) -> bool: ...
+    @property
+    def rng(self) -> random.Random: ...
+
+    def schedule_async(self, task: TaskDefinition[Any] | str, input: Any) -> StepHandle: ...
+    async def schedule(self, task: TaskDefinition[Any] | str, input: Any) -> Any: ...
+    def schedule_workflow_async(
+        self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
+    ) -> StepHandle: ...
+    async def sleep(self, duration: timedelta | float) -> None: ...
+    async def sleep_until(self, when: datetime) -> None: ...
+    async def promise(
+        self, name: str, timeout: timedelta | float | None, type_hint: Any
+    ) -> Any: ...
+    async def wait_for_signal(
+        self, name: str, timeout: timedelta | float | None, type_hint: Any
+    ) -> Any: ...
+    async def run_operation(self, name: str, fn: Callable[[], Any], type_hint: Any) -> Any: ...
+    def get_state(self, key: str, default: Any, type_hint: Any) -> Any: ...
+    def set_state(self, key: str, value: Any) -> None: ...
+    def clear_state(self, key: str) -> None: ...
+    def current_time(self) -> datetime: ...
+
+    def blocking_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """From a ``def`` workflow's thread: call ``fn(*args)`` on the loop and wait."""
+        ...
 
 
 class StepHandle:
@@ -36,9 +100,10 @@ class StepHandle:
     value or raises its error.
     """
 
-    def __init__(self, wait: Wait, label: str) -> None:
+    def __init__(self, wait: Outcome, label: str, run: Blocking) -> None:
         self._wait = wait
         self.label = label
+        self._run = run
 
     @property
     def done(self) -> bool:
@@ -49,14 +114,14 @@ class StepHandle:
 
     def result(self) -> Any:
         """Block a sync workflow until the step is done (not for async workflows)."""
-        return anyio.from_thread.run(self._wait.result)
+        return self._run.blocking(self._wait.result)
 
     def __repr__(self) -> str:
         return f"<StepHandle {self.label} {'done' if self.done else 'pending'}>"
 
 
 class _ContextBase:
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: RunCommands) -> None:
         self._run = run
 
     @property
@@ -177,18 +242,14 @@ class WorkflowContext(_ContextBase):
         return uuid.UUID(int=self._run.rng.getrandbits(128), version=4)
 
 
-def _blocking(fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
-    return anyio.from_thread.run(fn, *args)
-
-
 class SyncWorkflowContext(_ContextBase):
     """The context of a plain ``def`` workflow: the same commands, blocking."""
 
     def schedule(self, task: TaskDefinition[Any] | str, input: Any = None) -> Any:
-        return _blocking(self._run.schedule, task, input)
+        return self._run.blocking(self._run.schedule, task, input)
 
     def schedule_async(self, task: TaskDefinition[Any] | str, input: Any = None) -> StepHandle:
-        result: StepHandle = anyio.from_thread.run_sync(self._run.schedule_async, task, input)
+        result: StepHandle = self._run.blocking_sync(self._run.schedule_async, task, input)
         return result
 
     def schedule_workflow(
@@ -207,49 +268,49 @@ class SyncWorkflowContext(_ContextBase):
         *,
         workflow_id: str | None = None,
     ) -> StepHandle:
-        result: StepHandle = anyio.from_thread.run_sync(
+        result: StepHandle = self._run.blocking_sync(
             self._run.schedule_workflow_async, workflow, input, workflow_id
         )
         return result
 
     def sleep(self, duration: timedelta | float) -> None:
-        _blocking(self._run.sleep, duration)
+        self._run.blocking(self._run.sleep, duration)
 
     def sleep_until(self, when: datetime) -> None:
-        _blocking(self._run.sleep_until, when)
+        self._run.blocking(self._run.sleep_until, when)
 
     def promise(
         self, name: str, *, timeout: timedelta | float | None = None, type_hint: Any = Any
     ) -> Any:
-        return _blocking(self._run.promise, name, timeout, type_hint)
+        return self._run.blocking(self._run.promise, name, timeout, type_hint)
 
     def wait_for_signal(
         self, name: str, *, timeout: timedelta | float | None = None, type_hint: Any = Any
     ) -> Any:
-        return _blocking(self._run.wait_for_signal, name, timeout, type_hint)
+        return self._run.blocking(self._run.wait_for_signal, name, timeout, type_hint)
 
     def run(self, name: str, fn: Callable[[], Any], *, type_hint: Any = Any) -> Any:
-        return _blocking(self._run.run_operation, name, fn, type_hint)
+        return self._run.blocking(self._run.run_operation, name, fn, type_hint)
 
     def get(self, key: str, default: Any = None, *, type_hint: Any = Any) -> Any:
-        return anyio.from_thread.run_sync(self._run.get_state, key, default, type_hint)
+        return self._run.blocking_sync(self._run.get_state, key, default, type_hint)
 
     def set(self, key: str, value: Any) -> None:
-        anyio.from_thread.run_sync(self._run.set_state, key, value)
+        self._run.blocking_sync(self._run.set_state, key, value)
 
     def clear(self, key: str) -> None:
-        anyio.from_thread.run_sync(self._run.clear_state, key)
+        self._run.blocking_sync(self._run.clear_state, key)
 
     def current_time(self) -> datetime:
-        result: datetime = anyio.from_thread.run_sync(self._run.current_time)
+        result: datetime = self._run.blocking_sync(self._run.current_time)
         return result
 
     def random(self) -> float:
-        result: float = anyio.from_thread.run_sync(self._run.rng.random)
+        result: float = self._run.blocking_sync(self._run.rng.random)
         return result
 
     def random_uuid(self) -> uuid.UUID:
-        bits: int = anyio.from_thread.run_sync(self._run.rng.getrandbits, 128)
+        bits: int = self._run.blocking_sync(self._run.rng.getrandbits, 128)
         return uuid.UUID(int=bits, version=4)
 
 

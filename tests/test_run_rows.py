@@ -107,7 +107,7 @@ def test_moves_that_cancel_out_write_nothing(engine: Engine) -> None:
         result.append(run.row_update())
         done.set()
 
-    engine._call(flip)
+    engine.thread.call(flip)
     assert done.wait(5)
     assert result[1] is None, "a move back to what the row says must write nothing"
     fn.resolve_promise("rows-3", "go", "ok")

@@ -330,7 +330,7 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
     with temporary_engine(store=store_path) as engine:
         h = fn.start_workflow(waits, workflow_id="survivor")
         wait_until(lambda: fn.pending_promises())
-        loop = engine._loop
+        loop = engine.thread.loop
         assert loop is not None
         serving = threading.Event()
 
@@ -338,7 +338,7 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
             serving.set()
             await anyio.sleep_forever()
 
-        in_flight = engine._soon(hold)  # a call the loop is serving
+        in_flight = engine.thread.soon(hold)  # a call the loop is serving
         assert serving.wait(10)
         # An internal fault, injected: a SystemExit out of a loop callback stops the loop
         # itself; an error in one of the engine's services ends its task group.

@@ -184,6 +184,25 @@ def test_failed_run_raises_workflow_failed_with_cause(engine: Engine) -> None:
     assert run.events[-1].type is EventType.WORKFLOW_EXECUTION_FAILED
 
 
+@fn.workflow(name="wf-blocks-its-loop")
+async def blocks_its_loop(ctx: fn.WorkflowContext, how: str) -> None:
+    if how == "handle":
+        ctx.schedule_async(price, Order(id=1, amount=1.0)).result()  # for `def` workflows
+    else:
+        fn.start_workflow(failing)  # a blocking call into the engine
+
+
+@pytest.mark.parametrize("how", ["handle", "start"])
+def test_a_blocking_call_from_the_engine_loop_fails_clearly(engine: Engine, how: str) -> None:
+    """Made on the engine's own loop, a blocking call would wait for itself for ever: it
+    raises an EngineError that says what to do instead, and only the run fails."""
+    h = fn.start_workflow(blocks_its_loop, how, workflow_id=f"blocks-{how}")
+    with pytest.raises(fn.WorkflowFailed, match="cannot be made from workflow code") as info:
+        h.result(timeout=10)
+    assert info.value.cause["type"] == "EngineError"
+    assert engine.running
+
+
 side_effects: list[str] = []
 
 

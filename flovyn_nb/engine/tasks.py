@@ -7,13 +7,11 @@ and attempt timeouts are entries in the engine's deadline queue.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import functools
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -22,6 +20,8 @@ from flovyn_nb.context import TaskContext
 from flovyn_nb.definitions import TaskDefinition
 from flovyn_nb.engine import logcapture
 from flovyn_nb.engine.faults import describe, is_code_failure, storable, unstorable
+from flovyn_nb.engine.host import Host, TaskOwner
+from flovyn_nb.engine.threads import TaskThreads
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.errors import (
     InvalidInput,
@@ -41,10 +41,6 @@ from flovyn_nb.model import (
     TaskStarted,
 )
 
-if TYPE_CHECKING:
-    from flovyn_nb.engine.engine import Engine
-    from flovyn_nb.engine.run import Run
-
 E = EventType
 
 
@@ -53,20 +49,18 @@ class _TimedOut(Exception):
 
 
 class TaskRunner:
-    def __init__(self, engine: Engine, *, max_concurrent_tasks: int) -> None:
-        self.engine = engine
+    """Runs the attempts of the tasks runs schedule (implements ``host.TaskStarter``)."""
+
+    def __init__(self, host: Host, *, max_concurrent_tasks: int) -> None:
+        self.host = host
         self.limiter = anyio.CapacityLimiter(max_concurrent_tasks)
-        # Threads for `def` tasks. (anyio.to_thread costs about three times as much per
-        # call on the loop; a timed-out or cancelled call is abandoned the same way.)
-        self._threads = ThreadPoolExecutor(
-            max_workers=max_concurrent_tasks, thread_name_prefix="flovyn-task"
-        )
+        self._threads = TaskThreads(max_concurrent_tasks)  # for `def` tasks
         self.running = 0  # tasks started and not finished (including retry waits)
         self.attempts_in_progress = 0
 
     def close(self) -> None:
         """Let go of the task threads (abandoned calls finish on their own)."""
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        self._threads.close()
 
     @contextlib.contextmanager
     def _active(self) -> Iterator[None]:
@@ -78,7 +72,7 @@ class TaskRunner:
 
     def start(
         self,
-        run: Run,
+        run: TaskOwner,
         definition: TaskDefinition[Any],
         task_id: str,
         input_json: Any,
@@ -111,27 +105,11 @@ class TaskRunner:
                 wait.set_error(exc if isinstance(exc, Exception) else _fault(exc))
                 raise
 
-        self.engine.start_soon(execute)
-
-    @staticmethod
-    def failure(definition: TaskDefinition[Any], payload: dict[str, Any]) -> TaskFailed:
-        error = payload.get("error") or {}
-        attempts = int(payload.get("attempt", 0))
-        cls = TaskTimeout if payload.get("timedOut") else TaskFailed
-        what = "timed out" if cls is TaskTimeout else "failed"
-        return cls(
-            f"task {definition.name!r} {what} after {attempts} attempt(s): "
-            f"{error.get('type')}: {error.get('message')}",
-            task=definition.name,
-            attempts=attempts,
-            error_type=str(error.get("type", "")),
-            error_message=str(error.get("message", "")),
-            traceback=str(error.get("traceback", "")),
-        )
+        self.host.start_soon(execute)
 
     async def _execute(
         self,
-        run: Run,
+        run: TaskOwner,
         definition: TaskDefinition[Any],
         task_id: str,
         input_json: Any,
@@ -151,7 +129,7 @@ class TaskRunner:
             run.task_cancellers[wait] = cancel
             try:
                 if resume_at is not None:
-                    await self.engine.sleep_until(resume_at)
+                    await self.host.sleep_until(resume_at)
                 while True:
                     ok, value, exc, timed_out = await self._attempt(
                         run, definition, task_id, input_json, attempt
@@ -191,9 +169,7 @@ class TaskRunner:
                         and (not isinstance(exc, InvalidInput) or isinstance(exc, UnstorableValue))
                     )
                     if retry:
-                        next_at = self.engine.clock.now() + policy.delay_after(
-                            attempt, self.engine.rng
-                        )
+                        next_at = self.host.clock.now() + policy.delay_after(attempt, self.host.rng)
                         run.emit(
                             E.TASK_RETRY_SCHEDULED,
                             TaskRetryScheduled(
@@ -204,14 +180,14 @@ class TaskRunner:
                                 timed_out=timed_out,
                             ),
                         )
-                        await self.engine.sleep_until(next_at)
+                        await self.host.sleep_until(next_at)
                         attempt += 1
                         continue
                     payload = TaskFailedPayload(
                         task_execution_id=task_id, attempt=attempt, error=info, timed_out=timed_out
                     )
                     run.emit(E.TASK_FAILED, payload)
-                    wait.set_error(self.failure(definition, payload.dump()))
+                    wait.set_error(task_failure(definition, payload.dump()))
                     return
             finally:
                 run.task_cancellers.pop(wait, None)
@@ -221,12 +197,17 @@ class TaskRunner:
             wait.set_error(WorkflowCancelled(workflow_id=run.workflow_id))
 
     async def _attempt(
-        self, run: Run, definition: TaskDefinition[Any], task_id: str, input_json: Any, attempt: int
+        self,
+        run: TaskOwner,
+        definition: TaskDefinition[Any],
+        task_id: str,
+        input_json: Any,
+        attempt: int,
     ) -> tuple[bool, Any, BaseException | None, bool]:
         """One attempt: (ok, output JSON, error, timed out)."""
-        engine = self.engine
+        host = self.host
         deadline = (
-            engine.clock.now() + definition.timeout.total_seconds() if definition.timeout else None
+            host.clock.now() + definition.timeout.total_seconds() if definition.timeout else None
         )
         run.emit(
             E.TASK_STARTED,
@@ -244,14 +225,14 @@ class TaskRunner:
 
     async def _run_attempt(
         self,
-        run: Run,
+        run: TaskOwner,
         definition: TaskDefinition[Any],
         task_id: str,
         input_json: Any,
         attempt: int,
         deadline: float | None,
     ) -> tuple[bool, Any, BaseException | None, bool]:
-        engine = self.engine
+        host = self.host
         # The previous steps' results are durable before this side effect starts.
         await run.outcomes_durable()
         scope = logcapture.StepScope(sink=run.log_sink, task_execution_id=task_id)
@@ -277,7 +258,7 @@ class TaskRunner:
                 tctx.cancel()
                 attempt_scope.cancel()
 
-            entry = engine.deadlines.add(deadline, on_timeout) if deadline is not None else None
+            entry = host.deadlines.add(deadline, on_timeout) if deadline is not None else None
             try:
                 value = serde.from_json(input_json, definition.input_type, what="task input")
                 args: list[Any] = [tctx] if definition.takes_ctx else []
@@ -290,8 +271,7 @@ class TaskRunner:
                         context = contextvars.copy_context()
                         call = functools.partial(context.run, definition.fn, *args)
                         try:
-                            loop = asyncio.get_running_loop()
-                            result = await loop.run_in_executor(self._threads, call)
+                            result = await self._threads.submit(call)
                         except anyio.get_cancelled_exc_class():
                             tctx.cancel()  # the thread runs on; tell it to stop
                             raise
@@ -310,6 +290,23 @@ class TaskRunner:
         seconds = definition.timeout.total_seconds() if definition.timeout else 0
         error = _TimedOut(f"attempt {attempt} exceeded the timeout of {seconds:g} s")
         return False, None, error, True
+
+
+def task_failure(definition: TaskDefinition[Any], payload: dict[str, Any]) -> TaskFailed:
+    """The error a workflow sees for a task that failed (from its TASK_FAILED payload)."""
+    error = payload.get("error") or {}
+    attempts = int(payload.get("attempt", 0))
+    cls = TaskTimeout if payload.get("timedOut") else TaskFailed
+    what = "timed out" if cls is TaskTimeout else "failed"
+    return cls(
+        f"task {definition.name!r} {what} after {attempts} attempt(s): "
+        f"{error.get('type')}: {error.get('message')}",
+        task=definition.name,
+        attempts=attempts,
+        error_type=str(error.get("type", "")),
+        error_message=str(error.get("message", "")),
+        traceback=str(error.get("traceback", "")),
+    )
 
 
 def _traceback(exc: BaseException) -> str:

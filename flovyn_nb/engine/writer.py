@@ -32,6 +32,7 @@ from typing import Any
 
 import anyio
 
+from flovyn_nb.engine.threads import offload
 from flovyn_nb.errors import StoreLocked
 from flovyn_nb.store import Change, RunUpdate, Store
 
@@ -197,9 +198,7 @@ class Writer:
                         # loop prepares the next batch meanwhile.
                         retry = self._commit_batch(batch)
                     else:  # opening may wait for another process: keep the loop free
-                        retry = await anyio.to_thread.run_sync(
-                            self._commit_batch, batch, limiter=self._limiter
-                        )
+                        retry = await offload(self._commit_batch, batch, limiter=self._limiter)
                 except Exception as exc:  # a fault outside the store: nothing counts as durable
                     for write in batch:
                         if write.error is None:

@@ -1,0 +1,1 @@
+"""The families of commands a run executes for its context (mixins over ``RunBase``)."""

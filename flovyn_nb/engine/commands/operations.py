@@ -1,0 +1,80 @@
+"""Side effects recorded once (``ctx.run``), recorded time, and workflow state."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import anyio.lowlevel
+
+from flovyn_nb import serde
+from flovyn_nb.engine import logcapture
+from flovyn_nb.engine.commands.base import RunBase, iso
+from flovyn_nb.engine.faults import storable
+from flovyn_nb.errors import WorkflowCancelled
+from flovyn_nb.model import EventType, OperationCompleted, StateCleared, StateSet
+
+E = EventType
+
+
+class OperationCommands(RunBase):
+    """Side effects recorded once (``ctx.run``), recorded time, and workflow state."""
+
+    async def run_operation(self, name: str, fn: Callable[[], Any], type_hint: Any) -> Any:
+        index = self._next("operation")
+        rec = self._match("operation", index, name, f"run({name!r})")
+        if type_hint is Any:
+            type_hint = typing.get_type_hints(fn).get("return", Any) if callable(fn) else Any
+        if rec is not None:
+            await anyio.lowlevel.checkpoint()
+            return serde.from_json(rec.payload.get("result"), type_hint, what=f"result of {name!r}")
+        if self.cancel_requested and not self._cancel_delivered:
+            self._cancel_delivered = True
+            raise WorkflowCancelled(workflow_id=self.workflow_id)
+        await self.outcomes_durable()
+        with logcapture.step(self.scope):
+            result = fn()
+            if inspect.isawaitable(result):
+                result = await result
+        data = storable(result, what=f"result of ctx.run({name!r})")
+        await self.commit(
+            E.OPERATION_COMPLETED, OperationCompleted(operation_name=name, result=data)
+        )
+        return serde.from_json(data, type_hint, what=f"result of {name!r}")
+
+    def current_time(self) -> datetime:
+        index = self._next("operation")
+        rec = self._match("operation", index, "current_time", "current_time()")
+        if rec is not None:
+            return datetime.fromisoformat(rec.payload["result"])
+        now = iso(self.host.clock.now())
+        self.emit(
+            E.OPERATION_COMPLETED,
+            OperationCompleted(operation_name="current_time", result=now.isoformat()),
+        )
+        return now
+
+    def get_state(self, key: str, default: Any, type_hint: Any) -> Any:
+        if key not in self.state:
+            return default
+        return serde.from_json(self.state[key], type_hint, what=f"state {key!r}")
+
+    def set_state(self, key: str, value: Any) -> None:
+        index = self._next("state")
+        rec = self._match("state", index, f"set:{key}", f"set({key!r})")
+        if rec is not None:
+            self.state[key] = rec.payload.get("value")
+            return
+        data = storable(value, what=f"value of state {key!r} (ctx.set)")
+        self.emit(E.STATE_SET, StateSet(key=key, value=data))
+        self.state[key] = data
+
+    def clear_state(self, key: str) -> None:
+        index = self._next("state")
+        rec = self._match("state", index, f"clear:{key}", f"clear({key!r})")
+        self.state.pop(key, None)
+        if rec is None:
+            self.emit(E.STATE_CLEARED, StateCleared(key=key))

@@ -1,0 +1,77 @@
+"""Other engines: the doorbell (commits by other processes), peers on this host (a dead
+one's runs are taken over at once), and the heartbeat (which also claims the runs of
+engines that died elsewhere)."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+
+from flovyn_nb.engine import ownership
+from flovyn_nb.engine.inbox import Inbox
+from flovyn_nb.engine.ownership import pid_alive
+from flovyn_nb.engine.threads import offload
+from flovyn_nb.engine.writer import Write
+from flovyn_nb.errors import StoreLocked
+from flovyn_nb.store import EngineRow, Heartbeat
+
+
+class Peers(Inbox):
+    """The doorbell, the engines on this host, and the heartbeat."""
+
+    def _note_peers(self, engines: list[EngineRow]) -> None:
+        self._peers = {e.id: e.pid for e in engines if e.id != self.id and e.host == ownership.HOST}
+
+    async def _refresh_peers(self) -> None:
+        # Every engine not marked stopped, dead ones included: one that died before this
+        # look is then found by _check_peers at once, like one that dies later.
+        engines = await offload(self.store.live_engines)
+        self._note_peers(engines)
+
+    def _check_peers(self) -> None:
+        """A same-host engine whose process is gone is known at once: take its runs over."""
+        dead = [engine_id for engine_id, pid in self._peers.items() if not pid_alive(pid)]
+        if dead:
+            for engine_id in dead:
+                del self._peers[engine_id]
+            self.start_soon(self._recover)
+
+    def _observe_bell(self) -> bool:
+        """Look at the doorbell (a ``stat``); if another process committed since the last
+        look, count it and scan every run's inbox. Returns whether it had."""
+        assert self._bell_watcher is not None
+        if not self._bell_watcher.rung_by_others():
+            return False
+        self.bell_gen += 1
+        self._wake_finish_waiters(None)  # runs finished elsewhere may be awaited here
+        self._dirty.update(self.runs)
+        if self._dirty:
+            self._inbox_event.set()
+        return True
+
+    async def _watch_bell(self) -> None:
+        last_refresh = 0.0
+        refresh_due = False
+        while True:
+            await anyio.sleep(self.poll_interval)
+            self._check_peers()
+            rung = self._observe_bell()
+            # A new engine may have registered: look at most twice a second, but put the
+            # look off rather than drop it, or a peer that registered and went quiet
+            # within the half second would never be watched (its death would then wait
+            # for the heartbeat).
+            refresh_due = refresh_due or rung
+            if refresh_due and time.monotonic() - last_refresh > 0.5:
+                refresh_due = False
+                last_refresh = time.monotonic()
+                self.start_soon(self._refresh_peers)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.heartbeat_interval)
+            try:
+                await self.writer.commit(Write(intents=[Heartbeat(self.id, self.clock.now())]))
+                await self._recover()
+            except StoreLocked:
+                continue  # the writer says so (Engine.store_blocked); beat again next time

@@ -1,0 +1,89 @@
+"""Recovery: claiming the runs this engine can execute (at start, on each registration,
+and when an owner died) and replaying them from their histories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flovyn_nb import serde
+from flovyn_nb.engine import ownership
+from flovyn_nb.engine.run import Run
+from flovyn_nb.engine.timeouts import PromiseTimeouts
+from flovyn_nb.engine.writer import Write
+from flovyn_nb.history.replay import History, Recorded
+from flovyn_nb.model import EventType, RunStatus
+from flovyn_nb.store import Claimed, RunUpdate
+
+
+class Recovery(PromiseTimeouts):
+    """Claims runs (at start, on registrations, from dead owners) and replays them."""
+
+    def _on_registered(self, definition: Any) -> None:
+        """A definition was registered (in any thread): runs of it may be ours to resume."""
+        if not self.thread.running:
+            return
+        if self.thread.in_loop():
+            self.start_soon(self._recover)
+        else:
+            self.thread.spawn(self._recover)
+
+    async def _recover(self) -> None:
+        kinds = self.registry.workflow_names()
+        now = self.clock.now()
+        claim: Claimed = await self.writer.commit(
+            Write(
+                intents=[
+                    ownership.claim(
+                        engine_id=self.id, kinds=kinds, now=now, stale_after=self.stale_after
+                    )
+                ]
+            )
+        )
+        self._note_peers(claim.engines)
+        for row, events in claim.runs:
+            definition = self.registry.find_workflow(row.kind)
+            if definition is None or row.id in self.runs:
+                continue
+            history = History(row.workflow_id, events)
+            if history.ended is not None:
+                self._repair_ended(row.id, history.ended)
+                continue
+            run = Run(
+                self,
+                execution_id=row.id,
+                workflow_id=row.workflow_id,
+                definition=definition,
+                input_json=row.input,
+                history=history,
+                next_seq=history.last_seq + 1,
+                parent_id=row.parent_id,
+            )
+            run.row_status = row.status
+            if row.status is not RunStatus.RUNNING:  # e.g. WAITING: say so if replay moves on
+                self.writer.note_status(run.execution_id, run.row_update)
+            if history.last_seq == 0:  # the process died before the start event was written
+                run.emit_started()
+            self._adopt(run)
+            self.inbox_changed(run.execution_id)
+
+    def _repair_ended(self, execution_id: str, ended: Recorded) -> None:
+        """The run ended but the process died before its row said so: say it now."""
+        payload = ended.payload
+        status = {
+            EventType.WORKFLOW_COMPLETED: RunStatus.COMPLETED,
+            EventType.WORKFLOW_CANCELLED: RunStatus.CANCELLED,
+        }.get(ended.type, RunStatus.FAILED)
+        output = payload.get("output")
+        error = payload.get("error")
+        self.writer.submit(
+            Write(
+                run_update=RunUpdate(
+                    execution_id,
+                    status,
+                    ended.ts,
+                    None if output is None else serde.dumps(output),
+                    None if error is None else serde.dumps(error),
+                )
+            ),
+            urgent=True,
+        )
