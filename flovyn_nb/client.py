@@ -119,6 +119,12 @@ def current_engine() -> Runtime | None:
     return runtime if runtime is not None and runtime.running else None
 
 
+def running_engine() -> Engine | None:
+    """The engine object itself, for tests of its internal mechanisms and the bench only:
+    everything else goes through this module's functions and :class:`Runtime`."""
+    return _current()
+
+
 def _current() -> Engine | None:
     """The running engine; one whose loop died says so (EngineStopped) instead of
     passing for no engine at all."""

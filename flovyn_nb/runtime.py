@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from flovyn_nb.errors import StoreLocked
 from flovyn_nb.model import LogEntry, RunInfo
 
 if TYPE_CHECKING:
@@ -49,9 +50,23 @@ class Runtime:
         return self._engine.running and self._engine.failure is None
 
     @property
+    def store_blocked(self) -> StoreLocked | None:
+        """Why the runs' record is not being written now (another process keeps the store
+        locked), or None; the runs wait for it before any side effect."""
+        return self._engine.store_blocked
+
+    @property
     def errors(self) -> list[str]:
         """Internal errors the engine met and kept (it never prints them); a copy."""
         return list(self._engine.errors)
+
+    def flush(self) -> None:
+        """Make everything recorded so far durable (queries do this first by themselves).
+
+        Raises:
+            EngineStopped: the engine's loop died.
+        """
+        self._engine.flush()
 
     def stop(self) -> None:
         """Stop the engine; active runs stay in the store and resume with the next one.

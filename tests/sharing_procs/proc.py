@@ -37,6 +37,7 @@ from typing import Any
 import anyio
 
 import flovyn_nb as fn
+from flovyn_nb import client
 from flovyn_nb.engine.clock import SystemClock
 
 LIFETIME = 150.0
@@ -135,7 +136,12 @@ def engine(args: argparse.Namespace) -> None:
         emit("runs", ids=ids)
     for line in sys.stdin:  # until the test closes stdin
         if line.strip() == "report":
-            emit("report", errors=list(eng.errors), live=len(eng.runs), engine_id=eng.id)
+            emit(
+                "report",
+                errors=list(eng.errors),
+                live=len(getattr(client.activity(), "runs", ())),
+                engine_id=eng.id,
+            )
     os._exit(0)
 
 
