@@ -36,7 +36,8 @@ from flovyn_nb.errors import (
     PromiseRejected,
     PromiseTimeout,
     SignalTimeout,
-    UnknownWorkflow,
+    UnknownTask,
+    UnknownWorkflowKind,
     WorkflowCancelled,
 )
 from flovyn_nb.history.replay import History, epoch_of
@@ -927,12 +928,7 @@ class Run:
 
 def _missing_definition(exc: BaseException) -> bool:
     """A name, task or child workflow this process has not defined (yet)."""
-    text = str(exc)
-    return (
-        isinstance(exc, NameError)
-        or (isinstance(exc, UnknownWorkflow) and text.startswith("no workflow named"))
-        or (isinstance(exc, InvalidInput) and text.startswith("no task named"))
-    )
+    return isinstance(exc, NameError | UnknownWorkflowKind | UnknownTask)
 
 
 class _Delivered:
