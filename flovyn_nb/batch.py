@@ -39,6 +39,8 @@ SUMMARY_ENV = "FLOVYN_NB_SUMMARY"
 
 @dataclass
 class RunSummary:
+    """One run a batch notebook touched, as the kernel reports it to the runner."""
+
     workflow_id: str
     kind: str
     status: str
@@ -48,6 +50,8 @@ class RunSummary:
 
 @dataclass
 class BatchResult:
+    """What ``flovyn-nb run`` did: the executed notebook, its runs and the exit code."""
+
     notebook: Path
     output: Path
     store: Path

@@ -43,6 +43,8 @@ def _micros(when: datetime) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Line:
+    """One captured log line of a step, seen live or read back from the store."""
+
     step: str | None  # task execution id; None for the workflow's own code
     ts: float
     stream: str
@@ -69,6 +71,8 @@ class Line:
 
 @dataclass
 class LogTail:
+    """A step's most recent log lines and its line and error counts."""
+
     count: int = 0
     errors: int = 0
     lines: deque[Line] = field(default_factory=lambda: deque(maxlen=TAIL))

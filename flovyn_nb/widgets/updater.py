@@ -53,6 +53,8 @@ class _Entry:
 
 
 class Updater:
+    """The thread that refreshes panels and the dashboard (see the module docstring)."""
+
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._entries: dict[Target, _Entry] = {}
