@@ -57,6 +57,7 @@ __all__ = [
 _lock = threading.Lock()
 _engine: Engine | None = None
 _runtime: Runtime | None = None
+_feed: Feed | None = None  # the change feed, made on the first watch()
 _stores: dict[str, Store] = {}
 # How a WorkflowHandle shows in a notebook: set by the widgets (set_handle_display), so that
 # this module imports no display code.
@@ -92,8 +93,10 @@ def start(
         )
         engine.start()
         _engine = engine
-        _runtime = Runtime(engine, _stop_engine)
-        return _runtime
+        runtime = _runtime = Runtime(engine, _stop_engine)
+    if _feed is not None:  # subscribers hear of its runs from now on
+        _feed.nudge()
+    return runtime
 
 
 def stop() -> None:
@@ -547,9 +550,6 @@ def run_snapshot(
     if info is None:
         raise UnknownWorkflow(f"no run with workflow id {workflow_id!r}", workflow_id=workflow_id)
     return RunSnapshot(info, handle.logs(info.execution_id, since_ts=logs_since))
-
-
-_feed: Feed | None = None
 
 
 def watch(

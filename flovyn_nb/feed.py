@@ -60,13 +60,29 @@ Callback = Callable[[Change], None]
 
 
 class Subscription:
-    """A running subscription; :meth:`close` (or leaving the ``with`` block) ends it."""
+    """A running subscription; :meth:`close` (or leaving the ``with`` block) ends it.
+
+    ``bell`` may be switched off and on while it runs: a subscriber that needs no news of
+    other processes for now (every panel on the store is final) spares the doorbell look.
+    """
 
     def __init__(self, feed: Feed, callback: Callback, store: str, bell: bool) -> None:
         self._feed = feed
         self.callback = callback
         self.store = store
-        self.bell = bell
+        self._bell = bell
+
+    @property
+    def bell(self) -> bool:
+        """Whether this subscriber hears of commits by other processes."""
+        return self._bell
+
+    @bell.setter
+    def bell(self, value: bool) -> None:
+        if value and not self._bell:
+            self._bell = True
+            self._feed.wake()  # it may be sleeping long, with nobody wanting the doorbell
+        self._bell = value
 
     def close(self) -> None:
         """Stop calling the callback (idempotent)."""
@@ -104,12 +120,22 @@ class Feed:
         sub = Subscription(self, callback, store, bell)
         with self._cond:
             self._subs.append(sub)
+            self._cond.notify()
             if not self._stopping and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(target=self._loop, name="flovyn-feed", daemon=True)
                 self._thread.start()
             self._cond.notify()
         self._attach()
         return sub
+
+    def wake(self) -> None:
+        """Look at the doorbells now (a subscriber wants them again)."""
+        with self._cond:
+            self._cond.notify()
+
+    def nudge(self) -> None:
+        """An engine was started in this process: attach to it now, not on the next round."""
+        self._attach()
 
     def remove(self, sub: Subscription) -> None:
         with self._cond:
@@ -179,16 +205,13 @@ class Feed:
             with self._cond:
                 if self._stopping:
                     return
-                if not self._subs:
-                    # Idle: wait for a subscription, but look for an engine (re)start now
-                    # and then so the next subscriber finds it attached.
-                    self._cond.wait(1.0)
-                    continue
-            self._attach()
+                ringing = any(s.bell for s in self._subs)
+            self._attach()  # an engine started without a nudge (the next round finds it)
             self._ring_bells()
             with self._cond:
                 if not self._stopping:
-                    self._cond.wait(BELL_INTERVAL)
+                    # Nobody needs the doorbell: sleep until a subscription comes.
+                    self._cond.wait(BELL_INTERVAL if ringing else 1.0)
 
 
 def wait_without_engine(

@@ -161,6 +161,10 @@ class Updater:
             due: list[tuple[Target, bool]] = []
             with self._cond:
                 wake = None
+                ringing = {target.store for target in self._entries if target.wants_bell()}
+                for store, sub in self._feeds.items():
+                    if sub is not None:
+                        sub.bell = store in ringing  # final panels need no news from elsewhere
                 for target, entry in self._entries.items():
                     if not entry.dirty:
                         continue
