@@ -565,7 +565,8 @@ def watch(
     global _feed
     with _lock:
         if _feed is None:
-            _feed = Feed(_current, lambda location: store_for(location))
+            # The feed's thread must not die of a dead engine: it asks without raising.
+            _feed = Feed(lambda: _engine if _engine and _engine.running else None, store_for)
             atexit.register(_feed.stop)  # after the store's exit hook, so it runs first
         feed = _feed
     return feed.watch(callback, store_location(store), bell=bell)

@@ -113,6 +113,7 @@ class Feed:
         # on. A stopped engine never calls its listeners again: nothing to unsubscribe from.
         self._engine: weakref.ref[Engine] | None = None
         self._engine_store = ""
+        self._rewatch = False  # an engine (re)started: watch through its store handle
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -174,6 +175,7 @@ class Feed:
             if engine is attached:
                 return
             self._engine = None if engine is None else weakref.ref(engine)
+            self._rewatch = True
             if engine is not None:
                 self._engine_store = engine.store.location
                 engine.add_listener(self._listener)
@@ -185,6 +187,10 @@ class Feed:
     def _ring_bells(self) -> None:
         with self._cond:
             stores = {s.store for s in self._subs if s.bell}
+            if self._rewatch:
+                # Its own commits must not ring: watch through the handle the engine uses.
+                self._watchers.clear()
+                self._rewatch = False
         for gone in set(self._watchers) - stores:
             del self._watchers[gone]
         for store in stores:
