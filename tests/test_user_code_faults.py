@@ -20,7 +20,7 @@ import pytest
 from engine_internals import running_engine
 
 import flovyn_nb as fn
-from flovyn_nb import Runtime
+from flovyn_nb import Runtime, client
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.errors import EngineStopped, UnstorableValue
 from flovyn_nb.model import EventType, RunStatus
@@ -333,6 +333,8 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
         h = fn.start_workflow(waits, workflow_id="survivor")
         wait_until(lambda: fn.pending_promises())
         engine = running_engine()  # the loop itself: faults are injected into it
+        # The change feed's thread looks for the engine meanwhile: it must not die of it.
+        feed = client.watch(lambda change: None)
         loop = engine._loop
         assert loop is not None
         serving = threading.Event()
@@ -369,6 +371,7 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
             with pytest.raises(EngineStopped, match=f"stopped unexpectedly \\({cause}\\)") as err:
                 call()
             assert "flovyn_nb.start()" in str(err.value), name
+        feed.close()
     # A new engine resumes the run.
     with temporary_engine(store=store_path) as engine:
         fn.resolve_promise("survivor", "value", 42)
