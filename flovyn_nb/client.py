@@ -147,16 +147,15 @@ def _require_engine() -> Engine:
     return engine
 
 
-def store_for(store: str | os.PathLike[str] | None) -> Store:
-    """The store to query: the engine's, or a (cached) handle on the given/default path."""
+def store_for(store: str | os.PathLike[str] | None, *, flush: bool = True) -> Store:
+    """The store to query: the engine's (flushed first unless ``flush=False``: the feed
+    only watches its doorbell), or a (cached) handle on the given/default path."""
     engine = _current()
-    if store is None and engine is not None:
-        engine.flush()
+    if engine is not None and (store is None or location_of(store) == engine.store.location):
+        if flush:
+            engine.flush()
         return engine.store
     location = location_of(store if store is not None else default_store_path())
-    if engine is not None and engine.store.location == location:
-        engine.flush()
-        return engine.store
     with _lock:
         cached = _stores.get(location)
         if cached is None:
@@ -564,9 +563,9 @@ def watch(
     """
     global _feed
     with _lock:
-        if _feed is None:
-            # The feed's thread must not die of a dead engine: it asks without raising.
-            _feed = Feed(lambda: _engine if _engine and _engine.running else None, store_for)
+        if _feed is None:  # its thread asks for the engine without raising, never flushes
+            running = lambda: _engine if _engine and _engine.running else None
+            _feed = Feed(running, lambda location: store_for(location, flush=False))
             atexit.register(_feed.stop)  # after the store's exit hook, so it runs first
         feed = _feed
     return feed.watch(callback, store_location(store), bell=bell)
