@@ -43,6 +43,7 @@ __all__ = [
     "RetryPolicy",
     "RunInfo",
     "RunStatus",
+    "Runtime",
     "SignalTimeout",
     "StoreError",
     "StoreLocked",
@@ -85,6 +86,7 @@ _LAZY = {
     "PromiseInfo": "flovyn_nb.model",
     "RunInfo": "flovyn_nb.model",
     "RunStatus": "flovyn_nb.model",
+    "Runtime": "flovyn_nb.runtime",
     "WorkflowHandle": "flovyn_nb.client",
     "cancel_workflow": "flovyn_nb.client",
     "current_engine": "flovyn_nb.client",
@@ -144,6 +146,7 @@ if TYPE_CHECKING:
     )
     from flovyn_nb.kernel.waiting import wait_all
     from flovyn_nb.model import PromiseInfo, RunInfo, RunStatus
+    from flovyn_nb.runtime import Runtime
     from flovyn_nb.widgets import dashboard
 
 
@@ -168,6 +171,11 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'flovyn_nb' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
+    if module == "flovyn_nb.client":
+        # The client imports no display code: the widgets register how a handle shows.
+        from flovyn_nb.widgets import register_display
+
+        register_display()
     globals()[name] = value
     return value
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from flovyn_nb.errors import FlovynError, InvalidInput, StoreError
-from flovyn_nb.store import canonical_path, default_store_path
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
@@ -40,6 +39,8 @@ SUMMARY_ENV = "FLOVYN_NB_SUMMARY"
 
 @dataclass
 class RunSummary:
+    """One run a batch notebook touched, as the kernel reports it to the runner."""
+
     workflow_id: str
     kind: str
     status: str
@@ -49,6 +50,8 @@ class RunSummary:
 
 @dataclass
 class BatchResult:
+    """What ``flovyn-nb run`` did: the executed notebook, its runs and the exit code."""
+
     notebook: Path
     output: Path
     store: Path
@@ -207,7 +210,9 @@ def run_notebook(
     source = Path(notebook)
     if not source.is_file() or source.suffix != ".ipynb":
         raise InvalidInput(f"{source} is not a notebook file (.ipynb)")
-    store_path = canonical_path(store if store is not None else default_store_path())
+    from flovyn_nb import client
+
+    store_path = Path(client.store_location(store))
     if store_path.is_dir():
         raise StoreError(
             f"the store path {store_path} is a folder; name a file", path=str(store_path)

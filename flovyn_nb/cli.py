@@ -15,7 +15,7 @@ import json
 import os
 import shlex
 import sys
-import time
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -39,9 +39,9 @@ def _store_option(fn: F) -> F:
 
 
 def _store_path(store: Path | None) -> Path:
-    from flovyn_nb.store import canonical_path, default_store_path
+    from flovyn_nb import client
 
-    return canonical_path(store or default_store_path())
+    return Path(client.store_location(store))
 
 
 def command_line(
@@ -340,11 +340,13 @@ def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
     path = _store_path(store)
     with _Errors():
         run = client.get_run(workflow_id, events=False, store=path)
-        handle = client.store_for(path)
         seen = 0
-        watcher = handle.doorbell.watcher()
+        rung = threading.Event()
+        # Another process writes the run: its commits ring the store's doorbell.
+        feed = client.watch(lambda change: rung.set(), store=path) if follow else None
         while True:
-            entries = handle.logs(run.execution_id)
+            rung.clear()
+            entries = client.run_logs(run.execution_id, store=path)
             for entry in entries[seen:]:
                 step = (
                     "workflow" if entry.task_execution_id is None else entry.task_execution_id[:8]
@@ -356,9 +358,10 @@ def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
                 return
             status = client.get_run(workflow_id, events=False, store=path).status
             if status.is_terminal:
+                assert feed is not None
+                feed.close()
                 return
-            while not watcher.rung_by_others():
-                time.sleep(0.05)
+            rung.wait()
 
 
 @main.command()

@@ -7,17 +7,19 @@ run's inbox in the store, and the owning process picks it up through the doorbel
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import WorkflowDefinition, registry
 from flovyn_nb.engine.clock import Clock
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb.engine.engine import Activity, Engine, LiveRun
 from flovyn_nb.errors import (
     EngineError,
     InvalidInput,
@@ -25,8 +27,12 @@ from flovyn_nb.errors import (
     WorkflowCancelled,
     WorkflowFailed,
 )
+from flovyn_nb.feed import Callback, Change, Feed, Subscription, wait_without_engine
 from flovyn_nb.model import LogEntry, PromiseInfo, PromiseStatus, RunInfo, RunStatus
+from flovyn_nb.runtime import RunSnapshot, Runtime
 from flovyn_nb.store import (
+    EventRow,
+    LogRow,
     SendSignal,
     SettlePromise,
     Store,
@@ -38,9 +44,26 @@ from flovyn_nb.store import (
 if TYPE_CHECKING:
     import pandas
 
+# Plain data handed to the layers above (panels, kernel, CLI, batch), re-exported so that
+# they import nothing from the engine or the store.
+__all__ = [
+    "Activity", "Change", "EventRow", "LiveRun", "LogRow", "RunSnapshot", "Runtime",
+    "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
+    "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
+    "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
+    "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_workflow",
+    "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
+]  # fmt: skip
+
 _lock = threading.Lock()
 _engine: Engine | None = None
+_runtime: Runtime | None = None
+_feed: Feed | None = None  # the change feed, made on the first watch()
 _stores: dict[str, Store] = {}
+# How a WorkflowHandle shows in a notebook: set by the widgets (set_handle_display), so that
+# this module imports no display code.
+HandleDisplay = Callable[["WorkflowHandle", Any, Any], dict[str, Any]]
+_handle_display: HandleDisplay | None = None
 
 
 def start(
@@ -48,17 +71,18 @@ def start(
     *,
     clock: Clock | None = None,
     **options: Any,
-) -> Engine:
+) -> Runtime:
     """Start this process's engine on a store file (default: ``FLOVYN_NB_STORE`` or
     ``./.flovyn/flovyn.duckdb``) and resume the runs it can.
 
-    Returns the engine, which is also a context manager (``with fn.start(...):``).
+    Returns a :class:`~flovyn_nb.runtime.Runtime` (store location, ``running``, ``stop()``),
+    which is also a context manager (``with fn.start(...):``).
 
     Raises:
         EngineError: an engine is already running in this process.
         StoreError / StoreLocked: the store cannot be used.
     """
-    global _engine
+    global _engine, _runtime
     with _lock:
         if _engine is not None and _engine.running:
             raise EngineError(
@@ -70,26 +94,44 @@ def start(
         )
         engine.start()
         _engine = engine
-        return engine
+        runtime = _runtime = Runtime(engine, _stop_engine)
+    if _feed is not None:  # subscribers hear of its runs from now on
+        _feed.nudge()
+    return runtime
 
 
 def stop() -> None:
     """Stop the engine; active runs stay in the store and resume with the next one."""
-    global _engine
+    global _engine, _runtime
     with _lock:
-        engine, _engine = _engine, None
+        engine, _engine, _runtime = _engine, None, None
     if engine is not None:
         engine.stop()
 
 
-def current_engine() -> Engine | None:
-    engine = _engine
-    return engine if engine is not None and engine.running else None
+def _stop_engine(engine: Engine) -> None:
+    global _engine, _runtime
+    with _lock:
+        if _engine is engine:
+            _engine, _runtime = None, None
+    engine.stop()
+
+
+def current_engine() -> Runtime | None:
+    """This process's running engine (as a :class:`~flovyn_nb.runtime.Runtime`), or None."""
+    runtime = _runtime
+    return runtime if runtime is not None and runtime.running else None
+
+
+def running_engine() -> Engine | None:
+    """The engine object itself, for tests of its internal mechanisms and the bench only:
+    everything else goes through this module's functions and :class:`Runtime`."""
+    return _current()
 
 
 def _current() -> Engine | None:
-    """Like :func:`current_engine`, but an engine whose loop died says so (EngineStopped)
-    instead of passing for no engine at all."""
+    """The running engine; one whose loop died says so (EngineStopped) instead of
+    passing for no engine at all."""
     engine = _engine
     if engine is not None and engine.failure is not None:
         raise engine.failure
@@ -106,16 +148,15 @@ def _require_engine() -> Engine:
     return engine
 
 
-def store_for(store: str | os.PathLike[str] | None) -> Store:
-    """The store to query: the engine's, or a (cached) handle on the given/default path."""
+def store_for(store: str | os.PathLike[str] | None, *, flush: bool = True) -> Store:
+    """The store to query: the engine's (flushed first unless ``flush=False``: the feed
+    only watches its doorbell), or a (cached) handle on the given/default path."""
     engine = _current()
-    if store is None and engine is not None:
-        engine.flush()
+    if engine is not None and (store is None or location_of(store) == engine.store.location):
+        if flush:
+            engine.flush()
         return engine.store
     location = location_of(store if store is not None else default_store_path())
-    if engine is not None and engine.store.location == location:
-        engine.flush()
-        return engine.store
     with _lock:
         cached = _stores.get(location)
         if cached is None:
@@ -149,7 +190,7 @@ class WorkflowHandle:
         if engine is not None:
             status, output, error = engine.wait_finished(self.execution_id, timeout)
         else:
-            status, output, error = _wait_without_engine(
+            status, output, error = wait_without_engine(
                 self._store or store_for(None), self.execution_id, timeout
             )
         if status is RunStatus.COMPLETED:
@@ -176,10 +217,17 @@ class WorkflowHandle:
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None
     ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
-        """In a notebook a handle shows its live run panel (static text/HTML in batch mode)."""
-        from flovyn_nb.widgets import handle_mimebundle
+        """In a notebook a handle shows its live run panel (static text/HTML in batch mode):
+        the display the widgets registered with :func:`set_handle_display`."""
+        display = _handle_display
+        if display is None:
+            return {"text/plain": repr(self)}
+        return display(self, include, exclude)
 
-        return handle_mimebundle(self, include=include, exclude=exclude)
+    @property
+    def store_location(self) -> str | None:
+        """The store this handle reads when it was given one (None: the engine's/default)."""
+        return None if self._store is None else self._store.location
 
     def status(self) -> RunStatus:
         return get_run(self.workflow_id, events=False).status
@@ -190,23 +238,6 @@ class WorkflowHandle:
 
     def info(self) -> RunInfo:
         return get_run(self.workflow_id)
-
-
-def _wait_without_engine(
-    store: Store, execution_id: str, timeout: float | None
-) -> tuple[RunStatus, Any, Any]:
-    deadline = None if timeout is None else time.monotonic() + timeout
-    watcher = store.doorbell.watcher()
-    while True:
-        state = store.run_status(execution_id)
-        if state is None:
-            raise UnknownWorkflow(f"no run with execution id {execution_id}")
-        if state[0].is_terminal:
-            return state
-        while not watcher.rung_by_others():  # re-read only when another process committed
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"run did not finish within {timeout:g} s")
-            time.sleep(0.02)
 
 
 def start_workflow(
@@ -361,8 +392,8 @@ def _inbox_write(store: Store, write: Callable[[Store], Any]) -> None:
     try:
         write(store)
     finally:
-        engine = current_engine()
-        if engine is None or engine.store is not store:
+        engine = _engine
+        if engine is None or not engine.running or engine.store is not store:
             store.release()
 
 
@@ -453,3 +484,117 @@ def sql(
             nothing was changed.
     """
     return store_for(store).sql(query, params, write=write)
+
+
+# -- for the layers above: panels, kernel, CLI, batch (thread-safe, plain data) ------------
+
+
+def set_handle_display(display: HandleDisplay | None) -> None:
+    """Set how a :class:`WorkflowHandle` shows in a notebook: ``display(handle, include,
+    exclude)`` returns its mime bundle (the widgets register their run panel here)."""
+    global _handle_display
+    _handle_display = display
+
+
+def store_location(store: str | os.PathLike[str] | None = None) -> str:
+    """The location of the store a query with ``store=`` reads: the given one, else the
+    running engine's, else the default store (by canonical path)."""
+    if store is not None:
+        return location_of(store)
+    engine = _current()
+    if engine is not None:
+        return engine.store.location
+    return location_of(default_store_path())
+
+
+def is_live(execution_id: str, *, store: str | os.PathLike[str] | None = None) -> bool:
+    """Whether this process's engine (running on ``store``) executes the run now; asked
+    on the engine loop, where its runs live."""
+    engine = _engine_on(store)
+    if engine is None:
+        return False
+    try:
+        activity = engine.activity()
+    except EngineError:  # it stopped meanwhile: nothing runs here any more
+        return False
+    return any(run.execution_id == execution_id for run in activity.runs)
+
+
+def activity() -> Activity | None:
+    """The runs this process's engine holds and what they do (None: no engine), read on
+    the engine loop in one step."""
+    engine = _current()
+    return None if engine is None else engine.activity()
+
+
+def engine_now() -> float:
+    """The time on the engine's clock (a fake clock in tests), else the real time."""
+    engine = _current()
+    return time.time() if engine is None else engine.clock.now()
+
+
+def run_snapshot(
+    workflow_id: str,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    logs_since: float | None = None,
+) -> RunSnapshot:
+    """A run (by workflow or execution id) with its events and log lines (those from
+    ``logs_since``, a UNIX time, when given).
+
+    Raises:
+        UnknownWorkflow: no such run.
+    """
+    handle = store_for(store)
+    info = handle.get_run(workflow_id, with_events=True)
+    if info is None:
+        raise UnknownWorkflow(f"no run with workflow id {workflow_id!r}", workflow_id=workflow_id)
+    return RunSnapshot(info, handle.logs(info.execution_id, since_ts=logs_since))
+
+
+def watch(
+    callback: Callback, *, store: str | os.PathLike[str] | None = None, bell: bool = True
+) -> Subscription:
+    """Subscribe to the change feed of ``store``: ``callback(change)`` is called with a
+    :class:`~flovyn_nb.feed.Change` for every item the engine of this process records
+    there (on the engine loop: append and return, never block) and, with ``bell``,
+    whenever another process committed to the store (on the feed's thread).
+
+    Returns the subscription; ``close()`` it (or use it as a context manager).
+    """
+    global _feed
+    with _lock:
+        if _feed is None:  # its thread asks for the engine without raising, never flushes
+            running = lambda: _engine if _engine and _engine.running else None
+            _feed = Feed(running, lambda location: store_for(location, flush=False))
+            atexit.register(_feed.stop)  # after the store's exit hook, so it runs first
+        feed = _feed
+    return feed.watch(callback, store_location(store), bell=bell)
+
+
+def resolve_promise_soon(
+    workflow_id: str,
+    name: str,
+    value: Any = None,
+    *,
+    reject: bool = False,
+    reason: str = "",
+    store: str | os.PathLike[str] | None = None,
+    resolved_by: str = "panel",
+) -> Future[None] | None:
+    """Like :func:`resolve_promise` (or reject) without blocking, for button handlers: the
+    future holds the outcome. None when no engine of this process runs on ``store``."""
+    engine = _engine_on(store)
+    if engine is None:
+        return None
+    return engine.resolve_promise_soon(
+        workflow_id, name, value, reject=reject, reason=reason, resolved_by=resolved_by
+    )
+
+
+def cancel_soon(
+    workflow_id: str, *, store: str | os.PathLike[str] | None = None
+) -> Future[None] | None:
+    """Like :func:`cancel_workflow` without blocking (None: no engine on ``store``)."""
+    engine = _engine_on(store)
+    return None if engine is None else engine.cancel_soon(workflow_id)

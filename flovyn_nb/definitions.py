@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar, overload
 
-from flovyn_nb.errors import InvalidInput, UnknownWorkflow
+from flovyn_nb.errors import InvalidInput, UnknownTask, UnknownWorkflowKind
 
 __all__ = ["RetryPolicy", "TaskDefinition", "WorkflowDefinition", "registry", "task", "workflow"]
 
@@ -206,9 +206,10 @@ class Registry:
         try:
             return self._workflows[name]
         except KeyError:
-            raise UnknownWorkflow(
+            raise UnknownWorkflowKind(
                 f"no workflow named {name!r} is registered in this process; run the cell "
-                "that defines it (known: " + (", ".join(sorted(self._workflows)) or "none") + ")"
+                "that defines it (known: " + (", ".join(sorted(self._workflows)) or "none") + ")",
+                kind=name,
             ) from None
 
     def find_workflow(self, name: str) -> WorkflowDefinition[Any] | None:
@@ -218,8 +219,9 @@ class Registry:
         try:
             return self._tasks[name]
         except KeyError:
-            raise InvalidInput(
-                f"no task named {name!r} is registered; define it with @task(name={name!r})"
+            raise UnknownTask(
+                f"no task named {name!r} is registered; define it with @task(name={name!r})",
+                name=name,
             ) from None
 
     def workflow_names(self) -> list[str]:

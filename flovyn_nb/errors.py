@@ -3,8 +3,10 @@
 ```
 FlovynError
 ├── InvalidInput                 bad value or argument; nothing was changed
-│   └── UnstorableValue          a value code produced has no JSON form (NaN, a cycle, ...)
-├── UnknownWorkflow              no run / no definition with that name or id
+│   ├── UnstorableValue          a value code produced has no JSON form (NaN, a cycle, ...)
+│   └── UnknownTask              no task registered under that name in this process
+├── UnknownWorkflow              no run with that workflow id
+│   └── UnknownWorkflowKind      no workflow registered under that name in this process
 ├── UnknownPromise               no such promise on that run
 ├── PromiseAlreadyResolved       the promise already has a value or an error
 ├── DuplicateWorkflowId          a run with that workflow id exists already
@@ -49,7 +51,9 @@ __all__ = [
     "TaskFailed",
     "TaskTimeout",
     "UnknownPromise",
+    "UnknownTask",
     "UnknownWorkflow",
+    "UnknownWorkflowKind",
     "UnstorableValue",
     "WorkflowCancelled",
     "WorkflowFailed",
@@ -80,6 +84,24 @@ class UnknownWorkflow(FlovynError):
     def __init__(self, message: str, *, workflow_id: str | None = None) -> None:
         super().__init__(message)
         self.workflow_id = workflow_id
+
+
+class UnknownWorkflowKind(UnknownWorkflow):
+    """No workflow is registered under that name in this process (yet): run the cell or
+    import the module that defines it. A recovered run of that kind waits for it."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class UnknownTask(InvalidInput):
+    """No task is registered under that name in this process (yet); a replayed run that
+    schedules it waits until it is defined."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class UnknownPromise(FlovynError):

@@ -20,6 +20,8 @@ JSON = Any
 
 
 class RunStatus(StrEnum):
+    """Where a run stands; COMPLETED, FAILED and CANCELLED are final (``is_terminal``)."""
+
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     WAITING = "WAITING"
@@ -29,6 +31,7 @@ class RunStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """Whether the run ended (nothing will change it any more)."""
         return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
@@ -36,6 +39,8 @@ ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
 
 
 class PromiseStatus(StrEnum):
+    """Where a promise stands: PENDING until resolved, rejected or timed out (once only)."""
+
     PENDING = "PENDING"
     RESOLVED = "RESOLVED"
     REJECTED = "REJECTED"
@@ -43,6 +48,8 @@ class PromiseStatus(StrEnum):
 
 
 class EventType(StrEnum):
+    """The type of a recorded event (Flovyn's names); its payload model is beside it."""
+
     WORKFLOW_STARTED = "WORKFLOW_STARTED"
     WORKFLOW_COMPLETED = "WORKFLOW_COMPLETED"
     WORKFLOW_EXECUTION_FAILED = "WORKFLOW_EXECUTION_FAILED"

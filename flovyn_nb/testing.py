@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flovyn_nb.engine.clock import Clock, FakeClock, SystemClock
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb.runtime import Runtime
 
 __all__ = ["FakeClock", "SystemClock", "temporary_engine", "temporary_store", "wait_until"]
 
@@ -43,8 +43,11 @@ def temporary_store() -> Iterator[Path]:
 @contextlib.contextmanager
 def temporary_engine(
     *, clock: Clock | None = None, store: str | Path | None = None, **options: Any
-) -> Iterator[Engine]:
-    """Start the process's engine on a temporary (or given) store; stop it afterwards."""
+) -> Iterator[Runtime]:
+    """Start the process's engine on a temporary (or given) store; stop it afterwards.
+
+    Yields what :func:`flovyn_nb.start` returns (store location, ``running``, ``errors``).
+    """
     from flovyn_nb import client
 
     with contextlib.ExitStack() as stack:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import flovyn_nb as fn
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime
 from flovyn_nb.testing import FakeClock, temporary_engine
 
 
@@ -16,7 +16,7 @@ def store_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(store_path: Path) -> Iterator[Engine]:
+def engine(store_path: Path) -> Iterator[Runtime]:
     """The process's engine on a fresh store, with the real clock."""
     with temporary_engine(store=store_path) as engine:
         yield engine
@@ -29,7 +29,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def fake_engine(store_path: Path, clock: FakeClock) -> Iterator[Engine]:
+def fake_engine(store_path: Path, clock: FakeClock) -> Iterator[Runtime]:
     """The process's engine on a fresh store, on virtual time that jumps to deadlines."""
     with temporary_engine(store=store_path, clock=clock) as engine:
         yield engine

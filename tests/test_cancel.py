@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import flovyn_nb as fn
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime
 from flovyn_nb.model import EventType, RunStatus
 from flovyn_nb.testing import wait_until
 
@@ -71,7 +71,7 @@ def _assert_cancelled(h: fn.WorkflowHandle) -> list[EventType]:
     return types
 
 
-def test_cancel_a_run_waiting_on_a_promise_runs_its_cleanup(engine: Engine) -> None:
+def test_cancel_a_run_waiting_on_a_promise_runs_its_cleanup(engine: Runtime) -> None:
     cleaned.clear()
     h = fn.start_workflow(waits_on_promise, workflow_id="c-1")
     wait_until(lambda: fn.pending_promises("c-1"))
@@ -81,7 +81,7 @@ def test_cancel_a_run_waiting_on_a_promise_runs_its_cleanup(engine: Engine) -> N
     assert fn.pending_promises() == []
 
 
-def test_cancel_a_run_waiting_on_a_timer(engine: Engine) -> None:
+def test_cancel_a_run_waiting_on_a_timer(engine: Runtime) -> None:
     h = fn.start_workflow(waits_on_timer, workflow_id="c-2")
     wait_until(lambda: fn.get_run("c-2").status is RunStatus.WAITING)
     h.cancel()
@@ -90,7 +90,7 @@ def test_cancel_a_run_waiting_on_a_timer(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("kind", ["c-long-async", "c-long-sync"])
-def test_cancel_a_running_task(engine: Engine, kind: str) -> None:
+def test_cancel_a_running_task(engine: Runtime, kind: str) -> None:
     task_started.clear()
     sync_task_saw_cancel.clear()
     h = fn.start_workflow(waits_on_task, kind, workflow_id=f"c-{kind}")
@@ -102,7 +102,7 @@ def test_cancel_a_running_task(engine: Engine, kind: str) -> None:
         assert sync_task_saw_cancel.wait(5), "the sync task never saw ctx.is_cancelled"
 
 
-def test_cancel_from_the_store_side_reaches_the_owner(engine: Engine, store_path) -> None:
+def test_cancel_from_the_store_side_reaches_the_owner(engine: Runtime, store_path) -> None:
     """A cancel written into the store (as another process does) is picked up by the owner."""
     from flovyn_nb.store import open_store
 
@@ -116,7 +116,7 @@ def test_cancel_from_the_store_side_reaches_the_owner(engine: Engine, store_path
     _assert_cancelled(h)
 
 
-def test_cancelling_an_ended_run_is_a_clear_error(engine: Engine) -> None:
+def test_cancelling_an_ended_run_is_a_clear_error(engine: Runtime) -> None:
     h = fn.start_workflow(waits_on_promise, workflow_id="c-ended")
     wait_until(lambda: fn.pending_promises("c-ended"))
     fn.resolve_promise("c-ended", "never")

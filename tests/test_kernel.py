@@ -19,7 +19,7 @@ import pytest
 from kernel_harness.harness import Cell, Kernel
 
 import flovyn_nb as fn
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime, client
 from flovyn_nb.errors import EngineError
 from flovyn_nb.kernel import mode, waiting
 from flovyn_nb.model import RunStatus
@@ -351,6 +351,7 @@ def test_await_handle_handles_clicks_while_result_queues_them(start_kernel: Star
         """
         import flovyn_nb as fn
         from comm import get_comm_manager
+        from flovyn_nb import client
 
         @fn.workflow(name="click")
         async def click(ctx) -> str:
@@ -360,7 +361,7 @@ def test_await_handle_handles_clicks_while_result_queues_them(start_kernel: Star
             @comm.on_msg
             def clicked(msg):
                 data = msg["content"]["data"]
-                fn.current_engine().resolve_promise_soon(data["id"], "button", data["value"])
+                client.resolve_promise_soon(data["id"], "button", data["value"])
 
         get_comm_manager().register_target("test-clicks", on_open)
         h = fn.start_workflow(click, workflow_id="c-1")
@@ -467,8 +468,8 @@ def rows(summary: waiting.RunsSummary) -> dict[str, tuple[RunStatus, str]]:
     return {run.workflow_id: (run.status, run.detail) for run in summary.runs}
 
 
-def test_wait_all_returns_when_every_run_ended_or_waits_for_someone(engine: Engine) -> None:
-    waiting.track(engine)
+def test_wait_all_returns_when_every_run_ended_or_waits_for_someone(engine: Runtime) -> None:
+    waiting.track()
     for wf, workflow_id, value in [
         (done_wf, "done", None),
         (fail_wf, "fail", None),
@@ -504,8 +505,8 @@ def test_wait_all_returns_when_every_run_ended_or_waits_for_someone(engine: Engi
     assert after["signal"] == (RunStatus.COMPLETED, "output: 5")
 
 
-def test_wait_all_waits_for_a_timer_due_within_the_horizon(engine: Engine) -> None:
-    waiting.track(engine)
+def test_wait_all_waits_for_a_timer_due_within_the_horizon(engine: Runtime) -> None:
+    waiting.track()
     fn.start_workflow(sleep_wf, 0.3, workflow_id="nap")
     assert rows(waiting.wait_all(timeout=0, timer_horizon=0)) == {
         "nap": (RunStatus.WAITING, "waiting on timer")
@@ -513,11 +514,11 @@ def test_wait_all_waits_for_a_timer_due_within_the_horizon(engine: Engine) -> No
     assert rows(waiting.wait_all(timeout=20)) == {"nap": (RunStatus.COMPLETED, 'output: "awake"')}
 
 
-def test_wait_all_waits_for_running_tasks_until_its_timeout(engine: Engine) -> None:
-    waiting.track(engine)
+def test_wait_all_waits_for_running_tasks_until_its_timeout(engine: Runtime) -> None:
+    waiting.track()
     gate.clear()
     fn.start_workflow(blocked_wf, workflow_id="blocked")
-    wait_until(lambda: engine.tasks.attempts_in_progress)
+    wait_until(lambda: getattr(client.activity(), "task_attempts", 0))
     with pytest.raises(
         TimeoutError, match=r"runs still busy after 0.2 s: blocked \(waiting on task"
     ):
@@ -534,8 +535,8 @@ def test_wait_all_needs_an_engine() -> None:
         waiting.wait_all()
 
 
-def test_wait_all_with_no_runs_says_so(engine: Engine) -> None:
-    waiting.track(engine)
+def test_wait_all_with_no_runs_says_so(engine: Runtime) -> None:
+    waiting.track()
     summary = waiting.wait_all(timeout=5)
     assert summary.runs == [] and summary.all_completed
     assert repr(summary) == "flovyn_nb: 0 run(s)\nno runs were started in this kernel"

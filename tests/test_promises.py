@@ -11,8 +11,10 @@ from typing import Any
 
 import pydantic
 import pytest
+from engine_internals import running_engine
 
 import flovyn_nb as fn
+from flovyn_nb import client
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.model import EventType, PromiseStatus, RunStatus
 from flovyn_nb.store import SettlePromise
@@ -173,7 +175,7 @@ def test_signals_are_buffered_and_delivered_in_order(engine: Engine) -> None:
 def test_engine_activity_says_what_each_run_waits_on(engine: Engine) -> None:
     handle = fn.start_workflow(approval, None, workflow_id="p-activity")
     _waiting("p-activity")
-    [live] = [r for r in engine.activity().runs if r.workflow_id == "p-activity"]
+    [live] = [r for r in client.activity().runs if r.workflow_id == "p-activity"]
     assert (live.kind, live.computing, live.doing) == (
         "p-approval",
         False,
@@ -181,14 +183,15 @@ def test_engine_activity_says_what_each_run_waits_on(engine: Engine) -> None:
     )
     fn.resolve_promise("p-activity", "approval", Decision(approved=False))
     assert handle.result(timeout=10) == "approved=False"
-    wait_until(lambda: not [r for r in engine.activity().runs if r.workflow_id == "p-activity"])
+    wait_until(lambda: not [r for r in client.activity().runs if r.workflow_id == "p-activity"])
 
 
 def test_the_store_is_reopened_just_before_a_timeout_is_due(store_path: Path) -> None:
     """An idle engine lets go of the file; a deadline that will write has it reopened
     ahead of time. Asserted as an order, not a speed: the engine asks for the file (its
     deadline queue's warm-up) before it decides the timeout, and the file is reopened."""
-    with temporary_engine(store=store_path, idle_release=0.05) as engine:
+    with temporary_engine(store=store_path, idle_release=0.05):
+        engine = running_engine()
         warmed: list[float] = []
         real_warm = engine.deadlines._on_warm
         assert real_warm is not None
@@ -201,7 +204,7 @@ def test_the_store_is_reopened_just_before_a_timeout_is_due(store_path: Path) ->
         handle = fn.start_workflow(approval, 1.0, workflow_id="p-warm")
         [promise] = _waiting("p-warm")
         assert promise.timeout_at is not None
-        lease = engine.store.lease
+        lease = running_engine().store.lease
         wait_until(lambda: not lease.is_open, message="the idle engine kept the file")
         opens = lease.opens
         assert handle.result(timeout=30) == "timed out"
@@ -219,11 +222,11 @@ def test_a_deadline_keeps_an_open_store_from_being_let_go_just_before_it(
     """The file is open when the warm-up comes but its idle release would fall between the
     warm-up and the deadline: the warm-up puts the release off (no reopen at the deadline)."""
     idle = 0.5
-    with temporary_engine(store=store_path, idle_release=idle) as engine:
+    with temporary_engine(store=store_path, idle_release=idle):
         handle = fn.start_workflow(approval, 2.0, workflow_id="p-keep")
         [promise] = _waiting("p-keep")
         assert promise.timeout_at is not None
-        lease = engine.store.lease
+        lease = running_engine().store.lease
         # Use the store so that its idle release falls 40 ms before the deadline, inside
         # the 50 ms in which the deadline queue warms the store up. The file is opened a
         # little before (opening takes ~100 ms, and the release counts from the end of a
@@ -293,10 +296,10 @@ def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout
     store_timeouts = _count_store_timeouts(monkeypatch)
     clock = FakeClock()  # deadlines fire only when the test moves time
     # The doorbell is not watched on its own here (the test looks at it when it wants).
-    with temporary_engine(store=store_path, clock=clock, poll_interval=600.0) as engine:
+    with temporary_engine(store=store_path, clock=clock, poll_interval=600.0):
         handle = fn.start_workflow(approval, 60.0, workflow_id="p-race")
         _waiting("p-race")
-        engine.store.release()
+        running_engine().store.release()
         elsewhere = DuckDBStore(store_path, create=False)  # its own lease and doorbell count
         try:
             elsewhere.settle_promise(
@@ -313,7 +316,7 @@ def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout
             )
         finally:
             elsewhere.close()
-        engine.store.warm()  # this process holds the file again (a new tenure)
+        running_engine().store.warm()  # this process holds the file again (a new tenure)
         clock.advance(61)
         assert handle.result(timeout=10) == "approved=True just in time"
         assert store_timeouts == [1]

@@ -22,6 +22,9 @@ EXPECTED = [
     "RetryPolicy",
     "RunInfo",
     "RunStatus",
+    # What fn.start() returns since issue 13 (point 5): a small public object (store
+    # location, running, errors, stop(), context manager) instead of the engine itself.
+    "Runtime",
     "SignalTimeout",
     "StoreError",
     "StoreLocked",

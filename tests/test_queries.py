@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 import flovyn_nb as fn
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime
 from flovyn_nb.model import PAYLOADS, EventType, RunStatus
 from flovyn_nb.testing import wait_until
 
@@ -30,7 +30,7 @@ async def other(ctx: fn.WorkflowContext) -> str:
     return "done"
 
 
-def test_get_list_promises_logs_and_sql(engine: Engine) -> None:
+def test_get_list_promises_logs_and_sql(engine: Runtime) -> None:
     fn.start_workflow(flow, 1, workflow_id="q-1")
     fn.start_workflow(other, workflow_id="q-2").result(timeout=10)
     [promise] = wait_until(lambda: fn.pending_promises())
@@ -71,7 +71,7 @@ def test_get_list_promises_logs_and_sql(engine: Engine) -> None:
     assert fn.get_run("q-1").events[-1].type is EventType.WORKFLOW_COMPLETED
 
 
-def test_queries_without_an_engine_read_the_store(engine: Engine, store_path) -> None:
+def test_queries_without_an_engine_read_the_store(engine: Runtime, store_path) -> None:
     fn.start_workflow(other, workflow_id="q-3").result(timeout=10)
     fn.stop()
     assert fn.get_run("q-3", store=store_path).status is RunStatus.COMPLETED

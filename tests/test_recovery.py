@@ -28,7 +28,7 @@ import pytest
 from recovery import workflows
 
 import flovyn_nb as fn
-from flovyn_nb import WorkflowContext
+from flovyn_nb import WorkflowContext, client
 from flovyn_nb.errors import StoreError, UnknownWorkflow, WorkflowFailed
 from flovyn_nb.model import EventInfo, RunStatus
 from flovyn_nb.store import EventRow
@@ -205,11 +205,11 @@ def test_recovery_waits_until_the_workflow_is_registered(
 
     with temporary_engine(store=store_path) as engine:
         # Nothing to run it with: the run stays with its dead owner, untouched.
-        engine.flush()
         run = fn.get_run(wid)
         assert run.status is not RunStatus.COMPLETED
         assert run.owner != engine.id
-        assert engine.runs == {}
+        activity = client.activity()
+        assert activity is not None and activity.runs == []
 
         workflows.define_late_pipeline(kind)  # registering it recovers the run
         assert fn.get_handle(wid).result(timeout=FINISH) == ["A", "B"]

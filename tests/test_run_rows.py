@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from engine_internals import running_engine
 
 import flovyn_nb as fn
 from flovyn_nb.engine import writer as writer_module
@@ -23,6 +24,13 @@ from flovyn_nb.store import RunUpdate
 from flovyn_nb.store.duckdb import DuckDBStore, ops
 from flovyn_nb.store.duckdb.ops import Con
 from flovyn_nb.testing import temporary_engine, wait_until
+
+
+@pytest.fixture
+def engine(engine: fn.Runtime) -> Engine:
+    """These tests pin the writer's mechanism (its batches, its commits, a move undone on
+    the loop): they need the engine object itself, not the public Runtime."""
+    return running_engine()
 
 
 @fn.workflow(name="rows-wait")
@@ -209,7 +217,8 @@ def test_a_row_left_behind_by_a_crash_is_repaired_from_the_terminal_event(
         )
     finally:
         store.close()
-    with temporary_engine(store=store_path) as engine:
+    with temporary_engine(store=store_path):
+        engine = running_engine()
         wait_until(
             lambda: _row(engine, "rows-crash") == ("COMPLETED", "41", None),
             message="the row was not repaired",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import flovyn_nb as fn
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime
 from flovyn_nb.errors import InvalidInput
 from flovyn_nb.testing import wait_until
 
@@ -194,7 +194,7 @@ def test_write_true_is_the_explicit_way_to_change_the_record(store: Path) -> Non
     assert _record(store) == snapshot
 
 
-def test_refused_queries_leave_a_live_engine_working(engine: Engine, store_path: Path) -> None:
+def test_refused_queries_leave_a_live_engine_working(engine: Runtime, store_path: Path) -> None:
     # the query shares the engine's connection: a refused or rolled-back query must leave
     # no transaction open on it
     with pytest.raises(InvalidInput, match="would write"):

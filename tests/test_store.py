@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from engine_internals import running_engine
 from jsonlines_proc import JsonLinesProc
 
 import flovyn_nb as fn
@@ -417,7 +418,8 @@ def test_a_call_blocked_when_the_engine_stops_fails_instead_of_hanging(
 
         caller = threading.Thread(target=start)
         caller.start()
-        wait_until(lambda: engine.writer.unwritten > 0, message="the start never queued")
+        writer = running_engine().writer  # the writer's queue: an internal mechanism
+        wait_until(lambda: writer.unwritten > 0, message="the start never queued")
         engine.stop()
         caller.join(timeout=10)
         assert not caller.is_alive(), "the caller still waits after stop()"

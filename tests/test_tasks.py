@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import flovyn_nb as fn
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime
 from flovyn_nb.model import EventType, RunStatus
 from flovyn_nb.testing import FakeClock
 
@@ -38,7 +38,7 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def test_retry_until_success_with_policy_backoff(fake_engine: Engine, clock: FakeClock) -> None:
+def test_retry_until_success_with_policy_backoff(fake_engine: Runtime, clock: FakeClock) -> None:
     attempts.clear()
     h = fn.start_workflow(run_flaky, "a", workflow_id="flaky-1")
     assert h.result(timeout=10) == "ok after 3"
@@ -76,7 +76,7 @@ async def run_fails_uncaught(ctx: fn.WorkflowContext) -> None:
     await ctx.schedule(always_fails, 6)
 
 
-def test_exceeding_attempts_raises_task_failed_with_traceback(engine: Engine) -> None:
+def test_exceeding_attempts_raises_task_failed_with_traceback(engine: Runtime) -> None:
     assert fn.start_workflow(run_fails).result(timeout=10) == "2|KeyError|'missing 5'|True"
     h = fn.start_workflow(run_fails_uncaught, workflow_id="fails-2")
     with pytest.raises(fn.WorkflowFailed, match="TaskFailed"):
@@ -103,7 +103,7 @@ async def run_picky(ctx: fn.WorkflowContext) -> None:
     await ctx.schedule(picky)
 
 
-def test_non_retryable_errors_fail_at_once(engine: Engine) -> None:
+def test_non_retryable_errors_fail_at_once(engine: Runtime) -> None:
     attempts.pop("picky", None)
     with pytest.raises(fn.WorkflowFailed, match="bad request"):
         fn.start_workflow(run_picky).result(timeout=10)
@@ -137,7 +137,7 @@ async def run_timeouts(ctx: fn.WorkflowContext) -> list[str]:
     return out
 
 
-def test_task_timeouts_for_async_and_sync_tasks(engine: Engine) -> None:
+def test_task_timeouts_for_async_and_sync_tasks(engine: Runtime) -> None:
     # Each task would take 30 s: a result within 25 s means both were timed out.
     result = fn.start_workflow(run_timeouts, workflow_id="timeouts").result(timeout=25)
     assert result == ["timeout:slow-async:1", "timeout:slow-sync:1"]
@@ -174,7 +174,7 @@ async def run_ctx_task(ctx: fn.WorkflowContext) -> int:
     return await ctx.schedule("ctx-task", 4)
 
 
-def test_task_context_progress_and_logger(engine: Engine) -> None:
+def test_task_context_progress_and_logger(engine: Runtime) -> None:
     assert fn.start_workflow(run_ctx_task, workflow_id="ctx-task").result(timeout=10) == 4
     logs = [(entry.stream, entry.message) for entry in fn.run_logs("ctx-task")]
     assert ("progress", "50% half way") in logs

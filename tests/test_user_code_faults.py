@@ -17,8 +17,10 @@ from typing import Any
 
 import anyio.lowlevel
 import pytest
+from engine_internals import running_engine
 
 import flovyn_nb as fn
+from flovyn_nb import Runtime, client
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.errors import EngineStopped, UnstorableValue
 from flovyn_nb.model import EventType, RunStatus
@@ -65,7 +67,7 @@ async def ok(ctx: fn.WorkflowContext) -> str:
     return "still here"
 
 
-def _engine_still_works(engine: Engine) -> None:
+def _engine_still_works(engine: Runtime) -> None:
     assert engine.running
     assert fn.start_workflow(ok).result(timeout=10) == "still here"
 
@@ -80,7 +82,7 @@ def _failed(workflow_id: str) -> fn.RunInfo:
 @pytest.mark.parametrize("kind", ["KeyboardInterrupt", "SystemExit"])
 @pytest.mark.parametrize("task", ["faults-sync-abort", "faults-async-abort"])
 def test_task_raising_interrupt_or_exit_fails_the_step(
-    engine: Engine, task: str, kind: str
+    engine: Runtime, task: str, kind: str
 ) -> None:
     h = fn.start_workflow(calls_task, [task, kind], workflow_id=f"t-{task}-{kind}")
     with pytest.raises(fn.WorkflowFailed, match=kind):
@@ -96,7 +98,7 @@ def test_task_raising_interrupt_or_exit_fails_the_step(
 @pytest.mark.parametrize("kind", ["KeyboardInterrupt", "SystemExit"])
 @pytest.mark.parametrize("workflow", [async_wf_abort, sync_wf_abort], ids=["async", "sync"])
 def test_workflow_raising_interrupt_or_exit_fails_the_run(
-    engine: Engine, workflow: Any, kind: str
+    engine: Runtime, workflow: Any, kind: str
 ) -> None:
     h = fn.start_workflow(workflow, kind, workflow_id=f"w-{kind}")
     with pytest.raises(fn.WorkflowFailed, match=kind):
@@ -129,7 +131,7 @@ async def exit_not_retried(key: str) -> str:
     raise SystemExit("no point trying again")
 
 
-def test_interrupt_is_retried_per_policy(fake_engine: Engine) -> None:
+def test_interrupt_is_retried_per_policy(fake_engine: Runtime) -> None:
     tries.clear()
     h = fn.start_workflow(calls_task, ["faults-abort-retried", "a"], workflow_id="retried")
     assert h.result(timeout=10) == "third time"
@@ -142,7 +144,7 @@ def test_interrupt_is_retried_per_policy(fake_engine: Engine) -> None:
     _engine_still_works(fake_engine)
 
 
-def test_non_retryable_exit_fails_at_once(fake_engine: Engine) -> None:
+def test_non_retryable_exit_fails_at_once(fake_engine: Runtime) -> None:
     tries.clear()
     h = fn.start_workflow(calls_task, ["faults-exit-not-retried", "b"], workflow_id="no-retry")
     with pytest.raises(fn.WorkflowFailed, match="after 1 attempt"):
@@ -249,7 +251,7 @@ def bad_sync_wf_result(ctx: fn.SyncWorkflowContext, which: str) -> Any:
 
 
 @pytest.mark.parametrize("which", list(BAD_VALUES))
-def test_unstorable_task_result_is_retried_then_fails(fake_engine: Engine, which: str) -> None:
+def test_unstorable_task_result_is_retried_then_fails(fake_engine: Runtime, which: str) -> None:
     bad_tries.clear()
     h = fn.start_workflow(bad_task_result, which, workflow_id=f"task-{which}")
     with pytest.raises(fn.WorkflowFailed, match="cannot be stored as JSON"):
@@ -267,7 +269,7 @@ def test_unstorable_task_result_is_retried_then_fails(fake_engine: Engine, which
 @pytest.mark.parametrize("which", list(BAD_VALUES))
 @pytest.mark.parametrize("workflow", [bad_wf_result, bad_sync_wf_result], ids=["async", "sync"])
 def test_unstorable_workflow_result_fails_the_run(
-    fake_engine: Engine, workflow: Any, which: str
+    fake_engine: Runtime, workflow: Any, which: str
 ) -> None:
     h = fn.start_workflow(workflow, which, workflow_id=f"wf-{which}")
     with pytest.raises(fn.WorkflowFailed, match="cannot be stored as JSON"):
@@ -295,7 +297,7 @@ async def bad_operation(ctx: fn.WorkflowContext) -> Any:
     return await ctx.run("measure", lambda: float("inf"))
 
 
-def test_unstorable_state_value_is_refused_in_the_workflow(fake_engine: Engine) -> None:
+def test_unstorable_state_value_is_refused_in_the_workflow(fake_engine: Runtime) -> None:
     caught = fn.start_workflow(bad_state, True, workflow_id="state-caught").result(timeout=10)
     message, score = caught
     assert "value of state 'score' (ctx.set) cannot be stored as JSON" in message
@@ -327,9 +329,12 @@ async def _broken_service() -> None:
 
 @pytest.mark.parametrize("how", ["loop-exit", "service-error"])
 def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str) -> None:
-    with temporary_engine(store=store_path) as engine:
+    with temporary_engine(store=store_path) as runtime:
         h = fn.start_workflow(waits, workflow_id="survivor")
         wait_until(lambda: fn.pending_promises())
+        engine = running_engine()  # the loop itself: faults are injected into it
+        # The change feed's thread looks for the engine meanwhile: it must not die of it.
+        feed = client.watch(lambda change: None)
         loop = engine.thread.loop
         assert loop is not None
         serving = threading.Event()
@@ -348,7 +353,7 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
         else:
             loop.call_soon_threadsafe(lambda: engine._tg.start_soon(_broken_service))
             cause = "RuntimeError: a service broke"
-        wait_until(lambda: not engine.running, message="the engine still says it runs")
+        wait_until(lambda: not runtime.running, message="the engine still says it runs")
         assert engine.failure is not None and engine.failure.cause == cause
         assert len(engine.errors) == 1 and cause.split(":")[0] in engine.errors[0]
         with pytest.raises(EngineStopped, match=cause):
@@ -366,6 +371,7 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
             with pytest.raises(EngineStopped, match=f"stopped unexpectedly \\({cause}\\)") as err:
                 call()
             assert "flovyn_nb.start()" in str(err.value), name
+        feed.close()
     # A new engine resumes the run.
     with temporary_engine(store=store_path) as engine:
         fn.resolve_promise("survivor", "value", 42)
@@ -380,7 +386,7 @@ async def waits_signal(ctx: fn.WorkflowContext) -> Any:
 
 @pytest.mark.parametrize("which", ["nan", "circular"])
 def test_unstorable_promise_or_signal_value_is_refused_to_the_caller(
-    engine: Engine, which: str
+    engine: Runtime, which: str
 ) -> None:
     h = fn.start_workflow(waits, workflow_id=f"promise-{which}")
     wait_until(lambda: fn.pending_promises())
@@ -425,8 +431,8 @@ async def takes_anything(ctx: fn.WorkflowContext, value: Any) -> Any:
 
 @pytest.mark.parametrize("which", ["nan", "circular"])
 def test_unstorable_workflow_input_is_refused_and_nothing_stored(
-    engine: Engine, which: str
+    engine: Runtime, which: str
 ) -> None:
     with pytest.raises(fn.InvalidInput, match="input of workflow 'faults-takes-anything'"):
-        engine.start_workflow(takes_anything, BAD_VALUES[which](), workflow_id=f"in-{which}")
+        fn.start_workflow(takes_anything, BAD_VALUES[which](), workflow_id=f"in-{which}")
     assert fn.list_runs() == []

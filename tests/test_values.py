@@ -17,8 +17,7 @@ import pydantic
 import pytest
 
 import flovyn_nb as fn
-from flovyn_nb import serde
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime, serde
 from flovyn_nb.model import PromiseStatus, RunStatus
 from flovyn_nb.testing import temporary_engine, wait_until
 
@@ -76,7 +75,7 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("value", "path", "problem"), BAD_VALUES)
 def test_a_bad_workflow_input_is_refused_by_path_and_nothing_is_stored(
-    engine: Engine, value: Any, path: str, problem: str
+    engine: Runtime, value: Any, path: str, problem: str
 ) -> None:
     with pytest.raises(fn.InvalidInput) as caught:
         fn.start_workflow(echo, value, workflow_id="v-bad")
@@ -85,21 +84,21 @@ def test_a_bad_workflow_input_is_refused_by_path_and_nothing_is_stored(
     assert fn.list_runs() == []
 
 
-def test_nan_inside_a_model_is_refused_too(engine: Engine) -> None:
+def test_nan_inside_a_model_is_refused_too(engine: Runtime) -> None:
     # pydantic writes NaN in a model as null; the workflow would read NaN: refuse it
     with pytest.raises(fn.InvalidInput, match=r"input\['values'\]\[1\] is nan"):
         fn.start_workflow(echo, Scores(values=[1.0, float("nan")]))
     assert fn.list_runs() == []
 
 
-def test_text_that_merely_spells_nan_is_fine(engine: Engine) -> None:
+def test_text_that_merely_spells_nan_is_fine(engine: Runtime) -> None:
     h = fn.start_workflow(echo, {"s": "NaN and -Infinity"})
     assert h.result(timeout=10) == {"s": "NaN and -Infinity"}
 
 
 @pytest.mark.parametrize(("value", "path", "problem"), BAD_VALUES)
 def test_a_bad_promise_value_is_refused_in_process(
-    engine: Engine, value: Any, path: str, problem: str
+    engine: Runtime, value: Any, path: str, problem: str
 ) -> None:
     h = fn.start_workflow(wait_for_value, workflow_id="v-p")
     wait_until(lambda: fn.pending_promises("v-p"), message="promise never created")
@@ -134,7 +133,7 @@ def test_a_bad_promise_value_is_refused_from_another_process(
     assert promise.status is PromiseStatus.PENDING and promise.value is None
 
 
-def test_a_bad_signal_value_is_refused(engine: Engine) -> None:
+def test_a_bad_signal_value_is_refused(engine: Runtime) -> None:
     h = fn.start_workflow(signalled, workflow_id="v-s")
     with pytest.raises(fn.InvalidInput, match=r"value\['at'\] is -inf"):
         fn.signal_workflow("v-s", "go", {"at": float("-inf")})

@@ -24,8 +24,7 @@ from comm.base_comm import BaseComm
 from ipywidgets.widgets.widget import _instances
 
 import flovyn_nb as fn
-from flovyn_nb import widgets
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime, widgets
 from flovyn_nb.model import PromiseStatus
 from flovyn_nb.testing import wait_until
 from flovyn_nb.widgets.forms import FormError, build_form, collect
@@ -179,7 +178,7 @@ def waiting(workflow_id: str) -> list[fn.PromiseInfo]:
 
 
 def test_resolve_button_completes_the_run_with_the_typed_value(
-    engine: Engine, comms: list[RecordingComm]
+    engine: Runtime, comms: list[RecordingComm]
 ) -> None:
     h = fn.start_workflow(approval, workflow_id="wp-1")
     panel = RunPanel("wp-1")
@@ -210,7 +209,7 @@ def test_resolve_button_completes_the_run_with_the_typed_value(
 
 
 def test_bad_value_shows_the_error_and_changes_nothing(
-    engine: Engine, comms: list[RecordingComm]
+    engine: Runtime, comms: list[RecordingComm]
 ) -> None:
     h = fn.start_workflow(approval, workflow_id="wp-bad")
     panel = RunPanel("wp-bad")
@@ -242,7 +241,7 @@ def test_bad_value_shows_the_error_and_changes_nothing(
     assert h.result(timeout=10) == "Decision approved=False amount=2"
 
 
-def test_reject_button(engine: Engine, comms: list[RecordingComm]) -> None:
+def test_reject_button(engine: Runtime, comms: list[RecordingComm]) -> None:
     h = fn.start_workflow(approval, workflow_id="wp-rej")
     panel = RunPanel("wp-rej")
     waiting("wp-rej")
@@ -253,7 +252,7 @@ def test_reject_button(engine: Engine, comms: list[RecordingComm]) -> None:
     assert [s["status"] for s in data["steps"] if s["kind"] == "promise"] == ["REJECTED"]
 
 
-def test_cancel_button(engine: Engine, comms: list[RecordingComm]) -> None:
+def test_cancel_button(engine: Runtime, comms: list[RecordingComm]) -> None:
     h = fn.start_workflow(approval, workflow_id="wp-cancel")
     panel = RunPanel("wp-cancel")
     waiting("wp-cancel")
@@ -269,7 +268,7 @@ def test_cancel_button(engine: Engine, comms: list[RecordingComm]) -> None:
 
 
 def test_updates_are_throttled_to_ten_per_second(
-    engine: Engine, comms: list[RecordingComm]
+    engine: Runtime, comms: list[RecordingComm]
 ) -> None:
     lines = 300  # ~1.3 s of printing: several hundred listener calls
     h = fn.start_workflow(chatty_wf, lines, workflow_id="wp-chatty")
@@ -296,7 +295,7 @@ def itertools_pairwise(items: list[float]) -> list[tuple[float, float]]:
     return list(itertools.pairwise(items))
 
 
-def test_logs_per_step_mark_stderr_and_errors(engine: Engine, comms: list[RecordingComm]) -> None:
+def test_logs_per_step_mark_stderr_and_errors(engine: Runtime, comms: list[RecordingComm]) -> None:
     fn.start_workflow(approval, workflow_id="wp-logs")
     panel = RunPanel("wp-logs")
     data = shown(panel, lambda d: d["promises"], "the promise form never showed")
@@ -308,7 +307,7 @@ def test_logs_per_step_mark_stderr_and_errors(engine: Engine, comms: list[Record
     assert [line["m"] for line in data["workflow_logs"]["lines"]] == ["fetched 42 rows"]
 
 
-def test_countdowns_are_deadlines_sent_once(engine: Engine, comms: list[RecordingComm]) -> None:
+def test_countdowns_are_deadlines_sent_once(engine: Runtime, comms: list[RecordingComm]) -> None:
     fn.start_workflow(approval, 3600.0, workflow_id="wp-timeout")
     fn.start_workflow(sleeper, workflow_id="wp-sleep")
     promise_panel, timer_panel = RunPanel("wp-timeout"), RunPanel("wp-sleep")
@@ -338,7 +337,7 @@ def test_countdowns_are_deadlines_sent_once(engine: Engine, comms: list[Recordin
 
 
 def test_failure_shows_the_error_with_its_traceback(
-    engine: Engine, comms: list[RecordingComm]
+    engine: Runtime, comms: list[RecordingComm]
 ) -> None:
     h = fn.start_workflow(broken, workflow_id="wp-broken")
     with pytest.raises(fn.WorkflowFailed):
@@ -390,7 +389,7 @@ def test_text_plain_is_deterministic(tmp_path: Path, comms: list[RecordingComm])
     assert comms == []  # batch mode opens no comm
 
 
-def test_text_html_is_a_static_summary(engine: Engine, comms: list[RecordingComm]) -> None:
+def test_text_html_is_a_static_summary(engine: Runtime, comms: list[RecordingComm]) -> None:
     h = fn.start_workflow(approval, workflow_id="wp-html")
     waiting("wp-html")
     html = widgets.handle_mimebundle(h)["text/html"]
@@ -402,7 +401,7 @@ def test_text_html_is_a_static_summary(engine: Engine, comms: list[RecordingComm
 
 
 def test_handle_mimebundle_in_each_mode(
-    engine: Engine, comms: list[RecordingComm], monkeypatch: pytest.MonkeyPatch
+    engine: Runtime, comms: list[RecordingComm], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = fn.start_workflow(approval, workflow_id="wp-modes")
     waiting("wp-modes")
@@ -424,7 +423,7 @@ def test_handle_mimebundle_in_each_mode(
     assert len(panel_comms(comms)) == 1
 
 
-def test_unknown_run_displays_a_message_instead_of_raising(engine: Engine) -> None:
+def test_unknown_run_displays_a_message_instead_of_raising(engine: Runtime) -> None:
     handle = fn.WorkflowHandle("nope", "no-such-execution", "w-approval")
     text = widgets.handle_mimebundle(handle)["text/plain"]
     assert "no panel" in text and "nope" in text
@@ -436,7 +435,7 @@ def test_unknown_run_displays_a_message_instead_of_raising(engine: Engine) -> No
 
 
 def test_dashboard_lists_runs_and_resolves_across_runs(
-    engine: Engine, comms: list[RecordingComm]
+    engine: Runtime, comms: list[RecordingComm]
 ) -> None:
     fn.start_workflow(broken, workflow_id="wd-broken").info()
     h = fn.start_workflow(approval, workflow_id="wd-wait")

@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 import flovyn_nb as fn
-from flovyn_nb.engine.engine import Engine
+from flovyn_nb import Runtime
 from flovyn_nb.model import EventType, RunStatus
 from flovyn_nb.testing import wait_until
 
@@ -50,7 +50,7 @@ async def typed_workflow(ctx: fn.WorkflowContext, order: Order) -> Receipt:
     return receipt
 
 
-def test_typed_values_round_trip(engine: Engine) -> None:
+def test_typed_values_round_trip(engine: Runtime) -> None:
     h = fn.start_workflow(typed_workflow, Order(id=7, amount=10.0), workflow_id="typed-1")
     result = h.result(timeout=10)
     assert isinstance(result, Receipt)
@@ -63,7 +63,7 @@ def test_typed_values_round_trip(engine: Engine) -> None:
     assert stored["t"][0] == "JSON"
 
 
-def test_bad_input_is_refused_and_nothing_is_stored(engine: Engine) -> None:
+def test_bad_input_is_refused_and_nothing_is_stored(engine: Runtime) -> None:
     with pytest.raises(fn.InvalidInput, match="amount"):
         fn.start_workflow(typed_workflow, {"id": 1, "amount": "lots"}, workflow_id="typed-bad")
     with pytest.raises(fn.InvalidInput, match="cannot be stored as JSON"):
@@ -79,7 +79,7 @@ def sync_workflow(ctx: fn.SyncWorkflowContext, n: int) -> int:
     return int(total * 10) + sum(h.result().x for h in handles)
 
 
-def test_sync_workflow_uses_the_same_commands(engine: Engine) -> None:
+def test_sync_workflow_uses_the_same_commands(engine: Runtime) -> None:
     assert fn.start_workflow(sync_workflow, 3, workflow_id="sync-1").result(timeout=10) == 12 + 6
 
 
@@ -88,7 +88,7 @@ async def echo(ctx: fn.WorkflowContext, value: dict) -> dict:
     return value
 
 
-def test_same_workflow_id_returns_the_existing_run(engine: Engine) -> None:
+def test_same_workflow_id_returns_the_existing_run(engine: Runtime) -> None:
     first = fn.start_workflow(echo, {"n": 1}, workflow_id="echo-1")
     second = fn.start_workflow(echo, {"n": 2}, workflow_id="echo-1")
     assert second.execution_id == first.execution_id
@@ -96,7 +96,7 @@ def test_same_workflow_id_returns_the_existing_run(engine: Engine) -> None:
     assert len(fn.list_runs()) == 1
 
 
-async def test_await_handle_from_async_code(engine: Engine) -> None:
+async def test_await_handle_from_async_code(engine: Runtime) -> None:
     h = fn.start_workflow(echo, {"a": [1, 2]}, workflow_id="echo-await")
     with anyio.fail_after(10):
         assert await h == {"a": [1, 2]}
@@ -128,7 +128,7 @@ async def fan_out(ctx: fn.WorkflowContext, n: int) -> int:
     return sum(results)
 
 
-def test_fan_out_fan_in_of_100_tasks(engine: Engine) -> None:
+def test_fan_out_fan_in_of_100_tasks(engine: Runtime) -> None:
     calls.clear()
     h = fn.start_workflow(fan_out, 100, workflow_id="fan-100")
     assert h.result(timeout=30) == sum(i * i for i in range(100))
@@ -154,7 +154,7 @@ async def parent(ctx: fn.WorkflowContext, n: int) -> dict:
     return {"doubled": doubled, "error": None}
 
 
-def test_child_workflows_and_their_failure(engine: Engine) -> None:
+def test_child_workflows_and_their_failure(engine: Runtime) -> None:
     result = fn.start_workflow(parent, 21, workflow_id="parent-1").result(timeout=10)
     assert result["doubled"] == 42
     assert "ValueError: negative input" in result["error"]
@@ -172,7 +172,7 @@ async def failing(ctx: fn.WorkflowContext) -> None:
     raise RuntimeError("boom")
 
 
-def test_failed_run_raises_workflow_failed_with_cause(engine: Engine) -> None:
+def test_failed_run_raises_workflow_failed_with_cause(engine: Runtime) -> None:
     h = fn.start_workflow(failing, workflow_id="fail-1")
     with pytest.raises(fn.WorkflowFailed, match="RuntimeError: boom") as info:
         h.result(timeout=10)
@@ -193,7 +193,7 @@ async def blocks_its_loop(ctx: fn.WorkflowContext, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["handle", "start"])
-def test_a_blocking_call_from_the_engine_loop_fails_clearly(engine: Engine, how: str) -> None:
+def test_a_blocking_call_from_the_engine_loop_fails_clearly(engine: Runtime, how: str) -> None:
     """Made on the engine's own loop, a blocking call would wait for itself for ever: it
     raises an EngineError that says what to do instead, and only the run fails."""
     h = fn.start_workflow(blocks_its_loop, how, workflow_id=f"blocks-{how}")
@@ -225,7 +225,7 @@ async def stateful(ctx: fn.WorkflowContext) -> dict:
     }
 
 
-def test_state_operations_and_deterministic_helpers(engine: Engine) -> None:
+def test_state_operations_and_deterministic_helpers(engine: Runtime) -> None:
     side_effects.clear()
     out = fn.start_workflow(stateful, workflow_id="state-1").result(timeout=10)
     assert out["count"] == 2 and out["tmp"] == "gone" and out["token"] == "tok-1"
@@ -274,7 +274,7 @@ def test_time_and_randomness_are_the_same_after_replay(store_path) -> None:
     assert side_effects == ["recorded"]  # the completed task did not run again
 
 
-def test_unknown_workflow_names_are_clear(engine: Engine) -> None:
+def test_unknown_workflow_names_are_clear(engine: Runtime) -> None:
     with pytest.raises(fn.UnknownWorkflow, match="no workflow named 'nope'"):
         fn.start_workflow("nope")
     with pytest.raises(fn.UnknownWorkflow, match="no run with workflow id"):
@@ -286,7 +286,7 @@ def test_start_without_engine_says_what_to_do() -> None:
         fn.start_workflow(echo, {})
 
 
-def test_redefining_a_workflow_replaces_it(engine: Engine) -> None:
+def test_redefining_a_workflow_replaces_it(engine: Runtime) -> None:
     @fn.workflow(name="wf-redefined")
     async def v1(ctx: fn.WorkflowContext) -> str:
         return "v1"

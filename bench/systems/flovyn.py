@@ -159,8 +159,10 @@ class FlovynSystem:
             raise RuntimeError(f"engine internal errors: {engine.errors}")
 
     def stats(self) -> dict[str, Any]:
-        engine = self._engine
-        if engine is None:
+        from flovyn_nb import client
+
+        engine = client.running_engine()  # the writer's and the lease's counters: internals
+        if self._engine is None or engine is None:
             return {}
         return {"commits": engine.writer.commits, "store_opens": engine.store.lease.opens}
 

@@ -29,8 +29,8 @@ from flovyn_nb.engine.host import Host
 from flovyn_nb.engine.writer import Write
 from flovyn_nb.errors import (
     DeterminismViolation,
-    InvalidInput,
-    UnknownWorkflow,
+    UnknownTask,
+    UnknownWorkflowKind,
     WorkflowCancelled,
 )
 from flovyn_nb.history.replay import History
@@ -225,12 +225,7 @@ class Run(
 
 def _missing_definition(exc: BaseException) -> bool:
     """A name, task or child workflow this process has not defined (yet)."""
-    text = str(exc)
-    return (
-        isinstance(exc, NameError)
-        or (isinstance(exc, UnknownWorkflow) and text.startswith("no workflow named"))
-        or (isinstance(exc, InvalidInput) and text.startswith("no task named"))
-    )
+    return isinstance(exc, NameError | UnknownWorkflowKind | UnknownTask)
 
 
 __all__ = ["DeterminismViolation", "Run", "error_info"]

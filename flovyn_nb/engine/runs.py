@@ -34,6 +34,7 @@ class LiveRun:
 class Activity:
     runs: list[LiveRun]
     task_attempts: int  # task attempts running now
+    seen: tuple[str, ...] = ()  # every run this engine started, was handed back or adopted
 
 
 class RunRegistry(Listeners):
@@ -177,4 +178,4 @@ class RunRegistry(Listeners):
             runs.append(
                 LiveRun(run.execution_id, run.workflow_id, run.definition.name, computing, doing)
             )
-        return Activity(runs, self.tasks.attempts_in_progress)
+        return Activity(runs, self.tasks.attempts_in_progress, tuple(self.seen_runs))

@@ -37,6 +37,7 @@ def load(ipython: Any) -> None:
     from IPython.core.error import UsageError
 
     from flovyn_nb.kernel import magics, mode, redefinition, waiting
+    from flovyn_nb.widgets import register_display
 
     if ipython is None:
         raise UsageError("flovyn_nb: %load_ext needs an IPython shell")
@@ -53,8 +54,9 @@ def load(ipython: Any) -> None:
             raise UsageError(f"flovyn_nb: cannot start the engine: {exc}") from None
     try:
         atexit.register(_stop_at_exit)
-        waiting.track(engine)
+        waiting.track()
         mode.set_mode(chosen)
+        register_display()
         magics.register(ipython)
         if _unsubscribe is None:
             _unsubscribe = registry.subscribe(redefinition.on_registered)
@@ -63,7 +65,7 @@ def load(ipython: Any) -> None:
             unload(ipython)
         raise
     sys.stdout.write(
-        f"flovyn_nb: engine running on {_shown(Path(engine.store.location))} ({chosen} mode)\n"
+        f"flovyn_nb: engine running on {_shown(Path(engine.store_location))} ({chosen} mode)\n"
     )
 
 
@@ -86,10 +88,9 @@ def _stop_at_exit() -> None:
 def _write_summary() -> None:
     from flovyn_nb.kernel import waiting
 
-    engine = client.current_engine()
-    if engine is not None:
+    if client.current_engine() is not None:
         try:
-            waiting.write_batch_summary(engine)
+            waiting.write_batch_summary()
         except FlovynError:
             pass  # the kernel is going away; the batch runner then reports no runs
 

@@ -11,8 +11,8 @@ tracked (``%load_ext flovyn_nb`` tracks it from the start): runs started here, t
 runs, and suspended runs it resumed after a restart.
 
 Which code is blocked is engine state that lives on the engine loop, so it is read there,
-in one step (:meth:`Engine.activity`); deadlines come from the runs' recorded events, as
-:func:`flovyn_nb.history.fold` reads them.
+in one step (``client.activity()``); deadlines come from the runs' recorded events, as
+:func:`flovyn_nb.history.fold` reads them; waiting wakes on the client's change feed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flovyn_nb import client
-from flovyn_nb.engine.engine import Engine, LiveRun
+from flovyn_nb.client import LiveRun
 from flovyn_nb.errors import EngineError, UnknownWorkflow
 from flovyn_nb.history.events import events_of
 from flovyn_nb.history.fold import fold
@@ -39,19 +39,19 @@ RECHECK = 0.5  # longest wait between checks when no event arrives (code that co
 class _Tracker:
     """Remembers the runs an engine finished; wakes waiters whenever a run records something."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: client.Runtime) -> None:
         self.engine = engine
         self.changed = threading.Event()
         self._lock = threading.Lock()
         self._finished: dict[str, RunStatus] = {}
-        engine.add_listener(self._on_engine)
+        self.subscription = client.watch(self._on_change, store=engine.store_location)
 
-    def _on_engine(self, what: str, execution_id: str, data: Any) -> None:
-        # Called on the engine loop: only record and signal, never block or print.
-        if what == "finished":
+    def _on_change(self, change: client.Change) -> None:
+        # Called on the engine loop (or the feed's thread): only record and signal.
+        if change.what == "finished":
             with self._lock:
-                self._finished[execution_id] = data
-        if what != "log":
+                self._finished[change.execution_id] = change.data
+        if change.what != "log":
             self.changed.set()
 
     def finished(self) -> list[str]:
@@ -64,15 +64,20 @@ _tracker: _Tracker | None = None
 _tracker_lock = threading.Lock()
 
 
-def track(engine: Engine) -> None:
-    """Start tracking an engine's runs (the extension does this right after starting it)."""
-    _tracker_for(engine)
+def track() -> None:
+    """Start tracking the running engine's runs (the extension does this right after
+    starting it)."""
+    engine = client.current_engine()
+    if engine is not None:
+        _tracker_for(engine)
 
 
-def _tracker_for(engine: Engine) -> _Tracker:
+def _tracker_for(engine: client.Runtime) -> _Tracker:
     global _tracker
     with _tracker_lock:
-        if _tracker is None or _tracker.engine is not engine:
+        if _tracker is None or _tracker.engine.id != engine.id:
+            if _tracker is not None:
+                _tracker.subscription.close()
             _tracker = _Tracker(engine)
         return _tracker
 
@@ -167,10 +172,13 @@ def wait_all(timeout: float | None = None, *, timer_horizon: float = 30.0) -> Ru
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         tracker.changed.clear()
-        live, busy = _check(engine, timer_horizon)
+        activity = client.activity()
+        if activity is None:
+            raise EngineError("the flovyn engine stopped while wait_all was waiting")
+        _live, busy = _check(activity, timer_horizon)
         if not busy:
-            summary = _summary(tracker, live)
-            write_batch_summary(engine)
+            summary = _summary(tracker, activity)
+            write_batch_summary(activity)
             return summary
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
@@ -182,16 +190,15 @@ def wait_all(timeout: float | None = None, *, timer_horizon: float = 30.0) -> Ru
         tracker.changed.wait(RECHECK if remaining is None else min(remaining, RECHECK))
 
 
-def _check(engine: Engine, horizon: float) -> tuple[list[LiveRun], list[LiveRun]]:
+def _check(activity: client.Activity, horizon: float) -> tuple[list[LiveRun], list[LiveRun]]:
     """(live runs, the busy ones among them)."""
-    activity = engine.activity()
     live, attempts = activity.runs, activity.task_attempts
     busy = [item for item in live if item.computing]
     if attempts:  # a task attempt runs: its run records the outcome by itself
         busy = busy or [item for item in live if "task" in item.doing] or live
     if busy or not live:
         return live, busy
-    soon = engine.clock.now() + horizon
+    soon = client.engine_now() + horizon
     for item in live:
         try:
             events = client.get_run(item.execution_id).events
@@ -204,9 +211,9 @@ def _check(engine: Engine, horizon: float) -> tuple[list[LiveRun], list[LiveRun]
     return live, []
 
 
-def _summary(tracker: _Tracker, live: list[LiveRun]) -> RunsSummary:
-    doing = {item.execution_id: item.doing for item in live}
-    ids = list(dict.fromkeys([*tracker.engine.seen_runs, *tracker.finished(), *doing]))
+def _summary(tracker: _Tracker, activity: client.Activity) -> RunsSummary:
+    doing = {item.execution_id: item.doing for item in activity.runs}
+    ids = list(dict.fromkeys([*activity.seen, *tracker.finished(), *doing]))
     infos = []
     for execution_id in ids:
         try:
@@ -230,7 +237,7 @@ def _summary(tracker: _Tracker, live: list[LiveRun]) -> RunsSummary:
     return RunsSummary(rows)
 
 
-def write_batch_summary(engine: Engine) -> None:
+def write_batch_summary(activity: client.Activity | None = None) -> None:
     """For ``flovyn-nb run``: the runs this kernel touched, into ``$FLOVYN_NB_SUMMARY``."""
     import os
     from pathlib import Path
@@ -240,8 +247,9 @@ def write_batch_summary(engine: Engine) -> None:
     target = os.environ.get(batch.SUMMARY_ENV)
     if not target:
         return
+    activity = activity if activity is not None else client.activity()
     runs = []
-    for execution_id in list(engine.seen_runs):
+    for execution_id in [] if activity is None else activity.seen:
         try:
             info = client.get_run(execution_id, events=False)
         except UnknownWorkflow:

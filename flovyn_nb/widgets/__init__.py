@@ -29,6 +29,7 @@ __all__ = [
     "dashboard",
     "get_mode",
     "handle_mimebundle",
+    "register_display",
     "reset_mode",
     "set_mode",
 ]
@@ -58,12 +59,20 @@ def dashboard(**options: Any) -> Dashboard:
     return Dashboard(**options)
 
 
+def register_display() -> None:
+    """Make a ``WorkflowHandle`` show its run panel in notebooks (``import flovyn_nb`` and
+    the kernel extension call this; the client itself imports no display code)."""
+    from flovyn_nb import client
+
+    client.set_handle_display(handle_mimebundle)
+
+
 def handle_mimebundle(handle: Any, include: Any = None, exclude: Any = None) -> dict[str, Any]:
     """The display of a ``WorkflowHandle``: its live panel plus ``text/plain`` and
     ``text/html`` (interactive), or only the static two (batch, once the run settled)."""
     from flovyn_nb.widgets.panel import filter_bundle
 
-    store = getattr(getattr(handle, "_store", None), "path", None)
+    store = handle.store_location
     try:
         if get_mode() == "batch":
             bundle = _static_bundle(handle.workflow_id, store)

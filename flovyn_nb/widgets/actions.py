@@ -17,7 +17,6 @@ from typing import Any
 
 from flovyn_nb import client
 from flovyn_nb.widgets.forms import FormError, build_form, collect
-from flovyn_nb.widgets.state import engine_for
 
 JSON = Any
 Key = tuple[str, str]  # (workflow id, promise name)
@@ -122,12 +121,9 @@ class Actions:
             self._cancels[workflow_id] = {"busy": True, "error": None}
         self._changed()
         try:
-            engine = engine_for(self.store)
-            future: Future[None] = (
-                engine.cancel_soon(workflow_id)
-                if engine is not None
-                else _worker().submit(client.cancel_workflow, workflow_id, store=self.store)
-            )
+            future: Future[None] = client.cancel_soon(
+                workflow_id, store=self.store
+            ) or _worker().submit(client.cancel_workflow, workflow_id, store=self.store)
         except Exception as exc:
             self._cancel_done(workflow_id, exc)
             return
@@ -139,11 +135,11 @@ class Actions:
         workflow_id, name = key
         self._set_form(key, error=None, busy=True)
         try:
-            engine = engine_for(self.store)
-            if engine is not None:
-                future: Future[None] = engine.resolve_promise_soon(
-                    workflow_id, name, value, reject=reject, reason=reason, resolved_by="panel"
-                )
+            soon = client.resolve_promise_soon(
+                workflow_id, name, value, reject=reject, reason=reason, store=self.store
+            )
+            if soon is not None:
+                future: Future[None] = soon
             else:
                 call = client.reject_promise if reject else client.resolve_promise
                 argument = reason if reject else value

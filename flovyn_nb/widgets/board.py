@@ -6,15 +6,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from flovyn_nb import client
 from flovyn_nb.model import EventType, PromiseInfo, RunInfo
 from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.forms import build_form
 from flovyn_nb.widgets.panel import PanelWidget
 from flovyn_nb.widgets.render import dashboard_html, dashboard_text, ms, run_json
-from flovyn_nb.widgets.state import RunState, open_store, store_key
+from flovyn_nb.widgets.state import RunState, store_key
 from flovyn_nb.widgets.updater import updater
 
 JSON = Any
@@ -61,10 +61,9 @@ class Dashboard(PanelWidget):
         updater().add(self)
 
     def _read_list(self) -> None:
-        store = open_store(self.store)
-        self._store_name = Path(store.location).name
-        self._runs = store.list_runs()
-        self._promises = store.promises()
+        self._store_name = self.store.name
+        self._runs = client.list_runs(store=self.store)
+        self._promises = client.pending_promises(store=self.store)
 
     def _snapshot(self) -> dict[str, JSON]:
         schemas = {(p.workflow_id, p.name): p.schema for p in self._promises}

@@ -38,6 +38,8 @@ OMIT = _Omit()
 
 @dataclass
 class Field:
+    """One input of a promise form, from the promise's JSON schema."""
+
     path: str  # JSON-pointer-like: "" for the root, "/order/amount" below it
     label: str
     kind: str

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from flovyn_nb import client
-from flovyn_nb.errors import UnknownWorkflow
+from flovyn_nb.client import EventRow, LogRow
 from flovyn_nb.model import LogEntry, RunInfo
-from flovyn_nb.store import EventRow, LogRow, Store, canonical_path, default_store_path
 from flovyn_nb.widgets.timeline import Ev, RunView, fold
 
 TAIL = 200  # log lines kept (and shown when expanded) per step
@@ -33,25 +32,7 @@ def store_key(store: str | os.PathLike[str] | None) -> Path:
     """The store a panel reads, fixed when the panel is made: the given path, else the
     running engine's store, else the default store (all by canonical path, so that a
     panel keeps reading the same file after the engine stops)."""
-    if store is not None:
-        return canonical_path(store)
-    engine = client.current_engine()
-    if engine is not None:
-        return Path(engine.store.location)
-    return canonical_path(default_store_path())
-
-
-def open_store(store: Path) -> Store:
-    """The store to read: the engine's (flushed first) or a shared handle on the path."""
-    return client.store_for(store)
-
-
-def engine_for(store: Path) -> Any:
-    """This process's engine if it runs on ``store``."""
-    engine = client.current_engine()
-    if engine is None or engine.store.location != str(store):
-        return None
-    return engine
+    return Path(client.store_location(store))
 
 
 def _micros(when: datetime) -> int:
@@ -62,6 +43,8 @@ def _micros(when: datetime) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Line:
+    """One captured log line of a step, seen live or read back from the store."""
+
     step: str | None  # task execution id; None for the workflow's own code
     ts: float
     stream: str
@@ -88,6 +71,8 @@ class Line:
 
 @dataclass
 class LogTail:
+    """A step's most recent log lines and its line and error counts."""
+
     count: int = 0
     errors: int = 0
     lines: deque[Line] = field(default_factory=lambda: deque(maxlen=TAIL))
@@ -145,24 +130,19 @@ class RunState:
 
     def load(self) -> None:
         """Read the run and its logs from the store (raises UnknownWorkflow)."""
-        store = open_store(self.store)
-        info = store.get_run(self.workflow_id, with_events=True)
-        if info is None:
-            raise UnknownWorkflow(
-                f"no run with workflow id {self.workflow_id!r}", workflow_id=self.workflow_id
-            )
-        self.info = info
+        snapshot = client.run_snapshot(
+            self.workflow_id, store=self.store, logs_since=self.logs.since()
+        )
+        info = self.info = snapshot.info
         self.execution_id = info.execution_id
         for e in info.events:
             self.events[e.seq] = Ev(e.seq, e.type.value, e.payload, e.ts.timestamp())
-        since = self.logs.since()
-        for entry in store.logs(info.execution_id, since_ts=since):
+        for entry in snapshot.logs:
             self.logs.add(Line.stored(entry))
         self._needs_reload = False
 
     def live(self) -> bool:
-        engine = engine_for(self.store)
-        return engine is not None and self.execution_id in engine.runs
+        return bool(self.execution_id) and client.is_live(self.execution_id, store=self.store)
 
     def refresh(self, *, bell: bool) -> None:
         """Bring the state up to date: fold queued live items, re-read when needed."""
@@ -206,27 +186,22 @@ class RunState:
 def wait_settled(state: RunState, timeout: float) -> RunView:
     """Re-read until the run finishes or suspends, or ``timeout`` passes (batch displays).
 
-    Wakes on the engine listener for runs of this process and on the doorbell for runs
-    elsewhere, so it returns as soon as the run settles.
+    Wakes on the change feed (the engine's items for runs of this process, the doorbell
+    for runs elsewhere), so it returns as soon as the run settles.
     """
     import threading
 
     changed = threading.Event()
-    engine = engine_for(state.store)
-    unsubscribe = None
-    if engine is not None:
 
-        def listener(what: str, execution_id: str, data: Any) -> None:
-            # Until the first read tells the execution id, any run's event may be ours.
-            # Log lines never settle a run: only events and the end count.
-            mine = execution_id == state.execution_id or not state.execution_id
-            if mine and what != "log":
-                changed.set()
+    def on_change(change: client.Change) -> None:
+        # Until the first read tells the execution id, any run's event may be ours.
+        # Log lines never settle a run: only events and the end count.
+        mine = change.execution_id == state.execution_id or not state.execution_id
+        if change.from_elsewhere or (mine and change.what != "log"):
+            changed.set()
 
-        unsubscribe = engine.add_listener(listener)
-    watcher = open_store(state.store).doorbell.watcher()
     deadline = time.monotonic() + timeout
-    try:
+    with client.watch(on_change, store=state.store):
         while True:
             changed.clear()
             state.mark_reload()
@@ -235,11 +210,4 @@ def wait_settled(state: RunState, timeout: float) -> RunView:
             if state.view.settled or time.monotonic() >= deadline:
                 return state.view
             time.sleep(_SETTLE_READ_GAP)  # a burst of events costs one read, not one each
-            # The listener wakes us for runs of this process; the doorbell (a stat every
-            # 50 ms) for runs executed elsewhere.
-            while not changed.wait(min(max(deadline - time.monotonic(), 0.0), 0.05)):
-                if watcher.rung_by_others() or time.monotonic() >= deadline:
-                    break
-    finally:
-        if unsubscribe is not None:
-            unsubscribe()
+            changed.wait(max(deadline - time.monotonic(), 0.0))

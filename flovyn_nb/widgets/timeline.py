@@ -37,6 +37,8 @@ class Ev:
 
 @dataclass
 class Step:
+    """One line of a panel's timeline: a task with its attempts, a timer, a promise, ..."""
+
     key: str  # task execution id, "timer:<id>", "promise:<name>", "child:<id>", ...
     kind: str  # task | timer | promise | child | signal | operation
     name: str
@@ -58,6 +60,8 @@ class Step:
 
 @dataclass
 class RunView:
+    """Everything a panel shows of one run, built from its events and its stored row."""
+
     workflow_id: str
     execution_id: str
     kind: str

@@ -1,12 +1,11 @@
 """The one thread per process that updates panels.
 
 Traitlets are not thread-safe, so after a panel is created only this thread writes its
-traits. The engine's listener (called on the engine loop, where it must be quick) only
-queues what happened on the panels that show that run and marks them dirty; this thread
-reads the store when needed, builds the new state and sets the trait, at most once per
-``min_interval`` per panel (0.1 s: ≤ 10 updates per second). Runs executed by another
-process are noticed through the store's doorbell: one ``stat`` per store every 0.1 s,
-and a re-read only when it moved.
+traits. The client's change feed (one subscription per store shown) reports what this
+process's engine records (on the engine loop, where it must be quick: it only queues it on
+the panels that show that run and marks them dirty) and when another process rang the
+store's doorbell; this thread reads the store when needed, builds the new state and sets
+the trait, at most once per ``min_interval`` per panel (0.1 s: ≤ 10 updates per second).
 """
 
 from __future__ import annotations
@@ -15,15 +14,10 @@ import atexit
 import contextlib
 import threading
 import time
-import weakref
 from pathlib import Path
 from typing import Any, Protocol
 
 from flovyn_nb import client
-from flovyn_nb.store import DoorbellWatcher
-from flovyn_nb.widgets.state import open_store
-
-BELL_INTERVAL = 0.1
 
 
 class Target(Protocol):
@@ -59,13 +53,14 @@ class _Entry:
 
 
 class Updater:
+    """The thread that refreshes panels and the dashboard (see the module docstring)."""
+
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._entries: dict[Target, _Entry] = {}
         self._routes: dict[str, list[Target]] = {}
         self._everything: list[Target] = []
-        self._watchers: dict[Path, DoorbellWatcher] = {}
-        self._engine: weakref.ref[Any] | None = None
+        self._feeds: dict[Path, client.Subscription | None] = {}  # None: being subscribed
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -79,6 +74,14 @@ class Updater:
             self._reroute()
             self._ensure_thread()
             self._cond.notify()
+            subscribe = target.store not in self._feeds and not self._stopping
+            if subscribe:
+                self._feeds[target.store] = None
+        if subscribe:
+            store = target.store
+            sub = client.watch(lambda change: self._on_change(store, change), store=store)
+            with self._cond:
+                self._feeds[store] = sub
 
     def remove(self, target: Target) -> None:
         with self._cond:
@@ -118,18 +121,32 @@ class Updater:
         with self._cond:
             self._stopping = True
             self._cond.notify()
+            feeds, self._feeds = list(self._feeds.values()), {}
+        for sub in feeds:
+            if sub is not None:
+                sub.close()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    # -- engine loop -------------------------------------------------------------------
+    # -- the change feed (engine loop for live items, feed thread for bells) ------------
 
-    def _listener(self, what: str, execution_id: str, data: Any) -> None:
+    def _on_change(self, store: Path, change: client.Change) -> None:
         with self._cond:
-            targets = self._routes.get(execution_id, []) + self._everything
+            if change.from_elsewhere:
+                # Another process committed, or an engine (re)started: runs may have changed
+                # while nobody listened. Every panel on the store that may still change re-reads.
+                for target, marked in self._entries.items():
+                    if target.store == store and target.wants_bell():
+                        marked.dirty = marked.bell = True
+                self._cond.notify()
+                return
+            targets = self._routes.get(change.execution_id, []) + [
+                t for t in self._everything if t.store == store
+            ]
             woke = False
             for target in targets:
-                if target.offer(what, execution_id, data):
+                if target.offer(change.what, change.execution_id, change.data):
                     entry = self._entries.get(target)
                     if entry is not None:
                         entry.dirty = woke = True
@@ -138,55 +155,17 @@ class Updater:
 
     # -- the updater thread --------------------------------------------------------------
 
-    def _attach_engine(self) -> None:
-        """Listen to this process's engine (again, after it was restarted).
-
-        Only a weak reference is kept: a stopped engine must be freed (with its DuckDB
-        objects) even while panels live on. A stopped engine never calls its listeners
-        again, and only one runs at a time, so there is nothing to unsubscribe from.
-        """
-        engine = client.current_engine()
-        attached = None if self._engine is None else self._engine()
-        if engine is attached:
-            return
-        self._engine = None if engine is None else weakref.ref(engine)
-        if engine is not None:
-            engine.add_listener(self._listener)
-        with self._cond:  # runs may have been missed while no listener was attached
-            for target, entry in self._entries.items():
-                if target.wants_bell():
-                    entry.dirty = entry.bell = True
-
-    def _ring_bells(self) -> None:
-        with self._cond:
-            stores = {t.store for t in self._entries if t.wants_bell()}
-        for store in stores:
-            watcher = self._watchers.get(store)
-            if watcher is None:
-                # A store unavailable right now is retried here; the panels say so on update.
-                with contextlib.suppress(Exception):
-                    self._watchers[store] = open_store(store).doorbell.watcher()
-                continue
-            if watcher.rung_by_others():
-                with self._cond:
-                    for target, entry in self._entries.items():
-                        if target.store == store and target.wants_bell():
-                            entry.dirty = entry.bell = True
-
     def _loop(self) -> None:
-        next_bell = 0.0
         while not self._stopping:
-            self._attach_engine()
             now = time.monotonic()
-            if now >= next_bell:
-                self._ring_bells()
-                next_bell = now + BELL_INTERVAL
             due: list[tuple[Target, bool]] = []
             with self._cond:
                 wake = None
-                watching = False
+                ringing = {target.store for target in self._entries if target.wants_bell()}
+                for store, sub in self._feeds.items():
+                    if sub is not None:
+                        sub.bell = store in ringing  # final panels need no news from elsewhere
                 for target, entry in self._entries.items():
-                    watching = watching or target.wants_bell()
                     if not entry.dirty:
                         continue
                     ready = entry.last + target.min_interval
@@ -196,12 +175,9 @@ class Updater:
                     else:
                         wake = ready if wake is None else min(wake, ready)
                 if not due:
-                    if watching:
-                        wake = next_bell if wake is None else min(wake, next_bell)
+                    # Sleep until a panel is due, added or marked (by the feed, or a button).
                     timeout = None if wake is None else max(0.0, wake - time.monotonic())
-                    # Idle with nothing to watch: sleep until a panel is added or marked,
-                    # but look for an engine (re)start now and then.
-                    self._cond.wait(timeout if timeout is not None else 1.0)
+                    self._cond.wait(timeout)
                     continue
             for target, bell in due:
                 if self._stopping:

@@ -37,6 +37,7 @@ from typing import Any
 import anyio
 
 import flovyn_nb as fn
+from flovyn_nb import client
 from flovyn_nb.engine.clock import SystemClock
 
 LIFETIME = 150.0
@@ -138,7 +139,7 @@ def engine(args: argparse.Namespace) -> None:
             emit(
                 "report",
                 errors=list(eng.errors),
-                live=len(eng.runs),
+                live=len(getattr(client.activity(), "runs", ())),
                 engine_id=eng.id,
                 # Counters a test observes behaviour through (not timings): commits by
                 # this engine, openings of the file, doorbell rings by others it saw.
