@@ -10,6 +10,7 @@ workflows get :class:`SyncWorkflowContext`, whose methods block and return the v
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
@@ -27,6 +28,7 @@ __all__ = [
     "Blocking",
     "Outcome",
     "RunCommands",
+    "StateKeys",
     "StepHandle",
     "SyncWorkflowContext",
     "TaskContext",
@@ -86,7 +88,11 @@ class RunCommands(Blocking, Protocol):
     def get_state(self, key: str, default: Any, type_hint: Any) -> Any: ...
     def set_state(self, key: str, value: Any) -> None: ...
     def clear_state(self, key: str) -> None: ...
+    def clear_all_state(self) -> None: ...
+    def state_keys(self) -> list[str]: ...
     def current_time(self) -> datetime: ...
+    def pending_signals(self, name: str) -> int: ...
+    def drain_signals(self, name: str, type_hint: Any) -> list[Any]: ...
 
     def blocking_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """From a ``def`` workflow's thread: call ``fn(*args)`` on the loop and wait."""
@@ -96,8 +102,8 @@ class RunCommands(Blocking, Protocol):
 class StepHandle:
     """A task or child workflow started with ``schedule_async`` / ``schedule_workflow_async``.
 
-    ``await handle`` (async workflows) or ``handle.result()`` (sync workflows) gives its
-    value or raises its error.
+    ``await handle`` or ``await handle.result()`` (async workflows, as in Flovyn) or
+    ``handle.result()`` (sync workflows) gives its value or raises its error.
     """
 
     def __init__(self, wait: Outcome, label: str, run: Blocking) -> None:
@@ -113,11 +119,36 @@ class StepHandle:
         return self._wait.result().__await__()
 
     def result(self) -> Any:
-        """Block a sync workflow until the step is done (not for async workflows)."""
+        """The step's value: a coroutine to await in an async workflow; in a sync
+        workflow, blocks until the step is done and returns the value.
+
+        Raises:
+            TaskFailed: (sync workflows; awaited otherwise) the step failed.
+            ChildWorkflowFailed: (likewise) the child workflow failed.
+        """
+        if _in_event_loop():
+            # An async workflow's code runs on the engine's loop: hand back the awaitable.
+            return self._wait.result()
         return self._run.blocking(self._wait.result)
 
     def __repr__(self) -> str:
         return f"<StepHandle {self.label} {'done' if self.done else 'pending'}>"
+
+
+class StateKeys(list[str]):
+    """``ctx.state_keys()``'s list; ``await`` on it gives the same list."""
+
+    def __await__(self) -> Generator[Any, None, list[str]]:
+        return list(self)
+        yield  # a generator that never suspends
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class _ContextBase:
@@ -219,19 +250,51 @@ class WorkflowContext(_ContextBase):
         """Run a side effect once and record its result; replays return the record."""
         return await self._run.run_operation(name, fn, type_hint)
 
-    def get(self, key: str, default: Any = None, *, type_hint: Any = Any) -> Any:
-        """Read workflow state (rebuilt from history on replay)."""
+    async def get(self, key: str, default: Any = None, *, type_hint: Any = Any) -> Any:
+        """Read workflow state (rebuilt from history on replay); ``await`` it, as in Flovyn."""
         return self._run.get_state(key, default, type_hint)
 
-    def set(self, key: str, value: Any) -> None:
+    async def set(self, key: str, value: Any) -> None:
+        """Set workflow state ``key`` (recorded as ``STATE_SET``).
+
+        Raises:
+            UnstorableValue: ``value`` has no JSON form; nothing is recorded.
+        """
         self._run.set_state(key, value)
 
-    def clear(self, key: str) -> None:
+    async def clear(self, key: str) -> None:
+        """Remove workflow state ``key`` (recorded as ``STATE_CLEARED``)."""
         self._run.clear_state(key)
+
+    async def clear_all(self) -> None:
+        """Remove every state key (one ``STATE_CLEARED`` per key, in key order)."""
+        self._run.clear_all_state()
+
+    def state_keys(self) -> StateKeys:
+        """The keys of the workflow state, sorted: a plain list, as in Flovyn, that may
+        also be awaited (``await ctx.state_keys()``) like the other state calls."""
+        return StateKeys(self._run.state_keys())
 
     def current_time(self) -> datetime:
         """The time, recorded: a replay sees the same value."""
         return self._run.current_time()
+
+    def current_time_millis(self) -> int:
+        """:meth:`current_time` as milliseconds since the Unix epoch (recorded)."""
+        return _millis(self._run.current_time())
+
+    def has_signal(self, name: str) -> bool:
+        """Whether a signal ``name`` is buffered (recorded; consumes nothing)."""
+        return self._run.pending_signals(name) > 0
+
+    def pending_signal_count(self, name: str) -> int:
+        """How many signals ``name`` are buffered (recorded; consumes nothing)."""
+        return self._run.pending_signals(name)
+
+    def drain_signals(self, name: str, type_hint: Any = Any) -> list[Any]:
+        """Consume every buffered signal ``name``, oldest first; a replay returns the same
+        values. Signals the engine has not seen yet are left for later calls."""
+        return self._run.drain_signals(name, type_hint)
 
     def random(self) -> float:
         """A deterministic random number in [0, 1) (same sequence on replay)."""
@@ -301,8 +364,29 @@ class SyncWorkflowContext(_ContextBase):
     def clear(self, key: str) -> None:
         self._run.blocking_sync(self._run.clear_state, key)
 
+    def clear_all(self) -> None:
+        self._run.blocking_sync(self._run.clear_all_state)
+
+    def state_keys(self) -> list[str]:
+        result: list[str] = self._run.blocking_sync(self._run.state_keys)
+        return result
+
     def current_time(self) -> datetime:
         result: datetime = self._run.blocking_sync(self._run.current_time)
+        return result
+
+    def current_time_millis(self) -> int:
+        return _millis(self.current_time())
+
+    def has_signal(self, name: str) -> bool:
+        return self.pending_signal_count(name) > 0
+
+    def pending_signal_count(self, name: str) -> int:
+        result: int = self._run.blocking_sync(self._run.pending_signals, name)
+        return result
+
+    def drain_signals(self, name: str, type_hint: Any = Any) -> list[Any]:
+        result: list[Any] = self._run.blocking_sync(self._run.drain_signals, name, type_hint)
         return result
 
     def random(self) -> float:
@@ -312,6 +396,10 @@ class SyncWorkflowContext(_ContextBase):
     def random_uuid(self) -> uuid.UUID:
         bits: int = self._run.blocking_sync(self._run.rng.getrandbits, 128)
         return uuid.UUID(int=bits, version=4)
+
+
+def _millis(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
 
 
 class TaskContext:

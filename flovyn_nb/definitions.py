@@ -33,9 +33,15 @@ class RetryPolicy:
     (capped at ``max_interval``, spread by ``±jitter``) before attempt ``n + 1``.
     ``max_attempts=1`` means no retry. Exceptions listed in ``non_retryable_errors`` (by
     class or class name) fail the task at once.
+
+    ``RetryPolicy()`` has the Flovyn SDK's defaults: 3 attempts (the first and two
+    retries), ``initial_interval`` 1 s, ``backoff_coefficient`` 2.0, ``max_interval``
+    1 min — so a failing attempt 1 waits ~1 s, attempt 2 ~2 s. ``jitter`` (±10 %) is
+    ours. A ``@task`` given no ``retry_policy`` still runs once (``max_attempts=1``): a
+    notebook user sees a failing cell's error at once, and asks for retries explicitly.
     """
 
-    max_attempts: int = 1
+    max_attempts: int = 3
     initial_interval: timedelta | float = timedelta(seconds=1)
     backoff_coefficient: float = 2.0
     max_interval: timedelta | float = timedelta(seconds=60)
@@ -170,6 +176,9 @@ class WorkflowDefinition(Generic[R]):
             f"start it with flovyn_nb.start_workflow({self.name}, input)"
         )
 
+
+# A @task without a retry policy runs once (see RetryPolicy's docstring for why).
+_NO_RETRY = RetryPolicy(max_attempts=1)
 
 RegistryListener = Callable[[WorkflowDefinition[Any]], None]
 TaskListener = Callable[[TaskDefinition[Any]], None]
@@ -313,7 +322,8 @@ def task(
 
     Args:
         name: the task's kind (defaults to the function name).
-        retry_policy: how to retry failures (default: one attempt).
+        retry_policy: how to retry failures (default: one attempt, no retry; pass
+            ``RetryPolicy()`` for Flovyn's 3 attempts with backoff).
         timeout: longest time one attempt may run; then it fails with ``TaskTimeout``.
     """
     if isinstance(timeout, int | float):
@@ -326,7 +336,7 @@ def task(
         definition: TaskDefinition[Any] = TaskDefinition(
             name=_name_of(f, name),
             fn=f,
-            retry_policy=retry_policy or RetryPolicy(),
+            retry_policy=retry_policy or _NO_RETRY,
             timeout=timeout,
             is_async=inspect.iscoroutinefunction(f),
             takes_ctx=sig.takes_ctx,

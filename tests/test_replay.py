@@ -20,7 +20,7 @@ def test_swapped_commands_are_a_determinism_violation(store_path: Path) -> None:
     @fn.workflow(name="r-swap")
     async def original(ctx: fn.WorkflowContext) -> str:
         await ctx.schedule(prepare)
-        ctx.set("phase", "asked")
+        await ctx.set("phase", "asked")
         return await ctx.promise("go")
 
     fn.start(store_path)
@@ -30,7 +30,7 @@ def test_swapped_commands_are_a_determinism_violation(store_path: Path) -> None:
 
     @fn.workflow(name="r-swap")
     async def swapped(ctx: fn.WorkflowContext) -> str:
-        ctx.set("phase", "asked")  # history has the task first
+        await ctx.set("phase", "asked")  # history has the task first
         await ctx.schedule(prepare)
         return await ctx.promise("go")
 

@@ -283,12 +283,12 @@ def test_unstorable_workflow_result_fails_the_run(
 @fn.workflow(name="faults-bad-state")
 async def bad_state(ctx: fn.WorkflowContext, catch: bool) -> Any:
     try:
-        ctx.set("score", float("nan"))
+        await ctx.set("score", float("nan"))
     except UnstorableValue as exc:
         if not catch:
             raise
-        ctx.set("score", 0.0)
-        return [str(exc), ctx.get("score")]
+        await ctx.set("score", 0.0)
+        return [str(exc), await ctx.get("score")]
     return "not reached"
 
 

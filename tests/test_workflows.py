@@ -186,13 +186,12 @@ def test_failed_run_raises_workflow_failed_with_cause(engine: Runtime) -> None:
 
 @fn.workflow(name="wf-blocks-its-loop")
 async def blocks_its_loop(ctx: fn.WorkflowContext, how: str) -> None:
-    if how == "handle":
-        ctx.schedule_async(price, Order(id=1, amount=1.0)).result()  # for `def` workflows
-    else:
-        fn.start_workflow(failing)  # a blocking call into the engine
+    # (A handle's result() no longer belongs here: in an async workflow it is a coroutine,
+    # as in Flovyn; see tests/test_flovyn_parity.py.)
+    fn.start_workflow(failing)  # a blocking call into the engine
 
 
-@pytest.mark.parametrize("how", ["handle", "start"])
+@pytest.mark.parametrize("how", ["start"])
 def test_a_blocking_call_from_the_engine_loop_fails_clearly(engine: Runtime, how: str) -> None:
     """Made on the engine's own loop, a blocking call would wait for itself for ever: it
     raises an EngineError that says what to do instead, and only the run fails."""
@@ -208,15 +207,15 @@ side_effects: list[str] = []
 
 @fn.workflow(name="wf-state")
 async def stateful(ctx: fn.WorkflowContext) -> dict:
-    ctx.set("count", 1)
-    ctx.set("count", ctx.get("count") + 1)
-    ctx.set("tmp", "x")
-    ctx.clear("tmp")
+    await ctx.set("count", 1)
+    await ctx.set("count", await ctx.get("count") + 1)
+    await ctx.set("tmp", "x")
+    await ctx.clear("tmp")
     token = await ctx.run("make-token", lambda: side_effects.append("token") or "tok-1")
     when = ctx.current_time()
     return {
-        "count": ctx.get("count"),
-        "tmp": ctx.get("tmp", "gone"),
+        "count": await ctx.get("count"),
+        "tmp": await ctx.get("tmp", "gone"),
         "token": token,
         "when": when.isoformat(),
         "random": ctx.random(),
@@ -250,10 +249,10 @@ def record(values: list) -> None:
 @fn.workflow(name="wf-deterministic")
 async def deterministic(ctx: fn.WorkflowContext) -> list:
     values = [ctx.random(), ctx.current_time().isoformat(), str(ctx.random_uuid())]
-    ctx.set("seen", values)
+    await ctx.set("seen", values)
     await ctx.schedule(record, values)
     await ctx.promise("go")
-    return [*values, ctx.get("seen")]
+    return [*values, await ctx.get("seen")]
 
 
 def test_time_and_randomness_are_the_same_after_replay(store_path) -> None:

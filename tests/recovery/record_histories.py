@@ -38,7 +38,7 @@ ORDER = "A1"
 async def golden_order_without_sleep(ctx: WorkflowContext, order: str) -> dict[str, Any]:
     """``golden_order`` before the ``ctx.sleep(0.05)`` was added after the reservation."""
     reserved = await ctx.schedule(workflows.step, f"reserve-{order}")
-    ctx.set("reserved", reserved)
+    await ctx.set("reserved", reserved)
     first = ctx.schedule_async(workflows.step, f"pack-{order}-1")
     second = ctx.schedule_async(workflows.step, f"pack-{order}-2")
     packed = [await first, await second]

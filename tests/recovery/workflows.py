@@ -167,7 +167,7 @@ async def signals(ctx: WorkflowContext) -> list[str]:
 @fn.workflow(name="golden-order")
 async def golden_order(ctx: WorkflowContext, order: str) -> dict[str, Any]:
     reserved = await ctx.schedule(step, f"reserve-{order}")
-    ctx.set("reserved", reserved)
+    await ctx.set("reserved", reserved)
     await ctx.sleep(0.05)
     first = ctx.schedule_async(step, f"pack-{order}-1")
     second = ctx.schedule_async(step, f"pack-{order}-2")
@@ -175,7 +175,7 @@ async def golden_order(ctx: WorkflowContext, order: str) -> dict[str, Any]:
     decision = await ctx.promise("approve", type_hint=dict[str, Any])
     shipped = await ctx.schedule(step, f"ship-{order}")
     return {
-        "reserved": ctx.get("reserved"),
+        "reserved": await ctx.get("reserved"),
         "packed": packed,
         "decision": decision,
         "shipped": shipped,

@@ -171,6 +171,26 @@ def test_signals_arrive_in_order_per_run_until_delivered(make_store: StoreFactor
     assert row(owner, "w-sig-1").status is RunStatus.RUNNING
 
 
+def test_signals_sent_at_the_same_instant_arrive_in_sending_order(
+    make_store: StoreFactory,
+) -> None:
+    # Under a FakeClock every signal has the same timestamp: order must not depend on it.
+    owner, sender = make_store(), make_store()
+    run = start(owner, "w-sig-tie")
+    other = start(owner, "w-sig-tie-2")
+    now = time.time()
+    for i in range(8):
+        sender.send_signal(SendSignal("w-sig-tie", "go", i, now))
+        sender.send_signal(SendSignal("w-sig-tie-2", "go", -i, now))
+    mine = owner.undelivered([run.execution_id]).signals
+    assert [s.value for s in mine] == list(range(8))
+    owner.commit([Change(intents=[MarkSignalDelivered(mine[0].id)])])
+    sender.send_signal(SendSignal("w-sig-tie", "go", 8, now))
+    both = owner.undelivered([run.execution_id, other.execution_id]).signals
+    assert [s.value for s in both if s.execution_id == run.execution_id] == list(range(1, 9))
+    assert [s.value for s in both if s.execution_id == other.execution_id] == [-i for i in range(8)]
+
+
 def test_a_cancel_request_reaches_the_owners_inbox(make_store: StoreFactory) -> None:
     owner, other = make_store(), make_store()
     run = start(owner, "w-cancel")

@@ -102,6 +102,9 @@ class RunBase:
         self.child_waits: dict[str, Wait] = {}
         self.children: set[str] = set()
         self.delivered_signals: set[str] = set()
+        # signals the inbox scan saw with nobody waiting, by name, oldest first: what
+        # has_signal / pending_signal_count / drain_signals answer from (id -> value)
+        self.buffered_signals: dict[str, dict[str, Any]] = defaultdict(dict)
         self.promise_names: set[str] = set()
         # running tasks: their wait -> how to cancel them (they record TASK_CANCELLED first)
         self.task_cancellers: dict[Wait, Callable[[], None]] = {}

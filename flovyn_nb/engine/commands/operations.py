@@ -78,3 +78,12 @@ class OperationCommands(RunBase):
         self.state.pop(key, None)
         if rec is None:
             self.emit(E.STATE_CLEARED, StateCleared(key=key))
+
+    def clear_all_state(self) -> None:
+        # One STATE_CLEARED per key, in sorted order: replay matches them one by one, as if
+        # the code had called clear() for each key.
+        for key in sorted(self.state):
+            self.clear_state(key)
+
+    def state_keys(self) -> list[str]:
+        return sorted(self.state)

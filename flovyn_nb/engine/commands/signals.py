@@ -13,7 +13,13 @@ from flovyn_nb.engine.commands.base import Delivered, RunBase, iso, seconds_of
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.errors import SignalTimeout
 from flovyn_nb.history.replay import epoch_of
-from flovyn_nb.model import EventType, SignalReceived, TimerCancelled, TimerStarted
+from flovyn_nb.model import (
+    EventType,
+    OperationCompleted,
+    SignalReceived,
+    TimerCancelled,
+    TimerStarted,
+)
 from flovyn_nb.store import MarkSignalDelivered
 
 E = EventType
@@ -64,11 +70,44 @@ class SignalCommands(RunBase):
             return serde.from_json(result.value, type_hint, what=f"signal {name!r}")
         raise SignalTimeout(f"no signal {name!r} arrived in time", name=name)
 
+    def pending_signals(self, name: str) -> int:
+        index = self._next("operation")
+        what = f"pending_signal_count({name})"
+        rec = self._match("operation", index, what, f"{what} / has_signal({name!r})")
+        if rec is not None:
+            return int(rec.payload["result"])
+        count = len(self.buffered_signals.get(name, ()))
+        # Recorded: what was buffered depends on timing, the replay must see the same.
+        self.emit(E.OPERATION_COMPLETED, OperationCompleted(operation_name=what, result=count))
+        return count
+
+    def drain_signals(self, name: str, type_hint: Any) -> list[Any]:
+        index = self._next("operation")
+        what = f"drain_signals({name})"
+        rec = self._match("operation", index, what, f"drain_signals({name!r})")
+        if rec is not None:
+            values = list(rec.payload["result"] or [])
+        else:
+            drained = self.buffered_signals.pop(name, {})
+            self.delivered_signals.update(drained)
+            values = list(drained.values())
+            # One event that carries the values and marks them delivered, atomically.
+            self.emit(
+                E.OPERATION_COMPLETED,
+                OperationCompleted(operation_name=what, result=values),
+                intents=[MarkSignalDelivered(signal_id) for signal_id in drained],
+            )
+        return [serde.from_json(v, type_hint, what=f"signal {name!r}") for v in values]
+
     def deliver_signal(self, signal_id: str, name: str, value: Any) -> bool:
-        queue = self.signal_waits.get(name)
         # A scan may still see a signal whose "delivered" mark is not yet committed.
-        if not queue or signal_id in self.delivered_signals:
+        if signal_id in self.delivered_signals:
             return False
+        queue = self.signal_waits.get(name)
+        if not queue:
+            self.buffered_signals[name].setdefault(signal_id, value)
+            return False
+        self.buffered_signals.get(name, {}).pop(signal_id, None)
         self.delivered_signals.add(signal_id)
         wait, timer_id, _ = queue.popleft()
         extra = []

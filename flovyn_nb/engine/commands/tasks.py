@@ -12,7 +12,7 @@ from flovyn_nb.engine.commands.base import RunBase
 from flovyn_nb.engine.faults import storable
 from flovyn_nb.engine.tasks import task_failure
 from flovyn_nb.engine.waits import Wait
-from flovyn_nb.errors import WorkflowCancelled
+from flovyn_nb.errors import InvalidInput, WorkflowCancelled
 from flovyn_nb.model import EventType
 
 E = EventType
@@ -23,6 +23,13 @@ class TaskCommands(RunBase):
 
     def schedule_async(self, task: TaskDefinition[Any] | str, input: Any) -> StepHandle:
         definition = task if isinstance(task, TaskDefinition) else self.host.registry.task(task)
+        if input is not None and not definition.takes_input:
+            # As start_workflow does: refuse before anything is counted or recorded.
+            raise InvalidInput(
+                f"task {definition.name!r} takes no input, but one was given: "
+                f"call ctx.schedule({definition.name}) without an input, "
+                f"or give the task an input parameter"
+            )
         # Live runs keep the definition they were given; recovered ones use the registry's.
         index = self._next("task")
         issued = f"schedule(task {definition.name!r})"

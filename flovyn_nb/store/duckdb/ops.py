@@ -512,8 +512,10 @@ def insert_signal(
     con: Con, *, signal_id: str, execution_id: str, name: str, value_json: str, now: float
 ) -> None:
     con.execute(
-        "INSERT INTO signals (id, execution_id, name, value, created_at) VALUES (?, ?, ?, ?, ?)",
-        [signal_id, execution_id, name, value_json, to_ts(now)],
+        # The run's next sequence number, in the inserting transaction (one writer per file).
+        "INSERT INTO signals (id, execution_id, name, value, created_at, seq) "
+        "SELECT ?, ?, ?, ?, ?, coalesce(max(seq), 0) + 1 FROM signals WHERE execution_id = ?",
+        [signal_id, execution_id, name, value_json, to_ts(now), execution_id],
     )
 
 
@@ -523,7 +525,7 @@ def undelivered_signals(con: Con, execution_ids: Sequence[str]) -> list[tuple[st
     marks = ",".join("?" * len(execution_ids))
     rows = con.execute(
         f"SELECT id, execution_id, name, value FROM signals WHERE execution_id IN ({marks}) "
-        "AND NOT delivered ORDER BY created_at, id",
+        "AND NOT delivered ORDER BY execution_id, seq",
         list(execution_ids),
     ).fetchall()
     return [(r[0], r[1], r[2], _json(r[3])) for r in rows]

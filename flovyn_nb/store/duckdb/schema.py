@@ -15,7 +15,7 @@ import duckdb
 from flovyn_nb.errors import StoreError
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 _V1 = [
     """CREATE TABLE schema_version (
@@ -122,8 +122,19 @@ _V1 = [
 # three indexes: timing out 1000 promises took ~8 ms per statement instead of ~1 ms.
 _V2 = ["DROP INDEX promises_status"]
 
+# v3: signals get a per-run sequence. Ordered by (created_at, id) alone, signals sent within
+# one clock tick (always, under a FakeClock) came back in uuid order, not in sending order.
+# Existing signals keep the order they had.
+_V3 = [
+    "ALTER TABLE signals ADD COLUMN seq BIGINT",
+    """UPDATE signals SET seq = numbered.n FROM (
+        SELECT id, row_number() OVER (PARTITION BY execution_id ORDER BY created_at, id) AS n
+        FROM signals) AS numbered
+        WHERE signals.id = numbered.id""",
+]
+
 # version -> statements that bring a store from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
