@@ -14,15 +14,17 @@ import asyncio
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Generator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from flovyn_nb.errors import WorkflowCancelled
+from flovyn_nb import errors
+from flovyn_nb.errors import FlovynError, WorkflowCancelled
 
 if TYPE_CHECKING:
-    from flovyn_nb.definitions import TaskDefinition, WorkflowDefinition
+    from flovyn_nb.definitions import RetryPolicy, TaskDefinition, WorkflowDefinition
 
 __all__ = [
     "Blocking",
@@ -71,8 +73,20 @@ class RunCommands(Blocking, Protocol):
     @property
     def rng(self) -> random.Random: ...
 
-    def schedule_async(self, task: TaskDefinition[Any] | str, input: Any) -> StepHandle: ...
-    async def schedule(self, task: TaskDefinition[Any] | str, input: Any) -> Any: ...
+    def schedule_async(
+        self,
+        task: TaskDefinition[Any] | str,
+        input: Any,
+        timeout: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> StepHandle: ...
+    async def schedule(
+        self,
+        task: TaskDefinition[Any] | str,
+        input: Any,
+        timeout: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Any: ...
     def schedule_workflow_async(
         self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
     ) -> StepHandle: ...
@@ -84,7 +98,14 @@ class RunCommands(Blocking, Protocol):
     async def wait_for_signal(
         self, name: str, timeout: timedelta | float | None, type_hint: Any
     ) -> Any: ...
-    async def run_operation(self, name: str, fn: Callable[[], Any], type_hint: Any) -> Any: ...
+    async def run_operation(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        type_hint: Any,
+        max_attempts: int = 1,
+        retry_interval: timedelta | float = 0,
+    ) -> Any: ...
     def get_state(self, key: str, default: Any, type_hint: Any) -> Any: ...
     def set_state(self, key: str, value: Any) -> None: ...
     def clear_state(self, key: str) -> None: ...
@@ -183,17 +204,37 @@ class _ContextBase:
 class WorkflowContext(_ContextBase):
     """The context of an ``async def`` workflow."""
 
-    async def schedule(self, task: TaskDefinition[Any] | str, input: Any = None) -> Any:
+    async def schedule(
+        self,
+        task: TaskDefinition[Any] | str,
+        input: Any = None,
+        *,
+        timeout: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Any:
         """Run a task durably and return its (typed) result.
+
+        ``timeout`` (a timedelta or seconds) and ``retry_policy`` override the task
+        definition's for this call only, as in Flovyn's SDK.
 
         Raises:
             TaskFailed: the task failed on its last attempt (``TaskTimeout`` for timeouts).
         """
-        return await self._run.schedule(task, input)
+        return await self._run.schedule(task, input, timeout, retry_policy)
 
-    def schedule_async(self, task: TaskDefinition[Any] | str, input: Any = None) -> StepHandle:
-        """Start a task and return a handle to await later (fan-out / fan-in)."""
-        return self._run.schedule_async(task, input)
+    def schedule_async(
+        self,
+        task: TaskDefinition[Any] | str,
+        input: Any = None,
+        *,
+        timeout: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> StepHandle:
+        """Start a task and return a handle to await later (fan-out / fan-in).
+
+        ``timeout`` and ``retry_policy`` override the definition's for this call only.
+        """
+        return self._run.schedule_async(task, input, timeout, retry_policy)
 
     async def schedule_workflow(
         self,
@@ -246,9 +287,24 @@ class WorkflowContext(_ContextBase):
         """
         return await self._run.wait_for_signal(name, timeout, type_hint)
 
-    async def run(self, name: str, fn: Callable[[], Any], *, type_hint: Any = Any) -> Any:
-        """Run a side effect once and record its result; replays return the record."""
-        return await self._run.run_operation(name, fn, type_hint)
+    async def run(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        *,
+        type_hint: Any = Any,
+        max_attempts: int = 1,
+        retry_interval: timedelta | float = 0,
+    ) -> Any:
+        """Run a side effect once and record its result; replays return the record.
+
+        A failing ``fn`` is tried again, up to ``max_attempts`` in all, ``retry_interval``
+        (a timedelta or seconds) apart; only the final outcome counts.
+
+        Raises:
+            InvalidInput: ``max_attempts`` < 1 or a negative ``retry_interval``.
+        """
+        return await self._run.run_operation(name, fn, type_hint, max_attempts, retry_interval)
 
     async def get(self, key: str, default: Any = None, *, type_hint: Any = Any) -> Any:
         """Read workflow state (rebuilt from history on replay); ``await`` it, as in Flovyn."""
@@ -308,11 +364,27 @@ class WorkflowContext(_ContextBase):
 class SyncWorkflowContext(_ContextBase):
     """The context of a plain ``def`` workflow: the same commands, blocking."""
 
-    def schedule(self, task: TaskDefinition[Any] | str, input: Any = None) -> Any:
-        return self._run.blocking(self._run.schedule, task, input)
+    def schedule(
+        self,
+        task: TaskDefinition[Any] | str,
+        input: Any = None,
+        *,
+        timeout: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Any:
+        return self._run.blocking(self._run.schedule, task, input, timeout, retry_policy)
 
-    def schedule_async(self, task: TaskDefinition[Any] | str, input: Any = None) -> StepHandle:
-        result: StepHandle = self._run.blocking_sync(self._run.schedule_async, task, input)
+    def schedule_async(
+        self,
+        task: TaskDefinition[Any] | str,
+        input: Any = None,
+        *,
+        timeout: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> StepHandle:
+        result: StepHandle = self._run.blocking_sync(
+            self._run.schedule_async, task, input, timeout, retry_policy
+        )
         return result
 
     def schedule_workflow(
@@ -352,8 +424,18 @@ class SyncWorkflowContext(_ContextBase):
     ) -> Any:
         return self._run.blocking(self._run.wait_for_signal, name, timeout, type_hint)
 
-    def run(self, name: str, fn: Callable[[], Any], *, type_hint: Any = Any) -> Any:
-        return self._run.blocking(self._run.run_operation, name, fn, type_hint)
+    def run(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        *,
+        type_hint: Any = Any,
+        max_attempts: int = 1,
+        retry_interval: timedelta | float = 0,
+    ) -> Any:
+        return self._run.blocking(
+            self._run.run_operation, name, fn, type_hint, max_attempts, retry_interval
+        )
 
     def get(self, key: str, default: Any = None, *, type_hint: Any = Any) -> Any:
         return self._run.blocking_sync(self._run.get_state, key, default, type_hint)
@@ -423,6 +505,7 @@ class TaskContext:
         self._logger: logging.Logger | None = None
         self._progress = progress
         self._cancelled = threading.Event()
+        self.last_heartbeat: float | None = None
 
     @property
     def logger(self) -> logging.Logger:
@@ -439,6 +522,35 @@ class TaskContext:
     def cancel(self) -> None:
         self._cancelled.set()
 
-    def report_progress(self, fraction: float, message: str | None = None) -> None:
-        """Report progress (0..1); shown in the run's step logs and panels."""
-        self._progress(max(0.0, min(1.0, float(fraction))), message)
+    def cancellation_error(self) -> FlovynError:
+        """The error to raise when the task sees it was cancelled (``raise ctx.cancellation_error()``)."""
+        message = f"task {self.task_kind!r} was cancelled"
+        # TaskCancelled, where flovyn_nb.errors has it; the run's cancellation error before.
+        task_cancelled = getattr(errors, "TaskCancelled", None)
+        if task_cancelled is not None:
+            return cast(FlovynError, task_cancelled(message, task=self.task_kind))
+        return WorkflowCancelled(message, workflow_id=self.workflow_id)
+
+    def heartbeat(self) -> Done:
+        """Tell the engine the task is alive (``await`` it in async tasks, call it in sync ones)."""
+        self.last_heartbeat = time.monotonic()
+        return Done()
+
+    def report_progress(self, progress: float, details: str | None = None) -> Done:
+        """Report progress (0..1), shown in the run's step logs and panels.
+
+        ``await`` it in async tasks, as in Flovyn; sync tasks call it plainly.
+        """
+        self.last_heartbeat = time.monotonic()
+        self._progress(max(0.0, min(1.0, float(progress))), details)
+        return Done()
+
+
+class Done:
+    """Already done: awaiting it returns at once, so one call serves sync and async tasks."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # makes this a generator

@@ -123,6 +123,8 @@ class TaskScheduled(_Payload):
     task_kind: str
     input: JSON = None
     max_attempts: int = 1
+    # The attempt timeout in force (the definition's or this call's override), for the record.
+    timeout_seconds: float | None = None
 
 
 class TaskStarted(_Payload):

@@ -90,6 +90,9 @@ class TaskRunner:
                     task_kind=definition.name,
                     input=input_json,
                     max_attempts=definition.retry_policy.max_attempts,
+                    timeout_seconds=(
+                        definition.timeout.total_seconds() if definition.timeout else None
+                    ),
                 ),
             )
         self.running += 1

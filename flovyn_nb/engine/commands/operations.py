@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio.lowlevel
@@ -14,7 +14,7 @@ from flovyn_nb import serde
 from flovyn_nb.engine import logcapture
 from flovyn_nb.engine.commands.base import RunBase, iso
 from flovyn_nb.engine.faults import storable
-from flovyn_nb.errors import WorkflowCancelled
+from flovyn_nb.errors import InvalidInput, WorkflowCancelled
 from flovyn_nb.model import EventType, OperationCompleted, StateCleared, StateSet
 
 E = EventType
@@ -23,7 +23,14 @@ E = EventType
 class OperationCommands(RunBase):
     """Side effects recorded once (``ctx.run``), recorded time, and workflow state."""
 
-    async def run_operation(self, name: str, fn: Callable[[], Any], type_hint: Any) -> Any:
+    async def run_operation(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        type_hint: Any,
+        max_attempts: int = 1,
+        retry_interval: timedelta | float = 0,
+    ) -> Any:
         index = self._next("operation")
         rec = self._match("operation", index, name, f"run({name!r})")
         if type_hint is Any:
@@ -35,10 +42,22 @@ class OperationCommands(RunBase):
             self._cancel_delivered = True
             raise WorkflowCancelled(workflow_id=self.workflow_id)
         await self.outcomes_durable()
-        with logcapture.step(self.scope):
-            result = fn()
-            if inspect.isawaitable(result):
-                result = await result
+        interval = _interval(name, max_attempts, retry_interval)
+        attempt = 1
+        while True:
+            try:
+                with logcapture.step(self.scope):
+                    result = fn()
+                    if inspect.isawaitable(result):
+                        result = await result
+                break
+            except Exception:
+                # Flovyn's run(..., max_attempts, retry_interval): only the outcome is recorded,
+                # so the failed attempts leave no event and a replay returns the record.
+                if attempt >= max_attempts:
+                    raise
+                attempt += 1
+                await self.host.sleep_until(self.host.clock.now() + interval)
         data = storable(result, what=f"result of ctx.run({name!r})")
         await self.commit(
             E.OPERATION_COMPLETED, OperationCompleted(operation_name=name, result=data)
@@ -87,3 +106,24 @@ class OperationCommands(RunBase):
 
     def state_keys(self) -> list[str]:
         return sorted(self.state)
+
+
+def _interval(name: str, max_attempts: int, retry_interval: timedelta | float) -> float:
+    """Seconds between attempts of ``ctx.run(name, ...)``, after checking both arguments."""
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise InvalidInput(
+            f"max_attempts of ctx.run({name!r}) must be an int >= 1, got {max_attempts!r}"
+        )
+    seconds = (
+        retry_interval.total_seconds()
+        if isinstance(retry_interval, timedelta)
+        else retry_interval
+        if isinstance(retry_interval, int | float) and not isinstance(retry_interval, bool)
+        else -1.0
+    )
+    if seconds < 0:
+        raise InvalidInput(
+            f"retry_interval of ctx.run({name!r}) must be a timedelta or seconds >= 0, "
+            f"got {retry_interval!r}"
+        )
+    return float(seconds)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import timedelta
 from typing import Any, cast
 
 from flovyn_nb import serde
 from flovyn_nb.context import StepHandle
-from flovyn_nb.definitions import TaskDefinition
+from flovyn_nb.definitions import RetryPolicy, TaskDefinition
 from flovyn_nb.engine.commands.base import RunBase
 from flovyn_nb.engine.faults import storable
 from flovyn_nb.engine.tasks import task_failure
@@ -21,8 +23,15 @@ E = EventType
 class TaskCommands(RunBase):
     """Tasks: ``ctx.schedule`` and ``ctx.schedule_async`` (the attempts run in ``engine.tasks``)."""
 
-    def schedule_async(self, task: TaskDefinition[Any] | str, input: Any) -> StepHandle:
+    def schedule_async(
+        self,
+        task: TaskDefinition[Any] | str,
+        input: Any,
+        timeout: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> StepHandle:
         definition = task if isinstance(task, TaskDefinition) else self.host.registry.task(task)
+        definition = _overridden(definition, timeout, retry_policy)
         if input is not None and not definition.takes_input:
             # As start_workflow does: refuse before anything is counted or recorded.
             raise InvalidInput(
@@ -68,6 +77,43 @@ class TaskCommands(RunBase):
             wait.set_error(task_failure(definition, outcome.payload))
         return StepHandle(wait, issued, self)
 
-    async def schedule(self, task: TaskDefinition[Any] | str, input: Any) -> Any:
-        handle = self.schedule_async(task, input)
+    async def schedule(
+        self,
+        task: TaskDefinition[Any] | str,
+        input: Any,
+        timeout: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Any:
+        handle = self.schedule_async(task, input, timeout, retry_policy)
         return await self._block(cast(Wait, handle._wait))
+
+
+def _overridden(
+    definition: TaskDefinition[Any],
+    timeout: timedelta | float | None,
+    retry_policy: RetryPolicy | None,
+) -> TaskDefinition[Any]:
+    """The definition with this call's overrides (Flovyn's per-call timeout / retry policy)."""
+    if timeout is None and retry_policy is None:
+        return definition
+    if isinstance(timeout, bool) or not isinstance(timeout, timedelta | int | float | None):
+        raise InvalidInput(
+            f"timeout of ctx.schedule({definition.name}) must be a timedelta or seconds, "
+            f"got {type(timeout).__name__}"
+        )
+    if isinstance(timeout, int | float):
+        timeout = timedelta(seconds=timeout)
+    if timeout is not None and timeout <= timedelta(0):
+        raise InvalidInput(
+            f"timeout of ctx.schedule({definition.name}) must be positive, got {timeout}"
+        )
+    if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+        raise InvalidInput(
+            f"retry_policy of ctx.schedule({definition.name}) must be a fn.RetryPolicy, "
+            f"got {type(retry_policy).__name__}"
+        )
+    return dataclasses.replace(
+        definition,
+        timeout=timeout if timeout is not None else definition.timeout,
+        retry_policy=retry_policy if retry_policy is not None else definition.retry_policy,
+    )
