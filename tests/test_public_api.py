@@ -29,6 +29,8 @@ EXPECTED = [
     "StoreError",
     "StoreLocked",
     "SyncWorkflowContext",
+    # Issue 14: Flovyn's TaskCancelled, exported beside TaskFailed.
+    "TaskCancelled",
     "TaskContext",
     "TaskFailed",
     "TaskTimeout",

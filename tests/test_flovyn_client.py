@@ -1,0 +1,75 @@
+"""Issue 14: errors carry Flovyn's attribute names; TaskCancelled exists."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import anyio
+
+import flovyn_nb as fn
+from flovyn_nb import Runtime
+from flovyn_nb.testing import wait_until
+
+
+@fn.workflow(name="fc-promise")
+async def fc_promise(ctx: fn.WorkflowContext, timeout: float | None = None) -> str:
+    try:
+        await ctx.promise("approval", timeout=timeout)
+    except fn.PromiseRejected as exc:
+        return f"rejected:{exc.promise_name}:{exc.rejection_reason}:{exc.reason}"
+    except fn.PromiseTimeout as exc:
+        return f"timeout:{exc.promise_name}:{exc.name}"
+    return "resolved"
+
+
+def test_promise_errors_carry_flovyn_names(engine: Runtime) -> None:
+    h = fn.start_workflow(fc_promise, None, workflow_id="fc-rej")
+    wait_until(lambda: any(p.name == "approval" for p in fn.pending_promises("fc-rej")))
+    fn.reject_promise("fc-rej", "approval", "too expensive")
+    assert h.result(timeout=10) == "rejected:approval:too expensive:too expensive"
+    h2 = fn.start_workflow(fc_promise, 0.05, workflow_id="fc-timeout")
+    assert h2.result(timeout=10) == "timeout:approval:approval"
+
+
+@fn.task(name="fc-slow", timeout=timedelta(milliseconds=150))
+async def fc_slow() -> str:
+    await anyio.sleep(30)
+    return "finished"
+
+
+@fn.task(name="fc-bad", retry_policy=fn.RetryPolicy(max_attempts=1))
+def fc_bad() -> str:
+    raise ValueError("no")
+
+
+@fn.workflow(name="fc-tasks")
+async def fc_tasks(ctx: fn.WorkflowContext) -> list[str]:
+    out = []
+    try:
+        await ctx.schedule(fc_slow)
+    except fn.TaskTimeout as exc:
+        out.append(f"timeout:{exc.timeout_ms}:{exc.retryable}")
+    try:
+        await ctx.schedule(fc_bad)
+    except fn.TaskFailed as exc:
+        out.append(f"failed:{exc.retryable}:{exc.error_type}")
+    return out
+
+
+def test_task_errors_carry_flovyn_names(engine: Runtime) -> None:
+    h = fn.start_workflow(fc_tasks, workflow_id="fc-tasks")
+    assert h.result(timeout=20) == ["timeout:150:False", "failed:False:ValueError"]
+
+
+def test_other_flovyn_names_and_task_cancelled() -> None:
+    from flovyn_nb import errors
+
+    cancelled = fn.WorkflowCancelled(workflow_id="w", reason="user asked")
+    assert (cancelled.reason, cancelled.workflow_id) == ("user asked", "w")
+    assert fn.WorkflowCancelled().reason == ""
+    violation = fn.DeterminismViolation("x", step=3, recorded="task a", issued="task b")
+    assert violation.details == "step 3: recorded 'task a', issued 'task b'"
+    assert fn.TaskCancelled is errors.TaskCancelled
+    assert issubclass(fn.TaskCancelled, fn.FlovynError)
+    assert fn.TaskCancelled(task="t").task == "t"
+    assert "TaskCancelled" in errors.__doc__  # the tree in the docstring stays current
