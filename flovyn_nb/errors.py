@@ -262,9 +262,12 @@ class TaskTimeout(TaskFailed):
 class TaskCancelled(FlovynError):
     """A task was cancelled before it finished (its run was cancelled)."""
 
-    def __init__(self, message: str = "task was cancelled", *, task: str = "") -> None:
+    def __init__(
+        self, message: str = "task was cancelled", *, task: str = "", reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.task = task
+        self.reason = reason
 
 
 class ChildWorkflowFailed(FlovynError):

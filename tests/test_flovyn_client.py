@@ -71,5 +71,8 @@ def test_other_flovyn_names_and_task_cancelled() -> None:
     assert violation.details == "step 3: recorded 'task a', issued 'task b'"
     assert fn.TaskCancelled is errors.TaskCancelled
     assert issubclass(fn.TaskCancelled, fn.FlovynError)
-    assert fn.TaskCancelled(task="t").task == "t"
+    assert (fn.TaskCancelled(task="t", reason="r").task, fn.TaskCancelled(reason="r").reason) == (
+        "t",
+        "r",
+    )
     assert "TaskCancelled" in errors.__doc__  # the tree in the docstring stays current
