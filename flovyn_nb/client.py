@@ -48,7 +48,7 @@ __all__ = [
     "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
     "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
-    "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_workflow",
+    "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
 ]  # fmt: skip
 
@@ -173,6 +173,26 @@ def start_workflow(
     )
     started = engine.start_workflow(definition, input, workflow_id=workflow_id)
     return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
+
+
+def signal_with_start_workflow(
+    workflow: WorkflowDefinition[Any] | str,
+    input: Any,
+    signal_name: str,
+    value: Any = None,
+    *,
+    workflow_id: str | None = None,
+) -> WorkflowHandle:
+    """Start the run unless one with ``workflow_id`` exists, then send it the signal (a
+    later ``ctx.wait_for_signal(signal_name)`` in the run receives it).
+
+    Raises:
+        InvalidInput: the input does not fit the workflow's input type; nothing was sent.
+        EngineError: no engine is running in this process.
+    """
+    handle = start_workflow(workflow, input, workflow_id=workflow_id)
+    signal_workflow(handle.workflow_id, signal_name, value)
+    return handle
 
 
 def get_handle(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> WorkflowHandle:

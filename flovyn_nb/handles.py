@@ -8,11 +8,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import registry
-from flovyn_nb.errors import EngineError, WorkflowCancelled, WorkflowFailed
+from flovyn_nb.errors import EngineError, InvalidInput, WorkflowCancelled, WorkflowFailed
 from flovyn_nb.model import RunInfo, RunStatus
 
 if TYPE_CHECKING:
@@ -65,15 +66,20 @@ class WorkflowHandle:
     def __repr__(self) -> str:
         return f"WorkflowHandle(workflow_id={self.workflow_id!r}, kind={self.kind!r})"
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | timedelta | None = None) -> Any:
         """The run's output, typed as the workflow's return annotation.
+
+        Args:
+            timeout: how long to wait, in seconds or as a ``timedelta`` (None: no limit).
 
         Raises:
             WorkflowFailed: the run failed (``.cause`` has type, message and traceback).
             WorkflowCancelled: the run was cancelled.
-            TimeoutError: it did not end within ``timeout`` seconds.
+            TimeoutError: it did not end within ``timeout``.
+            InvalidInput: ``timeout`` is neither seconds nor a ``timedelta``.
         """
-        status, output, error = _the_door().wait_finished(self.execution_id, self._store, timeout)
+        seconds = _seconds(timeout)
+        status, output, error = _the_door().wait_finished(self.execution_id, self._store, seconds)
         if status is RunStatus.COMPLETED:
             definition = registry.find_workflow(self.kind)
             return serde.from_json(
@@ -113,9 +119,23 @@ class WorkflowHandle:
     def status(self) -> RunStatus:
         return _the_door().get_run(self.workflow_id, False).status
 
+    def signal(self, name: str, value: Any = None) -> None:
+        """Send the signal ``name`` with ``value`` to this run (as ``signal_workflow`` does)."""
+        _the_door().signal(self.workflow_id, name, value)
+
     def cancel(self) -> None:
         """Ask the run to stop; waits raise ``WorkflowCancelled`` and the run ends CANCELLED."""
         _the_door().cancel(self.workflow_id)
 
     def info(self) -> RunInfo:
         return _the_door().get_run(self.workflow_id, True)
+
+
+def _seconds(timeout: float | timedelta | None) -> float | None:
+    if timeout is None or isinstance(timeout, timedelta):
+        return None if timeout is None else timeout.total_seconds()
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise InvalidInput(
+            f"result(timeout={timeout!r}): give seconds (a number) or a datetime.timedelta"
+        )
+    return float(timeout)

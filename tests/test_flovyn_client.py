@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import anyio
+import pytest
 
 import flovyn_nb as fn
 from flovyn_nb import Runtime
@@ -76,3 +77,36 @@ def test_other_flovyn_names_and_task_cancelled() -> None:
         "r",
     )
     assert "TaskCancelled" in errors.__doc__  # the tree in the docstring stays current
+
+
+# -- the client: handle.signal, result(timeout=timedelta), signal-with-start ---------------
+
+
+@fn.workflow(name="fc-signals")
+async def fc_signals(ctx: fn.WorkflowContext, label: str) -> str:
+    # Wait on a promise first, so that the signals arrive before the run waits for them.
+    await ctx.promise("go")
+    first = await ctx.wait_for_signal("add")
+    second = await ctx.wait_for_signal("add")
+    return f"{label}:{first}+{second}"
+
+
+def test_signal_with_start_starts_once_and_the_run_sees_early_signals(engine: Runtime) -> None:
+    h = fn.signal_with_start_workflow(fc_signals, "first", "add", 1, workflow_id="fc-sws")
+    # The same id again: no second run, the input stays the first one's, the signal arrives.
+    again = fn.signal_with_start_workflow(fc_signals, "other", "add", 2, workflow_id="fc-sws")
+    assert (again.workflow_id, again.execution_id) == (h.workflow_id, h.execution_id)
+    wait_until(lambda: any(p.name == "go" for p in fn.pending_promises("fc-sws")))
+    fn.resolve_promise("fc-sws", "go", None)
+    assert h.result(timeout=timedelta(seconds=10)) == "first:1+2"
+    assert [r.workflow_id for r in fn.list_runs()].count("fc-sws") == 1
+
+
+def test_handle_signal_and_result_with_a_timedelta(engine: Runtime) -> None:
+    h = fn.start_workflow(fc_signals, "h", workflow_id="fc-handle")
+    h.signal("add", "a")
+    h.signal("add", "b")
+    fn.resolve_promise("fc-handle", "go", None)
+    assert h.result(timeout=timedelta(seconds=10)) == "h:a+b"
+    with pytest.raises(fn.InvalidInput, match="give seconds"):
+        h.result(timeout="10")  # type: ignore[arg-type]
