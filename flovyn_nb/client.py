@@ -8,15 +8,13 @@ run's inbox in the store, and the owning process picks it up through the doorbel
 from __future__ import annotations
 
 import atexit
-import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from flovyn_nb import serde
 from flovyn_nb.definitions import WorkflowDefinition, registry
 from flovyn_nb.engine.clock import Clock
 from flovyn_nb.engine.engine import Activity, Engine, LiveRun
@@ -24,10 +22,9 @@ from flovyn_nb.errors import (
     EngineError,
     InvalidInput,
     UnknownWorkflow,
-    WorkflowCancelled,
-    WorkflowFailed,
 )
 from flovyn_nb.feed import Callback, Change, Feed, Subscription, wait_without_engine
+from flovyn_nb.handles import Door, HandleDisplay, WorkflowHandle, bind
 from flovyn_nb.model import LogEntry, PromiseInfo, PromiseStatus, RunInfo, RunStatus
 from flovyn_nb.runtime import RunSnapshot, Runtime
 from flovyn_nb.store import (
@@ -51,7 +48,7 @@ __all__ = [
     "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
     "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
-    "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_workflow",
+    "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
 ]  # fmt: skip
 
@@ -60,9 +57,6 @@ _engine: Engine | None = None
 _runtime: Runtime | None = None
 _feed: Feed | None = None  # the change feed, made on the first watch()
 _stores: dict[str, Store] = {}
-# How a WorkflowHandle shows in a notebook: set by the widgets (set_handle_display), so that
-# this module imports no display code.
-HandleDisplay = Callable[["WorkflowHandle", Any, Any], dict[str, Any]]
 _handle_display: HandleDisplay | None = None
 
 
@@ -164,82 +158,6 @@ def store_for(store: str | os.PathLike[str] | None, *, flush: bool = True) -> St
         return cached
 
 
-class WorkflowHandle:
-    """A started run. ``h.result()`` blocks; ``await h`` waits without blocking a loop."""
-
-    def __init__(
-        self, workflow_id: str, execution_id: str, kind: str, store: Store | None = None
-    ) -> None:
-        self.workflow_id = workflow_id
-        self.execution_id = execution_id
-        self.kind = kind
-        self._store = store
-
-    def __repr__(self) -> str:
-        return f"WorkflowHandle(workflow_id={self.workflow_id!r}, kind={self.kind!r})"
-
-    def result(self, timeout: float | None = None) -> Any:
-        """The run's output, typed as the workflow's return annotation.
-
-        Raises:
-            WorkflowFailed: the run failed (``.cause`` has type, message and traceback).
-            WorkflowCancelled: the run was cancelled.
-            TimeoutError: it did not end within ``timeout`` seconds.
-        """
-        engine = _current()
-        if engine is not None:
-            status, output, error = engine.wait_finished(self.execution_id, timeout)
-        else:
-            status, output, error = wait_without_engine(
-                self._store or store_for(None), self.execution_id, timeout
-            )
-        if status is RunStatus.COMPLETED:
-            definition = registry.find_workflow(self.kind)
-            return serde.from_json(
-                output, definition.return_type if definition else Any, what="workflow result"
-            )
-        if status is RunStatus.CANCELLED:
-            raise WorkflowCancelled(
-                f"run {self.workflow_id!r} was cancelled", workflow_id=self.workflow_id
-            )
-        error = error or {}
-        raise WorkflowFailed(
-            f"run {self.workflow_id!r} failed: {error.get('type')}: {error.get('message')}",
-            workflow_id=self.workflow_id,
-            cause=error,
-        )
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        from flovyn_nb.engine.threads import awaitable_in_thread
-
-        return awaitable_in_thread(functools.partial(self.result, None))
-
-    def _repr_mimebundle_(
-        self, include: Any = None, exclude: Any = None
-    ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
-        """In a notebook a handle shows its live run panel (static text/HTML in batch mode):
-        the display the widgets registered with :func:`set_handle_display`."""
-        display = _handle_display
-        if display is None:
-            return {"text/plain": repr(self)}
-        return display(self, include, exclude)
-
-    @property
-    def store_location(self) -> str | None:
-        """The store this handle reads when it was given one (None: the engine's/default)."""
-        return None if self._store is None else self._store.location
-
-    def status(self) -> RunStatus:
-        return get_run(self.workflow_id, events=False).status
-
-    def cancel(self) -> None:
-        """Ask the run to stop; waits raise ``WorkflowCancelled`` and the run ends CANCELLED."""
-        cancel_workflow(self.workflow_id)
-
-    def info(self) -> RunInfo:
-        return get_run(self.workflow_id)
-
-
 def start_workflow(
     workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
 ) -> WorkflowHandle:
@@ -255,6 +173,26 @@ def start_workflow(
     )
     started = engine.start_workflow(definition, input, workflow_id=workflow_id)
     return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
+
+
+def signal_with_start_workflow(
+    workflow: WorkflowDefinition[Any] | str,
+    input: Any,
+    signal_name: str,
+    value: Any = None,
+    *,
+    workflow_id: str | None = None,
+) -> WorkflowHandle:
+    """Start the run unless one with ``workflow_id`` exists, then send it the signal (a
+    later ``ctx.wait_for_signal(signal_name)`` in the run receives it).
+
+    Raises:
+        InvalidInput: the input does not fit the workflow's input type; nothing was sent.
+        EngineError: no engine is running in this process.
+    """
+    handle = start_workflow(workflow, input, workflow_id=workflow_id)
+    signal_workflow(handle.workflow_id, signal_name, value)
+    return handle
 
 
 def get_handle(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> WorkflowHandle:
@@ -598,3 +536,23 @@ def cancel_soon(
     """Like :func:`cancel_workflow` without blocking (None: no engine on ``store``)."""
     engine = _engine_on(store)
     return None if engine is None else engine.cancel_soon(workflow_id)
+
+
+def _wait_finished(
+    execution_id: str, store: Store | None, timeout: float | None
+) -> tuple[RunStatus, Any, Any]:
+    engine = _current()
+    if engine is not None:
+        return engine.wait_finished(execution_id, timeout)
+    return wait_without_engine(store or store_for(None), execution_id, timeout)
+
+
+bind(
+    Door(
+        wait_finished=_wait_finished,
+        get_run=lambda workflow_id, events: get_run(workflow_id, events=events),
+        cancel=lambda workflow_id: cancel_workflow(workflow_id),
+        signal=lambda workflow_id, name, value: signal_workflow(workflow_id, name, value),
+        display=lambda: _handle_display,
+    )
+)

@@ -20,6 +20,7 @@ FlovynError
 ├── PromiseRejected              a promise was rejected
 ├── TaskFailed                   a task failed after its last attempt
 │   └── TaskTimeout              a task attempt exceeded its timeout
+├── TaskCancelled                a task was cancelled before it finished
 ├── ChildWorkflowFailed          a child workflow failed or was cancelled
 ├── WorkflowFailed               a run ended FAILED (raised by handle.result())
 └── WorkflowCancelled            a run was cancelled
@@ -48,6 +49,7 @@ __all__ = [
     "SignalTimeout",
     "StoreError",
     "StoreLocked",
+    "TaskCancelled",
     "TaskFailed",
     "TaskTimeout",
     "UnknownPromise",
@@ -175,6 +177,11 @@ class DeterminismViolation(FlovynError):
         self.recorded = recorded
         self.issued = issued
 
+    @property
+    def details(self) -> str:
+        """What did not match (Flovyn's name): the step, the recorded and the issued command."""
+        return f"step {self.step}: recorded {self.recorded!r}, issued {self.issued!r}"
+
 
 class PromiseTimeout(FlovynError):
     """A promise reached its timeout before anyone resolved it."""
@@ -182,6 +189,11 @@ class PromiseTimeout(FlovynError):
     def __init__(self, message: str, *, name: str = "") -> None:
         super().__init__(message)
         self.name = name
+
+    @property
+    def promise_name(self) -> str:
+        """The promise's name (Flovyn's attribute name for ``name``)."""
+        return self.name
 
 
 class SignalTimeout(FlovynError):
@@ -200,12 +212,26 @@ class PromiseRejected(FlovynError):
         self.name = name
         self.reason = reason
 
+    @property
+    def promise_name(self) -> str:
+        """The promise's name (Flovyn's attribute name for ``name``)."""
+        return self.name
+
+    @property
+    def rejection_reason(self) -> str:
+        """The rejecter's text (Flovyn's attribute name for ``reason``)."""
+        return self.reason
+
 
 class TaskFailed(FlovynError):
     """A task failed on its last attempt.
 
-    ``error_type``, ``error_message`` and ``traceback`` describe the task's own exception.
+    ``error_type``, ``error_message`` and ``traceback`` describe the task's own exception;
+    ``retryable`` (Flovyn's attribute) is False: the error reaches the workflow only after
+    the task's retry policy is spent.
     """
+
+    retryable: bool = False
 
     def __init__(
         self,
@@ -226,7 +252,22 @@ class TaskFailed(FlovynError):
 
 
 class TaskTimeout(TaskFailed):
-    """A task attempt ran longer than the task's ``timeout``."""
+    """A task attempt ran longer than the task's ``timeout`` (``timeout_ms``, Flovyn's name)."""
+
+    def __init__(self, message: str, *, timeout_ms: int = 0, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.timeout_ms = timeout_ms
+
+
+class TaskCancelled(FlovynError):
+    """A task was cancelled before it finished (its run was cancelled)."""
+
+    def __init__(
+        self, message: str = "task was cancelled", *, task: str = "", reason: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.task = task
+        self.reason = reason
 
 
 class ChildWorkflowFailed(FlovynError):
@@ -250,6 +291,9 @@ class WorkflowFailed(FlovynError):
 class WorkflowCancelled(FlovynError):
     """The run was cancelled (raised in the workflow at its pending wait, and by ``result()``)."""
 
-    def __init__(self, message: str = "workflow was cancelled", *, workflow_id: str = "") -> None:
+    def __init__(
+        self, message: str = "workflow was cancelled", *, workflow_id: str = "", reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.workflow_id = workflow_id
+        self.reason = reason

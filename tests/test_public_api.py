@@ -29,6 +29,8 @@ EXPECTED = [
     "StoreError",
     "StoreLocked",
     "SyncWorkflowContext",
+    # Issue 14: Flovyn's TaskCancelled, exported beside TaskFailed.
+    "TaskCancelled",
     "TaskContext",
     "TaskFailed",
     "TaskTimeout",
@@ -47,6 +49,8 @@ EXPECTED = [
     "reject_promise",
     "resolve_promise",
     "run_logs",
+    # Issue 14: Flovyn's signal-with-start.
+    "signal_with_start_workflow",
     "signal_workflow",
     "sql",
     "start",

@@ -301,6 +301,9 @@ def task_failure(definition: TaskDefinition[Any], payload: dict[str, Any]) -> Ta
     attempts = int(payload.get("attempt", 0))
     cls = TaskTimeout if payload.get("timedOut") else TaskFailed
     what = "timed out" if cls is TaskTimeout else "failed"
+    extra: dict[str, Any] = {}
+    if cls is TaskTimeout and definition.timeout is not None:
+        extra["timeout_ms"] = int(definition.timeout.total_seconds() * 1000)
     return cls(
         f"task {definition.name!r} {what} after {attempts} attempt(s): "
         f"{error.get('type')}: {error.get('message')}",
@@ -309,6 +312,7 @@ def task_failure(definition: TaskDefinition[Any], payload: dict[str, Any]) -> Ta
         error_type=str(error.get("type", "")),
         error_message=str(error.get("message", "")),
         traceback=str(error.get("traceback", "")),
+        **extra,
     )
 
 
