@@ -595,5 +595,5 @@ def _who() -> str:
         return "cli"
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+# Commands of other topics live in modules of this package and register themselves on
+# ``main`` when imported here (one import line each, kept sorted).
