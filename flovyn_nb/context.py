@@ -13,15 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
-import time
 import uuid
 from collections.abc import Callable, Coroutine, Generator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from flovyn_nb import errors
-from flovyn_nb.errors import FlovynError, WorkflowCancelled
+from flovyn_nb.errors import WorkflowCancelled
+from flovyn_nb.task_context import TaskContext
 
 if TYPE_CHECKING:
     from flovyn_nb.definitions import RetryPolicy, TaskDefinition, WorkflowDefinition
@@ -482,75 +480,3 @@ class SyncWorkflowContext(_ContextBase):
 
 def _millis(when: datetime) -> int:
     return int(when.timestamp() * 1000)
-
-
-class TaskContext:
-    """What a task sees when it takes a ``ctx`` parameter."""
-
-    def __init__(
-        self,
-        *,
-        task_execution_id: str,
-        task_kind: str,
-        attempt: int,
-        workflow_id: str,
-        logger: Callable[[], logging.Logger],
-        progress: Callable[[float, str | None], None],
-    ) -> None:
-        self.task_execution_id = task_execution_id
-        self.task_kind = task_kind
-        self.attempt = attempt
-        self.workflow_id = workflow_id
-        self._make_logger = logger
-        self._logger: logging.Logger | None = None
-        self._progress = progress
-        self._cancelled = threading.Event()
-        self.last_heartbeat: float | None = None
-
-    @property
-    def logger(self) -> logging.Logger:
-        """Log lines go to this task's step logs."""
-        if self._logger is None:
-            self._logger = self._make_logger()
-        return self._logger
-
-    @property
-    def is_cancelled(self) -> bool:
-        """True once the task was cancelled or timed out; sync tasks should stop then."""
-        return self._cancelled.is_set()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-    def cancellation_error(self) -> FlovynError:
-        """The error to raise when the task sees it was cancelled (``raise ctx.cancellation_error()``)."""
-        message = f"task {self.task_kind!r} was cancelled"
-        # TaskCancelled, where flovyn_nb.errors has it; the run's cancellation error before.
-        task_cancelled = getattr(errors, "TaskCancelled", None)
-        if task_cancelled is not None:
-            return cast(FlovynError, task_cancelled(message, task=self.task_kind))
-        return WorkflowCancelled(message, workflow_id=self.workflow_id)
-
-    def heartbeat(self) -> Done:
-        """Tell the engine the task is alive (``await`` it in async tasks, call it in sync ones)."""
-        self.last_heartbeat = time.monotonic()
-        return Done()
-
-    def report_progress(self, progress: float, details: str | None = None) -> Done:
-        """Report progress (0..1), shown in the run's step logs and panels.
-
-        ``await`` it in async tasks, as in Flovyn; sync tasks call it plainly.
-        """
-        self.last_heartbeat = time.monotonic()
-        self._progress(max(0.0, min(1.0, float(progress))), details)
-        return Done()
-
-
-class Done:
-    """Already done: awaiting it returns at once, so one call serves sync and async tasks."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return
-        yield  # makes this a generator

@@ -90,6 +90,8 @@ def _source_hash(fn: Callable[..., Any]) -> str:
     try:
         text = inspect.getsource(fn)
     except (OSError, TypeError):
+        if isinstance(fn, type):  # a class form without source: its run method's code
+            fn = getattr(fn, _entry_point(fn))
         code = fn.__code__
         text = repr((code.co_code, code.co_consts, code.co_names))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -119,8 +121,10 @@ class _Signature:
     return_type: Any
 
 
-def _inspect(fn: Callable[..., Any], what: str) -> _Signature:
+def _inspect(fn: Callable[..., Any], what: str, *, method: bool = False) -> _Signature:
     params = list(inspect.signature(fn).parameters.values())
+    if method:  # a class form's run(self, ctx, input): self is not the workflow's business
+        params = params[1:]
     hints = _hints(fn)
     takes_ctx = bool(params) and _is_context_param(params[0], hints.get(params[0].name))
     data = params[1:] if takes_ctx else params
@@ -151,6 +155,9 @@ class TaskDefinition(Generic[R]):
     takes_input: bool
     input_type: Any
     return_type: Any
+    description: str | None = None
+    flovyn_version: str | None = None  # Flovyn's version= (a label; recorded, not enforced)
+    cls: type | None = None  # the class of Flovyn's class form, instantiated per attempt
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -169,6 +176,9 @@ class WorkflowDefinition(Generic[R]):
     source_hash: str
     version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    flovyn_version: str | None = None  # Flovyn's version= (a label; ``version`` counts cells)
+    cls: type | None = None  # the class of Flovyn's class form, instantiated per run
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -212,6 +222,8 @@ class Registry:
             listener(definition)
 
     def workflow(self, name: str) -> WorkflowDefinition[Any]:
+        if not isinstance(name, str):  # a class decorated with @workflow (Flovyn's form)
+            return _attached(name, _WORKFLOW_ATTR, "workflow")
         try:
             return self._workflows[name]
         except KeyError:
@@ -225,6 +237,8 @@ class Registry:
         return self._workflows.get(name)
 
     def task(self, name: str) -> TaskDefinition[Any]:
+        if not isinstance(name, str):  # a class decorated with @task (Flovyn's form)
+            return _attached(name, _TASK_ATTR, "task")
         try:
             return self._tasks[name]
         except KeyError:
@@ -266,85 +280,239 @@ def _name_of(fn: Callable[..., Any], name: str | None) -> str:
     return result
 
 
+_WORKFLOW_ATTR = "__flovyn_nb_workflow__"
+_TASK_ATTR = "__flovyn_nb_task__"
+C = TypeVar("C", bound=type)
+
+
+def _entry_point(cls: type) -> str:
+    """The method Flovyn's class form runs: ``run`` (Flovyn's name), or ``execute``."""
+    for method in ("run", "execute"):
+        if callable(getattr(cls, method, None)):
+            return method
+    raise InvalidInput(
+        f"class {cls.__qualname__} has no run method; Flovyn's class form is "
+        "class MyWorkflow: async def run(self, ctx, input) -> ..."
+    )
+
+
+def _attached(target: Any, attr: str, what: str) -> Any:
+    definition = getattr(target, attr, None) if isinstance(target, type) else None
+    if definition is None:
+        raise InvalidInput(
+            f"{target!r} is not a registered {what}; decorate it with @{what}(name=...) "
+            f"or pass the {what}'s name"
+        )
+    return definition
+
+
+def _class_call(cls: type, method: str, is_async: bool) -> Callable[..., Any]:
+    """A function calling ``cls().<method>(...)``: a fresh instance per run or attempt, as
+    Flovyn's worker does."""
+    if is_async:
+
+        async def call_async(*args: Any) -> Any:
+            return await getattr(cls(), method)(*args)
+
+        call_async.__qualname__ = f"{cls.__qualname__}.{method}"
+        return call_async
+
+    def call(*args: Any) -> Any:
+        return getattr(cls(), method)(*args)
+
+    call.__qualname__ = f"{cls.__qualname__}.{method}"
+    return call
+
+
+def _target(obj: Any) -> tuple[Callable[..., Any], type | None, bool]:
+    """(the function to run, the class of a class form or None, is it async)."""
+    if isinstance(obj, type):
+        method = _entry_point(obj)
+        is_async = inspect.iscoroutinefunction(getattr(obj, method))
+        return _class_call(obj, method, is_async), obj, is_async
+    if not callable(obj):
+        raise InvalidInput(f"@workflow and @task decorate a function or a class, not {obj!r}")
+    return obj, None, inspect.iscoroutinefunction(obj)
+
+
+def _check_version(version: str | int | None) -> str | None:
+    if version is not None and not isinstance(version, str | int):
+        raise InvalidInput(f"version must be a string such as '1.0.0', got {version!r}")
+    return None if version is None else str(version)
+
+
+R_co = TypeVar("R_co", covariant=True)
+
+
+class _Decorator(typing.Protocol[R_co]):
+    """``@workflow(...)``/``@task(...)``: a class stays a class, a function becomes a
+    definition object."""
+
+    @overload
+    def __call__(self, target: C, /) -> C: ...
+    @overload
+    def __call__(self, target: Callable[..., Any], /) -> R_co: ...
+
+
+@overload
+def workflow(fn: C, /) -> C: ...  # type: ignore[overload-overlap]
 @overload
 def workflow(fn: F, /) -> WorkflowDefinition[Any]: ...
 @overload
 def workflow(
-    *, name: str | None = None
-) -> Callable[[Callable[..., Any]], WorkflowDefinition[Any]]: ...
-def workflow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
-    """Register a workflow: ``async def wf(ctx, input)`` or a plain ``def``.
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    tags: list[str] | None = None,
+    timeout: timedelta | None = None,
+    cancellable: bool = True,
+) -> _Decorator[WorkflowDefinition[Any]]: ...
+def workflow(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    tags: list[str] | None = None,
+    timeout: timedelta | None = None,
+    cancellable: bool = True,
+) -> Any:
+    """Register a workflow: ``async def wf(ctx, input)``, a plain ``def``, or Flovyn's
+    class form (a class with ``async def run(self, ctx, input)``; ``def`` works too).
 
-    The function takes a :class:`~flovyn_nb.WorkflowContext` and at most one input value.
-    Re-running the decorator under the same name replaces the definition.
+    The function (or ``run``) takes a :class:`~flovyn_nb.WorkflowContext` and at most one
+    input value. Re-running the decorator under the same name replaces the definition.
+    A decorated class stays a class (as in Flovyn): pass it to ``start_workflow`` or
+    ``ctx.schedule_workflow``; a decorated function becomes a ``WorkflowDefinition``.
+
+    Args:
+        name: the workflow's kind (defaults to the function or class name).
+        description: shown with the definition.
+        version: Flovyn's version label, recorded with the definition.
+        tags: Flovyn's tags, recorded with the definition.
+        timeout: Flovyn's workflow timeout: recorded, not enforced (see the README).
+        cancellable: Flovyn's flag: recorded; every run can be cancelled here.
+
+    Raises:
+        InvalidInput: the function or ``run`` does not take the context first, takes more
+            than one input, or a class has no ``run`` method.
     """
+    flovyn_version = _check_version(version)
 
-    def register(f: Callable[..., Any]) -> WorkflowDefinition[Any]:
-        sig = _inspect(f, "workflow")
+    def register(target: Any) -> Any:
+        f, cls, is_async = _target(target)
+        sig = _inspect(getattr(cls, _entry_point(cls)) if cls else f, "workflow", method=bool(cls))
         if not sig.takes_ctx:
             raise InvalidInput(
                 f"workflow {f.__qualname__} must take the workflow context as its first "
                 "parameter: def my_workflow(ctx: WorkflowContext, input) -> ..."
             )
+        extra: dict[str, Any] = {}
+        if tags:
+            extra["tags"] = list(tags)
+        if timeout is not None:
+            extra["timeout"] = timeout
+        if not cancellable:
+            extra["cancellable"] = False
         definition: WorkflowDefinition[Any] = WorkflowDefinition(
-            name=_name_of(f, name),
+            name=_name_of(cls or f, name),
             fn=f,
-            is_async=inspect.iscoroutinefunction(f),
+            is_async=is_async,
             takes_input=sig.takes_input,
             input_type=sig.input_type,
             return_type=sig.return_type,
-            source_hash=_source_hash(f),
+            source_hash=_source_hash(cls or f),
+            extra=extra,
+            description=description or _doc(cls),
+            flovyn_version=flovyn_version,
+            cls=cls,
         )
         registry.add_workflow(definition)
+        if cls is not None:
+            setattr(cls, _WORKFLOW_ATTR, definition)
+            return cls
         return definition
 
     return register(fn) if fn is not None else register
 
 
+def _doc(cls: type | None) -> str | None:
+    doc = inspect.getdoc(cls) if cls is not None else None
+    return doc.strip().splitlines()[0] if doc else None
+
+
+@overload
+def task(fn: C, /) -> C: ...  # type: ignore[overload-overlap]
 @overload
 def task(fn: F, /) -> TaskDefinition[Any]: ...
 @overload
 def task(
     *,
     name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
     retry_policy: RetryPolicy | None = None,
     timeout: timedelta | float | None = None,
-) -> Callable[[Callable[..., Any]], TaskDefinition[Any]]: ...
+    cancellable: bool = True,
+) -> _Decorator[TaskDefinition[Any]]: ...
 def task(
-    fn: Callable[..., Any] | None = None,
+    fn: Any = None,
     /,
     *,
     name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
     retry_policy: RetryPolicy | None = None,
     timeout: timedelta | float | None = None,
+    cancellable: bool = True,
 ) -> Any:
-    """Register a task: a sync or async function run durably by ``ctx.schedule``.
+    """Register a task: a sync or async function run durably by ``ctx.schedule``, or
+    Flovyn's class form (a class with ``async def run(self, ctx, input)``, or ``def``).
+
+    A decorated class stays a class (as in Flovyn) and is passed to ``ctx.schedule``
+    as is; it is instantiated afresh for every attempt.
 
     Args:
-        name: the task's kind (defaults to the function name).
+        name: the task's kind (defaults to the function or class name).
+        description: shown with the definition.
+        version: Flovyn's version label, recorded with the definition.
         retry_policy: how to retry failures (default: one attempt, no retry; pass
             ``RetryPolicy()`` for Flovyn's 3 attempts with backoff).
         timeout: longest time one attempt may run; then it fails with ``TaskTimeout``.
+        cancellable: Flovyn's flag: recorded; a cancelled run cancels its tasks anyway.
+
+    Raises:
+        InvalidInput: a bad timeout, more than one input, or a class without ``run``.
     """
     if isinstance(timeout, int | float):
         timeout = timedelta(seconds=timeout)
     if timeout is not None and timeout <= timedelta(0):
         raise InvalidInput(f"task timeout must be positive, got {timeout}")
+    flovyn_version = _check_version(version)
 
-    def register(f: Callable[..., Any]) -> TaskDefinition[Any]:
-        sig = _inspect(f, "task")
+    def register(target: Any) -> Any:
+        f, cls, is_async = _target(target)
+        sig = _inspect(getattr(cls, _entry_point(cls)) if cls else f, "task", method=bool(cls))
         definition: TaskDefinition[Any] = TaskDefinition(
-            name=_name_of(f, name),
+            name=_name_of(cls or f, name),
             fn=f,
             retry_policy=retry_policy or _NO_RETRY,
             timeout=timeout,
-            is_async=inspect.iscoroutinefunction(f),
+            is_async=is_async,
             takes_ctx=sig.takes_ctx,
             takes_input=sig.takes_input,
             input_type=sig.input_type,
             return_type=sig.return_type,
+            description=description or _doc(cls),
+            flovyn_version=flovyn_version,
+            cls=cls,
         )
         registry.add_task(definition)
+        if cls is not None:
+            setattr(cls, _TASK_ATTR, definition)
+            return cls
         return definition
 
     return register(fn) if fn is not None else register

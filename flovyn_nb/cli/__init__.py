@@ -334,8 +334,9 @@ def _event_summary(payload: dict[str, Any]) -> str:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
 @_store_option
 def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
-    """Print a run's step logs."""
+    """Print a run's step logs and stream items (tokens as running text)."""
     from flovyn_nb import client
+    from flovyn_nb.cli.streams import LogPrinter
 
     path = _store_path(store)
     with _Errors():
@@ -344,20 +345,19 @@ def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
         rung = threading.Event()
         # Another process writes the run: its commits ring the store's doorbell.
         feed = client.watch(lambda change: rung.set(), store=path) if follow else None
+        printer = LogPrinter(_when)
         while True:
             rung.clear()
             entries = client.run_logs(run.execution_id, store=path)
             for entry in entries[seen:]:
-                step = (
-                    "workflow" if entry.task_execution_id is None else entry.task_execution_id[:8]
-                )
-                line = f"{_when(entry.ts)} {step:>8} {entry.stream:<8} {entry.message}"
-                click.echo(line, err=entry.stream == "stderr")
+                printer.write(entry)
             seen = len(entries)
             if not follow:
+                printer.end_line()
                 return
             status = client.get_run(workflow_id, events=False, store=path).status
             if status.is_terminal:
+                printer.end_line()
                 assert feed is not None
                 feed.close()
                 return

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from flovyn_nb.client.streams import StreamItem, stream_item
 from flovyn_nb.definitions import WorkflowDefinition, registry
 from flovyn_nb.engine.clock import Clock
 from flovyn_nb.engine.engine import Activity, Engine, LiveRun
@@ -45,10 +46,10 @@ if TYPE_CHECKING:
 # they import nothing from the engine or the store.
 __all__ = [
     "Activity", "Change", "EventRow", "LiveRun", "LogRow", "RunSnapshot", "Runtime",
-    "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
+    "StreamItem", "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
     "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
-    "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
+    "run_logs", "run_snapshot", "run_source_hashes", "run_streams", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
 ]  # fmt: skip
 
@@ -401,6 +402,19 @@ def run_logs(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -
     """The captured log lines of a run, in order."""
     run = get_run(workflow_id, events=False, store=store)
     return store_for(store).logs(run.execution_id)
+
+
+def run_streams(
+    workflow_id: str, *, since: int = 0, store: str | os.PathLike[str] | None = None
+) -> list[StreamItem]:
+    """The stream items of a run's tasks (``ctx.stream_*``) in order, from the ``since``-th
+    on (0-based: pass how many were read to get only newer ones).
+
+    Raises:
+        UnknownWorkflow: no such run.
+    """
+    items = [i for e in run_logs(workflow_id, store=store) if (i := stream_item(e)) is not None]
+    return items[max(since, 0) :]
 
 
 def sql(

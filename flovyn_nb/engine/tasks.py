@@ -251,6 +251,10 @@ class TaskRunner:
                 "INFO",
                 f"{fraction:.0%}" + (f" {message}" if message else ""),
             ),
+            # Stream items ride with the step's log lines: same batched writer, same order.
+            stream=lambda kind, payload: scope.sink(
+                task_id, f"stream.{kind}", "ERROR" if kind == "error" else "INFO", payload
+            ),
         )
         timed_out = False
         with anyio.CancelScope() as attempt_scope:

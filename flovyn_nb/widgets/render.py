@@ -16,6 +16,7 @@ from typing import Any
 from flovyn_nb.model import RunInfo, RunStatus
 from flovyn_nb.widgets.forms import build_form
 from flovyn_nb.widgets.state import LogBook, LogTail
+from flovyn_nb.widgets.streams import streams_html, streams_json
 from flovyn_nb.widgets.timeline import RunView, Step, preview
 
 JSON = Any
@@ -87,6 +88,7 @@ def run_json(
             "detail": step.detail,
             "error": _error(step.error),
             "logs": _log_json(logs.tails.get(step.key)) if step.kind == "task" else None,
+            "streams": streams_json(logs.streams.steps.get(step.key)),
         }
         for step in view.steps
     ]
@@ -267,6 +269,9 @@ def run_html(view: RunView, logs: LogBook) -> str:
                 e(detail),
             )
             out.append("<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in cells) + "</tr>")
+            if step.key in logs.streams.steps:
+                stream = streams_html(logs.streams.steps[step.key])
+                out.append(f'<tr><td style="{_CELL}" colspan="7">{stream}</td></tr>')
         out.append("</table>")
     for step in view.pending_promises:
         call = f"fn.resolve_promise({view.workflow_id!r}, {step.name!r}, value)"

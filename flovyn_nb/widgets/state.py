@@ -20,6 +20,7 @@ from typing import Any
 from flovyn_nb import client
 from flovyn_nb.client import EventRow, LogRow
 from flovyn_nb.model import LogEntry, RunInfo
+from flovyn_nb.widgets.streams import StreamBook
 from flovyn_nb.widgets.timeline import Ev, RunView, fold
 
 TAIL = 200  # log lines kept (and shown when expanded) per step
@@ -85,8 +86,12 @@ class LogBook:
         self.tails: dict[str | None, LogTail] = {}
         self.max_ts = 0.0
         self._recent: dict[tuple[str | None, int, str, str], float] = {}
+        self.streams = StreamBook()
 
-    def add(self, line: Line) -> None:
+    def add(self, line: Line, *, live: bool = False) -> None:
+        if self.streams.take(line, live=live):  # stream items: see widgets/streams.py
+            self.max_ts = max(self.max_ts, line.ts)
+            return
         if line.key in self._recent:
             return
         self._recent[line.key] = line.ts
@@ -102,7 +107,9 @@ class LogBook:
 
     def since(self) -> float | None:
         """Where the next store read starts (overlapping a little; duplicates are dropped)."""
-        return None if not self.tails else self.max_ts - _DEDUP_WINDOW
+        since = None if not self.tails and not self.streams.steps else self.max_ts - _DEDUP_WINDOW
+        self.streams.begin_read(None if since is None else int(since * 1_000_000))
+        return since
 
 
 def _event(row: EventRow) -> Ev:
@@ -155,7 +162,7 @@ class RunState:
             if what == "event":
                 self.events.setdefault(data.seq, _event(data))
             elif what == "log":
-                self.logs.add(Line.live(data))
+                self.logs.add(Line.live(data), live=True)
         self.view = self._fold()
         if self.view.status.is_terminal and not live:
             if not self.final:

@@ -178,6 +178,17 @@ function logLines(logs, limit) {
       h("span", { class: "fnb-line-text", text: line.m })));
 }
 
+// A step's durable stream (widgets/streams.py): progress bar, running text, data rows, errors.
+function streamNode(s) {
+  const pct = s.progress === null ? null : Math.round(s.progress * 100);
+  return h("div", { class: "fnb-stream" },
+    pct === null ? null : h("div", { class: "fnb-stream-progress", title: s.details || null },
+      h("progress", { max: 100, value: pct }), ` ${pct}%${s.details ? " " + s.details : ""}`),
+    s.text ? h("pre", { class: "fnb-stream-text", style: "white-space:pre-wrap;margin:2px 0", text: s.text }) : null,
+    s.rows.map((row) => h("div", { class: "fnb-stream-row" }, h("code", { text: row }))),
+    s.errors.map((e) => h("div", { class: "fnb-err-text", text: `error: ${e.message}${e.code ? " [" + e.code + "]" : ""}` })));
+}
+
 class RunView {
   constructor(send, clock) {
     this.send = send;
@@ -240,7 +251,7 @@ class RunView {
     const t0 = run.created;
     const t1 = run.ended || Math.max(this.clock(), ...run.steps.map((s) => s.end || s.start));
     const span = Math.max(t1 - t0, 1);
-    const rows = run.steps.map((step) => {
+    const rows = run.steps.flatMap((step) => {
       const end = step.end || (TERMINAL.has(step.status) ? step.start : null);
       const left = ((step.start - t0) / span) * 100;
       const right = (((end || this.clock()) - t0) / span) * 100;
@@ -264,7 +275,10 @@ class RunView {
         ? h("span", { class: "fnb-countdown", "data-deadline": step.deadline, "data-prefix": `${step.deadline_label} ` })
         : step.error ? h("span", { class: "fnb-err-text", text: `${step.error.type}: ${step.error.message}` })
         : h("span", { class: "fnb-muted", text: step.detail });
-      return h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
+      const streamRow = step.streams
+        ? h("tr", { class: "fnb-stream-step" }, h("td", {}), h("td", { colspan: 7 }, streamNode(step.streams)))
+        : null;
+      return [h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
         h("td", { class: "fnb-kind", title: step.kind, text: KIND_ICON[step.kind] || "•" }),
         h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge),
         h("td", {}, chip(step.status)),
@@ -272,7 +286,7 @@ class RunView {
         h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(step.start - t0)}` }),
         h("td", { class: "fnb-num", "data-since": step.start, "data-until": end || "" }),
         h("td", { class: "fnb-num fnb-muted", title: "attempts", text: attempts }),
-        h("td", { class: "fnb-info" }, h("div", { class: "fnb-clip", title: info.textContent || null }, info)));
+        h("td", { class: "fnb-info" }, h("div", { class: "fnb-clip", title: info.textContent || null }, info))), streamRow];
     });
     const head = h("tr", {}, ["", "step", "status", "timeline", "start", "duration", "tries", ""].map((t) => h("th", { text: t })));
     fill(this.steps, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
