@@ -69,6 +69,8 @@ class RunCommands(Blocking, Protocol):
     @property
     def cancel_requested(self) -> bool: ...
     @property
+    def cancel_reason(self) -> str: ...
+    @property
     def rng(self) -> random.Random: ...
 
     def schedule_async(
@@ -196,7 +198,9 @@ class _ContextBase:
     def check_cancellation(self) -> None:
         """Raise :class:`WorkflowCancelled` if cancellation was requested."""
         if self._run.cancel_requested:
-            raise WorkflowCancelled(workflow_id=self._run.workflow_id)
+            reason = self._run.cancel_reason
+            message = "workflow was cancelled" + (f": {reason}" if reason else "")
+            raise WorkflowCancelled(message, workflow_id=self._run.workflow_id, reason=reason)
 
 
 class WorkflowContext(_ContextBase):

@@ -32,7 +32,7 @@ class Door:
 
     wait_finished: Callable[[str, Store | None, float | None], tuple[RunStatus, Any, Any]]
     get_run: Callable[[str, bool], RunInfo]  # (workflow_id, with events)
-    cancel: Callable[[str], None]
+    cancel: Callable[[str, str], None]  # (workflow_id, reason)
     signal: Callable[[str, str, Any], None]
     display: Callable[[], HandleDisplay | None]
 
@@ -86,8 +86,11 @@ class WorkflowHandle:
                 output, definition.return_type if definition else Any, what="workflow result"
             )
         if status is RunStatus.CANCELLED:
+            reason = self.info().cancel_reason
             raise WorkflowCancelled(
-                f"run {self.workflow_id!r} was cancelled", workflow_id=self.workflow_id
+                f"run {self.workflow_id!r} was cancelled" + (f": {reason}" if reason else ""),
+                workflow_id=self.workflow_id,
+                reason=reason,
             )
         error = error or {}
         raise WorkflowFailed(
@@ -123,9 +126,15 @@ class WorkflowHandle:
         """Send the signal ``name`` with ``value`` to this run (as ``signal_workflow`` does)."""
         _the_door().signal(self.workflow_id, name, value)
 
-    def cancel(self) -> None:
-        """Ask the run to stop; waits raise ``WorkflowCancelled`` and the run ends CANCELLED."""
-        _the_door().cancel(self.workflow_id)
+    def cancel(self, reason: str = "") -> None:
+        """Ask the run to stop; waits raise ``WorkflowCancelled`` (with ``reason``) and the
+        run ends CANCELLED."""
+        _the_door().cancel(self.workflow_id, reason)
+
+    @property
+    def workflow_execution_id(self) -> str:
+        """Flovyn's name for the run's execution id."""
+        return self.execution_id
 
     def info(self) -> RunInfo:
         return _the_door().get_run(self.workflow_id, True)

@@ -293,6 +293,14 @@ class RunInfo(BaseModel):
     updated_at: datetime
     events: list[EventInfo] = Field(default_factory=list)
 
+    @property
+    def cancel_reason(self) -> str:
+        """Why cancellation was requested ("" if it was not, or read without events)."""
+        for event in reversed(self.events):
+            if event.type is EventType.CANCELLATION_REQUESTED:
+                return str(event.payload.get("reason") or "")
+        return ""
+
 
 @dataclass(frozen=True)
 class PromiseInfo:

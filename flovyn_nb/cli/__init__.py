@@ -455,13 +455,14 @@ def signal(workflow_id: str, name: str, value: str, store: Path | None) -> None:
 
 @main.command()
 @click.argument("workflow_id")
+@click.option("--reason", default="", help="Why: the workflow sees it as WorkflowCancelled.reason.")
 @_store_option
-def cancel(workflow_id: str, store: Path | None) -> None:
+def cancel(workflow_id: str, reason: str, store: Path | None) -> None:
     """Ask run WORKFLOW_ID to stop (its engine cancels it)."""
     from flovyn_nb import client
 
     with _Errors():
-        client.cancel_workflow(workflow_id, store=_store_path(store))
+        client.cancel_workflow(workflow_id, reason, store=_store_path(store))
     click.echo(f"cancellation requested for {workflow_id}")
 
 

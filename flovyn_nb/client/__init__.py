@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from flovyn_nb.client.keywords import MISSING, one, pick
 from flovyn_nb.client.streams import StreamItem, stream_item
 from flovyn_nb.definitions import WorkflowDefinition, registry
 from flovyn_nb.engine.clock import Clock
@@ -180,9 +181,10 @@ def signal_with_start_workflow(
     workflow: WorkflowDefinition[Any] | str,
     input: Any,
     signal_name: str,
-    value: Any = None,
+    value: Any = MISSING,
     *,
     workflow_id: str | None = None,
+    signal_value: Any = MISSING,
 ) -> WorkflowHandle:
     """Start the run unless one with ``workflow_id`` exists, then send it the signal (a
     later ``ctx.wait_for_signal(signal_name)`` in the run receives it).
@@ -191,8 +193,9 @@ def signal_with_start_workflow(
         InvalidInput: the input does not fit the workflow's input type; nothing was sent.
         EngineError: no engine is running in this process.
     """
+    value = pick("signal_with_start_workflow", "value", value, "signal_value", signal_value)
     handle = start_workflow(workflow, input, workflow_id=workflow_id)
-    signal_workflow(handle.workflow_id, signal_name, value)
+    signal_workflow(handle.workflow_id, signal_name, None if value is MISSING else value)
     return handle
 
 
@@ -205,14 +208,15 @@ def get_handle(workflow_id: str, *, store: str | os.PathLike[str] | None = None)
 
 def resolve_promise(
     workflow_id: str,
-    name: str,
+    name: str = MISSING,
     value: Any = None,
     *,
+    promise_name: str = MISSING,
     store: str | os.PathLike[str] | None = None,
     resolved_by: str = "api",
     allow_early: bool = True,
 ) -> None:
-    """Resolve the promise ``name`` of run ``workflow_id`` with ``value``.
+    """Resolve the promise ``name`` (Flovyn: ``promise_name``) of run ``workflow_id``.
 
     Works from any process. A promise the workflow has not reached yet keeps the value
     until it does (``allow_early=False`` refuses that with ``UnknownPromise``).
@@ -225,7 +229,7 @@ def resolve_promise(
     """
     _settle(
         workflow_id,
-        name,
+        one("resolve_promise", "name", name, "promise_name", promise_name),
         value,
         reject=False,
         reason="",
@@ -237,20 +241,24 @@ def resolve_promise(
 
 def reject_promise(
     workflow_id: str,
-    name: str,
-    reason: str = "",
+    name: str = MISSING,
+    reason: str = MISSING,
     *,
+    promise_name: str = MISSING,
+    error: str = MISSING,
     store: str | os.PathLike[str] | None = None,
     resolved_by: str = "api",
     allow_early: bool = True,
 ) -> None:
-    """Reject the promise: the workflow's ``ctx.promise`` raises ``PromiseRejected``."""
+    """Reject the promise: the workflow's ``ctx.promise`` raises ``PromiseRejected``
+    (Flovyn's spellings ``promise_name=`` and ``error=`` work too)."""
+    reason = pick("reject_promise", "reason", reason, "error", error)
     _settle(
         workflow_id,
-        name,
+        one("reject_promise", "name", name, "promise_name", promise_name),
         None,
         reject=True,
-        reason=reason,
+        reason="" if reason is MISSING else reason,
         store=store,
         resolved_by=resolved_by,
         allow_early=allow_early,
@@ -296,9 +304,26 @@ def _settle(
 
 
 def signal_workflow(
-    workflow_id: str, name: str, value: Any = None, *, store: str | os.PathLike[str] | None = None
+    workflow_id: str = MISSING,
+    name: str = MISSING,
+    value: Any = None,
+    *,
+    workflow_execution_id: str = MISSING,
+    signal_name: str = MISSING,
+    store: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Send a signal; the run's next ``ctx.wait_for_signal(name)`` receives it."""
+    """Send a signal; the run's next ``ctx.wait_for_signal(name)`` receives it (Flovyn's
+    ``workflow_execution_id=``, a run's execution id, and ``signal_name=`` work too)."""
+    name = one("signal_workflow", "name", name, "signal_name", signal_name)
+    target = one(
+        "signal_workflow",
+        "workflow_id",
+        workflow_id,
+        "workflow_execution_id",
+        workflow_execution_id,
+    )
+    if workflow_id is MISSING:  # Flovyn's execution id: find the run's workflow id
+        workflow_id = get_run(target, events=False, store=store).workflow_id
     engine = _engine_on(store)
     if engine is not None:
         engine.signal(workflow_id, name, value)
@@ -307,13 +332,16 @@ def signal_workflow(
     _inbox_write(store_for(store), lambda target: target.send_signal(request))
 
 
-def cancel_workflow(workflow_id: str, *, store: str | os.PathLike[str] | None = None) -> None:
-    """Request cancellation of a run (from any process)."""
+def cancel_workflow(
+    workflow_id: str, reason: str = "", *, store: str | os.PathLike[str] | None = None
+) -> None:
+    """Request cancellation of a run (from any process); the workflow's waits raise
+    ``WorkflowCancelled`` whose ``reason`` is ``reason``, and so does ``result()``."""
     engine = _engine_on(store)
     if engine is not None:
-        engine.cancel(workflow_id)
+        engine.cancel(workflow_id, reason)
         return
-    _inbox_write(store_for(store), lambda target: target.request_cancel(workflow_id))
+    _inbox_write(store_for(store), lambda target: target.request_cancel(workflow_id, reason))
 
 
 def _engine_on(store: str | os.PathLike[str] | None) -> Engine | None:
@@ -545,11 +573,11 @@ def resolve_promise_soon(
 
 
 def cancel_soon(
-    workflow_id: str, *, store: str | os.PathLike[str] | None = None
+    workflow_id: str, reason: str = "", *, store: str | os.PathLike[str] | None = None
 ) -> Future[None] | None:
     """Like :func:`cancel_workflow` without blocking (None: no engine on ``store``)."""
     engine = _engine_on(store)
-    return None if engine is None else engine.cancel_soon(workflow_id)
+    return None if engine is None else engine.cancel_soon(workflow_id, reason)
 
 
 def _wait_finished(
@@ -565,7 +593,7 @@ bind(
     Door(
         wait_finished=_wait_finished,
         get_run=lambda workflow_id, events: get_run(workflow_id, events=events),
-        cancel=lambda workflow_id: cancel_workflow(workflow_id),
+        cancel=lambda workflow_id, reason: cancel_workflow(workflow_id, reason),
         signal=lambda workflow_id, name, value: signal_workflow(workflow_id, name, value),
         display=lambda: _handle_display,
     )

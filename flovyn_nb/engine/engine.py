@@ -375,15 +375,15 @@ class Engine(Recovery):
         holds the outcome, e.g. ``InvalidInput`` for a value that does not fit the type."""
         return self.thread.soon(self._settle, workflow_id, name, value, reject, reason, resolved_by)
 
-    def cancel_soon(self, workflow_id: str) -> Future[None]:
+    def cancel_soon(self, workflow_id: str, reason: str = "") -> Future[None]:
         """Like :meth:`cancel` without blocking."""
-        return self.thread.soon(self._cancel, workflow_id)
+        return self.thread.soon(self._cancel, workflow_id, reason)
 
     def signal(self, workflow_id: str, name: str, value: Any) -> None:
         self.thread.call(self._signal, workflow_id, name, value)
 
-    def cancel(self, workflow_id: str) -> None:
-        self.thread.call(self._cancel, workflow_id)
+    def cancel(self, workflow_id: str, reason: str = "") -> None:
+        self.thread.call(self._cancel, workflow_id, reason)
 
     def _warm_store(self) -> None:
         """A deadline is near: have the store file open by then (see DeadlineQueue). An

@@ -20,6 +20,7 @@ from flovyn_nb.engine.clock import Clock
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.engine.writer import Write, Writer
+from flovyn_nb.errors import WorkflowCancelled
 from flovyn_nb.model import EventType, RunStatus, _Payload
 from flovyn_nb.store import EventRow, LogRow
 
@@ -47,6 +48,7 @@ class TaskOwner(Protocol):
     def log_sink(
         self, task_execution_id: str | None, stream: str, level: str, message: str
     ) -> None: ...
+    def cancelled_error(self) -> WorkflowCancelled: ...
 
 
 class TaskStarter(Protocol):

@@ -52,7 +52,10 @@ class Inbox(RunRegistry):
             for execution_id in inbox.cancels:
                 run = self.runs.get(execution_id)
                 if run is not None and not run.cancel_requested:
-                    self.start_soon(run.request_cancel, "requested from another process")
+                    reason = (
+                        inbox.cancel_reasons.get(execution_id) or "requested from another process"
+                    )
+                    self.start_soon(run.request_cancel, reason)
 
     async def _settle(
         self,
@@ -110,12 +113,12 @@ class Inbox(RunRegistry):
         if run is not None:
             self.inbox_changed(run.execution_id)
 
-    async def _cancel(self, workflow_id: str) -> None:
+    async def _cancel(self, workflow_id: str, reason: str = "") -> None:
         run = self._live(workflow_id)
         if run is not None:
-            await run.request_cancel("requested")
+            await run.request_cancel(reason or "requested")
             return
         await self.writer.commit(
-            Write(intents=[RequestCancel(workflow_id)]),
+            Write(intents=[RequestCancel(workflow_id, reason)]),
             rows_current=True,
         )

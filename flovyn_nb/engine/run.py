@@ -92,6 +92,7 @@ class Run(
         if self.cancel_requested:
             return
         self.cancel_requested = True
+        self.cancel_reason = reason
         await self.commit(
             E.CANCELLATION_REQUESTED,
             CancellationRequested(reason=reason),
@@ -104,7 +105,7 @@ class Run(
             self._cancel_delivered = True
         for wait in list(self.waits):
             if wait not in self.task_cancellers:
-                wait.set_error(WorkflowCancelled(workflow_id=self.workflow_id))
+                wait.set_error(self.cancelled_error())
         for cancel in list(self.task_cancellers.values()):
             cancel()
         for child in list(self.children):

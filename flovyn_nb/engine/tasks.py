@@ -28,7 +28,6 @@ from flovyn_nb.errors import (
     TaskFailed,
     TaskTimeout,
     UnstorableValue,
-    WorkflowCancelled,
 )
 from flovyn_nb.model import (
     ErrorInfo,
@@ -197,7 +196,7 @@ class TaskRunner:
                 self.running -= 1
         if cancelled or scope.cancelled_caught:
             run.emit(E.TASK_CANCELLED, TaskCancelled(task_execution_id=task_id))
-            wait.set_error(WorkflowCancelled(workflow_id=run.workflow_id))
+            wait.set_error(run.cancelled_error())
 
     async def _attempt(
         self,

@@ -159,6 +159,7 @@ class _Folder:
         self.output: JSON = None
         self.error: Failure | None = None
         self.cancel_requested = False
+        self.cancel_reason = ""
         self.steps: list[_Open] = []
         self.by_key: dict[str, _Open] = {}  # step key -> step
         self.promises: dict[str, _Open] = {}  # promise id -> step
@@ -190,6 +191,7 @@ class _Folder:
             self.run = p
         elif kind is E.CANCELLATION_REQUESTED:
             self.cancel_requested = True
+            self.cancel_reason = str(p.get("reason") or "")
         else:
             self.status = _TERMINAL[kind]
             self.ended_at = ts
@@ -225,6 +227,7 @@ class _Folder:
             output=self.output,
             error=self.error,
             cancel_requested=self.cancel_requested,
+            cancel_reason=self.cancel_reason,
             steps=tuple(s.freeze() for s in self.steps),
             waits=tuple(waits),
             next_deadline=min(times) if times else None,

@@ -222,6 +222,7 @@ class FoldedRun:
     output: JSON = None  # what the code returned (completed, or cancelled and returned)
     error: Failure | None = None
     cancel_requested: bool = False
+    cancel_reason: str = ""  # as the cancel request gave it (WorkflowCancelled.reason)
     steps: tuple[Step, ...] = ()
     waits: tuple[Wait, ...] = ()
     next_deadline: float | None = None  # the earliest deadline among ``waits``

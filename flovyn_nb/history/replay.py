@@ -58,6 +58,7 @@ class History:
         self.signals: dict[str, deque[Recorded]] = defaultdict(deque)
         self.timer_starts: dict[str, Recorded] = {}
         self.cancel_requested = False
+        self.cancel_reason = ""  # as recorded in CANCELLATION_REQUESTED
         self.ended: Recorded | None = None  # the terminal event, if the run already ended
         self.last_seq = 0
         self._unmatched = 0
@@ -97,6 +98,7 @@ class History:
                 self.signals[p["signalName"]].append(rec)
             case E.CANCELLATION_REQUESTED:
                 self.cancel_requested = True
+                self.cancel_reason = str(p.get("reason") or "")
             case E.WORKFLOW_COMPLETED | E.WORKFLOW_EXECUTION_FAILED | E.WORKFLOW_CANCELLED:
                 self.ended = rec
             case _:

@@ -35,7 +35,7 @@ USAGE = {
     "start": "%flovyn start NAME [--input JSON] [--id WORKFLOW_ID]",
     "resolve": "%flovyn resolve ID NAME VALUE_JSON",
     "reject": "%flovyn reject ID NAME REASON",
-    "cancel": "%flovyn cancel ID",
+    "cancel": "%flovyn cancel ID [REASON]",
     "panel": "%flovyn panel ID",
     "dashboard": "%flovyn dashboard",
     "sql": "%flovyn sql QUERY",
@@ -260,9 +260,9 @@ def _reject(words: _Words) -> None:
 
 def _cancel(words: _Words) -> None:
     workflow_id = words.need("ID")
-    words.end()
+    reason = words.rest()  # optional: the workflow sees it as WorkflowCancelled.reason
     client.get_run(workflow_id, events=False)  # an unknown id is an error, not a no-op
-    client.cancel_workflow(workflow_id)
+    client.cancel_workflow(workflow_id, reason)
     sys.stdout.write(f"cancellation requested for run {workflow_id!r}\n")
 
 

@@ -151,9 +151,13 @@ class SendSignal:
 
 @dataclass(frozen=True, slots=True)
 class RequestCancel:
-    """Ask an active run (by workflow id) to cancel. Result: the run's :class:`RunRow`."""
+    """Ask an active run (by workflow id) to cancel. Result: the run's :class:`RunRow`.
+
+    ``reason`` is kept with the request; the owner records it in CANCELLATION_REQUESTED
+    and the workflow sees it as ``WorkflowCancelled.reason``."""
 
     workflow_id: str
+    reason: str = ""
 
 
 Intent = (
@@ -279,8 +283,10 @@ class Store(Protocol):
         """Raises: UnknownWorkflow, InvalidInput (ended run, empty name, bad value)."""
         ...
 
-    def request_cancel(self, workflow_id: str) -> RunRow:
-        """Raises: UnknownWorkflow, InvalidInput (the run ended)."""
+    def request_cancel(self, workflow_id: str, reason: str = "") -> RunRow:
+        """Ask the run to cancel, keeping ``reason`` for its owner (``Inbox.cancel_reasons``).
+
+        Raises: UnknownWorkflow, InvalidInput (the run ended)."""
         ...
 
     # -- the engine's reads

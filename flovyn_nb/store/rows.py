@@ -7,7 +7,7 @@ decoded values where they are read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,6 +142,8 @@ class Inbox:
     promises: list[PromiseRow]
     signals: list[SignalRow]  # in the order they were sent
     cancels: list[str]  # execution ids with a cancel request
+    # the reason given with a cancel request, by execution id ("" or absent: none given)
+    cancel_reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

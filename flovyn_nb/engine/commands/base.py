@@ -94,6 +94,7 @@ class RunBase:
         self.next_seq = next_seq
         self.parent_id = parent_id
         self.cancel_requested = bool(history and history.cancel_requested)
+        self.cancel_reason = history.cancel_reason if history is not None else ""
         self._cancel_delivered = False
         self._counters: dict[str, int] = defaultdict(int)
         self.waits: set[Wait] = set()
@@ -246,11 +247,17 @@ class RunBase:
             return None
         return self.history.match(family, index, identity, issued)
 
+    def cancelled_error(self) -> WorkflowCancelled:
+        """What the workflow sees once cancelled: the request's reason in ``reason``."""
+        reason = self.cancel_reason
+        message = "workflow was cancelled" + (f": {reason}" if reason else "")
+        return WorkflowCancelled(message, workflow_id=self.workflow_id, reason=reason)
+
     async def _block(self, wait: Wait) -> Any:
         """Wait for an outcome; a pending cancellation is delivered here, once."""
         if not wait.done and self.cancel_requested and not self._cancel_delivered:
             self._cancel_delivered = True
-            raise WorkflowCancelled(workflow_id=self.workflow_id)
+            raise self.cancelled_error()
         self.waits.add(wait)
         try:
             return await wait.result()

@@ -14,7 +14,7 @@ from flovyn_nb import serde
 from flovyn_nb.engine import logcapture
 from flovyn_nb.engine.commands.base import RunBase, iso
 from flovyn_nb.engine.faults import storable
-from flovyn_nb.errors import InvalidInput, WorkflowCancelled
+from flovyn_nb.errors import InvalidInput
 from flovyn_nb.model import EventType, OperationCompleted, StateCleared, StateSet
 
 E = EventType
@@ -40,7 +40,7 @@ class OperationCommands(RunBase):
             return serde.from_json(rec.payload.get("result"), type_hint, what=f"result of {name!r}")
         if self.cancel_requested and not self._cancel_delivered:
             self._cancel_delivered = True
-            raise WorkflowCancelled(workflow_id=self.workflow_id)
+            raise self.cancelled_error()
         await self.outcomes_durable()
         interval = _interval(name, max_attempts, retry_interval)
         attempt = 1

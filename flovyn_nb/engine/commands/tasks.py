@@ -14,7 +14,7 @@ from flovyn_nb.engine.commands.base import RunBase
 from flovyn_nb.engine.faults import storable
 from flovyn_nb.engine.tasks import task_failure
 from flovyn_nb.engine.waits import Wait
-from flovyn_nb.errors import InvalidInput, WorkflowCancelled
+from flovyn_nb.errors import InvalidInput
 from flovyn_nb.model import EventType
 
 E = EventType
@@ -72,7 +72,7 @@ class TaskCommands(RunBase):
                 )
             )
         elif outcome.type is E.TASK_CANCELLED:
-            wait.set_error(WorkflowCancelled(workflow_id=self.workflow_id))
+            wait.set_error(self.cancelled_error())
         else:
             wait.set_error(task_failure(definition, outcome.payload))
         return StepHandle(wait, issued, self)

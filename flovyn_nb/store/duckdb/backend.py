@@ -276,8 +276,8 @@ class DuckDBStore:
         run: RunRow = self._one(request)
         return run
 
-    def request_cancel(self, workflow_id: str) -> RunRow:
-        run: RunRow = self._one(RequestCancel(workflow_id))
+    def request_cancel(self, workflow_id: str, reason: str = "") -> RunRow:
+        run: RunRow = self._one(RequestCancel(workflow_id, reason))
         return run
 
     # -- the protocol: reads -------------------------------------------------------------
@@ -298,10 +298,12 @@ class DuckDBStore:
         ids = list(execution_ids)
 
         def scan(con: Con) -> Inbox:
+            cancels = ops.cancel_requested(con, ids)
             return Inbox(
                 ops.undelivered_promises(con, ids),
                 [SignalRow(*row) for row in ops.undelivered_signals(con, ids)],
-                ops.cancel_requested(con, ids),
+                [execution_id for execution_id, _ in cancels],
+                {execution_id: reason for execution_id, reason in cancels if reason},
             )
 
         return self.read(scan)
@@ -430,9 +432,9 @@ def _do(con: Con, intent: Intent) -> Any:
             return _settle(con, intent)
         case SendSignal():
             return _signal(con, intent)
-        case RequestCancel(workflow_id):
+        case RequestCancel(workflow_id, reason):
             run = inbox_rules.active_run(ops.find_run(con, workflow_id), workflow_id, "cancel")
-            ops.request_cancel(con, run.id)
+            ops.request_cancel(con, run.id, reason)
             return run
     return None
 

@@ -251,9 +251,12 @@ def release_run(con: Con, execution_id: str, engine_id: str) -> None:
     )
 
 
-def request_cancel(con: Con, execution_id: str) -> None:
+def request_cancel(con: Con, execution_id: str, reason: str = "") -> None:
+    # The first reason given stays: the owner may have recorded it already.
     con.execute(
-        "UPDATE workflow_executions SET cancel_requested = TRUE WHERE id = ?", [execution_id]
+        "UPDATE workflow_executions SET cancel_requested = TRUE, "
+        "cancel_reason = coalesce(cancel_reason, nullif(?, '')) WHERE id = ?",
+        [reason, execution_id],
     )
 
 
@@ -535,15 +538,17 @@ def mark_signal_delivered(con: Con, signal_id: str) -> None:
     con.execute("UPDATE signals SET delivered = TRUE WHERE id = ?", [signal_id])
 
 
-def cancel_requested(con: Con, execution_ids: Sequence[str]) -> list[str]:
+def cancel_requested(con: Con, execution_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(execution id, reason or "") of the runs among these with a cancel request."""
     if not execution_ids:
         return []
     marks = ",".join("?" * len(execution_ids))
     rows = con.execute(
-        f"SELECT id FROM workflow_executions WHERE id IN ({marks}) AND cancel_requested",
+        "SELECT id, coalesce(cancel_reason, '') FROM workflow_executions "
+        f"WHERE id IN ({marks}) AND cancel_requested",
         list(execution_ids),
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(r[0], r[1]) for r in rows]
 
 
 # -- engines ---------------------------------------------------------------------------

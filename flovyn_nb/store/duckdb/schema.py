@@ -15,7 +15,7 @@ import duckdb
 from flovyn_nb.errors import StoreError
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 3
+CURRENT_VERSION = 4
 
 _V1 = [
     """CREATE TABLE schema_version (
@@ -133,8 +133,13 @@ _V3 = [
         WHERE signals.id = numbered.id""",
 ]
 
+# v4: a cancel request carries its reason (``fn.cancel_workflow(id, reason=...)``) from
+# the requesting process to the run's owner, which records it and raises it in the workflow
+# as ``WorkflowCancelled.reason``.
+_V4 = ["ALTER TABLE workflow_executions ADD COLUMN cancel_reason VARCHAR"]
+
 # version -> statements that bring a store from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
