@@ -198,3 +198,15 @@ def test_a_cancel_request_reaches_the_owners_inbox(make_store: StoreFactory) -> 
     assert other.request_cancel("w-cancel").id == run.execution_id
     assert owner.undelivered([run.execution_id, quiet.execution_id]).cancels == [run.execution_id]
     assert row(owner, "w-cancel").cancel_requested
+
+
+def test_a_cancel_request_carries_its_reason_to_the_owner(make_store: StoreFactory) -> None:
+    owner, other = make_store(), make_store()
+    run = start(owner, "w-cancel-why")
+    plain = start(owner, "w-cancel-plain")
+    other.request_cancel("w-cancel-why", "budget exceeded")
+    other.request_cancel("w-cancel-why", "a second reason")  # the first one given stays
+    other.request_cancel("w-cancel-plain")
+    inbox = owner.undelivered([run.execution_id, plain.execution_id])
+    assert sorted(inbox.cancels) == sorted([run.execution_id, plain.execution_id])
+    assert inbox.cancel_reasons == {run.execution_id: "budget exceeded"}
