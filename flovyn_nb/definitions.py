@@ -221,9 +221,10 @@ class Registry:
         for listener in listeners:
             listener(definition)
 
-    def workflow(self, name: str) -> WorkflowDefinition[Any]:
+    def workflow(self, name: str | type) -> WorkflowDefinition[Any]:
         if not isinstance(name, str):  # a class decorated with @workflow (Flovyn's form)
-            return _attached(name, _WORKFLOW_ATTR, "workflow")
+            found: WorkflowDefinition[Any] = _attached(name, _WORKFLOW_ATTR, "workflow")
+            return found
         try:
             return self._workflows[name]
         except KeyError:
@@ -236,9 +237,10 @@ class Registry:
     def find_workflow(self, name: str) -> WorkflowDefinition[Any] | None:
         return self._workflows.get(name)
 
-    def task(self, name: str) -> TaskDefinition[Any]:
+    def task(self, name: str | type) -> TaskDefinition[Any]:
         if not isinstance(name, str):  # a class decorated with @task (Flovyn's form)
-            return _attached(name, _TASK_ATTR, "task")
+            task: TaskDefinition[Any] = _attached(name, _TASK_ATTR, "task")
+            return task
         try:
             return self._tasks[name]
         except KeyError:

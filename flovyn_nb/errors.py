@@ -65,6 +65,11 @@ __all__ = [
 class FlovynError(Exception):
     """Root of every error flovyn_nb raises."""
 
+    @property
+    def message(self) -> str:
+        """The error's message (Flovyn's attribute; ``str(error)`` is the same text)."""
+        return str(self.args[0]) if self.args else ""
+
 
 class InvalidInput(FlovynError):
     """A value or argument was not acceptable; nothing was stored or changed."""

@@ -73,7 +73,16 @@ def test_errors_share_one_root() -> None:
     for name in flovyn_nb.errors.__all__:
         cls = getattr(flovyn_nb.errors, name)
         assert issubclass(cls, flovyn_nb.errors.FlovynError), name
-    assert set(flovyn_nb.testing.__all__) >= {"FakeClock", "temporary_engine", "temporary_store"}
+    assert flovyn_nb.testing.__all__ == [
+        "FakeClock",
+        "MockTaskContext",
+        "MockWorkflowContext",
+        "SystemClock",
+        "TimeController",
+        "temporary_engine",
+        "temporary_store",
+        "wait_until",
+    ]
 
 
 def test_import_is_lazy() -> None:

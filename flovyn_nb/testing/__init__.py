@@ -14,6 +14,9 @@ def test_approval_times_out():
 
 With ``FakeClock(autojump=True)`` timers, retries and timeouts fire as soon as the engine
 has nothing else to do, so a workflow that sleeps for days finishes in milliseconds.
+
+Without an engine, Flovyn's mocks (``MockWorkflowContext``, ``MockTaskContext``,
+``TimeController``; see :mod:`flovyn_nb.testing.mocks`) unit-test one workflow or task.
 """
 
 from __future__ import annotations
@@ -27,8 +30,18 @@ from typing import Any, TypeVar
 
 from flovyn_nb.engine.clock import Clock, FakeClock, SystemClock
 from flovyn_nb.runtime import Runtime
+from flovyn_nb.testing.mocks import MockTaskContext, MockWorkflowContext, TimeController
 
-__all__ = ["FakeClock", "SystemClock", "temporary_engine", "temporary_store", "wait_until"]
+__all__ = [
+    "FakeClock",
+    "MockTaskContext",
+    "MockWorkflowContext",
+    "SystemClock",
+    "TimeController",
+    "temporary_engine",
+    "temporary_store",
+    "wait_until",
+]
 
 T = TypeVar("T")
 
