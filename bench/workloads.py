@@ -697,6 +697,13 @@ def store_open_close(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     return open_close(system, workdir, sizes)
 
 
+def stream_tokens(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """flovyn_nb's durable streams: tokens per second (``stream_workloads.py``)."""
+    from bench.stream_workloads import stream_tokens as measure
+
+    return measure(system, workdir, sizes)
+
+
 def _cli_runs(system: System, workdir: Path, sizes: Sizes) -> list[float]:
     """Milliseconds from spawning the CLI's read command to its exit, on a fresh store (a
     user's ``flovyn-nb runs`` in a terminal)."""
@@ -731,10 +738,15 @@ WORKLOADS: dict[str, Workload] = {
     "lock_handover": lock_handover,
     "import_time": import_time,
     "store_open_close": store_open_close,
+    "stream_tokens": stream_tokens,
 }
 #: Workloads whose figures depend on how often DBOS polls: run at both polling settings.
 #: (DBOS's timers and recv timeouts wait on asyncio, not on the poller; at 0.01 s the
 #: poller's query per waiting recv, 1000 of them, starved the run, which did not finish.)
 LATENCY = ("one_step_workflow", "resolve_resume", "idle_cpu")
 #: Workloads only one system has a use for.
-ONLY = {"lock_handover": ("flovyn_nb",), "store_open_close": ("flovyn_nb",)}
+ONLY = {
+    "lock_handover": ("flovyn_nb",),
+    "store_open_close": ("flovyn_nb",),
+    "stream_tokens": ("flovyn_nb",),
+}
