@@ -74,3 +74,13 @@ def test_the_handle_cancels_with_a_reason(engine: Runtime) -> None:
     h.cancel("not needed")
     wait_until(lambda: fn.get_run("cr-3", events=False).status.is_terminal, timeout=30)
     assert fn.get_run("cr-3").output == "reason=not needed"
+
+
+def test_the_cancel_magic_takes_a_reason(engine: Runtime) -> None:
+    from flovyn_nb.kernel.magics import flovyn_magic
+
+    fn.start_workflow(catches, workflow_id="cr-4")
+    wait_until(lambda: fn.pending_promises("cr-4"), timeout=30)
+    flovyn_magic('cancel cr-4 "quota hit"')
+    wait_until(lambda: fn.get_run("cr-4", events=False).status.is_terminal, timeout=30)
+    assert fn.get_run("cr-4").output == "reason=quota hit"
