@@ -90,8 +90,8 @@ def _source_hash(fn: Callable[..., Any]) -> str:
     try:
         text = inspect.getsource(fn)
     except (OSError, TypeError):
-        if isinstance(fn, type):  # a class form without source: its run method's code
-            fn = getattr(fn, _entry_point(fn))
+        if isinstance(fn, type):  # e.g. a class in a notebook cell: its run method's source
+            return _source_hash(getattr(fn, _entry_point(fn)))
         code = fn.__code__
         text = repr((code.co_code, code.co_consts, code.co_names))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
