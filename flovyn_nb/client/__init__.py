@@ -50,6 +50,7 @@ __all__ = [
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
+    "ReplayCheck", "StepRecord", "check_replay", "step_record",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -556,3 +557,7 @@ bind(
         display=lambda: _handle_display,
     )
 )
+
+# Door functions kept in modules of their own (this one is near its size limit).
+from flovyn_nb.client.debug import StepRecord, step_record  # noqa: E402
+from flovyn_nb.client.replay_check import ReplayCheck, check_replay  # noqa: E402

@@ -59,6 +59,7 @@ class History:
         self.timer_starts: dict[str, Recorded] = {}
         self.cancel_requested = False
         self.ended: Recorded | None = None  # the terminal event, if the run already ended
+        self.patches: set[str] = set()  # ctx.patched() ids this run recorded taking
         self.last_seq = 0
         self._unmatched = 0
         self._used: dict[str, int] = defaultdict(int)
@@ -97,6 +98,8 @@ class History:
                 self.signals[p["signalName"]].append(rec)
             case E.CANCELLATION_REQUESTED:
                 self.cancel_requested = True
+            case E.PATCH_MARKER:
+                self.patches.add(str(p["patchId"]))
             case E.WORKFLOW_COMPLETED | E.WORKFLOW_EXECUTION_FAILED | E.WORKFLOW_CANCELLED:
                 self.ended = rec
             case _:

@@ -1,0 +1,216 @@
+"""fn.check_replay replays recorded runs on the current code without executing anything,
+and ctx.patched lets edited code keep serving runs recorded before the edit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import flovyn_nb as fn
+from flovyn_nb import client
+from flovyn_nb.model import EventType, RunStatus
+from flovyn_nb.testing import wait_until
+
+CALLS: dict[str, int] = {}
+
+
+def _count(name: str) -> None:
+    CALLS[name] = CALLS.get(name, 0) + 1
+
+
+@fn.task(name="rc-fetch")
+def fetch(n: int) -> int:
+    _count("fetch")
+    return n + 1
+
+
+@fn.task(name="rc-enrich")
+def enrich(n: int) -> int:
+    _count("enrich")
+    return n * 10
+
+
+def _snapshot(store_path: Path) -> list[tuple[object, ...]]:
+    frame = client.sql("SELECT execution_id, seq, type, payload FROM events ORDER BY 1, 2")
+    runs = client.sql("SELECT id, status, updated_at FROM workflow_executions ORDER BY 1")
+    return [tuple(r) for r in frame.itertuples(index=False)] + [
+        tuple(r) for r in runs.itertuples(index=False)
+    ]
+
+
+def _record_waiting_run(store_path: Path, workflow_id: str) -> None:
+    @fn.workflow(name="rc-flow")
+    async def original(ctx: fn.WorkflowContext, n: int) -> int:
+        a = await ctx.schedule(fetch, n)
+        ok = await ctx.run("side", lambda: _count("side") or True)
+        approved = await ctx.promise("approve", type_hint=bool)
+        return a if ok and approved else 0
+
+    fn.start(store_path)
+    fn.start_workflow(original, 1, workflow_id=workflow_id)
+    wait_until(lambda: fn.pending_promises(workflow_id), message="not waiting")
+
+
+def test_an_unchanged_workflow_replays_ok_and_nothing_runs(store_path: Path) -> None:
+    _record_waiting_run(store_path, "rc-1")
+    CALLS.clear()
+    before = _snapshot(store_path)
+
+    @fn.workflow(name="rc-flow")
+    async def same_steps(ctx: fn.WorkflowContext, n: int) -> int:
+        a = await ctx.schedule(fetch, n)
+        ok = await ctx.run("side", lambda: _count("side") or True)
+        approved = await ctx.promise("approve", type_hint=bool)
+        b = await ctx.schedule(enrich, a)  # new code after the end of history: fine
+        return b if ok and approved else 0
+
+    results = fn.check_replay(same_steps)
+    assert [(r.workflow_id, r.ok, r.error) for r in results] == [("rc-1", True, None)]
+    assert results[0].steps == 3
+    assert "end of history" in results[0].stopped
+    assert CALLS == {}  # no task body, no ctx.run function
+    assert _snapshot(store_path) == before  # nothing written
+
+
+def test_a_changed_step_is_reported_with_its_step_and_nothing_runs(store_path: Path) -> None:
+    _record_waiting_run(store_path, "rc-2")
+    CALLS.clear()
+    before = _snapshot(store_path)
+
+    @fn.workflow(name="rc-flow")
+    async def reordered(ctx: fn.WorkflowContext, n: int) -> int:
+        a = await ctx.schedule(enrich, n)  # history has rc-fetch here
+        return a
+
+    [result] = fn.check_replay("rc-flow", runs=["rc-2"])
+    assert not result.ok
+    assert isinstance(result.error, fn.DeterminismViolation)
+    assert result.error.step == 1
+    assert result.error.recorded == "schedule(task 'rc-fetch')"
+    assert result.error.issued == "schedule(task 'rc-enrich')"
+    assert "breaks at step 1" in str(result)
+    assert CALLS == {}
+    assert _snapshot(store_path) == before
+    del reordered
+
+
+def test_a_run_stopped_mid_task_ends_the_check_at_the_end_of_history(
+    store_path: Path,
+) -> None:
+    """A task with no recorded outcome (in flight) is where history ends: not a violation."""
+    import threading
+
+    gate = threading.Event()
+
+    @fn.task(name="rc-slow")
+    def slow(n: int) -> int:
+        _count("slow")
+        gate.wait(60)
+        return n
+
+    @fn.workflow(name="rc-mid")
+    async def mid(ctx: fn.WorkflowContext) -> int:
+        h = ctx.schedule_async(slow, 1)
+        await ctx.set("started", True)
+        return await h
+
+    fn.start(store_path)
+    fn.start_workflow(mid, workflow_id="rc-mid-1")
+    wait_until(lambda: CALLS.get("slow"), message="task not started")
+    wait_until(
+        lambda: any(e.type is EventType.STATE_SET for e in fn.get_run("rc-mid-1").events),
+        message="state not recorded",
+    )
+    CALLS.clear()
+    try:
+        [result] = fn.check_replay(mid)
+        assert result.ok, result
+        assert result.steps == 2
+        assert CALLS == {}
+    finally:
+        gate.set()
+    assert fn.get_handle("rc-mid-1").result(timeout=30) == 1
+
+
+def test_unknown_runs_and_runs_of_another_workflow_are_refused(store_path: Path) -> None:
+    _record_waiting_run(store_path, "rc-3")
+
+    @fn.workflow(name="rc-other")
+    async def other(ctx: fn.WorkflowContext) -> None:
+        return None
+
+    with pytest.raises(fn.UnknownWorkflow, match="nope"):
+        fn.check_replay("rc-flow", runs=["nope"])
+    with pytest.raises(fn.InvalidInput, match="is a run of 'rc-flow'"):
+        fn.check_replay(other, runs=["rc-3"])
+    with pytest.raises(fn.UnknownWorkflowKind, match="no-such-workflow"):
+        fn.check_replay("no-such-workflow")
+
+
+# -- ctx.patched ---------------------------------------------------------------------------
+
+
+def test_patched_keeps_old_runs_on_the_old_branch_and_new_runs_on_the_new(
+    store_path: Path,
+) -> None:
+    @fn.workflow(name="rc-patch")
+    async def v1(ctx: fn.WorkflowContext, n: int) -> str:
+        await ctx.schedule(fetch, n)
+        await ctx.promise("go")
+        return "old"
+
+    fn.start(store_path)
+    fn.start_workflow(v1, 1, workflow_id="patch-old")
+    wait_until(lambda: fn.pending_promises("patch-old"), message="not waiting")
+    fn.stop()
+
+    seen: list[bool] = []
+
+    @fn.workflow(name="rc-patch")
+    async def v2(ctx: fn.WorkflowContext, n: int) -> str:
+        use_new = ctx.patched("enrich-first")
+        seen.append(use_new)
+        if use_new:
+            await ctx.schedule(enrich, n)
+        else:
+            await ctx.schedule(fetch, n)
+        await ctx.promise("go")
+        return "new" if use_new else "old"
+
+    # The old run replays on the new code: history has rc-fetch, no marker -> old branch.
+    assert [(r.workflow_id, r.ok) for r in fn.check_replay(v2, store=store_path)] == [("patch-old", True)]
+    fn.start(store_path)
+    fn.resolve_promise("patch-old", "go", True)
+    assert fn.get_handle("patch-old").result(timeout=30) == "old"
+
+    # A new run takes the new branch and records the marker.
+    fn.start_workflow(v2, 2, workflow_id="patch-new")
+    wait_until(lambda: fn.pending_promises("patch-new"), message="not waiting")
+    events = fn.get_run("patch-new").events
+    assert [e.payload for e in events if e.type is EventType.PATCH_MARKER] == [
+        {"patchId": "enrich-first"}
+    ]
+    fn.stop()
+
+    # Replaying the new run (recovery in a new engine) takes the new branch again.
+    seen.clear()
+    [check] = fn.check_replay(v2, runs=["patch-new"], store=store_path)
+    assert check.ok, check
+    assert seen == [True]
+    fn.start(store_path)
+    fn.resolve_promise("patch-new", "go", True)
+    assert fn.get_handle("patch-new").result(timeout=30) == "new"
+    assert fn.get_run("patch-new").status is RunStatus.COMPLETED
+    kinds = [e.payload.get("taskKind") for e in fn.get_run("patch-new").events]
+    assert kinds.count("rc-enrich") == 1 and "rc-fetch" not in kinds
+
+
+def test_patched_needs_a_name(store_path: Path) -> None:
+    @fn.workflow(name="rc-patch-bad")
+    async def bad(ctx: fn.WorkflowContext) -> bool:
+        return ctx.patched("")
+
+    fn.start(store_path)
+    with pytest.raises(fn.WorkflowFailed, match="non-empty patch id"):
+        fn.start_workflow(bad, workflow_id="pb-1").result(timeout=30)
