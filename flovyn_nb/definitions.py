@@ -151,6 +151,11 @@ class TaskDefinition(Generic[R]):
     takes_input: bool
     input_type: Any
     return_type: Any
+    # @task(cache=True) / cache_key=: a completed step with the same source hash and the
+    # same input (or key) is reused from the store instead of run again.
+    cache: bool = False
+    cache_key: Callable[[Any], Any] | None = None
+    source_hash: str = ""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -309,6 +314,8 @@ def task(
     name: str | None = None,
     retry_policy: RetryPolicy | None = None,
     timeout: timedelta | float | None = None,
+    cache: bool = False,
+    cache_key: Callable[[Any], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], TaskDefinition[Any]]: ...
 def task(
     fn: Callable[..., Any] | None = None,
@@ -317,6 +324,8 @@ def task(
     name: str | None = None,
     retry_policy: RetryPolicy | None = None,
     timeout: timedelta | float | None = None,
+    cache: bool = False,
+    cache_key: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Register a task: a sync or async function run durably by ``ctx.schedule``.
 
@@ -325,7 +334,19 @@ def task(
         retry_policy: how to retry failures (default: one attempt, no retry; pass
             ``RetryPolicy()`` for Flovyn's 3 attempts with backoff).
         timeout: longest time one attempt may run; then it fails with ``TaskTimeout``.
+        cache: reuse the output of a completed step of this task (in any run of the
+            store) that had the same input and the same task source, instead of running
+            it again; the step is recorded as reused (``cachedFrom``). Off by default.
+        cache_key: like ``cache=True``, with steps matched by ``cache_key(input)`` (any
+            JSON value) instead of by the whole input.
+
+    Raises:
+        InvalidInput: a bad timeout, or a ``cache_key`` that is not callable.
     """
+    if cache_key is not None and not callable(cache_key):
+        raise InvalidInput(
+            f"cache_key must be a function of the task's input, got {type(cache_key).__name__}"
+        )
     if isinstance(timeout, int | float):
         timeout = timedelta(seconds=timeout)
     if timeout is not None and timeout <= timedelta(0):
@@ -343,6 +364,10 @@ def task(
             takes_input=sig.takes_input,
             input_type=sig.input_type,
             return_type=sig.return_type,
+            cache=bool(cache) or cache_key is not None,
+            cache_key=cache_key,
+            # Only cached tasks need it (reading the source costs a file read).
+            source_hash=_source_hash(f) if cache or cache_key is not None else "",
         )
         registry.add_task(definition)
         return definition

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 import flovyn_nb as fn
 from flovyn_nb import client
@@ -13,6 +14,10 @@ from flovyn_nb.model import EventType, RunStatus
 from flovyn_nb.testing import wait_until
 
 CALLS: dict[str, int] = {}
+
+
+class Order(BaseModel):
+    qty: int
 
 
 def _count(name: str) -> None:
@@ -179,7 +184,9 @@ def test_patched_keeps_old_runs_on_the_old_branch_and_new_runs_on_the_new(
         return "new" if use_new else "old"
 
     # The old run replays on the new code: history has rc-fetch, no marker -> old branch.
-    assert [(r.workflow_id, r.ok) for r in fn.check_replay(v2, store=store_path)] == [("patch-old", True)]
+    assert [(r.workflow_id, r.ok) for r in fn.check_replay(v2, store=store_path)] == [
+        ("patch-old", True)
+    ]
     fn.start(store_path)
     fn.resolve_promise("patch-old", "go", True)
     assert fn.get_handle("patch-old").result(timeout=30) == "old"
@@ -214,3 +221,88 @@ def test_patched_needs_a_name(store_path: Path) -> None:
     fn.start(store_path)
     with pytest.raises(fn.WorkflowFailed, match="non-empty patch id"):
         fn.start_workflow(bad, workflow_id="pb-1").result(timeout=30)
+
+
+# -- fn.step_record ------------------------------------------------------------------------
+
+
+def test_step_record_gives_a_failed_steps_record_and_reruns_the_current_code(
+    store_path: Path,
+) -> None:
+    @fn.task(name="rc-price")
+    def price(order: Order) -> float:
+        _count("price")
+        print(f"pricing {order.qty}")
+        return 10 / order.qty
+
+    @fn.workflow(name="rc-debug")
+    async def pricing(ctx: fn.WorkflowContext, qty: int) -> float:
+        await ctx.set("qty", qty)
+        return float(await ctx.schedule(price, Order(qty=qty)))
+
+    fn.start(store_path)
+    with pytest.raises(fn.WorkflowFailed):
+        fn.start_workflow(pricing, 0, workflow_id="dbg-1").result(timeout=30)
+
+    record = fn.step_record("dbg-1", 2)
+    assert record == fn.step_record("dbg-1", "rc-price")
+    assert (record.number, record.name, record.kind, record.status) == (
+        2,
+        "rc-price",
+        "task",
+        "FAILED",
+    )
+    assert record.input == Order(qty=0)  # typed by the task's annotation
+    assert record.input_json == {"qty": 0}
+    assert record.error is not None and record.error.type == "ZeroDivisionError"
+    assert "10 / order.qty" in record.error.traceback
+    assert [a.number for a in record.attempts] == [1]
+    assert [e.message for e in record.logs] == ["pricing 0"]
+    assert record.duration is not None and record.duration >= 0
+
+    # Fix the task ("re-run its cell") and call it with the recorded input: unrecorded.
+    @fn.task(name="rc-price")
+    def fixed(order: Order) -> float:
+        _count("fixed")
+        return 10 / max(order.qty, 1)
+
+    events_before = len(fn.get_run("dbg-1").events)
+    CALLS.clear()
+    assert record.rerun() == 10.0
+    assert CALLS == {"fixed": 1}
+    assert len(fn.get_run("dbg-1").events) == events_before
+
+    state = fn.step_record("dbg-1", 1)
+    assert (state.kind, state.name) == ("state", "qty")
+    with pytest.raises(fn.InvalidInput, match="only task steps"):
+        state.rerun()
+
+
+def test_step_record_refuses_unknown_runs_and_steps(store_path: Path) -> None:
+    _record_waiting_run(store_path, "dbg-2")
+    assert fn.step_record("dbg-2", 1).output == 2
+    with pytest.raises(fn.UnknownWorkflow, match="no-run"):
+        fn.step_record("no-run", 1)
+    with pytest.raises(fn.InvalidInput, match=r"has no step 9 \(its steps: 1\.\.3\)"):
+        fn.step_record("dbg-2", 9)
+    with pytest.raises(fn.InvalidInput, match="has no step named 'nope'"):
+        fn.step_record("dbg-2", "nope")
+    with pytest.raises(fn.InvalidInput, match="has no step 0"):
+        fn.step_record("dbg-2", 0)
+
+
+def test_rerun_gives_tasks_that_take_ctx_a_stand_in(store_path: Path) -> None:
+    @fn.task(name="rc-ctx")
+    async def with_ctx(ctx: fn.TaskContext, n: int) -> str:
+        await ctx.report_progress(0.5)
+        return f"{ctx.task_kind}:{ctx.workflow_id}:{ctx.attempt}:{n}"
+
+    @fn.workflow(name="rc-ctx-flow")
+    async def flow(ctx: fn.WorkflowContext) -> str:
+        return str(await ctx.schedule(with_ctx, 3))
+
+    fn.start(store_path)
+    assert fn.start_workflow(flow, workflow_id="dbg-3").result(timeout=30) == "rc-ctx:dbg-3:1:3"
+    record = fn.step_record("dbg-3", "rc-ctx")
+    assert record.output == "rc-ctx:dbg-3:1:3"
+    assert record.rerun() == "rc-ctx:dbg-3:2:3"  # no loop running here: run to its end

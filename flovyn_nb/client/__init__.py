@@ -559,5 +559,5 @@ bind(
 )
 
 # Door functions kept in modules of their own (this one is near its size limit).
-from flovyn_nb.client.debug import StepRecord, step_record  # noqa: E402
-from flovyn_nb.client.replay_check import ReplayCheck, check_replay  # noqa: E402
+from flovyn_nb.client.debug import StepRecord, step_record
+from flovyn_nb.client.replay_check import ReplayCheck, check_replay

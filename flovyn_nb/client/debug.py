@@ -194,7 +194,7 @@ def step_record(
         ended_at=None if found.end is None else datetime.fromtimestamp(found.end, UTC),
         input_json=found.input,
         output_json=found.value,
-        cached_from=getattr(found, "cached_from", None),
+        cached_from=found.cached_from,
         task_execution_id=found.key if found.kind is StepKind.TASK else "",
     )
 

@@ -122,15 +122,17 @@ def summary(name: str, results: Sequence[ReplayCheck], *, shown: int = 5) -> str
     if not bad:
         return f"{len(results)} in-flight run(s) of {name!r} replay OK on the new code"
     lines = [
-        f"{len(bad)} of {len(results)} in-flight run(s) of {name!r} would not replay on "
-        "the new code (runs resumed from the store, after a restart or by another process, "
-        "would fail with DeterminismViolation):"
+        (
+            f"{len(bad)} of {len(results)} in-flight run(s) of {name!r} would not replay on "
+            "the new code (runs resumed from the store, after a restart or by another "
+            "process, would fail with DeterminismViolation):"
+        )
     ]
     lines += [f"  {r.workflow_id}: {describe_error(r.error)}" for r in bad[:shown]]
     if len(bad) > shown:
         lines.append(f"  and {len(bad) - shown} more")
     lines.append(
-        "Keep the old steps for old runs with `if ctx.patched(\"my-change\"): ... else: ...`, "
+        'Keep the old steps for old runs with `if ctx.patched("my-change"): ... else: ...`, '
         "or cancel them."
     )
     return "\n".join(lines)

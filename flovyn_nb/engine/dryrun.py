@@ -227,7 +227,10 @@ class DryRun(Run):
         except BaseException as exc:
             if not is_code_failure(exc):
                 raise
-            if history.ended is not None and history.ended.type is EventType.WORKFLOW_EXECUTION_FAILED:
+            if (
+                history.ended is not None
+                and history.ended.type is EventType.WORKFLOW_EXECUTION_FAILED
+            ):
                 return self._result(None, f"raised {type(exc).__name__}, as recorded")
             return self._result(exc)
         return self._result(None, "the workflow returned")
@@ -281,7 +284,7 @@ def dry_replay(
     def target() -> None:
         try:
             anyio.run(main)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:  # handed to the caller's thread
             box.append(exc)
 
     thread = threading.Thread(target=target, name="flovyn-replay-check", daemon=True)
@@ -291,4 +294,3 @@ def dry_replay(
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
-
