@@ -559,5 +559,14 @@ bind(
 )
 
 # Door functions kept in modules of their own (this one is near its size limit).
+from flovyn_nb.client import reads as _reads
+
+_reads.bind(
+    _reads.Reads(
+        get_run=get_run,
+        list_runs=list_runs,
+        logs=lambda execution_id, store: store_for(store).logs(execution_id),
+    )
+)
 from flovyn_nb.client.debug import StepRecord, step_record
 from flovyn_nb.client.replay_check import ReplayCheck, check_replay

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flovyn_nb import serde
+from flovyn_nb.client.reads import reads
 from flovyn_nb.context import TaskContext
 from flovyn_nb.definitions import TaskDefinition, registry
 from flovyn_nb.errors import InvalidInput, UnknownTask
@@ -165,8 +166,7 @@ def step_record(
         UnknownWorkflow: no run with that id.
         InvalidInput: the run has no such step.
     """
-    from flovyn_nb import client
-
+    client = reads()
     run = client.get_run(workflow_id, store=store)
     folded = fold(events_of(run.events))
     found = find_step(folded.steps, step, run.workflow_id)
@@ -175,9 +175,7 @@ def step_record(
     logs: tuple[LogEntry, ...] = ()
     if found.kind is StepKind.TASK:
         logs = tuple(
-            e
-            for e in client.store_for(store).logs(run.execution_id)
-            if e.task_execution_id == found.key
+            e for e in client.logs(run.execution_id, store) if e.task_execution_id == found.key
         )
     return StepRecord(
         workflow_id=run.workflow_id,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flovyn_nb.client.reads import reads
 from flovyn_nb.definitions import WorkflowDefinition, registry
 from flovyn_nb.engine.dryrun import dry_replay
 from flovyn_nb.errors import DeterminismViolation, InvalidInput
@@ -82,8 +83,7 @@ def check_replay(
         UnknownWorkflow: a run id that the store does not know.
         InvalidInput: a run of another workflow.
     """
-    from flovyn_nb import client
-
+    client = reads()
     definition = (
         workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
     )

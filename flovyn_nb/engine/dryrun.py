@@ -17,7 +17,6 @@ engine's registration hook alike.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -39,6 +38,7 @@ from flovyn_nb.engine.deadlines import Deadline
 from flovyn_nb.engine.faults import is_code_failure
 from flovyn_nb.engine.host import Host
 from flovyn_nb.engine.run import Run
+from flovyn_nb.engine.threads import offload, run_on_private_loop
 from flovyn_nb.engine.writer import Write
 from flovyn_nb.errors import DeterminismViolation
 from flovyn_nb.history.replay import History, describe
@@ -211,9 +211,7 @@ class DryRun(Run):
                 if definition.is_async:
                     await definition.fn(*args)
                 else:
-                    await anyio.to_thread.run_sync(
-                        lambda: definition.fn(*args), abandon_on_cancel=True
-                    )
+                    await offload(lambda: definition.fn(*args), abandon_on_cancel=True)
             history.check_complete("the workflow returned")
         except EndOfHistory as end:
             first = history.first_unmatched()
@@ -265,32 +263,17 @@ def dry_replay(
     and returns once the code stopped: at the end of history, at its end, or at an error.
     """
     history = History(workflow_id, events)
-    box: list[DryRunResult | BaseException] = []
 
-    async def main() -> None:
+    async def main() -> DryRunResult:
         run = DryRun(definition, history, input_json, execution_id, registry_)
         with anyio.move_on_after(timeout):
-            box.append(await run.replay())
-        if not box:  # code that blocks on something else than a step (time.sleep, I/O)
-            box.append(
-                DryRunResult(
-                    workflow_id,
-                    TimeoutError(f"the replay did not reach the end of history in {timeout:g} s"),
-                    run.steps,
-                    "timed out",
-                )
-            )
+            return await run.replay()
+        # code that blocks on something else than a step (time.sleep, I/O)
+        return DryRunResult(
+            workflow_id,
+            TimeoutError(f"the replay did not reach the end of history in {timeout:g} s"),
+            run.steps,
+            "timed out",
+        )
 
-    def target() -> None:
-        try:
-            anyio.run(main)
-        except BaseException as exc:  # handed to the caller's thread
-            box.append(exc)
-
-    thread = threading.Thread(target=target, name="flovyn-replay-check", daemon=True)
-    thread.start()
-    thread.join()
-    outcome = box[0]
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
+    return run_on_private_loop(main)
