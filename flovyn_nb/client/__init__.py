@@ -50,7 +50,7 @@ __all__ = [
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
-    "ReplayCheck", "StepRecord", "check_replay", "step_record",
+    "ReplayCheck", "StepRecord", "check_replay", "replay_summary", "step_record",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -570,3 +570,4 @@ _reads.bind(
 )
 from flovyn_nb.client.debug import StepRecord, step_record
 from flovyn_nb.client.replay_check import ReplayCheck, check_replay
+from flovyn_nb.client.replay_check import summary as replay_summary
