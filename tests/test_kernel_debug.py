@@ -59,10 +59,8 @@ def test_check_replays_in_flight_runs_on_the_current_code(kernel: Kernel) -> Non
     kernel.run(CELLS.replace('ctx.promise("go")', 'ctx.promise("go2")'))
     bad = kernel.run("%flovyn check calc --run c-1")
     assert bad.stdout.splitlines() == [
-        "c-1: breaks at step 1: history recorded promise('go'), the code now issues "
-        "promise('go2')",
-        "1 run(s) checked against the code registered now: 1 would fail with "
-        "DeterminismViolation",
+        "c-1: breaks at step 1: history recorded promise('go'), the code now issues promise('go2')",
+        "1 run(s) checked against the code registered now: 1 would fail with DeterminismViolation",
     ], bad.describe()
     assert "no workflow named 'nope'" in _usage_error(kernel.run("%flovyn check nope", ok=False))
     assert "no run with workflow id 'x'" in _usage_error(
