@@ -133,6 +133,19 @@ def test_a_run_stopped_mid_task_ends_the_check_at_the_end_of_history(
         assert result.ok, result
         assert result.steps == 2
         assert CALLS == {}
+
+        # Waiting for the task before the recorded state change: the order changed.
+        @fn.workflow(name="rc-mid")
+        async def waits_first(ctx: fn.WorkflowContext) -> int:
+            value = int(await ctx.schedule(slow, 1))
+            await ctx.set("started", True)
+            return value
+
+        [changed] = fn.check_replay(waits_first)
+        assert isinstance(changed.error, fn.DeterminismViolation), changed
+        assert (changed.error.step, changed.error.recorded) == (2, "set('started')")
+        assert changed.error.issued == "a wait on 'rc-slow'"
+        assert CALLS == {}
     finally:
         gate.set()
     assert fn.get_handle("rc-mid-1").result(timeout=30) == 1
@@ -306,3 +319,58 @@ def test_rerun_gives_tasks_that_take_ctx_a_stand_in(store_path: Path) -> None:
     record = fn.step_record("dbg-3", "rc-ctx")
     assert record.output == "rc-ctx:dbg-3:1:3"
     assert record.rerun() == "rc-ctx:dbg-3:2:3"  # no loop running here: run to its end
+
+
+def test_sync_workflows_timers_signals_and_children_replay_without_running(
+    store_path: Path,
+) -> None:
+    from datetime import timedelta
+
+    @fn.workflow(name="rc-child")
+    async def child(ctx: fn.WorkflowContext, n: int) -> int:
+        await ctx.promise("child-go")
+        return n
+
+    @fn.workflow(name="rc-sync")
+    def sync_flow(ctx: fn.SyncWorkflowContext, n: int) -> int:
+        a = ctx.schedule(fetch, n)
+        ctx.sleep(timedelta(milliseconds=1))
+        ctx.run("side", lambda: _count("side") or 1)
+        return int(ctx.wait_for_signal("more")) + a
+
+    @fn.workflow(name="rc-parent")
+    async def parent(ctx: fn.WorkflowContext) -> int:
+        await ctx.schedule(fetch, 1)
+        return int(await ctx.schedule_workflow(child, 5))
+
+    fn.start(store_path)
+    fn.start_workflow(sync_flow, 1, workflow_id="rc-sync-1")
+    fn.start_workflow(parent, workflow_id="rc-parent-1")
+    wait_until(
+        lambda: (
+            any(e.type is EventType.OPERATION_COMPLETED for e in fn.get_run("rc-sync-1").events)
+            and fn.pending_promises("rc-parent-1/rc-child-1")
+        ),
+        message="runs not waiting",
+    )
+    CALLS.clear()
+    [sync_result] = fn.check_replay(sync_flow)
+    assert (sync_result.ok, sync_result.steps) == (True, 3), sync_result
+    assert "end of history" in sync_result.stopped
+    [parent_result] = fn.check_replay(parent)
+    assert (parent_result.ok, parent_result.steps) == (True, 2), parent_result
+    assert CALLS == {}
+
+    @fn.workflow(name="rc-sync")
+    def sync_changed(ctx: fn.SyncWorkflowContext, n: int) -> int:
+        a = ctx.schedule(fetch, n)
+        ctx.run("side", lambda: _count("side") or 1)  # history has the sleep here
+        return a
+
+    [broken] = fn.check_replay(sync_changed)
+    assert isinstance(broken.error, fn.DeterminismViolation)
+    assert (broken.error.step, broken.error.recorded) == (2, "sleep()")
+    assert CALLS == {}
+    fn.signal_workflow("rc-sync-1", "more", 1)
+    fn.resolve_promise("rc-parent-1/rc-child-1", "child-go", True)
+    assert fn.get_handle("rc-parent-1").result(timeout=30) == 5

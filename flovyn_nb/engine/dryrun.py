@@ -85,6 +85,10 @@ class _Guarded:
     def done(self) -> bool:
         return bool(self._wait.done)
 
+    @property
+    def label(self) -> str:
+        return str(self._wait.label)
+
     async def result(self) -> Any:
         if not self._wait.done:
             raise EndOfHistory(self._wait.label)
@@ -118,6 +122,15 @@ class _DryHost:
         return None  # e.g. following a child: its outcome is not recorded, so it never comes
 
     def inbox_changed(self, execution_id: str) -> None:
+        return None
+
+    async def follow_child(self, parent_id: str, child_execution_id: str) -> None:
+        return None  # a child with no recorded outcome: its wait is the end of history
+
+    async def cancel_execution(self, execution_id: str) -> None:
+        return None
+
+    def promise_timed_out(self, execution_id: str, name: str) -> None:
         return None
 
     def submit_log(self, execution_id: str, row: Any) -> None:
