@@ -374,3 +374,18 @@ def test_sync_workflows_timers_signals_and_children_replay_without_running(
     fn.signal_workflow("rc-sync-1", "more", 1)
     fn.resolve_promise("rc-parent-1/rc-child-1", "child-go", True)
     assert fn.get_handle("rc-parent-1").result(timeout=30) == 5
+
+
+def test_patched_in_a_sync_workflow_records_one_marker_and_answers_alike(
+    store_path: Path,
+) -> None:
+    @fn.workflow(name="rc-patch-sync")
+    def flow(ctx: fn.SyncWorkflowContext) -> list[bool]:
+        ctx.deprecate_patch("old-one")
+        return [ctx.patched("p"), ctx.patched("p")]
+
+    fn.start(store_path)
+    assert fn.start_workflow(flow, workflow_id="ps-1").result(timeout=30) == [True, True]
+    markers = [e.payload for e in fn.get_run("ps-1").events if e.type is EventType.PATCH_MARKER]
+    assert markers == [{"patchId": "p"}]
+    assert [r.ok for r in fn.check_replay(flow, runs=["ps-1"])] == [True]
