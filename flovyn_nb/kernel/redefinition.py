@@ -77,8 +77,9 @@ def on_registered(definition: WorkflowDefinition[Any]) -> None:
 
     try:
         ok, text = check_text(definition, run_ids)
-    except FlovynError as exc:  # the check could not run: say what the old warning said
-        log.debug("flovyn_nb: replay check skipped: %s", exc)
+    except Exception as exc:  # the defining cell must not fail for it
+        # The check could not run (a busy store, ...): say what is known without it.
+        log.debug("flovyn_nb: replay check skipped: %r", exc)
         ok, text = False, warning_text(definition.name, run_ids)
     colours = ("#d1e7dd", "#198754") if ok else ("#fff3cd", "#e0a800")
     display(  # type: ignore[no-untyped-call]
