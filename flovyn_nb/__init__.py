@@ -58,6 +58,7 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowHandle",
     "cancel_workflow",
+    "check_replay",
     "current_engine",
     "dashboard",
     "get_handle",
@@ -72,6 +73,7 @@ __all__ = [
     "sql",
     "start",
     "start_workflow",
+    "step_record",
     "stop",
     "task",
     "wait_all",
@@ -91,6 +93,7 @@ _LAZY = {
     "Runtime": "flovyn_nb.runtime",
     "WorkflowHandle": "flovyn_nb.client",
     "cancel_workflow": "flovyn_nb.client",
+    "check_replay": "flovyn_nb.client",
     "current_engine": "flovyn_nb.client",
     "dashboard": "flovyn_nb.widgets",
     "get_handle": "flovyn_nb.client",
@@ -105,6 +108,7 @@ _LAZY = {
     "sql": "flovyn_nb.client",
     "start": "flovyn_nb.client",
     "start_workflow": "flovyn_nb.client",
+    "step_record": "flovyn_nb.client",
     "stop": "flovyn_nb.client",
     "wait_all": "flovyn_nb.kernel.waiting",
 }
@@ -114,6 +118,7 @@ if TYPE_CHECKING:
     from flovyn_nb.client import (
         WorkflowHandle,
         cancel_workflow,
+        check_replay,
         current_engine,
         get_handle,
         get_run,
@@ -127,6 +132,7 @@ if TYPE_CHECKING:
         sql,
         start,
         start_workflow,
+        step_record,
         stop,
     )
     from flovyn_nb.context import SyncWorkflowContext, TaskContext, WorkflowContext

@@ -114,6 +114,8 @@ class RunCommands(Blocking, Protocol):
     def current_time(self) -> datetime: ...
     def pending_signals(self, name: str) -> int: ...
     def drain_signals(self, name: str, type_hint: Any) -> list[Any]: ...
+    def patched(self, patch_id: str) -> bool: ...
+    def deprecate_patch(self, patch_id: str) -> None: ...
 
     def blocking_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """From a ``def`` workflow's thread: call ``fn(*args)`` on the loop and wait."""
@@ -358,6 +360,31 @@ class WorkflowContext(_ContextBase):
         """A deterministic random number in [0, 1) (same sequence on replay)."""
         return self._run.rng.random()
 
+    def patched(self, patch_id: str) -> bool:
+        """Whether this run takes the new branch of a code change named ``patch_id``.
+
+        ``if ctx.patched("new-pricing"): <new code> else: <old code>`` lets an edited
+        workflow keep serving runs recorded before the edit: False while replaying a
+        history recorded before the patch (the run went past this point without it),
+        True otherwise. A run that takes the new branch records a ``PATCH_MARKER`` event,
+        so its replays take it too. The answer is fixed for the rest of the run.
+
+        Raises:
+            InvalidInput: ``patch_id`` is not a non-empty string.
+        """
+        return self._run.patched(patch_id)
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """Mark ``patch_id`` as applied everywhere: call it where ``patched`` was, once no
+        run recorded before the patch is in flight, and keep only the new code. (Markers
+        take no part in matching, so this only checks the id; it exists so code reads as
+        in Temporal and DBOS.)
+
+        Raises:
+            InvalidInput: ``patch_id`` is not a non-empty string.
+        """
+        self._run.deprecate_patch(patch_id)
+
     def random_uuid(self) -> uuid.UUID:
         """A deterministic UUID (same sequence on replay)."""
         return uuid.UUID(int=self._run.rng.getrandbits(128), version=4)
@@ -476,6 +503,15 @@ class SyncWorkflowContext(_ContextBase):
     def random(self) -> float:
         result: float = self._run.blocking_sync(self._run.rng.random)
         return result
+
+    def patched(self, patch_id: str) -> bool:
+        """See :meth:`WorkflowContext.patched`."""
+        result: bool = self._run.blocking_sync(self._run.patched, patch_id)
+        return result
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """See :meth:`WorkflowContext.deprecate_patch`."""
+        self._run.blocking_sync(self._run.deprecate_patch, patch_id)
 
     def random_uuid(self) -> uuid.UUID:
         bits: int = self._run.blocking_sync(self._run.rng.getrandbits, 128)

@@ -158,6 +158,11 @@ class TaskDefinition(Generic[R]):
     description: str | None = None
     flovyn_version: str | None = None  # Flovyn's version= (a label; recorded, not enforced)
     cls: type | None = None  # the class of Flovyn's class form, instantiated per attempt
+    # @task(cache=True) / cache_key=: a completed step with the same source hash and the
+    # same input (or key) is reused from the store instead of run again.
+    cache: bool = False
+    cache_key: Callable[[Any], Any] | None = None
+    source_hash: str = ""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -458,6 +463,8 @@ def task(
     retry_policy: RetryPolicy | None = None,
     timeout: timedelta | float | None = None,
     cancellable: bool = True,
+    cache: bool = False,
+    cache_key: Callable[[Any], Any] | None = None,
 ) -> _Decorator[TaskDefinition[Any]]: ...
 def task(
     fn: Any = None,
@@ -469,6 +476,8 @@ def task(
     retry_policy: RetryPolicy | None = None,
     timeout: timedelta | float | None = None,
     cancellable: bool = True,
+    cache: bool = False,
+    cache_key: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Register a task: a sync or async function run durably by ``ctx.schedule``, or
     Flovyn's class form (a class with ``async def run(self, ctx, input)``, or ``def``).
@@ -484,10 +493,20 @@ def task(
             ``RetryPolicy()`` for Flovyn's 3 attempts with backoff).
         timeout: longest time one attempt may run; then it fails with ``TaskTimeout``.
         cancellable: Flovyn's flag: recorded; a cancelled run cancels its tasks anyway.
+        cache: reuse the output of a completed step of this task (in any run of the
+            store) that had the same input and the same task source, instead of running
+            it again; the step is recorded as reused (``cachedFrom``). Off by default.
+        cache_key: like ``cache=True``, with steps matched by ``cache_key(input)`` (any
+            JSON value) instead of by the whole input.
 
     Raises:
-        InvalidInput: a bad timeout, more than one input, or a class without ``run``.
+        InvalidInput: a bad timeout, more than one input, a class without ``run``, or a
+            ``cache_key`` that is not callable.
     """
+    if cache_key is not None and not callable(cache_key):
+        raise InvalidInput(
+            f"cache_key must be a function of the task's input, got {type(cache_key).__name__}"
+        )
     if isinstance(timeout, int | float):
         timeout = timedelta(seconds=timeout)
     if timeout is not None and timeout <= timedelta(0):
@@ -510,6 +529,10 @@ def task(
             description=description or _doc(cls),
             flovyn_version=flovyn_version,
             cls=cls,
+            cache=bool(cache) or cache_key is not None,
+            cache_key=cache_key,
+            # Only cached tasks need it (reading the source costs a file read).
+            source_hash=_source_hash(f) if cache or cache_key is not None else "",
         )
         registry.add_task(definition)
         if cls is not None:

@@ -75,6 +75,7 @@ class EventType(StrEnum):
     OPERATION_COMPLETED = "OPERATION_COMPLETED"
     STATE_SET = "STATE_SET"
     STATE_CLEARED = "STATE_CLEARED"
+    PATCH_MARKER = "PATCH_MARKER"
 
 
 class _Payload(BaseModel):
@@ -125,6 +126,9 @@ class TaskScheduled(_Payload):
     max_attempts: int = 1
     # The attempt timeout in force (the definition's or this call's override), for the record.
     timeout_seconds: float | None = None
+    # @task(cache=True / cache_key=...): what a later run's identical step is found by.
+    source_hash: str | None = None
+    input_hash: str | None = None
 
 
 class TaskStarted(_Payload):
@@ -133,10 +137,19 @@ class TaskStarted(_Payload):
     deadline: datetime | None = None
 
 
+class CachedFrom(_Payload):
+    """Where a reused step's output was recorded (``@task(cache=True)``)."""
+
+    workflow_id: str
+    task_execution_id: str
+
+
 class TaskCompleted(_Payload):
     task_execution_id: str
     attempt: int
     output: JSON = None
+    # Set when the output was reused from an identical completed step: nothing ran.
+    cached_from: CachedFrom | None = None
 
 
 class TaskFailedPayload(_Payload):
@@ -226,6 +239,12 @@ class OperationCompleted(_Payload):
     result: JSON = None
 
 
+class PatchMarker(_Payload):
+    """``ctx.patched(patch_id)`` took the new branch in this run (see ``WorkflowContext.patched``)."""
+
+    patch_id: str
+
+
 class StateSet(_Payload):
     key: str
     value: JSON = None
@@ -261,6 +280,7 @@ PAYLOADS: dict[EventType, type[_Payload]] = {
     EventType.OPERATION_COMPLETED: OperationCompleted,
     EventType.STATE_SET: StateSet,
     EventType.STATE_CLEARED: StateCleared,
+    EventType.PATCH_MARKER: PatchMarker,
 }
 
 

@@ -207,7 +207,7 @@ def test_reload_ext_stops_the_old_engine_first(start_kernel: StartKernel) -> Non
     assert unloaded.result == "True"
 
 
-def test_redefining_a_workflow_with_runs_in_flight_warns_in_the_cell(
+def test_redefining_a_workflow_with_runs_in_flight_checks_their_replay_in_the_cell(
     start_kernel: StartKernel,
 ) -> None:
     kernel = start_kernel()
@@ -215,14 +215,26 @@ def test_redefining_a_workflow_with_runs_in_flight_warns_in_the_cell(
     kernel.run(TASKS)
     kernel.run(APPROVAL)
     kernel.run('h = fn.start_workflow(approval, 1, workflow_id="a-1")')
+    kernel.run("wait_all(timeout=20)")
     same = kernel.run(APPROVAL)
     assert same.displays == [] and same.texts.strip() == "", same.describe()
+    # A change after the recorded steps replays: the cell says so.
+    compatible = kernel.run(APPROVAL.replace('"answer": answer}', '"answer": answer, "v": 2}'))
+    [ok] = compatible.displays
+    assert ok["text/plain"] == "1 in-flight run(s) of 'approval' replay OK on the new code", ok
+    # A change of a recorded step: the cell names the run, the step and both commands.
     changed = kernel.run(APPROVAL.replace('ctx.promise("go")', 'ctx.promise("go-ahead")'))
     [warning] = changed.displays
-    assert warning["text/plain"].startswith(
-        "Warning: workflow 'approval' changed while 1 run(s) of it are in flight: a-1."
+    lines = warning["text/plain"].splitlines()
+    assert lines[0].startswith(
+        "1 of 1 in-flight run(s) of 'approval' would not replay on the new code"
     ), warning
-    assert "DeterminismViolation" in warning["text/plain"]
+    assert "DeterminismViolation" in lines[0]
+    assert lines[1] == (
+        "  a-1: breaks at step 1: history recorded promise('go'), "
+        "the code now issues promise('go-ahead')"
+    ), warning
+    assert "ctx.patched" in warning["text/plain"]
     assert "DeterminismViolation" in warning["text/html"]
     # The live run keeps the code it started with.
     kernel.run('fn.resolve_promise("a-1", "go", "old code")')

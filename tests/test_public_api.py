@@ -40,6 +40,8 @@ EXPECTED = [
     "WorkflowFailed",
     "WorkflowHandle",
     "cancel_workflow",
+    # Issue 15: the replay check and step debugging.
+    "check_replay",
     "current_engine",
     "dashboard",
     "get_handle",
@@ -55,6 +57,7 @@ EXPECTED = [
     "sql",
     "start",
     "start_workflow",
+    "step_record",
     "stop",
     "task",
     "wait_all",

@@ -316,14 +316,12 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
 def _event_summary(payload: dict[str, Any]) -> str:
     for key in ("taskKind", "promiseName", "signalName", "operationName", "timerId", "kind", "key"):
         if key in payload:
-            extra = ""
-            if "attempt" in payload:
-                extra = f" attempt {payload['attempt']}"
+            extra = f" attempt {payload['attempt']}" if "attempt" in payload else ""
             return f"{payload[key]}{extra}"
     if "error" in payload and isinstance(payload["error"], dict):
         return _short(f"{payload['error'].get('type')}: {payload['error'].get('message')}")
-    if "output" in payload:
-        return _short(payload["output"])
+    if "output" in payload:  # a step reused by @task(cache=True) ran nothing: say so
+        return _short(payload["output"]) + (" (reused)" if "cachedFrom" in payload else "")
     if "attempt" in payload:
         return f"attempt {payload['attempt']}"
     return ""
@@ -598,3 +596,6 @@ def _who() -> str:
 
 # Commands of other topics live in modules of this package and register themselves on
 # ``main`` when imported here (one import line each, kept sorted).
+from flovyn_nb.cli.check import check as _check
+
+main.add_command(_check)  # check.py imports nothing of this package: no import cycle

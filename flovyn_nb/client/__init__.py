@@ -52,6 +52,7 @@ __all__ = [
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "run_streams", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
+    "ReplayCheck", "StepRecord", "check_replay", "replay_summary", "step_record",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -598,3 +599,17 @@ bind(
         display=lambda: _handle_display,
     )
 )
+
+# Door functions kept in modules of their own (this one is near its size limit).
+from flovyn_nb.client import reads as _reads
+
+_reads.bind(
+    _reads.Reads(
+        get_run=get_run,
+        list_runs=list_runs,
+        logs=lambda execution_id, store: store_for(store).logs(execution_id),
+    )
+)
+from flovyn_nb.client.debug import StepRecord, step_record
+from flovyn_nb.client.replay_check import ReplayCheck, check_replay
+from flovyn_nb.client.replay_check import summary as replay_summary

@@ -9,7 +9,7 @@ Runs are named by execution id across the seam, so the host needs no run type ei
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from flovyn_nb.engine.waits import Wait
 from flovyn_nb.engine.writer import Write, Writer
 from flovyn_nb.errors import WorkflowCancelled
 from flovyn_nb.model import EventType, RunStatus, _Payload
-from flovyn_nb.store import EventRow, LogRow
+from flovyn_nb.store import EventRow, Intent, LogRow, Store
 
 __all__ = ["Host", "Started", "TaskOwner", "TaskStarter"]
 
@@ -40,10 +40,14 @@ class TaskOwner(Protocol):
 
     @property
     def workflow_id(self) -> str: ...
+    @property
+    def execution_id(self) -> str: ...
 
     task_cancellers: dict[Wait, Callable[[], None]]
 
-    def emit(self, kind: EventType, payload: _Payload | None) -> Write: ...
+    def emit(
+        self, kind: EventType, payload: _Payload | None, *, intents: Iterable[Intent] = ()
+    ) -> Write: ...
     async def outcomes_durable(self) -> None: ...
     def log_sink(
         self, task_execution_id: str | None, stream: str, level: str, message: str
@@ -82,6 +86,11 @@ class Host(Protocol):
     def tasks(self) -> TaskStarter: ...
     @property
     def registry(self) -> Registry: ...
+    @property
+    def store(self) -> Store:
+        """For reads a run needs (e.g. the step cache); writes go through the writer."""
+        ...
+
     @property
     def rng(self) -> random.Random:
         """Retry jitter (not replayed: only the timing depends on it)."""

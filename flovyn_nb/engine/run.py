@@ -20,6 +20,7 @@ from flovyn_nb.engine import logcapture, threads
 from flovyn_nb.engine.commands.base import RunBase, error_info
 from flovyn_nb.engine.commands.children import ChildCommands
 from flovyn_nb.engine.commands.operations import OperationCommands
+from flovyn_nb.engine.commands.patches import PatchCommands
 from flovyn_nb.engine.commands.promises import PromiseCommands
 from flovyn_nb.engine.commands.signals import SignalCommands
 from flovyn_nb.engine.commands.tasks import TaskCommands
@@ -56,6 +57,7 @@ class Run(
     SignalCommands,
     ChildCommands,
     OperationCommands,
+    PatchCommands,
     RunBase,
 ):
     """The state of one run owned by this engine (implements ``context.RunCommands``)."""

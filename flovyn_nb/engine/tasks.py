@@ -18,10 +18,10 @@ import anyio
 from flovyn_nb import serde
 from flovyn_nb.context import TaskContext
 from flovyn_nb.definitions import TaskDefinition
-from flovyn_nb.engine import logcapture
+from flovyn_nb.engine import logcapture, stepcache
 from flovyn_nb.engine.faults import describe, is_code_failure, storable, unstorable
 from flovyn_nb.engine.host import Host, TaskOwner
-from flovyn_nb.engine.threads import TaskThreads
+from flovyn_nb.engine.threads import TaskThreads, offload
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.errors import (
     InvalidInput,
@@ -30,6 +30,7 @@ from flovyn_nb.errors import (
     UnstorableValue,
 )
 from flovyn_nb.model import (
+    CachedFrom,
     ErrorInfo,
     EventType,
     TaskCancelled,
@@ -81,6 +82,7 @@ class TaskRunner:
         recorded: bool = False,
         resume_at: float | None = None,
     ) -> None:
+        key = stepcache.key_for(definition, input_json)  # before anything is recorded
         if not recorded:
             run.emit(
                 E.TASK_SCHEDULED,
@@ -92,14 +94,22 @@ class TaskRunner:
                     timeout_seconds=(
                         definition.timeout.total_seconds() if definition.timeout else None
                     ),
+                    source_hash=None if key is None else key.source_hash,
+                    input_hash=None if key is None else key.input_hash,
                 ),
             )
         self.running += 1
+        reusable = key if first_attempt == 1 and resume_at is None else None
 
         async def execute() -> None:
             try:
+                if reusable is not None and await self._reuse(
+                    run, definition, task_id, reusable, wait
+                ):
+                    self.running -= 1
+                    return
                 await self._execute(
-                    run, definition, task_id, input_json, wait, first_attempt, resume_at
+                    run, definition, task_id, input_json, wait, first_attempt, resume_at, key
                 )
             except BaseException as exc:  # an engine fault: fail the step rather than hang it
                 if not is_code_failure(exc):
@@ -108,6 +118,37 @@ class TaskRunner:
                 raise
 
         self.host.start_soon(execute)
+
+    async def _reuse(
+        self,
+        run: TaskOwner,
+        definition: TaskDefinition[Any],
+        task_id: str,
+        key: stepcache.StepKey,
+        wait: Wait,
+    ) -> bool:
+        """Complete the step from an identical completed one, if the store has one."""
+        await run.outcomes_durable()  # an identical step just before this one counts too
+        hit = await offload(stepcache.find, self.host.store, key)
+        if hit is None:
+            return False
+        try:
+            value = serde.from_json(hit.output, definition.return_type, what="task result")
+        except InvalidInput:
+            return False  # the return type changed its mind about old outputs: run it
+        run.emit(
+            E.TASK_COMPLETED,
+            TaskCompleted(
+                task_execution_id=task_id,
+                attempt=0,  # no attempt ran
+                output=hit.output,
+                cached_from=CachedFrom(
+                    workflow_id=hit.workflow_id, task_execution_id=hit.task_execution_id
+                ),
+            ),
+        )
+        wait.set_value(value)
+        return True
 
     async def _execute(
         self,
@@ -118,6 +159,7 @@ class TaskRunner:
         wait: Wait,
         attempt: int,
         resume_at: float | None,
+        key: stepcache.StepKey | None = None,
     ) -> None:
         policy = definition.retry_policy
         cancelled = False
@@ -139,11 +181,25 @@ class TaskRunner:
                     if ok:
                         output = value
                         try:
+                            remember = (
+                                []
+                                if key is None
+                                else [
+                                    stepcache.remember(
+                                        key,
+                                        run.execution_id,
+                                        task_id,
+                                        output,
+                                        self.host.clock.now(),
+                                    )
+                                ]
+                            )
                             run.emit(
                                 E.TASK_COMPLETED,
                                 TaskCompleted(
                                     task_execution_id=task_id, attempt=attempt, output=output
                                 ),
+                                intents=remember,
                             )
                         except Exception as err:  # nothing was recorded (emit is atomic)
                             exc = unstorable(f"result of task {definition.name!r}", err)

@@ -290,3 +290,28 @@ def blocking(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
 def blocking_sync(fn: Callable[..., T], *args: Any) -> T:
     """From a ``def`` workflow's worker thread: call ``fn(*args)`` on the loop and wait."""
     return anyio.from_thread.run_sync(fn, *args)
+
+
+# -- a private loop for a one-off job (the replay check) ---------------------------------
+
+
+def run_on_private_loop(main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main()`` to its end on a new loop in a new daemon thread and return its result
+    (or raise its error) in the calling thread, whether or not that thread has a loop of
+    its own running (a notebook cell's has)."""
+    box: list[tuple[bool, Any]] = []
+
+    def target() -> None:
+        try:
+            box.append((True, anyio.run(main)))
+        except BaseException as exc:  # handed to the caller's thread
+            box.append((False, exc))
+
+    thread = threading.Thread(target=target, name="flovyn-private-loop", daemon=True)
+    thread.start()
+    thread.join()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result

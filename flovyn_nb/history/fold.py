@@ -89,6 +89,7 @@ class _Open:
     child_workflow_id: str | None = None
     timeout_at: float | None = None  # the running attempt's deadline
     retry_at: float | None = None  # the next attempt's due time while RETRYING
+    cached_from: JSON = None  # a reused step: where its output was recorded
 
     def deadline(self) -> Deadline | None:
         if not self.status.active:
@@ -124,6 +125,7 @@ class _Open:
             self.schema,
             self.resolved_by,
             self.child_workflow_id,
+            self.cached_from,
         )
 
     def wait(self) -> Wait | None:
@@ -295,7 +297,9 @@ def _task_completed(f: _Folder, p: dict[str, JSON], ts: float, _: int | None) ->
     step, number = _task(f, p)
     if step is not None:
         step.status, step.end, step.value = StepStatus.COMPLETED, ts, p.get("output")
-        _attempt_ended(step, number, StepStatus.COMPLETED, ts)
+        step.cached_from = p.get("cachedFrom")
+        if step.cached_from is None:  # a reused step ran no attempt
+            _attempt_ended(step, number, StepStatus.COMPLETED, ts)
 
 
 def _task_failed(f: _Folder, p: dict[str, JSON], ts: float, _: int | None) -> None:

@@ -174,6 +174,9 @@ class Step:
     schema: JSON = None
     resolved_by: str | None = None
     child_workflow_id: str | None = None
+    # a task step reused from an earlier identical step (@task(cache=True)): where its
+    # output was recorded, {"workflowId": ..., "taskExecutionId": ...}; nothing ran
+    cached_from: JSON = None
 
     @property
     def label(self) -> str:

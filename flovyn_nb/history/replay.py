@@ -60,6 +60,7 @@ class History:
         self.cancel_requested = False
         self.cancel_reason = ""  # as recorded in CANCELLATION_REQUESTED
         self.ended: Recorded | None = None  # the terminal event, if the run already ended
+        self.patches: set[str] = set()  # ctx.patched() ids this run recorded taking
         self.last_seq = 0
         self._unmatched = 0
         self._used: dict[str, int] = defaultdict(int)
@@ -99,6 +100,8 @@ class History:
             case E.CANCELLATION_REQUESTED:
                 self.cancel_requested = True
                 self.cancel_reason = str(p.get("reason") or "")
+            case E.PATCH_MARKER:
+                self.patches.add(str(p["patchId"]))
             case E.WORKFLOW_COMPLETED | E.WORKFLOW_EXECUTION_FAILED | E.WORKFLOW_CANCELLED:
                 self.ended = rec
             case _:

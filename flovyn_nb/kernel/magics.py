@@ -40,6 +40,8 @@ USAGE = {
     "dashboard": "%flovyn dashboard",
     "sql": "%flovyn sql QUERY",
     "wait": "%flovyn wait [--timeout S]",
+    "check": "%flovyn check NAME [--run ID ...]",
+    "debug": "%flovyn debug ID STEP",
     "--mode": "%flovyn --mode batch|interactive",
 }
 HELP = "usage:\n" + "\n".join(f"  {line}" for line in USAGE.values())
@@ -55,7 +57,7 @@ def register(ipython: Any) -> None:
 
 @no_var_expand
 def flovyn_magic(line: str) -> Any:
-    """%flovyn runs|show|start|resolve|reject|cancel|panel|dashboard|sql|wait|--mode …
+    """%flovyn runs|show|start|resolve|reject|cancel|panel|dashboard|sql|wait|check|debug|--mode …
 
     Run ``%flovyn`` alone for the usage of every subcommand.
     """
@@ -298,6 +300,42 @@ def _wait(words: _Words) -> waiting.RunsSummary:
     return waiting.wait_all(timeout=args.timeout)
 
 
+def _check(words: _Words) -> None:
+    name = words.need("NAME")
+    parser = _Parser("check")
+    parser.add_argument("--run", action="append", dest="runs")
+    args = parser.parse_args(words.options())
+    results = client.check_replay(name, args.runs)
+    if not results:
+        sys.stdout.write(f"no runs of {name!r} in flight: nothing to check\n")
+        return
+    sys.stdout.write("".join(f"{r}\n" for r in results))
+    bad = sum(1 for r in results if not r.ok)
+    verdict = "all replay OK" if not bad else f"{bad} would fail with DeterminismViolation"
+    sys.stdout.write(f"{len(results)} run(s) checked against the code registered now: {verdict}\n")
+
+
+def _debug(words: _Words) -> None:
+    workflow_id = words.need("ID")
+    step = words.need("STEP")
+    words.end()
+    record = client.step_record(workflow_id, step)
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    shell.user_ns.update(
+        step_record=record,
+        step_input=record.input,
+        step_output=record.output,
+        step_error=record.error,
+    )
+    rerun = "; step_record.rerun() calls the task as defined now" if record.kind == "task" else ""
+    sys.stdout.write(
+        f"step {record.number} {record.name!r} of run {record.workflow_id!r} "
+        f"({record.status}): set step_input, step_output, step_error, step_record{rerun}\n"
+    )
+
+
 def _mode_command(first: str, words: _Words) -> None:
     value = first.partition("=")[2] or words.next()
     try:
@@ -322,4 +360,6 @@ _COMMANDS: dict[str, Callable[[_Words], Any]] = {
     "dashboard": _dashboard,
     "sql": _sql,
     "wait": _wait,
+    "check": _check,
+    "debug": _debug,
 }

@@ -1,11 +1,13 @@
-"""The warning a cell shows when it redefines a workflow that has runs in flight.
+"""What a cell shows when it redefines a workflow that has runs in flight.
 
 The registry replaces a definition when its cell runs again. Runs this kernel executes keep
 the code they started with; runs resumed later (after a restart, or by another process)
 replay their history on the newest definition and fail with ``DeterminismViolation`` if the
-new code issues other steps. So a changed workflow with active runs deserves a warning in
-the cell that changed it. Registration happens on the main thread while that cell runs,
-so displaying from the registry listener lands in the right cell.
+new code issues other steps. So when a changed workflow has active runs, the cell that
+changed it replays their histories on the new code at once (``fn.check_replay``: nothing
+is executed) and says whether they replay OK, or which run breaks at which step.
+Registration happens on the main thread while that cell runs, so displaying from the
+registry listener lands in the right cell.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from flovyn_nb.definitions import WorkflowDefinition
 from flovyn_nb.errors import FlovynError
 from flovyn_nb.model import ACTIVE_STATUSES
 
-__all__ = ["changed_runs", "on_registered", "warning_text"]
+__all__ = ["changed_runs", "check_text", "on_registered", "warning_text"]
 
 log = logging.getLogger("flovyn_nb")
 SHOWN = 5  # run ids named in the warning
+CHECKED = 50  # in-flight runs replayed when a cell redefines their workflow
 
 
 def changed_runs(definition: WorkflowDefinition[Any]) -> list[str]:
@@ -47,8 +50,18 @@ def warning_text(name: str, run_ids: list[str]) -> str:
     )
 
 
+def check_text(definition: WorkflowDefinition[Any], run_ids: list[str]) -> tuple[bool, str]:
+    """(all replay OK, what to show): the replay check of the changed runs, in words."""
+    checked = client.check_replay(definition, run_ids[:CHECKED])
+    text = client.replay_summary(definition.name, checked)
+    if len(run_ids) > CHECKED:
+        text += f" ({CHECKED} of {len(run_ids)} checked: %flovyn check {definition.name})"
+    return all(r.ok for r in checked), text
+
+
 def on_registered(definition: WorkflowDefinition[Any]) -> None:
-    """Registry listener: warn in the running cell about runs of a changed workflow."""
+    """Registry listener: replay the in-flight runs of a changed workflow on its new code
+    and say in the running cell whether they replay."""
     if threading.current_thread() is not threading.main_thread():
         return  # not from a cell: there is no cell to warn in
     if client.current_engine() is None:
@@ -62,13 +75,19 @@ def on_registered(definition: WorkflowDefinition[Any]) -> None:
         return
     from IPython.display import display
 
-    text = warning_text(definition.name, run_ids)
+    try:
+        ok, text = check_text(definition, run_ids)
+    except Exception as exc:  # the defining cell must not fail for it
+        # The check could not run (a busy store, ...): say what is known without it.
+        log.debug("flovyn_nb: replay check skipped: %r", exc)
+        ok, text = False, warning_text(definition.name, run_ids)
+    colours = ("#d1e7dd", "#198754") if ok else ("#fff3cd", "#e0a800")
     display(  # type: ignore[no-untyped-call]
         {
             "text/plain": text,
             "text/html": (
-                '<div style="background:#fff3cd;border-left:4px solid #e0a800;'
-                f'padding:4px 8px">{html.escape(text)}</div>'
+                f'<div style="background:{colours[0]};border-left:4px solid {colours[1]};'
+                f'padding:4px 8px;white-space:pre-wrap">{html.escape(text)}</div>'
             ),
         },
         raw=True,

@@ -22,6 +22,8 @@ from typing import Any
 
 from flovyn_nb.errors import InvalidInput, StoreError
 from flovyn_nb.store.protocol import (
+    CachedStep,
+    CacheStep,
     Change,
     Claim,
     Doorbell,
@@ -56,6 +58,8 @@ from flovyn_nb.store.rows import (
 
 __all__ = [
     "DEFAULT_STORE",
+    "CacheStep",
+    "CachedStep",
     "Change",
     "Claim",
     "Claimed",

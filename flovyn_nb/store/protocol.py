@@ -160,6 +160,30 @@ class RequestCancel:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class CacheStep:
+    """Remember a completed step of a cached task (``@task(cache=True)``) so that later
+    identical steps can reuse its output (see :meth:`Store.find_cached_step`)."""
+
+    task_kind: str
+    source_hash: str
+    input_hash: str
+    execution_id: str
+    task_execution_id: str
+    output: str  # JSON text
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class CachedStep:
+    """A completed step whose output a new identical step may reuse."""
+
+    workflow_id: str
+    execution_id: str
+    task_execution_id: str
+    output: Any  # the JSON value
+
+
 Intent = (
     ReleaseRun
     | ResetPromise
@@ -171,6 +195,7 @@ Intent = (
     | SettlePromise
     | SendSignal
     | RequestCancel
+    | CacheStep
 )
 
 
@@ -307,6 +332,13 @@ class Store(Protocol):
 
     def get_run(self, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
         """A run by workflow id (or execution id)."""
+        ...
+
+    def find_cached_step(
+        self, task_kind: str, source_hash: str, input_hash: str
+    ) -> CachedStep | None:
+        """The newest step recorded by :class:`CacheStep` with these three keys, in a run
+        that still exists, or None (an indexed lookup: it runs before every cached step)."""
         ...
 
     def list_runs(

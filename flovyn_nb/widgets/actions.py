@@ -1,4 +1,4 @@
-"""What the panels' buttons do: resolve, reject, cancel.
+"""What the panels' buttons do: resolve, reject, cancel, check replay.
 
 Click handlers run on the kernel's main thread, which must never block (a blocked main
 thread stops all further clicks), so they only convert the form input and hand the work
@@ -52,6 +52,7 @@ class Actions:
         self._lock = threading.Lock()
         self._forms: dict[Key, dict[str, JSON]] = {}
         self._cancels: dict[str, dict[str, JSON]] = {}
+        self._checks: dict[str, dict[str, JSON]] = {}
         self._schemas: dict[Key, JSON] = {}
 
     # -- the updater thread tells what is pending --------------------------------------
@@ -71,6 +72,10 @@ class Actions:
         with self._lock:
             return dict(self._cancels.get(workflow_id, {}))
 
+    def check_status(self, workflow_id: str) -> dict[str, JSON]:
+        with self._lock:
+            return dict(self._checks.get(workflow_id, {}))
+
     # -- the kernel's main thread ------------------------------------------------------
 
     def handle(self, content: JSON) -> bool:
@@ -88,6 +93,8 @@ class Actions:
             self.reject(workflow_id, str(content.get("promise")), str(content.get("reason", "")))
         elif action == "cancel":
             self.cancel(workflow_id)
+        elif action == "check_replay":
+            self.check_replay(workflow_id)
         else:
             return False
         return True
@@ -129,7 +136,29 @@ class Actions:
             return
         future.add_done_callback(lambda f: self._cancel_done(workflow_id, f.exception()))
 
+    def check_replay(self, workflow_id: str) -> None:
+        """Replay the run on the code registered now (``fn.check_replay``), off the main
+        thread: it reads the store and runs the workflow's code against the history."""
+        with self._lock:
+            self._checks[workflow_id] = {"busy": True, "text": None, "ok": None}
+        self._changed()
+
+        def check() -> tuple[bool, str]:
+            run = client.get_run(workflow_id, events=False, store=self.store)
+            [result] = client.check_replay(run.kind, [workflow_id], store=self.store)
+            return result.ok, str(result)
+
+        future = _worker().submit(check)
+        future.add_done_callback(lambda f: self._checked(workflow_id, f))
+
     # -- engine loop / worker threads (future callbacks) -------------------------------
+
+    def _checked(self, workflow_id: str, future: Future[tuple[bool, str]]) -> None:
+        exc = future.exception()
+        ok, text = (False, f"cannot check: {describe(exc)}") if exc else future.result()
+        with self._lock:
+            self._checks[workflow_id] = {"busy": False, "ok": ok, "text": text}
+        self._changed()
 
     def _settle(self, key: Key, value: JSON, *, reject: bool, reason: str) -> None:
         workflow_id, name = key

@@ -87,6 +87,7 @@ class Dashboard(PanelWidget):
                 forms,
                 self._actions.cancel_status(selected.workflow_id),
                 now=time.time(),
+                check=self._actions.check_status(selected.workflow_id),
             )
         return {
             "kind": "dashboard",

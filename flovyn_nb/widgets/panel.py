@@ -111,6 +111,7 @@ class RunPanel(PanelWidget):
             self._actions.cancel_status(view.workflow_id),
             now=time.time(),
             problem=self._problem,
+            check=self._actions.check_status(view.workflow_id),
         )
 
     def _changed(self) -> None:

@@ -9,6 +9,7 @@ sanitizer regex can mask), so re-executing a notebook gives the same text.
 from __future__ import annotations
 
 import html
+import shlex
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +72,7 @@ def run_json(
     *,
     now: float,
     problem: str | None = None,
+    check: FormStatus | None = None,
 ) -> dict[str, JSON]:
     """What the browser view of one run renders from (the ``data`` trait)."""
     steps = [
@@ -89,6 +91,8 @@ def run_json(
             "error": _error(step.error),
             "logs": _log_json(logs.tails.get(step.key)) if step.kind == "task" else None,
             "streams": streams_json(logs.streams.steps.get(step.key)),
+            # a failed task step: the one line that brings its record into a cell
+            "debug_line": debug_line(view.workflow_id, step),
         }
         for step in view.steps
     ]
@@ -125,7 +129,15 @@ def run_json(
         "output": preview(view.output, 4000) if view.has_output else None,
         "error": _error(view.error),
         "problem": problem,
+        "check": dict(check or {}),
     }
+
+
+def debug_line(workflow_id: str, step: Step) -> str | None:
+    """``%flovyn debug ID N`` for a failed task step (None for other steps)."""
+    if step.kind != "task" or step.status != "FAILED" or step.number is None:
+        return None
+    return f"%flovyn debug {shlex.quote(workflow_id)} {step.number}"
 
 
 # -- text/plain --------------------------------------------------------------------------

@@ -52,6 +52,7 @@ class Step:
     detail: str = ""
     error: dict[str, JSON] | None = None
     schema: JSON = None
+    number: int | None = None  # the step's 1-based position (fn.step_record, show)
 
     @property
     def active(self) -> bool:
@@ -159,6 +160,8 @@ def _step(s: FoldedStep) -> Step:
             error = errors[-1].as_dict() if errors else None
             if s.status is StepStatus.COMPLETED:
                 detail = preview(s.value, 120)
+                if isinstance(s.cached_from, dict):  # @task(cache=True): nothing ran
+                    detail += f" (reused from {s.cached_from.get('workflowId')})"
             elif s.status is StepStatus.FAILED and last is not None and last.timed_out:
                 detail = "timed out"
         case StepKind.TIMER:
@@ -190,4 +193,5 @@ def _step(s: FoldedStep) -> Step:
         detail=detail,
         error=error,
         schema=s.schema,
+        number=s.number,
     )

@@ -110,6 +110,7 @@ class RunBase:
         # running tasks: their wait -> how to cancel them (they record TASK_CANCELLED first)
         self.task_cancellers: dict[Wait, Callable[[], None]] = {}
         self.state: dict[str, Any] = {}
+        self.patch_memo: dict[str, bool] = {}  # ctx.patched() answers, fixed per run
         seed = int.from_bytes(hashlib.sha256(execution_id.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
         self.scope = logcapture.StepScope(sink=self.log_sink, muted=lambda: self.replaying)

@@ -22,10 +22,12 @@ import duckdb
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.duckdb import ops, queries, schema
+from flovyn_nb.store.duckdb import ops, queries, schema, stepcache
 from flovyn_nb.store.duckdb.bell import Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
+    CachedStep,
+    CacheStep,
     Change,
     Claim,
     FlagCancel,
@@ -311,6 +313,11 @@ class DuckDBStore:
     def get_run(self, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
         return self.read(lambda con: queries.get_run(con, workflow_id, with_events=with_events))
 
+    def find_cached_step(
+        self, task_kind: str, source_hash: str, input_hash: str
+    ) -> CachedStep | None:
+        return self.read(lambda con: stepcache.find(con, task_kind, source_hash, input_hash))
+
     def list_runs(
         self, *, statuses: Iterable[str] = (), kind: str | None = None, limit: int | None = None
     ) -> list[RunInfo]:
@@ -432,6 +439,8 @@ def _do(con: Con, intent: Intent) -> Any:
             return _settle(con, intent)
         case SendSignal():
             return _signal(con, intent)
+        case CacheStep():
+            stepcache.remember(con, intent)
         case RequestCancel(workflow_id, reason):
             run = inbox_rules.active_run(ops.find_run(con, workflow_id), workflow_id, "cancel")
             ops.request_cancel(con, run.id, reason)

@@ -15,7 +15,7 @@ import duckdb
 from flovyn_nb.errors import StoreError
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 4
+CURRENT_VERSION = 5
 
 _V1 = [
     """CREATE TABLE schema_version (
@@ -138,8 +138,22 @@ _V3 = [
 # as ``WorkflowCancelled.reason``.
 _V4 = ["ALTER TABLE workflow_executions ADD COLUMN cancel_reason VARCHAR"]
 
+# v5 (issue 15): steps of cached tasks (@task(cache=True)), found by task kind, source hash
+# and input hash in one indexed lookup before each cached step runs.
+_V5 = [
+    """CREATE TABLE step_cache (
+        task_kind VARCHAR NOT NULL,
+        source_hash VARCHAR NOT NULL,
+        input_hash VARCHAR NOT NULL,
+        execution_id VARCHAR NOT NULL,
+        task_execution_id VARCHAR NOT NULL,
+        output JSON,
+        created_at TIMESTAMP NOT NULL)""",
+    "CREATE INDEX step_cache_key ON step_cache (input_hash, task_kind, source_hash)",
+]
+
 # version -> statements that bring a store from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -230,6 +230,20 @@ class RunView {
           onclick: () => this.send({ action: "cancel", workflow_id: run.workflow_id }),
         })
       : null;
+    // Issue 15: replay this run on the code registered now (fn.check_replay; runs nothing).
+    const check = run.check || {};
+    const checkButton = canCancel
+      ? h("button", {
+          class: "fnb-btn fnb-check",
+          title: "replay this run's history on the workflow's current code (nothing is executed)",
+          text: check.busy ? "Checking…" : "Check replay",
+          disabled: !!check.busy,
+          onclick: () => this.send({ action: "check_replay", workflow_id: run.workflow_id }),
+        })
+      : null;
+    const checkNote = check.text
+      ? h("span", { class: `fnb-inline ${check.ok ? "fnb-check-ok" : "fnb-form-error"}`, text: check.text })
+      : null;
     const elapsed = h("span", { class: "fnb-muted fnb-elapsed", "data-since": run.created, "data-until": run.ended || "" });
     fill(this.head,
       h("span", { class: "fnb-status" }, chip(run.status)),
@@ -238,6 +252,8 @@ class RunView {
       elapsed,
       h("span", { class: "fnb-spacer" }),
       cancel.error ? h("span", { class: "fnb-form-error fnb-inline", text: cancel.error }) : null,
+      checkNote,
+      checkButton,
       button,
     );
   }
@@ -275,12 +291,28 @@ class RunView {
         ? h("span", { class: "fnb-countdown", "data-deadline": step.deadline, "data-prefix": `${step.deadline_label} ` })
         : step.error ? h("span", { class: "fnb-err-text", text: `${step.error.type}: ${step.error.message}` })
         : h("span", { class: "fnb-muted", text: step.detail });
+      // Issue 15: a failed task step offers the one line that brings its record into a cell.
+      const debug = step.debug_line
+        ? h("button", {
+            class: "fnb-badge fnb-debug",
+            title: `Debug in a cell: run ${step.debug_line}`,
+            text: "Debug in a cell",
+            onclick: (event) => {
+              const line = event.currentTarget.parentNode.querySelector(".fnb-debug-line");
+              if (line) line.style.display = line.style.display === "none" ? "" : "none";
+              if (navigator.clipboard) navigator.clipboard.writeText(step.debug_line).catch(() => {});
+            },
+          })
+        : null;
+      const debugLine = step.debug_line
+        ? h("code", { class: "fnb-debug-line", style: "display:none", text: step.debug_line })
+        : null;
       const streamRow = step.streams
         ? h("tr", { class: "fnb-stream-step" }, h("td", {}), h("td", { colspan: 7 }, streamNode(step.streams)))
         : null;
       return [h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
         h("td", { class: "fnb-kind", title: step.kind, text: KIND_ICON[step.kind] || "•" }),
-        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge),
+        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge, debug, debugLine),
         h("td", {}, chip(step.status)),
         h("td", { class: "fnb-track" }, bar),
         h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(step.start - t0)}` }),
