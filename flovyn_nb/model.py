@@ -75,6 +75,7 @@ class EventType(StrEnum):
     OPERATION_COMPLETED = "OPERATION_COMPLETED"
     STATE_SET = "STATE_SET"
     STATE_CLEARED = "STATE_CLEARED"
+    WORKFLOW_RETRIED = "WORKFLOW_RETRIED"
 
 
 class _Payload(BaseModel):
@@ -99,6 +100,23 @@ class WorkflowStarted(_Payload):
     kind: str
     input: JSON = None
     parent_execution_id: str | None = None
+    source_hash: str | None = None
+    # A fork: the run it was forked from (workflow id) and the 1-based step it re-ran from;
+    # ``seedFrom`` is the origin's execution id, so ctx.random() replays the same values.
+    forked_from: str | None = None
+    from_step: int | None = None
+    seed_from: str | None = None
+
+
+class WorkflowRetried(_Payload):
+    """A new attempt of the same run: the events from ``fromSeq`` up to this marker are
+    superseded (but the outcomes of earlier steps that completed meanwhile), the steps
+    from ``fromStep`` on run again with the code registered now."""
+
+    attempt: int
+    from_seq: int
+    from_step: int | None = None
+    reason: str = ""
     source_hash: str | None = None
 
 
@@ -261,6 +279,7 @@ PAYLOADS: dict[EventType, type[_Payload]] = {
     EventType.OPERATION_COMPLETED: OperationCompleted,
     EventType.STATE_SET: StateSet,
     EventType.STATE_CLEARED: StateCleared,
+    EventType.WORKFLOW_RETRIED: WorkflowRetried,
 }
 
 

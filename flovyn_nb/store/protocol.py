@@ -156,8 +156,29 @@ class RequestCancel:
     workflow_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReopenRun:
+    """Make an ended run runnable again, as a new attempt (a retry): status RUNNING, no
+    owner (the engine that has its workflow registered claims it), no output or error, no
+    cancel request, ``source_hash`` the code's it will run with.
+
+    Checked inside the transaction: the run's status must be one of ``statuses``.
+    Result: the run's :class:`RunRow` as it was before.
+
+    Raises:
+        UnknownWorkflow: no run with that execution id.
+        InvalidInput: the run's status is not one of ``statuses`` (the message names it).
+    """
+
+    execution_id: str
+    statuses: tuple[RunStatus, ...]
+    now: float
+    source_hash: str | None = None
+
+
 Intent = (
     ReleaseRun
+    | ReopenRun
     | ResetPromise
     | MarkSignalDelivered
     | FlagCancel

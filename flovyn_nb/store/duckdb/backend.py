@@ -22,7 +22,7 @@ import duckdb
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.duckdb import ops, queries, schema
+from flovyn_nb.store.duckdb import ops, queries, reopen, schema
 from flovyn_nb.store.duckdb.bell import Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
@@ -33,6 +33,7 @@ from flovyn_nb.store.protocol import (
     Intent,
     MarkSignalDelivered,
     ReleaseRun,
+    ReopenRun,
     RequestCancel,
     ResetPromise,
     SendSignal,
@@ -430,6 +431,8 @@ def _do(con: Con, intent: Intent) -> Any:
             return _settle(con, intent)
         case SendSignal():
             return _signal(con, intent)
+        case ReopenRun():
+            return reopen.reopen_run(con, intent)
         case RequestCancel(workflow_id):
             run = inbox_rules.active_run(ops.find_run(con, workflow_id), workflow_id, "cancel")
             ops.request_cancel(con, run.id)
