@@ -4,7 +4,7 @@ The engine is assembled from one class per subsystem, each in its own module, st
 this order (each may use those below it; the few calls upward go through the stubs here):
 
     listeners -> runs (the registry of runs) -> inbox -> peers -> timeouts -> recovery
-    -> engine (lifecycle and the calls from other threads)
+    -> attempts (retry, fork) -> engine (lifecycle and the calls from other threads)
 
 All of it runs on the engine's loop unless a method says otherwise; ``engine.threads``
 owns the hops between threads.

@@ -290,3 +290,25 @@ def blocking(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
 def blocking_sync(fn: Callable[..., T], *args: Any) -> T:
     """From a ``def`` workflow's worker thread: call ``fn(*args)`` on the loop and wait."""
     return anyio.from_thread.run_sync(fn, *args)
+
+
+def apart(fn: Callable[[], T], timeout: float) -> tuple[bool, T | None, BaseException | None]:
+    """Call ``fn`` in a daemon thread of its own, with no event loop (the caller's thread
+    may run one: a notebook's), and wait up to ``timeout`` seconds.
+
+    Returns (finished, value, error); a call still running at the timeout is abandoned.
+    """
+    result: list[tuple[T | None, BaseException | None]] = []
+
+    def target() -> None:
+        try:
+            result.append((fn(), None))
+        except BaseException as exc:
+            result.append((None, exc))
+
+    thread = threading.Thread(target=target, name="flovyn-apart", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not result:
+        return False, None, None
+    return True, *result[0]

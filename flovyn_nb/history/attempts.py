@@ -28,6 +28,7 @@ __all__ = [
     "Cut",
     "attempt_of",
     "cut",
+    "describe",
     "effective",
     "retry_point",
     "step_point",
@@ -70,6 +71,28 @@ class Cut:
     child: str | None = None
 
 
+def describe(rec: Event) -> str:
+    """The command an event opens, as the code would issue it (``schedule(task 'x')``)."""
+    p = rec.payload
+    match rec.type:
+        case E.TASK_SCHEDULED:
+            return f"schedule(task {p['taskKind']!r})"
+        case E.TIMER_STARTED:
+            return "sleep()"
+        case E.PROMISE_CREATED:
+            return f"promise({p['promiseName']!r})"
+        case E.CHILD_WORKFLOW_INITIATED:
+            return f"schedule_workflow({p['kind']!r})"
+        case E.OPERATION_COMPLETED:
+            return f"run({p['operationName']!r})"
+        case E.STATE_SET:
+            return f"set({p['key']!r})"
+        case E.STATE_CLEARED:
+            return f"clear({p['key']!r})"
+        case _:
+            return rec.type.value
+
+
 def target_of(ev: Event) -> str | None:
     """The task, timer, promise or child an event is about (None: the run itself)."""
     p = ev.payload
@@ -93,9 +116,13 @@ def cut(events: Sequence[Ev], from_seq: int) -> list[Ev]:
     final: dict[str, E] = {}
     for ev in events:
         target = target_of(ev)
-        if ev.seq >= from_seq and target in opened and target is not None:
-            if ev.type in _SUCCESS or ev.type in _FAILURE:
-                final[target] = ev.type
+        if (
+            ev.seq >= from_seq
+            and target is not None
+            and target in opened
+            and (ev.type in _SUCCESS or ev.type in _FAILURE)
+        ):
+            final[target] = ev.type
     kept: list[Ev] = []
     for ev in events:
         if ev.seq < from_seq or ev.type is E.SIGNAL_RECEIVED:
@@ -143,8 +170,6 @@ def retry_point(events: Sequence[Ev]) -> Cut:
     When no step failed (the workflow's own code raised, or it was cancelled), the run
     starts again from its cancellation or from its end: every step is reused.
     """
-    from flovyn_nb.history.replay import describe_event
-
     outcomes: dict[str, Ev] = {}
     for ev in events:
         target = target_of(ev)
@@ -163,8 +188,8 @@ def retry_point(events: Sequence[Ev]) -> Cut:
             break
         if outcome.type is E.CHILD_WORKFLOW_FAILED:
             # The child run is retried too; its step keeps its place and waits again.
-            return Cut(outcome.seq, number, describe_event(opening), child=target)
-        return Cut(opening.seq, number, describe_event(opening))
+            return Cut(outcome.seq, number, describe(opening), child=target)
+        return Cut(opening.seq, number, describe(opening))
     return Cut(stop, None, "the cancellation" if stop == cancel else "the workflow's code")
 
 
@@ -174,8 +199,6 @@ def step_point(events: Sequence[Ev], step: int | str) -> Cut:
     Raises:
         LookupError: no such step (the message says which steps there are).
     """
-    from flovyn_nb.history.replay import describe_event
-
     steps = _steps(events)
     if isinstance(step, int) and not isinstance(step, bool):
         if not 1 <= step <= len(steps):
@@ -184,10 +207,10 @@ def step_point(events: Sequence[Ev], step: int | str) -> Cut:
                 f"{'' if len(steps) == 1 else 's'} (number them from 1)"
             )
         number, opening = steps[step - 1]
-        return Cut(opening.seq, number, describe_event(opening))
+        return Cut(opening.seq, number, describe(opening))
     for number, opening in steps:
         if step in _names(opening.payload):
-            return Cut(opening.seq, number, describe_event(opening))
+            return Cut(opening.seq, number, describe(opening))
     names = sorted({n for _, ev in steps for n in _names(ev.payload)[:1]})
     raise LookupError(
         f"the run has no step named {step!r}"

@@ -505,6 +505,4 @@ def fold(events: Iterable[Event]) -> FoldedRun:
                 reason=_text(marker.payload.get("reason")) or "",
             )
         )
-    return replace(
-        result, last_seq=every[-1].seq, attempt=len(retried) + 1, earlier=tuple(earlier)
-    )
+    return replace(result, last_seq=every[-1].seq, attempt=len(retried) + 1, earlier=tuple(earlier))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flovyn_nb.errors import DeterminismViolation
-from flovyn_nb.history.attempts import attempt_of, effective
+from flovyn_nb.history.attempts import attempt_of, describe, effective
 from flovyn_nb.history.events import COMMAND_TYPES, Event, command_family
 from flovyn_nb.model import EventType as E
 
@@ -30,28 +30,6 @@ class Recorded(Event):
     """An event of a history being replayed, with its step number (0 before any command)."""
 
     step: int  # 1-based position among all commands of the history
-
-
-def describe(rec: Event) -> str:
-    """The command an event opens, as the code would issue it (``schedule(task 'x')``)."""
-    p = rec.payload
-    match rec.type:
-        case E.TASK_SCHEDULED:
-            return f"schedule(task {p['taskKind']!r})"
-        case E.TIMER_STARTED:
-            return "sleep()"
-        case E.PROMISE_CREATED:
-            return f"promise({p['promiseName']!r})"
-        case E.CHILD_WORKFLOW_INITIATED:
-            return f"schedule_workflow({p['kind']!r})"
-        case E.OPERATION_COMPLETED:
-            return f"run({p['operationName']!r})"
-        case E.STATE_SET:
-            return f"set({p['key']!r})"
-        case E.STATE_CLEARED:
-            return f"clear({p['key']!r})"
-        case _:
-            return rec.type.value
 
 
 describe_event = describe

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flovyn_nb.errors import InvalidInput, UnknownWorkflow
+from flovyn_nb.errors import UnknownWorkflow
 from flovyn_nb.model import RunStatus
 from flovyn_nb.store.duckdb import ops
 from flovyn_nb.store.protocol import ReopenRun
+from flovyn_nb.store.reopen_rules import check_reopen
 from flovyn_nb.store.rows import RunRow
 
 Con = Any  # a DuckDB connection (cursor)
@@ -32,24 +33,3 @@ def reopen_run(con: Con, request: ReopenRun) -> RunRow:
         [RunStatus.RUNNING.value, request.source_hash, ops.to_ts(request.now), run.id],
     )
     return run
-
-
-def check_reopen(run: RunRow, statuses: tuple[RunStatus, ...]) -> None:
-    """The rule every backend applies: only a run in one of ``statuses`` is reopened.
-
-    Raises:
-        InvalidInput: naming the run's status and what can be retried.
-    """
-    if run.status not in statuses:
-        allowed = " or ".join(s.value.lower() for s in statuses)
-        raise InvalidInput(
-            f"run {run.workflow_id!r} is {run.status.value.lower()}: only a {allowed} run "
-            "can be retried"
-            + (
-                "; fork it instead (fn.fork_run) to run steps again in a new run"
-                if run.status is RunStatus.COMPLETED
-                else "; wait for it to end, or cancel it first"
-                if not run.status.is_terminal
-                else ""
-            )
-        )
