@@ -105,9 +105,9 @@ def test_retry_refuses_runs_that_did_not_fail_and_unknown_ids(engine: Runtime) -
     fn.task(name="rf-flaky")(_flaky_v2)
     h = fn.start_workflow(flow, 1, workflow_id="rf-done")
     h.result(timeout=30)
-    with pytest.raises(InvalidInput, match="'rf-done' is completed.*fork_run"):
+    with pytest.raises(InvalidInput, match=r"'rf-done' is completed.*fork_run"):
         fn.retry_run("rf-done")
-    with pytest.raises(UnknownWorkflow, match="no-such-run.*store"):
+    with pytest.raises(UnknownWorkflow, match=r"no-such-run.*store"):
         fn.retry_run("no-such-run")
     assert _types("rf-done").count("WORKFLOW_RETRIED") == 0
 
@@ -165,7 +165,7 @@ def test_retry_of_a_failed_child_workflow_retries_the_child_and_the_parent(
     assert calls["parent-before"] == 1
     assert calls["child-before"] == 1
     assert calls["child-task"] == 2
-    [child_run] = [r for r in fn.list_runs(kind="rf-child")]
+    [child_run] = fn.list_runs(kind="rf-child")
     assert child_run.status is RunStatus.COMPLETED
     assert _types(child_run.workflow_id).count("WORKFLOW_RETRIED") == 1
     assert _types("rf-parent-1").count("TIMER_STARTED") == 1  # the timer was not re-armed
@@ -230,7 +230,7 @@ def test_retry_of_a_cancelled_run_waits_where_it_was_cancelled(engine: Runtime) 
     fn.cancel_workflow("rf-cancel-1")
     with pytest.raises(fn.WorkflowCancelled):
         h.result(timeout=30)
-    with pytest.raises(InvalidInput, match="running|waiting"):
+    with pytest.raises(InvalidInput, match=r"running|waiting"):
         fn.retry_run(fn.start_workflow(waiting, workflow_id="rf-cancel-2").workflow_id)
     again = fn.retry_run("rf-cancel-1")
     wait_until(lambda: fn.pending_promises("rf-cancel-1"), timeout=30)

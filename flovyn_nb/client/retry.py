@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from flovyn_nb.definitions import WorkflowDefinition, registry
 from flovyn_nb.engine.attempts import fork_changes, retry_changes
-from flovyn_nb.engine.dryrun import check_prefix
 from flovyn_nb.engine.engine import Engine
+from flovyn_nb.engine.forkcheck import check_prefix
 from flovyn_nb.errors import DuplicateWorkflowId, EngineError, InvalidInput
 from flovyn_nb.handles import WorkflowHandle
 from flovyn_nb.model import RunStatus

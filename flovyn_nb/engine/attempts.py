@@ -28,8 +28,8 @@ from typing import Any
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import WorkflowDefinition
-from flovyn_nb.engine.dryrun import check_prefix
 from flovyn_nb.engine.faults import storable
+from flovyn_nb.engine.forkcheck import check_prefix
 from flovyn_nb.engine.recovery import Recovery
 from flovyn_nb.engine.threads import offload
 from flovyn_nb.errors import InvalidInput, UnknownWorkflow

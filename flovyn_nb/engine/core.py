@@ -67,6 +67,7 @@ class EngineCore:
     _listeners: list[Listener]
     _finished: threading.Lock
     _final: dict[str, tuple[RunStatus, Any, Any]]
+    _final_gen: dict[str, int]  # bell_gen when each of _final was recorded
     _finish_waiters: dict[str, set[threading.Event]]
     # the inbox (inbox.py)
     _dirty: set[str]

@@ -119,6 +119,7 @@ class Engine(Attempts):
         self._listeners = []
         self._finished = threading.Lock()  # guards the two below
         self._final = {}  # recent ends, for handles
+        self._final_gen = {}
         # threads blocked in wait_finished, by run: each is woken when its run ends (not
         # at every run's end: a thread waking steals the loop's GIL)
         self._finish_waiters = {}
