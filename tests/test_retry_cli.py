@@ -69,8 +69,10 @@ def test_a_retry_from_the_cli_is_run_by_the_engine_of_another_process(
     again = cli("retry", "rc-1", store=store_path)
     assert again.returncode == 1
     assert again.stderr.strip().splitlines() == [
-        "Error: run 'rc-1' is completed: only a failed or cancelled run can be retried; "
-        "fork it instead (fn.fork_run) to run steps again in a new run"
+        (
+            "Error: run 'rc-1' is completed: only a failed or cancelled run can be retried; "
+            "fork it instead (fn.fork_run) to run steps again in a new run"
+        )
     ]
 
 
@@ -90,8 +92,7 @@ def test_a_fork_from_the_cli_is_run_by_the_engine_of_another_process(
     bad = cli("fork", "rc-src", "7", store=store_path)
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [
-        "Error: cannot fork 'rc-src': step 7 is out of range: the run has 2 steps "
-        "(number them from 1)"
+        "Error: cannot fork 'rc-src': step 7 is out of range: the run has 2 steps (number them from 1)"
     ]
     unknown = cli("retry", "rc-nope", store=store_path)
     assert unknown.returncode == 1 and "no run with workflow id 'rc-nope'" in unknown.stderr
