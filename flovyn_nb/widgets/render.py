@@ -70,6 +70,7 @@ def run_json(
     *,
     now: float,
     problem: str | None = None,
+    again: FormStatus | None = None,
 ) -> dict[str, JSON]:
     """What the browser view of one run renders from (the ``data`` trait)."""
     steps = [
@@ -87,6 +88,7 @@ def run_json(
             "detail": step.detail,
             "error": _error(step.error),
             "logs": _log_json(logs.tails.get(step.key)) if step.kind == "task" else None,
+            "number": step.number,
         }
         for step in view.steps
     ]
@@ -116,6 +118,7 @@ def run_json(
         "now": ms(now),
         "cancel_requested": view.cancel_requested,
         "cancel": dict(cancel or {}),
+        "again": dict(again or {}),  # the Retry / Fork buttons' state
         "steps": steps,
         "workflow_logs": _log_json(logs.tails.get(None)),
         "promises": promises,

@@ -52,6 +52,7 @@ class Step:
     detail: str = ""
     error: dict[str, JSON] | None = None
     schema: JSON = None
+    number: int | None = None  # 1-based, as fork_run and `flovyn-nb show` count steps
 
     @property
     def active(self) -> bool:
@@ -190,4 +191,5 @@ def _step(s: FoldedStep) -> Step:
         detail=detail,
         error=error,
         schema=s.schema,
+        number=s.number,
     )

@@ -219,6 +219,20 @@ class RunView {
           onclick: () => this.send({ action: "cancel", workflow_id: run.workflow_id }),
         })
       : null;
+    // Retry: a failed or cancelled run runs again from its failed step, as the same run.
+    const again = run.again || {};
+    const retry = run.status === "FAILED" || run.status === "CANCELLED"
+      ? h("button", {
+          class: "fnb-btn fnb-retry",
+          text: again.busy === "retry" ? "Retrying…" : "Retry",
+          title: "run it again from the failed step, with the code registered now",
+          disabled: !!again.busy,
+          onclick: () => this.send({ action: "retry", workflow_id: run.workflow_id }),
+        })
+      : null;
+    const againNote = again.error
+      ? h("span", { class: "fnb-form-error fnb-inline", text: again.error })
+      : again.forked ? h("span", { class: "fnb-muted fnb-inline", text: `forked as ${again.forked}` }) : null;
     const elapsed = h("span", { class: "fnb-muted fnb-elapsed", "data-since": run.created, "data-until": run.ended || "" });
     fill(this.head,
       h("span", { class: "fnb-status" }, chip(run.status)),
@@ -227,7 +241,9 @@ class RunView {
       elapsed,
       h("span", { class: "fnb-spacer" }),
       cancel.error ? h("span", { class: "fnb-form-error fnb-inline", text: cancel.error }) : null,
+      againNote,
       button,
+      retry,
     );
   }
 
@@ -264,9 +280,18 @@ class RunView {
         ? h("span", { class: "fnb-countdown", "data-deadline": step.deadline, "data-prefix": `${step.deadline_label} ` })
         : step.error ? h("span", { class: "fnb-err-text", text: `${step.error.type}: ${step.error.message}` })
         : h("span", { class: "fnb-muted", text: step.detail });
+      const fork = step.number
+        ? h("button", {
+            class: "fnb-badge fnb-fork",
+            title: `Fork from here: a new run that reuses the steps before step ${step.number} and runs the rest with the code registered now`,
+            text: "⑂",
+            disabled: !!(run.again || {}).busy,
+            onclick: () => this.send({ action: "fork", workflow_id: run.workflow_id, step: step.number }),
+          })
+        : null;
       return h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
         h("td", { class: "fnb-kind", title: step.kind, text: KIND_ICON[step.kind] || "•" }),
-        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge),
+        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge, fork),
         h("td", {}, chip(step.status)),
         h("td", { class: "fnb-track" }, bar),
         h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(step.start - t0)}` }),
