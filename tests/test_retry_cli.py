@@ -66,6 +66,8 @@ def test_a_retry_from_the_cli_is_run_by_the_engine_of_another_process(
     wait_until(lambda: fn.get_run("rc-1", events=False).owner is not None, timeout=60)
     assert h.result(timeout=60) == "first+fragile"
     assert calls == {"first": 1, "fragile": 2}
+    shown = cli("show", "rc-1", store=store_path)
+    assert "attempt 2 (retried from step 2)" in " ".join(shown.stdout.split()), shown.stdout
     again = cli("retry", "rc-1", store=store_path)
     assert again.returncode == 1
     assert again.stderr.strip().splitlines() == [
@@ -88,6 +90,8 @@ def test_a_fork_from_the_cli_is_run_by_the_engine_of_another_process(
     handle = fn.get_handle("rc-copy")
     assert handle.result(timeout=60) == "first+fragile"
     assert calls == {"fragile": 1}
+    shown = cli("show", "rc-copy", store=store_path)
+    assert "forked from rc-src at step 2" in " ".join(shown.stdout.split()), shown.stdout
     assert fn.get_run("rc-src").status is RunStatus.COMPLETED
     bad = cli("fork", "rc-src", "7", store=store_path)
     assert bad.returncode == 1

@@ -290,7 +290,7 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
         f"[bold]{run.status.value}[/bold]"
     )
     console.print(
-        f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}"
+        f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}{_retry.origin(run)}"
     )
     console.print(_text(f"input:  {_short(run.input, 200)}"))
     if run.output is not None:

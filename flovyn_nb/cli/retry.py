@@ -13,12 +13,27 @@ from typing import Any
 
 import click
 
-__all__ = ["register", "step_arg"]
+__all__ = ["origin", "register", "step_arg"]
 
 
 def step_arg(text: str) -> int | str:
     """A step as typed: a number (1-based position) or a step name."""
     return int(text) if text.isdigit() else text
+
+
+def origin(run: Any) -> str:
+    """What ``show`` adds to a run's header: the run it was forked from, its attempt."""
+    events = run.events
+    started = events[0].payload if events else {}
+    parts = []
+    if started.get("forkedFrom"):
+        parts.append(f"forked from {started['forkedFrom']} at step {started.get('fromStep')}")
+    retries = [e.payload for e in events if e.type.value == "WORKFLOW_RETRIED"]
+    if retries:
+        last = retries[-1]
+        where = f"step {last['fromStep']}" if last.get("fromStep") else "its last step"
+        parts.append(f"attempt {len(retries) + 1} (retried from {where})")
+    return "".join(f", {part}" for part in parts)
 
 
 def register(
