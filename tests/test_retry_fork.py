@@ -321,3 +321,19 @@ def test_id_reuse_return_retry_failed_and_reject(engine: Runtime) -> None:
     again = fn.start_workflow(flow, 2, workflow_id="rf-reuse", id_reuse="retry_failed")
     assert again.result(timeout=30) == ["A", "B", 20, "C"]
     assert _types("rf-reuse").count("WORKFLOW_RETRIED") == 1
+
+
+@fn.workflow(name="rf-sync")
+def sync_flow(ctx: fn.SyncWorkflowContext, x: int) -> list[object]:
+    pick = ctx.random()  # replayed with the origin's value in a fork
+    a = ctx.schedule(step, "sync-a")
+    b = ctx.schedule(step, "sync-b" if pick < 2 else "never")
+    return [a, b, x, round(pick, 6)]
+
+
+def test_fork_of_a_sync_workflow_replays_the_origins_random_values(engine: Runtime) -> None:
+    first = fn.start_workflow(sync_flow, 1, workflow_id="rf-sync-1").result(timeout=30)
+    calls.clear()
+    forked = fn.fork_run("rf-sync-1", 2, input=2).result(timeout=30)
+    assert forked == ["SYNC-A", "SYNC-B", 2, first[3]]
+    assert calls == {"sync-b": 1}
