@@ -61,6 +61,10 @@ class Listeners(EngineCore):
             try:
                 if state is not None and self._final_gen.get(execution_id) != self.bell_gen:
                     # Another process wrote since it ended here: it may have retried it.
+                    # (The row is flushed first, so a row still catching up with the end
+                    # is not mistaken for a retry.)
+                    if self.thread.running and not self.thread.in_loop():
+                        self.thread.call(self.writer.flush)
                     stored = self.store.run_status(execution_id)
                     if stored is not None and not stored[0].is_terminal:
                         state = None
