@@ -201,16 +201,21 @@ def test_retry_of_a_run_with_a_timer_and_a_resolved_promise_does_not_wait_again(
     assert _types("rf-approve-1").count("PROMISE_CREATED") == 1
 
 
+patience = {"seconds": 0.1}
+
+
 @fn.workflow(name="rf-quick-promise")
 async def quick_promise(ctx: fn.WorkflowContext) -> str:
     await ctx.schedule(step, "before-promise")
-    return str(await ctx.promise("late", timeout=timedelta(milliseconds=100), type_hint=str))
+    wait = timedelta(seconds=patience["seconds"])
+    return str(await ctx.promise("late", timeout=wait, type_hint=str))
 
 
 def test_retry_of_a_promise_timeout_waits_for_the_promise_again(engine: Runtime) -> None:
     h = fn.start_workflow(quick_promise, workflow_id="rf-timeout-1")
     with pytest.raises(fn.WorkflowFailed):
         h.result(timeout=30)
+    patience["seconds"] = 600  # the fix: wait longer
     again = fn.retry_run("rf-timeout-1")
     wait_until(lambda: fn.pending_promises("rf-timeout-1"), timeout=30)
     fn.resolve_promise("rf-timeout-1", "late", "finally")
@@ -337,3 +342,28 @@ def test_fork_of_a_sync_workflow_replays_the_origins_random_values(engine: Runti
     forked = fn.fork_run("rf-sync-1", 2, input=2).result(timeout=30)
     assert forked == ["SYNC-A", "SYNC-B", 2, first[3]]
     assert calls == {"sync-b": 1}
+
+
+def test_retry_is_refused_when_the_code_no_longer_issues_the_reused_steps(
+    engine: Runtime,
+) -> None:
+    fn.task(name="rf-flaky")(_flaky_v1)
+    h = fn.start_workflow(flow, 1, workflow_id="rf-changed")
+    with pytest.raises(fn.WorkflowFailed):
+        h.result(timeout=30)
+
+    @fn.workflow(name="rf-flow")
+    async def changed(ctx: fn.WorkflowContext, x: int) -> str:
+        await ctx.schedule("rf-flaky", x)  # where step 1 was schedule(rf-step)
+        return "changed"
+
+    try:
+        calls.clear()
+        with pytest.raises(DeterminismViolation, match="step 1"):
+            fn.retry_run("rf-changed")
+        assert calls == {}
+        run = fn.get_run("rf-changed")
+        assert run.status is RunStatus.FAILED  # nothing was written
+        assert EventType.WORKFLOW_RETRIED not in {e.type for e in run.events}
+    finally:
+        fn.workflow(name="rf-flow")(flow.fn)

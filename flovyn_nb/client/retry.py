@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from flovyn_nb.definitions import WorkflowDefinition, registry
-from flovyn_nb.engine.attempts import fork_changes, retry_changes
+from flovyn_nb.engine.attempts import check_retry, fork_changes, retry_changes
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.engine.forkcheck import check_prefix
 from flovyn_nb.errors import DuplicateWorkflowId, EngineError, InvalidInput
@@ -79,6 +79,9 @@ def retry_run(
     Raises:
         UnknownWorkflow: no run with that id in the store.
         InvalidInput: the run is running, waiting or completed (the message says which).
+        DeterminismViolation: the code registered here no longer issues the steps the
+            retry would reuse (names the step); nothing was changed: fork it from an
+            earlier step instead.
     """
     door = _door()
     engine = door.engine_on(store)
@@ -95,6 +98,8 @@ def retry_run(
         now=time.time(),
         source_hash=None if definition is None else definition.source_hash,
     )
+    if definition is not None:
+        check_retry(definition, retried)
     door.inbox_write(target, lambda s: s.commit(changes))
     return WorkflowHandle(retried.workflow_id, retried.execution_id, retried.kind, target)
 

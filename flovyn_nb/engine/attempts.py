@@ -42,7 +42,6 @@ from flovyn_nb.store import (
     HistoryEvent,
     NewRun,
     ReopenRun,
-    ResetPromise,
     RunRow,
     Store,
 )
@@ -51,7 +50,15 @@ from flovyn_nb.store.reopen_rules import check_reopen
 E = EventType
 RETRYABLE = (RunStatus.FAILED, RunStatus.CANCELLED)
 
-__all__ = ["RETRYABLE", "Attempts", "Forked", "Retried", "fork_changes", "retry_changes"]
+__all__ = [
+    "RETRYABLE",
+    "Attempts",
+    "Forked",
+    "Retried",
+    "check_retry",
+    "fork_changes",
+    "retry_changes",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ class Retried:
     attempt: int
     cut: Cut
     reopened: tuple[str, ...]  # execution ids made runnable (the run, then failed children)
+    prefix: tuple[HistoryEvent, ...] = ()  # the events the new attempt replays
+    input: Any = None
+    seed: str = ""  # the id its random numbers are seeded from
 
 
 @dataclass(frozen=True)
@@ -118,8 +128,9 @@ def retry_changes(
         reason=reason,
         source_hash=source_hash,
     )
-    kept = {id(ev) for ev in cut(current, point.seq)}
-    # Promises whose record is superseded wait again: their rows are pending again.
+    prefix = cut(current, point.seq)
+    kept = {id(ev) for ev in prefix}
+    # Promises whose record is superseded are forgotten: the new attempt makes them anew.
     resets = sorted(
         {
             str(ev.payload["promiseId"])
@@ -138,10 +149,7 @@ def retry_changes(
                 now,
             )
         ],
-        intents=[
-            ReopenRun(row.id, RETRYABLE, now, source_hash),
-            *(ResetPromise(pid) for pid in resets),
-        ],
+        intents=[ReopenRun(row.id, RETRYABLE, now, source_hash, tuple(resets))],
     )
     changes = [change]
     reopened = [row.id]
@@ -156,8 +164,31 @@ def retry_changes(
             )
             changes += more
             reopened += child.reopened
-    retried = Retried(row.workflow_id, row.id, row.kind, attempt, point, tuple(reopened))
+    seed = current[0].payload.get("seedFrom") if current else None
+    retried = Retried(
+        row.workflow_id,
+        row.id,
+        row.kind,
+        attempt,
+        point,
+        tuple(reopened),
+        tuple((ev.seq, ev.type.value, ev.payload, ev.ts) for ev in prefix),
+        row.input,
+        seed if isinstance(seed, str) else row.id,
+    )
     return retried, changes
+
+
+def check_retry(definition: WorkflowDefinition[Any], retried: Retried) -> None:
+    """Refuse a retry the current code cannot replay (before anything is written).
+
+    Raises:
+        DeterminismViolation: the code no longer issues the reused steps (names the step).
+        InvalidInput: the code raises while replaying them.
+    """
+    check_prefix(
+        definition, retried.workflow_id, list(retried.prefix), retried.input, seed=retried.seed
+    )
 
 
 def fork_changes(
@@ -285,6 +316,8 @@ class Attempts(Recovery):
             now=self.clock.now(),
             source_hash=None if definition is None else definition.source_hash,
         )
+        if definition is not None:
+            check_retry(definition, retried)
         self.thread.call(self._commit_and_claim, changes, retried.reopened)
         return retried
 

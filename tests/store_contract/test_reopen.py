@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from contract_helpers import StoreFactory, end, event, start
+from contract_helpers import StoreFactory, end, event, promise, start
 
 from flovyn_nb.errors import InvalidInput, UnknownWorkflow
 from flovyn_nb.model import RunStatus
@@ -19,13 +19,17 @@ def test_a_failed_run_reopens_unowned_running_and_claimable(make_store: StoreFac
     store = make_store()
     run = start(store, "w-retry", owner="engine-a")
     store.commit([Change(intents=[FlagCancel(run.execution_id)])])
+    old = promise(store, run, "old", timeout_at=time.time() - 1)
+    kept = promise(store, run, "kept")
     end(store, run, RunStatus.FAILED)
     marker = EventRow(run.execution_id, 2, "WORKFLOW_RETRIED", json.dumps({"attempt": 2}), 1.0)
     [before] = store.commit(
         [
             Change(
                 events=[marker],
-                intents=[ReopenRun(run.execution_id, RETRYABLE, time.time(), "new-hash")],
+                intents=[
+                    ReopenRun(run.execution_id, RETRYABLE, time.time(), "new-hash", (old.id,))
+                ],
             )
         ]
     )
@@ -41,6 +45,7 @@ def test_a_failed_run_reopens_unowned_running_and_claimable(make_store: StoreFac
     )
     info = other.get_run("w-retry")
     assert info is not None and info.output is None and info.error is None
+    assert [p.name for p in other.promises(workflow_id="w-retry")] == [kept.name]
     claimed = other.claim("engine-b", ["k"], lambda engine: False)
     assert [row.workflow_id for row, _ in claimed.runs] == ["w-retry"]
     assert [e[1] for e in claimed.runs[0][1]] == ["WORKFLOW_STARTED", "WORKFLOW_RETRIED"]

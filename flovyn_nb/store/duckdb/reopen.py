@@ -32,4 +32,9 @@ def reopen_run(con: Con, request: ReopenRun) -> RunRow:
         "WHERE id = ?",
         [RunStatus.RUNNING.value, request.source_hash, ops.to_ts(request.now), run.id],
     )
+    if request.forget_promises:
+        con.execute(
+            "DELETE FROM promises WHERE execution_id = ? AND id IN (SELECT unnest(?::VARCHAR[]))",
+            [run.id, list(request.forget_promises)],
+        )
     return run
