@@ -78,6 +78,7 @@ def test_fix_the_cell_then_retry_in_the_panel(lab: Lab, tmp_path: Path) -> None:
             panel.get_by_role("button", name="Retry").click()
             expect(panel).to_have_attribute("data-status", "COMPLETED", timeout=45_000)
             expect(panel.locator(".fnb-result")).to_contain_text("average 0.0")
+            expect(panel.locator(".fnb-origin")).to_contain_text("attempt 1 failed")
             expect(panel.get_by_role("button", name="Retry")).to_have_count(0)
             panel.screenshot(path=str(tmp_path / "retried.png"))
         except BaseException:

@@ -53,7 +53,13 @@ def test_retry_button_and_fork_from_a_step_row(
     click(panel, action="retry", workflow_id="pr-1")  # handled in a worker thread
     shown(panel, lambda d: d["again"].get("retried"), "the retry never started")
     assert h.result(timeout=30) == 10
-    shown(panel, lambda d: d["status"] == "COMPLETED", "the panel never showed the new attempt")
+    done = shown(panel, lambda d: d["status"] == "COMPLETED", "the panel never showed it again")
+    origin = (
+        "attempt 1 failed: TaskFailed: task 'pr-check' failed after 1 attempt(s): "
+        "ValueError: 5 is not accepted yet; attempt 2 ran again from step 2 (pr-check)"
+    )
+    assert done["origin"] == [origin]
+    assert "  (attempt 1 failed: TaskFailed" in repr(panel)
     assert state["runs"] == 1  # the step before the failed one was reused
 
     click(panel, action="fork", workflow_id="pr-1", step=2)

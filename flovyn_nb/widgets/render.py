@@ -119,6 +119,7 @@ def run_json(
         "cancel_requested": view.cancel_requested,
         "cancel": dict(cancel or {}),
         "again": dict(again or {}),  # the Retry / Fork buttons' state
+        "origin": list(view.origin),  # earlier attempts, the run it was forked from
         "steps": steps,
         "workflow_logs": _log_json(logs.tails.get(None)),
         "promises": promises,
@@ -149,6 +150,7 @@ def run_text(view: RunView) -> str:
     lines = [f"flovyn run {view.workflow_id!r} ({view.kind}): {view.status.value}"]
     if view.cancel_requested and not view.status.is_terminal:
         lines[0] += " (cancellation requested)"
+    lines.extend(f"  ({line})" for line in view.origin)
     width = max([len(s.name) for s in view.steps] + [8])
     lines.extend(_step_line(step, width) for step in view.steps)
     lines.extend(

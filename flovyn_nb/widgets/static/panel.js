@@ -187,17 +187,19 @@ class RunView {
     this.run = null;
     this.head = h("div", { class: "fnb-head" });
     this.problem = h("div", { class: "fnb-problem" });
+    this.origin = h("div", { class: "fnb-muted fnb-origin" }); // earlier attempts, fork origin
     this.forms = h("div", { class: "fnb-forms" });
     this.steps = h("div", { class: "fnb-steps" });
     this.logs = h("div", { class: "fnb-logs" });
     this.result = h("div", { class: "fnb-result" });
-    this.node = h("div", { class: "fnb-run" }, this.head, this.problem, this.forms, this.steps, this.logs, this.result);
+    this.node = h("div", { class: "fnb-run" }, this.head, this.origin, this.problem, this.forms, this.steps, this.logs, this.result);
   }
 
   update(run) {
     this.run = run;
     this.node.setAttribute("data-status", run.status);
     this.renderHead();
+    fill(this.origin, ...(run.origin || []).map((line) => h("div", { text: line })));
     this.problem.textContent = run.problem || "";
     this.problem.style.display = run.problem ? "" : "none";
     syncCards(this.forms, this.cards, run.promises, this.send, false);
