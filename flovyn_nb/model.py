@@ -76,6 +76,7 @@ class EventType(StrEnum):
     STATE_SET = "STATE_SET"
     STATE_CLEARED = "STATE_CLEARED"
     PATCH_MARKER = "PATCH_MARKER"
+    WORKFLOW_RETRIED = "WORKFLOW_RETRIED"
 
 
 class _Payload(BaseModel):
@@ -100,6 +101,23 @@ class WorkflowStarted(_Payload):
     kind: str
     input: JSON = None
     parent_execution_id: str | None = None
+    source_hash: str | None = None
+    # A fork: the run it was forked from (workflow id) and the 1-based step it re-ran from;
+    # ``seedFrom`` is the origin's execution id, so ctx.random() replays the same values.
+    forked_from: str | None = None
+    from_step: int | None = None
+    seed_from: str | None = None
+
+
+class WorkflowRetried(_Payload):
+    """A new attempt of the same run: the events from ``fromSeq`` up to this marker are
+    superseded (but the outcomes of earlier steps that completed meanwhile), the steps
+    from ``fromStep`` on run again with the code registered now."""
+
+    attempt: int
+    from_seq: int
+    from_step: int | None = None
+    reason: str = ""
     source_hash: str | None = None
 
 
@@ -281,6 +299,7 @@ PAYLOADS: dict[EventType, type[_Payload]] = {
     EventType.STATE_SET: StateSet,
     EventType.STATE_CLEARED: StateCleared,
     EventType.PATCH_MARKER: PatchMarker,
+    EventType.WORKFLOW_RETRIED: WorkflowRetried,
 }
 
 

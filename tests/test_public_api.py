@@ -13,6 +13,8 @@ import flovyn_nb.testing
 EXPECTED = [
     "ChildWorkflowFailed",
     "DeterminismViolation",
+    # Issue 15: start_workflow(..., id_reuse="reject") raises it.
+    "DuplicateWorkflowId",
     "FlovynError",
     "InvalidInput",
     "PromiseAlreadyResolved",
@@ -44,12 +46,15 @@ EXPECTED = [
     "check_replay",
     "current_engine",
     "dashboard",
+    # Issue 15: fork a run from a step; retry a failed one.
+    "fork_run",
     "get_handle",
     "get_run",
     "list_runs",
     "pending_promises",
     "reject_promise",
     "resolve_promise",
+    "retry_run",
     "run_logs",
     # Issue 14: Flovyn's signal-with-start.
     "signal_with_start_workflow",

@@ -1,12 +1,11 @@
 """``flovyn-nb``: look at runs and answer them from a terminal.
 
-Every command takes ``--store PATH`` (default: ``FLOVYN_NB_STORE``, then
-``./.flovyn/flovyn.duckdb``), works while a kernel holds the store (the store is shared
-politely), and starts no engine. Errors are one line on stderr and a non-zero exit:
-1 for a problem with the request or the store, 2 for bad usage (click's usage errors are
-folded into one line too). ``--json`` output is stable; its fields are documented in
-``docs/cli.md``. Every command line printed for the user to paste is built by
-:func:`command_line`, which quotes each word for a POSIX shell.
+Every command takes ``--store PATH`` (default: ``FLOVYN_NB_STORE``, else
+``./.flovyn/flovyn.duckdb``), works while a kernel holds the store, and starts no engine.
+Errors are one line on stderr and a non-zero exit: 1 for a problem with the request or the
+store, 2 for bad usage (click's usage errors are folded into one line too). ``--json``
+output is stable (fields in ``docs/cli.md``). Every command line printed for the user to
+paste is built by :func:`command_line`, which quotes each word for a POSIX shell.
 """
 
 from __future__ import annotations
@@ -291,7 +290,7 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
         f"[bold]{run.status.value}[/bold]"
     )
     console.print(
-        f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}"
+        f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}{_retry.origin(run)}"
     )
     console.print(_text(f"input:  {_short(run.input, 200)}"))
     if run.output is not None:
@@ -594,8 +593,10 @@ def _who() -> str:
         return "cli"
 
 
-# Commands of other topics live in modules of this package and register themselves on
-# ``main`` when imported here (one import line each, kept sorted).
+# Commands of other topics live in modules of this package, registered on ``main`` here
+# (they import nothing of this package: no import cycle).
+from flovyn_nb.cli import retry as _retry
 from flovyn_nb.cli.check import check as _check
 
-main.add_command(_check)  # check.py imports nothing of this package: no import cycle
+main.add_command(_check)
+_retry.register(main, _Errors, _store_option, _store_path, _json_value, command_line)

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from flovyn_nb.client import retry
 from flovyn_nb.client.keywords import MISSING, one, pick
+from flovyn_nb.client.retry import fork_run, retry_run
 from flovyn_nb.client.streams import StreamItem, stream_item
 from flovyn_nb.definitions import WorkflowDefinition, registry
 from flovyn_nb.engine.clock import Clock
@@ -48,9 +50,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Activity", "Change", "EventRow", "LiveRun", "LogRow", "RunSnapshot", "Runtime",
     "StreamItem", "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
-    "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
+    "current_engine", "engine_now", "fork_run", "get_handle", "get_run", "is_live", "list_runs",
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
-    "run_logs", "run_snapshot", "run_source_hashes", "run_streams", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
+    "retry_run", "run_logs", "run_snapshot", "run_source_hashes", "run_streams", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
     "ReplayCheck", "StepRecord", "check_replay", "replay_summary", "step_record",
 ]  # fmt: skip
@@ -162,20 +164,31 @@ def store_for(store: str | os.PathLike[str] | None, *, flush: bool = True) -> St
 
 
 def start_workflow(
-    workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+    workflow: WorkflowDefinition[Any] | str,
+    input: Any = None,
+    *,
+    workflow_id: str | None = None,
+    id_reuse: str = "return",
 ) -> WorkflowHandle:
-    """Start a run (or return the existing run with this ``workflow_id``: idempotent).
+    """Start a run. When a run already has this ``workflow_id``, ``id_reuse`` decides:
+    ``"return"`` (default) hands it back (starting is idempotent), ``"retry_failed"``
+    retries it first if it failed or was cancelled (see ``retry_run``), ``"reject"``
+    raises DuplicateWorkflowId.
 
     Raises:
-        InvalidInput: the input does not fit the workflow's input type.
+        InvalidInput: the input does not fit the workflow's input type, or ``id_reuse``
+            is none of the three.
+        DuplicateWorkflowId: the id is taken and ``id_reuse="reject"``.
         EngineError: no engine is running in this process.
     """
+    retry.check_id_reuse(id_reuse)
     engine = _require_engine()
     definition = (
         workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
     )
     started = engine.start_workflow(definition, input, workflow_id=workflow_id)
-    return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
+    handle = WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
+    return retry.reuse_existing(handle, definition, id_reuse) if started.existing else handle
 
 
 def signal_with_start_workflow(
@@ -613,3 +626,5 @@ _reads.bind(
 from flovyn_nb.client.debug import StepRecord, step_record
 from flovyn_nb.client.replay_check import ReplayCheck, check_replay
 from flovyn_nb.client.replay_check import summary as replay_summary
+
+retry.bind(retry.Access(engine_on=_engine_on, store_for=store_for, inbox_write=_inbox_write))

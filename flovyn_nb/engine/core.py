@@ -4,7 +4,7 @@ The engine is assembled from one class per subsystem, each in its own module, st
 this order (each may use those below it; the few calls upward go through the stubs here):
 
     listeners -> runs (the registry of runs) -> inbox -> peers -> timeouts -> recovery
-    -> engine (lifecycle and the calls from other threads)
+    -> attempts (retry, fork) -> engine (lifecycle and the calls from other threads)
 
 All of it runs on the engine's loop unless a method says otherwise; ``engine.threads``
 owns the hops between threads.
@@ -67,6 +67,7 @@ class EngineCore:
     _listeners: list[Listener]
     _finished: threading.Lock
     _final: dict[str, tuple[RunStatus, Any, Any]]
+    _final_gen: dict[str, int]  # bell_gen when each of _final was recorded
     _finish_waiters: dict[str, set[threading.Event]]
     # the inbox (inbox.py)
     _dirty: set[str]

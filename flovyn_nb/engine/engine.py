@@ -36,12 +36,12 @@ import anyio
 from flovyn_nb import serde
 from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
 from flovyn_nb.engine import logcapture, ownership, tuning
+from flovyn_nb.engine.attempts import Attempts
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.core import Listener
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import describe, is_code_failure, storable
 from flovyn_nb.engine.host import Started
-from flovyn_nb.engine.recovery import Recovery
 from flovyn_nb.engine.runs import Activity, LiveRun
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.threads import EngineThread, Status, offload
@@ -58,7 +58,7 @@ from flovyn_nb.store import Store, open_store
 __all__ = ["Activity", "Engine", "Listener", "LiveRun", "Started"]
 
 
-class Engine(Recovery):
+class Engine(Attempts):
     """Executes workflows durably on one store file.
 
     Args:
@@ -119,6 +119,7 @@ class Engine(Recovery):
         self._listeners = []
         self._finished = threading.Lock()  # guards the two below
         self._final = {}  # recent ends, for handles
+        self._final_gen = {}
         # threads blocked in wait_finished, by run: each is woken when its run ends (not
         # at every run's end: a thread waking steals the loop's GIL)
         self._finish_waiters = {}

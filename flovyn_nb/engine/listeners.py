@@ -59,7 +59,16 @@ class Listeners(EngineCore):
                 running_here = execution_id in self.runs
                 self._finish_waiters.setdefault(execution_id, set()).add(woken)
             try:
-                if state is None and not running_here:
+                if state is not None and self._final_gen.get(execution_id) != self.bell_gen:
+                    # Another process wrote since it ended here: it may have retried it.
+                    # (The row is flushed first, so a row still catching up with the end
+                    # is not mistaken for a retry.)
+                    if self.thread.running and not self.thread.in_loop():
+                        self.thread.call(self.writer.flush)
+                    stored = self.store.run_status(execution_id)
+                    if stored is not None and not stored[0].is_terminal:
+                        state = None
+                elif state is None and not running_here:
                     state = self.store.run_status(execution_id)
                     if state is None:
                         raise UnknownWorkflow(f"no run with execution id {execution_id}")
@@ -86,8 +95,11 @@ class Listeners(EngineCore):
             self._notify(listener, "finished", execution_id, status)
         with self._finished:
             self._final[execution_id] = (status, output, error)
+            self._final_gen[execution_id] = self.bell_gen
             while len(self._final) > 1000:  # only recent ends are kept; older ones are read
-                del self._final[next(iter(self._final))]
+                oldest = next(iter(self._final))
+                del self._final[oldest]
+                self._final_gen.pop(oldest, None)
         self._wake_finish_waiters(execution_id)
 
     def _wake_finish_waiters(self, execution_id: str | None) -> None:

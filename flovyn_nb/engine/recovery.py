@@ -40,6 +40,10 @@ class Recovery(PromiseTimeouts):
             )
         )
         self._note_peers(claim.engines)
+        if claim.runs:
+            with self._finished:  # a run that ended here and was retried elsewhere
+                for row, _ in claim.runs:
+                    self._final.pop(row.id, None)
         for row, events in claim.runs:
             definition = self.registry.find_workflow(row.kind)
             if definition is None or row.id in self.runs:

@@ -17,13 +17,15 @@ event, mutable records while reading, frozen objects built once at the end.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from flovyn_nb.history.attempts import effective
 from flovyn_nb.history.events import JSON, Event, command_family, epoch
 from flovyn_nb.history.folded import (
     Attempt,
     Deadline,
     DeadlineKind,
+    EarlierAttempt,
     Failure,
     FoldedRun,
     Step,
@@ -234,6 +236,8 @@ class _Folder:
             waits=tuple(waits),
             next_deadline=min(times) if times else None,
             last_seq=self.last_seq,
+            forked_from=_text(run.get("forkedFrom")),
+            from_step=_int(run.get("fromStep")),
         )
 
     def _close_open_steps(self) -> None:
@@ -470,6 +474,10 @@ _HANDLERS: dict[E, _Handler] = {
 }
 
 
+def _int(value: JSON) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def fold(events: Iterable[Event]) -> FoldedRun:
     """Fold a run's events (in ``seq`` order) into what its history says.
 
@@ -477,7 +485,31 @@ def fold(events: Iterable[Event]) -> FoldedRun:
     events too); convert events read through the client with
     :func:`~flovyn_nb.history.events.events_of`. Linear in the number of events.
     """
+    every = events if isinstance(events, list) else list(events)
+    retried = [i for i, ev in enumerate(every) if ev.type is E.WORKFLOW_RETRIED]
     folder = _Folder()
-    for ev in events:
+    for ev in effective(every) if retried else every:
         folder.read(ev)
-    return folder.result()
+    result = folder.result()
+    if not retried:
+        return result
+    # A retried run: each earlier attempt as it stood when the next one began.
+    earlier = []
+    for number, i in enumerate(retried, start=1):
+        then = _Folder()
+        for ev in effective(every[:i]):
+            then.read(ev)
+        was, marker = then.result(), every[i]
+        earlier.append(
+            EarlierAttempt(
+                number=number,
+                status=was.status,
+                error=was.error,
+                steps=was.steps,
+                ended_at=was.ended_at,
+                retried_at=marker.ts,
+                from_step=_int(marker.payload.get("fromStep")),
+                reason=_text(marker.payload.get("reason")) or "",
+            )
+        )
+    return replace(result, last_seq=every[-1].seq, attempt=len(retried) + 1, earlier=tuple(earlier))

@@ -18,6 +18,7 @@ from flovyn_nb.model import RunStatus
 __all__ = [
     "Attempt",
     "Deadline",
+    "EarlierAttempt",
     "DeadlineKind",
     "Failure",
     "FoldedRun",
@@ -205,6 +206,25 @@ class Wait:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierAttempt:
+    """An attempt of the run that a retry superseded, as it stood when it was retried.
+
+    ``number`` is 1 for the first attempt; ``steps`` are numbered as they were then;
+    ``from_step`` is the step the next attempt ran again from (None: only the code after
+    the last step), ``reason`` why it was retried, ``retried_at`` when.
+    """
+
+    number: int
+    status: RunStatus
+    error: Failure | None
+    steps: tuple[Step, ...]
+    ended_at: float | None
+    retried_at: float
+    from_step: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class FoldedRun:
     """What a run's history says about it (see the module docstring).
 
@@ -230,6 +250,13 @@ class FoldedRun:
     waits: tuple[Wait, ...] = ()
     next_deadline: float | None = None  # the earliest deadline among ``waits``
     last_seq: int = 0
+    # A retried run: its attempt number (1 for a run never retried) and the attempts
+    # before, oldest first; ``steps`` are the current attempt's (reused steps included).
+    attempt: int = 1
+    earlier: tuple[EarlierAttempt, ...] = ()
+    # A fork: the workflow id it was forked from and the step it ran again from.
+    forked_from: str | None = None
+    from_step: int | None = None
 
     @property
     def commands(self) -> tuple[Step, ...]:

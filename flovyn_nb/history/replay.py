@@ -1,5 +1,9 @@
 """A recorded history, indexed for replay in one pass (resume cost is linear in length).
 
+A retried run's history holds its earlier attempts too: the ``WORKFLOW_RETRIED`` markers
+are applied first (:func:`flovyn_nb.history.attempts.effective`), so replay sees the
+current attempt only; steps are numbered over it.
+
 Commands are matched per type and position: the Nth ``schedule`` call of the code is the
 Nth ``TASK_SCHEDULED`` of the history, and so on. Each command is also checked by its
 identifying field (task kind, promise name, child kind, operation name, state key); a
@@ -14,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flovyn_nb.errors import DeterminismViolation
+from flovyn_nb.history.attempts import attempt_of, describe, effective
 from flovyn_nb.history.events import COMMAND_TYPES, Event, command_family
 from flovyn_nb.model import EventType as E
 
-__all__ = ["COMMAND_TYPES", "History", "Recorded", "describe", "epoch_of"]
+__all__ = ["COMMAND_TYPES", "History", "Recorded", "describe", "describe_event", "epoch_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,25 +32,7 @@ class Recorded(Event):
     step: int  # 1-based position among all commands of the history
 
 
-def describe(rec: Recorded) -> str:
-    p = rec.payload
-    match rec.type:
-        case E.TASK_SCHEDULED:
-            return f"schedule(task {p['taskKind']!r})"
-        case E.TIMER_STARTED:
-            return "sleep()"
-        case E.PROMISE_CREATED:
-            return f"promise({p['promiseName']!r})"
-        case E.CHILD_WORKFLOW_INITIATED:
-            return f"schedule_workflow({p['kind']!r})"
-        case E.OPERATION_COMPLETED:
-            return f"run({p['operationName']!r})"
-        case E.STATE_SET:
-            return f"set({p['key']!r})"
-        case E.STATE_CLEARED:
-            return f"clear({p['key']!r})"
-        case _:
-            return rec.type.value
+describe_event = describe
 
 
 class History:
@@ -61,17 +48,26 @@ class History:
         self.cancel_reason = ""  # as recorded in CANCELLATION_REQUESTED
         self.ended: Recorded | None = None  # the terminal event, if the run already ended
         self.patches: set[str] = set()  # ctx.patched() ids this run recorded taking
-        self.last_seq = 0
+        self.last_seq = events[-1][0] if events else 0  # next_seq follows every attempt's
         self._unmatched = 0
         self._used: dict[str, int] = defaultdict(int)
+        rows: list[tuple[int, str, dict[str, Any], float]] = events
+        self.attempt = 1
+        if any(row[1] == E.WORKFLOW_RETRIED for row in events):
+            every = [Event(seq, E(kind), payload, ts) for seq, kind, payload, ts in events]
+            self.attempt = attempt_of(every)
+            rows = [(ev.seq, ev.type, ev.payload, ev.ts) for ev in effective(every)]
+        started = events[0][2] if events and events[0][1] == E.WORKFLOW_STARTED else {}
+        # A fork replays its origin's ctx.random() values: it seeds from the origin's id.
+        seed_from = started.get("seedFrom")
+        self.seed_from: str | None = seed_from if isinstance(seed_from, str) else None
         step = 0
-        for seq, type_name, payload, ts in events:
+        for seq, type_name, payload, ts in rows:
             kind = E(type_name)
             family = command_family(kind, payload)
             if family is not None:
                 step += 1
             rec = Recorded(seq, kind, payload, ts, step)
-            self.last_seq = seq
             if kind is E.TIMER_STARTED:
                 self.timer_starts[payload["timerId"]] = rec
             if family is not None:

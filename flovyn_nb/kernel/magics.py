@@ -22,6 +22,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import no_var_expand
 
 from flovyn_nb import client
+from flovyn_nb.client import retry
 from flovyn_nb.errors import FlovynError
 from flovyn_nb.kernel import mode as modes
 from flovyn_nb.kernel import waiting
@@ -36,6 +37,8 @@ USAGE = {
     "resolve": "%flovyn resolve ID NAME VALUE_JSON",
     "reject": "%flovyn reject ID NAME REASON",
     "cancel": "%flovyn cancel ID [REASON]",
+    "retry": "%flovyn retry ID",
+    "fork": "%flovyn fork SOURCE STEP [--id NEW] [--input JSON]",
     "panel": "%flovyn panel ID",
     "dashboard": "%flovyn dashboard",
     "sql": "%flovyn sql QUERY",
@@ -53,11 +56,13 @@ class _Usage(Exception):
 
 def register(ipython: Any) -> None:
     ipython.register_magic_function(flovyn_magic, magic_kind="line", magic_name="flovyn")
+    retry.on_existing_run(None)  # once, however often the extension is loaded
+    retry.on_existing_run(_hint_old_failure)
 
 
 @no_var_expand
 def flovyn_magic(line: str) -> Any:
-    """%flovyn runs|show|start|resolve|reject|cancel|panel|dashboard|sql|wait|check|debug|--mode …
+    """%flovyn runs|show|start|resolve|reject|cancel|retry|fork|panel|dashboard|sql|wait|check|…
 
     Run ``%flovyn`` alone for the usage of every subcommand.
     """
@@ -268,6 +273,53 @@ def _cancel(words: _Words) -> None:
     sys.stdout.write(f"cancellation requested for run {workflow_id!r}\n")
 
 
+def _retry(words: _Words) -> None:
+    workflow_id = words.need("ID")
+    words.end()
+    handle = client.retry_run(workflow_id, reason="%flovyn retry")
+    from IPython.display import display
+
+    display(handle)  # type: ignore[no-untyped-call]
+
+
+def _fork(words: _Words) -> None:
+    source = words.need("SOURCE")
+    step = words.need("STEP")
+    parser = _Parser("fork")
+    parser.add_argument("--id", dest="workflow_id")
+    parser.add_argument("--input")
+    args = parser.parse_args(words.options())
+    options: dict[str, Any] = {}
+    if args.input is not None:
+        options["input"] = _json_value(args.input, "--input")
+    handle = client.fork_run(
+        source, int(step) if step.isdigit() else step, workflow_id=args.workflow_id, **options
+    )
+    from IPython.display import display
+
+    display(handle)  # type: ignore[no-untyped-call]
+
+
+def hint_text(workflow_id: str) -> str:
+    """The one line shown when a start hands back an old failure of changed code."""
+    return (
+        f"flovyn_nb: run {workflow_id!r} already failed with older code, and starting it "
+        f"again returned that failure; to run it again with the code now, call "
+        f"fn.retry_run({workflow_id!r}) (or start it with id_reuse='retry_failed')"
+    )
+
+
+def _hint_old_failure(handle: Any, definition: Any) -> None:
+    """``start_workflow`` handed back an existing run: if it failed with other code than
+    the workflow's now, say how to run it again (in the cell that started it)."""
+    failed = client.run_source_hashes(definition.name, status="FAILED")
+    if handle.workflow_id not in failed or failed[handle.workflow_id] == definition.source_hash:
+        return
+    from IPython.display import display
+
+    display({"text/plain": hint_text(handle.workflow_id)}, raw=True)  # type: ignore[no-untyped-call]
+
+
 def _panel(words: _Words) -> Any:
     workflow_id = words.need("ID")
     words.end()
@@ -356,6 +408,8 @@ _COMMANDS: dict[str, Callable[[_Words], Any]] = {
     "resolve": _resolve,
     "reject": _reject,
     "cancel": _cancel,
+    "retry": _retry,
+    "fork": _fork,
     "panel": _panel,
     "dashboard": _dashboard,
     "sql": _sql,

@@ -184,8 +184,32 @@ class CachedStep:
     output: Any  # the JSON value
 
 
+@dataclass(frozen=True, slots=True)
+class ReopenRun:
+    """Make an ended run runnable again, as a new attempt (a retry): status RUNNING, no
+    owner (the engine that has its workflow registered claims it), no output or error, no
+    cancel request, ``source_hash`` the code's it will run with. The promises named in
+    ``forget_promises`` (their record was superseded) are deleted: the new attempt creates
+    them again when it reaches them (a value sent before that is an early resolution).
+
+    Checked inside the transaction: the run's status must be one of ``statuses``.
+    Result: the run's :class:`RunRow` as it was before.
+
+    Raises:
+        UnknownWorkflow: no run with that execution id.
+        InvalidInput: the run's status is not one of ``statuses`` (the message names it).
+    """
+
+    execution_id: str
+    statuses: tuple[RunStatus, ...]
+    now: float
+    source_hash: str | None = None
+    forget_promises: tuple[str, ...] = ()
+
+
 Intent = (
     ReleaseRun
+    | ReopenRun
     | ResetPromise
     | MarkSignalDelivered
     | FlagCancel

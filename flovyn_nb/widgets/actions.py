@@ -1,4 +1,4 @@
-"""What the panels' buttons do: resolve, reject, cancel, check replay.
+"""What the panels' buttons do: resolve, reject, cancel, check replay, retry, fork.
 
 Click handlers run on the kernel's main thread, which must never block (a blocked main
 thread stops all further clicks), so they only convert the form input and hand the work
@@ -46,9 +46,17 @@ def describe(exc: BaseException) -> str:
 class Actions:
     """Button handling shared by run panels and the dashboard (thread-safe)."""
 
-    def __init__(self, store: Path, changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Path,
+        changed: Callable[[], None],
+        *,
+        reopened: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self._changed = changed
+        self._reopened = reopened  # a retried run changes again (its panel follows it)
+        self._again: dict[str, dict[str, JSON]] = {}  # Retry / Fork state, by workflow id
         self._lock = threading.Lock()
         self._forms: dict[Key, dict[str, JSON]] = {}
         self._cancels: dict[str, dict[str, JSON]] = {}
@@ -76,6 +84,11 @@ class Actions:
         with self._lock:
             return dict(self._checks.get(workflow_id, {}))
 
+    def again_status(self, workflow_id: str) -> dict[str, JSON]:
+        """The Retry / Fork buttons' state: busy, error, and ``forked`` (the new run's id)."""
+        with self._lock:
+            return dict(self._again.get(workflow_id, {}))
+
     # -- the kernel's main thread ------------------------------------------------------
 
     def handle(self, content: JSON) -> bool:
@@ -95,6 +108,11 @@ class Actions:
             self.cancel(workflow_id)
         elif action == "check_replay":
             self.check_replay(workflow_id)
+        elif action == "retry":
+            self.retry(workflow_id)
+        elif action == "fork":
+            step = content.get("step")
+            self.fork(workflow_id, step if isinstance(step, int) else str(step))
         else:
             return False
         return True
@@ -151,7 +169,48 @@ class Actions:
         future = _worker().submit(check)
         future.add_done_callback(lambda f: self._checked(workflow_id, f))
 
+    def retry(self, workflow_id: str) -> None:
+        """Retry a failed or cancelled run (in a worker thread: it reads the store)."""
+        self._start_again(
+            workflow_id, "retry", client.retry_run, workflow_id, reason="Retry button"
+        )
+
+    def fork(self, workflow_id: str, step: int | str) -> None:
+        """Fork the run from a step (in a worker thread: it replays the kept steps)."""
+        self._start_again(workflow_id, "fork", client.fork_run, workflow_id, step)
+
+    def _start_again(
+        self, workflow_id: str, what: str, call: Callable[..., Any], *args: Any, **kw: Any
+    ) -> None:
+        with self._lock:
+            self._again[workflow_id] = {"busy": what, "error": None}
+        self._changed()
+        try:
+            future = _worker().submit(call, *args, store=self.store, **kw)
+        except Exception as exc:
+            self._again_done(workflow_id, what, None, exc)
+            return
+        future.add_done_callback(
+            lambda f: self._again_done(
+                workflow_id, what, None if f.exception() else f.result(), f.exception()
+            )
+        )
+
     # -- engine loop / worker threads (future callbacks) -------------------------------
+
+    def _again_done(
+        self, workflow_id: str, what: str, handle: Any, exc: BaseException | None
+    ) -> None:
+        with self._lock:
+            if exc is not None:
+                self._again[workflow_id] = {"busy": None, "error": describe(exc)}
+            elif what == "fork":
+                self._again[workflow_id] = {"busy": None, "forked": handle.workflow_id}
+            else:
+                self._again[workflow_id] = {"busy": None, "retried": True}
+        if exc is None and what == "retry" and self._reopened is not None:
+            self._reopened()
+        self._changed()
 
     def _checked(self, workflow_id: str, future: Future[tuple[bool, str]]) -> None:
         exc = future.exception()

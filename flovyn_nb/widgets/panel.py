@@ -74,7 +74,7 @@ class RunPanel(PanelWidget):
         key = store_key(store)
         state = RunState(workflow_id, key)
         state.refresh(bell=False)
-        actions = Actions(key, self._changed)
+        actions = Actions(key, self._changed, reopened=self._reopen)
         self.store = key
         self._state = state
         self._actions = actions
@@ -112,10 +112,17 @@ class RunPanel(PanelWidget):
             now=time.time(),
             problem=self._problem,
             check=self._actions.check_status(view.workflow_id),
+            again=self._actions.again_status(view.workflow_id),
         )
 
     def _changed(self) -> None:
         updater().add(self) if self._state.final else updater().mark(self)
+
+    def _reopen(self) -> None:
+        """The run was retried: it changes again, so the panel follows it again."""
+        self._state.final = False
+        self._state.mark_reload()
+        updater().add(self)
 
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
         self._actions.handle(content)

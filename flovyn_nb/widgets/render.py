@@ -73,6 +73,7 @@ def run_json(
     now: float,
     problem: str | None = None,
     check: FormStatus | None = None,
+    again: FormStatus | None = None,
 ) -> dict[str, JSON]:
     """What the browser view of one run renders from (the ``data`` trait)."""
     steps = [
@@ -93,6 +94,7 @@ def run_json(
             "streams": streams_json(logs.streams.steps.get(step.key)),
             # a failed task step: the one line that brings its record into a cell
             "debug_line": debug_line(view.workflow_id, step),
+            "number": step.number,
         }
         for step in view.steps
     ]
@@ -122,6 +124,8 @@ def run_json(
         "now": ms(now),
         "cancel_requested": view.cancel_requested,
         "cancel": dict(cancel or {}),
+        "again": dict(again or {}),  # the Retry / Fork buttons' state
+        "origin": list(view.origin),  # earlier attempts, the run it was forked from
         "steps": steps,
         "workflow_logs": _log_json(logs.tails.get(None)),
         "promises": promises,
@@ -160,6 +164,7 @@ def run_text(view: RunView) -> str:
     lines = [f"flovyn run {view.workflow_id!r} ({view.kind}): {view.status.value}"]
     if view.cancel_requested and not view.status.is_terminal:
         lines[0] += " (cancellation requested)"
+    lines.extend(f"  ({line})" for line in view.origin)
     width = max([len(s.name) for s in view.steps] + [8])
     lines.extend(_step_line(step, width) for step in view.steps)
     lines.extend(

@@ -14,8 +14,8 @@ from typing import Any
 
 from flovyn_nb.history.events import Event
 from flovyn_nb.history.fold import fold as fold_history
+from flovyn_nb.history.folded import FoldedRun, StepKind, StepStatus
 from flovyn_nb.history.folded import Step as FoldedStep
-from flovyn_nb.history.folded import StepKind, StepStatus
 from flovyn_nb.model import EventType, RunStatus
 
 __all__ = ["Ev", "RunView", "Step", "fold", "preview"]
@@ -74,6 +74,8 @@ class RunView:
     error: dict[str, JSON] | None = None
     cancel_requested: bool = False
     steps: list[Step] = field(default_factory=list)
+    # Retries and forks: where this run came from, one line each (see history.attempts)
+    origin: list[str] = field(default_factory=list)
 
     @property
     def pending_promises(self) -> list[Step]:
@@ -123,6 +125,7 @@ def fold(
         view.output, view.has_output = folded.output, True
     view.error = None if folded.error is None else folded.error.as_dict()
     view.cancel_requested = folded.cancel_requested
+    view.origin = _origin(folded)
     # State changes are recorded steps, but not timeline rows.
     view.steps = [_step(s) for s in folded.steps if s.kind is not StepKind.STATE]
 
@@ -142,6 +145,23 @@ def fold(
                 step.deadline = None
                 step.end = step.end or view.ended
     return view
+
+
+def _origin(folded: FoldedRun) -> list[str]:
+    """One line per earlier attempt (how it ended, from which step the next ran again),
+    and the run a fork came from."""
+    lines = []
+    if folded.forked_from is not None:
+        lines.append(f"forked from {folded.forked_from} at step {folded.from_step}")
+    for earlier in folded.earlier:
+        failed = next((s for s in earlier.steps if s.number == earlier.from_step), None)
+        again = f"step {earlier.from_step} ({failed.label})" if failed else "its last step"
+        why = f": {earlier.error.type}: {earlier.error.message}" if earlier.error else ""
+        lines.append(
+            f"attempt {earlier.number} {earlier.status.value.lower()}{why}; "
+            f"attempt {earlier.number + 1} ran again from {again}"
+        )
+    return lines
 
 
 def _step(s: FoldedStep) -> Step:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import random
 import traceback
+import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
@@ -111,8 +112,18 @@ class RunBase:
         self.task_cancellers: dict[Wait, Callable[[], None]] = {}
         self.state: dict[str, Any] = {}
         self.patch_memo: dict[str, bool] = {}  # ctx.patched() answers, fixed per run
-        seed = int.from_bytes(hashlib.sha256(execution_id.encode()).digest()[:8], "big")
+        # A fork seeds from its origin, so ctx.random() replays the values the reused
+        # steps saw; a retry's or a fork's new steps get ids of their own all the same
+        # (the salt), or they would repeat the ids of the steps they supersede or copy.
+        seed_id = (history.seed_from if history else None) or execution_id
+        attempt = history.attempt if history else 1
+        seed = int.from_bytes(hashlib.sha256(seed_id.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
+        self._id_salt = (
+            0
+            if seed_id == execution_id and attempt == 1
+            else int.from_bytes(hashlib.sha256(f"{execution_id}/{attempt}".encode()).digest()[:16])
+        )
         self.scope = logcapture.StepScope(sink=self.log_sink, muted=lambda: self.replaying)
         self._logger: logging.Logger | None = None
         self.status = RunStatus.RUNNING
@@ -120,6 +131,10 @@ class RunBase:
         self.row_status = RunStatus.RUNNING
         self.end: RunUpdate | None = None  # how it ended (output, error), once it has
         self.result_ticket = 0  # writer ticket of the last recorded outcome
+
+    def new_step_id(self) -> str:
+        """The id of a new task or child run (deterministic: from the run's random numbers)."""
+        return str(uuid.UUID(int=self.rng.getrandbits(128) ^ self._id_salt, version=4))
 
     def emit_started(self) -> None:
         definition = self.definition

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flovyn_nb import serde
@@ -41,7 +40,7 @@ class ChildCommands(RunBase):
         rec = self._match("child", index, definition.name, issued)
         wait = Wait(definition.name)
         if rec is None:
-            child_execution_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            child_execution_id = self.new_step_id()
             child_workflow_id = workflow_id or f"{self.workflow_id}/{definition.name}-{index + 1}"
             input_json = storable(input, what=f"input of child workflow {definition.name!r}")
             self.children.add(child_execution_id)

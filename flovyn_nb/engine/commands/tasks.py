@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from datetime import timedelta
 from typing import Any, cast
 
@@ -46,7 +45,7 @@ class TaskCommands(RunBase):
         wait = Wait(definition.name)
         if rec is None:
             input_json = storable(input, what=f"input of task {definition.name!r}")
-            task_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            task_id = self.new_step_id()
             self.host.tasks.start(self, definition, task_id, input_json, wait, first_attempt=1)
             return StepHandle(wait, issued, self)
         task_id = rec.payload["taskExecutionId"]

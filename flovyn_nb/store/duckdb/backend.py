@@ -22,7 +22,7 @@ import duckdb
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.duckdb import ops, queries, schema, stepcache
+from flovyn_nb.store.duckdb import ops, queries, reopen, schema, stepcache
 from flovyn_nb.store.duckdb.bell import Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
@@ -35,6 +35,7 @@ from flovyn_nb.store.protocol import (
     Intent,
     MarkSignalDelivered,
     ReleaseRun,
+    ReopenRun,
     RequestCancel,
     ResetPromise,
     SendSignal,
@@ -441,6 +442,8 @@ def _do(con: Con, intent: Intent) -> Any:
             return _signal(con, intent)
         case CacheStep():
             stepcache.remember(con, intent)
+        case ReopenRun():
+            return reopen.reopen_run(con, intent)
         case RequestCancel(workflow_id, reason):
             run = inbox_rules.active_run(ops.find_run(con, workflow_id), workflow_id, "cancel")
             ops.request_cancel(con, run.id, reason)

@@ -198,17 +198,19 @@ class RunView {
     this.run = null;
     this.head = h("div", { class: "fnb-head" });
     this.problem = h("div", { class: "fnb-problem" });
+    this.origin = h("div", { class: "fnb-muted fnb-origin" }); // earlier attempts, fork origin
     this.forms = h("div", { class: "fnb-forms" });
     this.steps = h("div", { class: "fnb-steps" });
     this.logs = h("div", { class: "fnb-logs" });
     this.result = h("div", { class: "fnb-result" });
-    this.node = h("div", { class: "fnb-run" }, this.head, this.problem, this.forms, this.steps, this.logs, this.result);
+    this.node = h("div", { class: "fnb-run" }, this.head, this.origin, this.problem, this.forms, this.steps, this.logs, this.result);
   }
 
   update(run) {
     this.run = run;
     this.node.setAttribute("data-status", run.status);
     this.renderHead();
+    fill(this.origin, ...(run.origin || []).map((line) => h("div", { text: line })));
     this.problem.textContent = run.problem || "";
     this.problem.style.display = run.problem ? "" : "none";
     syncCards(this.forms, this.cards, run.promises, this.send, false);
@@ -244,6 +246,20 @@ class RunView {
     const checkNote = check.text
       ? h("span", { class: `fnb-inline ${check.ok ? "fnb-check-ok" : "fnb-form-error"}`, text: check.text })
       : null;
+    // Retry: a failed or cancelled run runs again from its failed step, as the same run.
+    const again = run.again || {};
+    const retry = run.status === "FAILED" || run.status === "CANCELLED"
+      ? h("button", {
+          class: "fnb-btn fnb-retry",
+          text: again.busy === "retry" ? "Retrying…" : "Retry",
+          title: "run it again from the failed step, with the code registered now",
+          disabled: !!again.busy,
+          onclick: () => this.send({ action: "retry", workflow_id: run.workflow_id }),
+        })
+      : null;
+    const againNote = again.error
+      ? h("span", { class: "fnb-form-error fnb-inline", text: again.error })
+      : again.forked ? h("span", { class: "fnb-muted fnb-inline", text: `forked as ${again.forked}` }) : null;
     const elapsed = h("span", { class: "fnb-muted fnb-elapsed", "data-since": run.created, "data-until": run.ended || "" });
     fill(this.head,
       h("span", { class: "fnb-status" }, chip(run.status)),
@@ -254,7 +270,9 @@ class RunView {
       cancel.error ? h("span", { class: "fnb-form-error fnb-inline", text: cancel.error }) : null,
       checkNote,
       checkButton,
+      againNote,
       button,
+      retry,
     );
   }
 
@@ -291,6 +309,15 @@ class RunView {
         ? h("span", { class: "fnb-countdown", "data-deadline": step.deadline, "data-prefix": `${step.deadline_label} ` })
         : step.error ? h("span", { class: "fnb-err-text", text: `${step.error.type}: ${step.error.message}` })
         : h("span", { class: "fnb-muted", text: step.detail });
+      const fork = step.number
+        ? h("button", {
+            class: "fnb-badge fnb-fork",
+            title: `Fork from here: a new run that reuses the steps before step ${step.number} and runs the rest with the code registered now`,
+            text: "⑂",
+            disabled: !!(run.again || {}).busy,
+            onclick: () => this.send({ action: "fork", workflow_id: run.workflow_id, step: step.number }),
+          })
+        : null;
       // Issue 15: a failed task step offers the one line that brings its record into a cell.
       const debug = step.debug_line
         ? h("button", {
@@ -312,7 +339,7 @@ class RunView {
         : null;
       return [h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
         h("td", { class: "fnb-kind", title: step.kind, text: KIND_ICON[step.kind] || "•" }),
-        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge, debug, debugLine),
+        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge, fork, debug, debugLine),
         h("td", {}, chip(step.status)),
         h("td", { class: "fnb-track" }, bar),
         h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(step.start - t0)}` }),
