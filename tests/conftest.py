@@ -4,10 +4,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_server import PgServer
 
 import flovyn_nb as fn
 from flovyn_nb import Runtime
 from flovyn_nb.testing import FakeClock, temporary_engine
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A throwaway PostgreSQL server for the whole session (fails loudly if it cannot
+    start: PostgreSQL is part of the test setup, see `make unit`)."""
+    server = PgServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a fresh, empty database on the session's server."""
+    return pg_server.create_database()
 
 
 @pytest.fixture
