@@ -34,6 +34,7 @@ from flovyn_nb.store import (
     SettlePromise,
     Store,
     default_store_path,
+    is_url,
     location_of,
     open_store,
 )
@@ -49,7 +50,8 @@ __all__ = [
     "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
-    "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
+    "sql", "start", "start_workflow", "stop", "store_for", "store_location", "store_target",
+    "watch",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -57,6 +59,7 @@ _engine: Engine | None = None
 _runtime: Runtime | None = None
 _feed: Feed | None = None  # the change feed, made on the first watch()
 _stores: dict[str, Store] = {}
+_targets: dict[str, str] = {}  # store location -> the URL (with its password) that opens it
 _handle_display: HandleDisplay | None = None
 
 
@@ -83,9 +86,7 @@ def start(
                 f"an engine is already running on {_engine.store.location}; "
                 "call flovyn_nb.stop() first"
             )
-        engine = Engine(
-            store if store is not None else default_store_path(), clock=clock, **options
-        )
+        engine = Engine(store_target(store), clock=clock, **options)
         engine.start()
         _engine = engine
         runtime = _runtime = Runtime(engine, _stop_engine)
@@ -150,12 +151,27 @@ def store_for(store: str | os.PathLike[str] | None, *, flush: bool = True) -> St
         if flush:
             engine.flush()
         return engine.store
-    location = location_of(store if store is not None else default_store_path())
+    target = store_target(store)
+    location = location_of(target)
     with _lock:
         cached = _stores.get(location)
         if cached is None:
-            cached = _stores[location] = open_store(location, create=False)
+            cached = _stores[location] = open_store(target, create=False)
         return cached
+
+
+def store_target(store: str | os.PathLike[str] | None = None) -> str:
+    """What opens the store a query with ``store=`` reads (like :func:`store_location`,
+    but a URL keeps its password: a location this process saw as a URL maps back to it)."""
+    if store is None:
+        engine = _current()
+        store = engine.store.location if engine is not None else default_store_path()
+    if not is_url(store):
+        return location_of(store)
+    location = location_of(store)
+    if location != str(store):  # a URL with its password: kept here, never shown
+        _targets[location] = str(store)
+    return _targets.get(location, str(store))
 
 
 def start_workflow(

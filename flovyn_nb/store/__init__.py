@@ -16,6 +16,7 @@ the PostgreSQL backend (psycopg loads only then). Errors leave as
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -107,9 +108,13 @@ def canonical_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def default_store_path() -> Path:
-    """``FLOVYN_NB_STORE`` if set, else ``./.flovyn/flovyn.duckdb``."""
-    return Path(os.environ.get("FLOVYN_NB_STORE") or DEFAULT_STORE)
+def default_store_path() -> str | Path:
+    """``FLOVYN_NB_STORE`` if set (a path, or a URL kept as given), else
+    ``./.flovyn/flovyn.duckdb``."""
+    text = os.environ.get("FLOVYN_NB_STORE")
+    if text and _scheme(text) is not None:
+        return text
+    return Path(text or DEFAULT_STORE)
 
 
 def _scheme(target: str | os.PathLike[str]) -> str | None:
@@ -131,13 +136,12 @@ def location_of(target: str | os.PathLike[str]) -> str:
 
 
 def _open_postgres(url: str, *, create: bool, **options: Any) -> Store:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
+    # Found, not imported here: only the backend imports its driver.
+    if importlib.util.find_spec("psycopg") is None:
         raise StoreError(
             "PostgreSQL stores need psycopg: pip install 'flovyn_nb[postgres]'",
             path=location_of(url),
-        ) from None
+        )
     from flovyn_nb.store.postgres import PostgresStore
 
     return PostgresStore(url, create=create, **options)
