@@ -129,7 +129,16 @@ def is_url(target: str | os.PathLike[str]) -> bool:
 
 def location_of(target: str | os.PathLike[str]) -> str:
     """The :attr:`Store.location` a store opened on ``target`` would have (no I/O beyond
-    resolving a path; a URL's password is replaced by ``***``)."""
+    resolving a path; a URL's password is replaced by ``***``).
+
+    Raises:
+        InvalidInput: a PostgreSQL URL that lost a slash (``Path("postgresql://…")``).
+    """
+    if _MANGLED_URL.match(str(target)):
+        raise InvalidInput(
+            f"the store {target!s} looks like a PostgreSQL URL that lost a slash; write "
+            "postgresql://user@host:port/database (a store is a file path or such a URL)"
+        )
     if _scheme(target) is not None:
         return _PASSWORD.sub(r"\1:***@", str(target))
     return str(canonical_path(target))
@@ -163,13 +172,9 @@ def open_store(target: str | os.PathLike[str], *, create: bool = True, **options
         StoreError: the store cannot be opened or created.
     """
     scheme = _scheme(target)
+    location_of(target)  # refuses a mangled URL
     if scheme in POSTGRES_SCHEMES:
         return _open_postgres(str(target), create=create, **options)
-    if scheme is None and _MANGLED_URL.match(str(target)):
-        raise InvalidInput(
-            f"the store {target!s} looks like a PostgreSQL URL that lost a slash; write "
-            "postgresql://user@host:port/database (a store is a file path or such a URL)"
-        )
     if scheme is not None:
         raise InvalidInput(
             f"unknown store URL scheme {scheme!r} in {location_of(target)}; give a file path "

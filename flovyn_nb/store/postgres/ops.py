@@ -114,7 +114,18 @@ def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
         con,
         "workflow_executions (id, workflow_id, kind, status, input, source_hash, owner, "
         "parent_id, created_at, updated_at)",
-        ("text", "text", "text", "text", "json", "text", "text", "text", "timestamptz", "timestamptz"),
+        (
+            "text",
+            "text",
+            "text",
+            "text",
+            "json",
+            "text",
+            "text",
+            "text",
+            "timestamptz",
+            "timestamptz",
+        ),
         [
             (
                 r.execution_id,
