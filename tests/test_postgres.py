@@ -78,7 +78,7 @@ def test_a_newer_schema_is_refused_with_one_clear_error(pg_url: str) -> None:
     open_store(pg_url).close()
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute("INSERT INTO schema_version VALUES ('flovyn_nb', 99, now())")
-    with pytest.raises(StoreError, match="newer flovyn_nb .*v99"):
+    with pytest.raises(StoreError, match=r"newer flovyn_nb .*v99"):
         open_store(pg_url)
 
 
@@ -249,7 +249,7 @@ def test_a_killed_engines_run_is_taken_over_and_resolved_from_the_cli_once(
             stderr=subprocess.PIPE,
             text=True,
             env=env,
-        )  # fmt: skip
+        )
         for n in (1, 2)
     ]
     results = [(p.wait(120), p.communicate()) for p in resolves]
