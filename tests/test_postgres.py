@@ -275,3 +275,50 @@ def test_a_killed_engines_run_is_taken_over_and_resolved_from_the_cli_once(
     assert sorted(keys) == [f"{wid}-a", f"{wid}-b"], lines  # each step exactly once
     pids = dict(zip(keys, lines[1::2], strict=True))
     assert pids[f"{wid}-a"] == str(owner.pid) and pids[f"{wid}-b"] == str(heir.pid)
+
+
+# -- moving up -------------------------------------------------------------------------------
+
+
+@fn.workflow(name="pg-migrated")
+async def migrated(ctx: fn.WorkflowContext, n: int) -> int:
+    doubled: int = await ctx.run("double", lambda: n * 2)
+    return doubled
+
+
+def test_migrate_copies_a_duckdb_history_into_postgresql_once_and_verifies(
+    pg_url: str, tmp_path: Path
+) -> None:
+    duck = tmp_path / "flovyn.duckdb"
+    with fn.start(store=duck):
+        handles = [fn.start_workflow(migrated, n, workflow_id=f"m-{n}") for n in range(3)]
+        assert [h.result(timeout=60) for h in handles] == [0, 2, 4]
+        waiting = fn.start_workflow(two_steps_like, None, workflow_id="m-wait")
+        wait_until(lambda: fn.pending_promises("m-wait"), timeout=60)
+        fn.resolve_promise("m-wait", "never", 1, allow_early=True)  # a promise row
+        del waiting
+    done = _cli("migrate", "--from", str(duck), "--to", pg_url)
+    assert done.returncode == 0, done.stderr
+    assert "workflow_executions: 4 copied" in done.stdout and "verified" in done.stdout
+    store = open_store(pg_url)
+    try:
+        run = store.get_run("m-2")
+        assert run is not None and run.status is RunStatus.COMPLETED and run.output == 4
+        assert len(run.events) >= 3
+        assert store.find_run("m-wait") is not None and store.find_run("m-wait").owner is None
+    finally:
+        store.close()
+    again = _cli("migrate", "--from", str(duck), "--to", pg_url)
+    assert again.returncode == 0, again.stderr
+    assert all(" 0 copied" in line for line in again.stdout.splitlines() if "copied" in line)
+    gone = _cli("migrate", "--from", str(duck), "--to", "postgresql://u:pw@127.0.0.1:1/x")
+    assert gone.returncode == 1 and "127.0.0.1:1" in gone.stderr and ":pw" not in gone.stderr
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("INSERT INTO schema_version VALUES ('flovyn_nb', 99, now())")
+    newer = _cli("migrate", "--from", str(duck), "--to", pg_url)
+    assert newer.returncode == 1 and "newer flovyn_nb" in newer.stderr
+
+
+@fn.workflow(name="pg-waits")
+async def two_steps_like(ctx: fn.WorkflowContext) -> object:
+    return await ctx.promise("go")

@@ -204,10 +204,8 @@ def _resolve_hint(promise: Any, store: str) -> str:
     return command_line("resolve", [promise.workflow_id, promise.name], options)
 
 
-def _shown(store: str) -> str:
-    from flovyn_nb.client import store_location  # a URL's password is never printed
-
-    return store_location(store)
+def _shown(store: str) -> str:  # a URL's password is never printed
+    return __import__("flovyn_nb.client").client.store_location(store)  # type: ignore[no-any-return]
 
 
 def _text(value: str) -> Any:
@@ -598,3 +596,4 @@ def _who() -> str:
 
 # Commands of other topics live in modules of this package and register themselves on
 # ``main`` when imported here (one import line each, kept sorted).
+from flovyn_nb.cli import migrate as _migrate  # noqa: F401

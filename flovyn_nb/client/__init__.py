@@ -50,7 +50,8 @@ __all__ = [
     "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
-    "sql", "start", "start_workflow", "stop", "store_for", "store_location", "store_target",
+    "migrate_store", "sql", "start", "start_workflow", "stop", "store_for", "store_location",
+    "store_target",
     "watch",
 ]  # fmt: skip
 
@@ -572,3 +573,5 @@ bind(
         display=lambda: _handle_display,
     )
 )
+
+from flovyn_nb.client.migrate import migrate_store
