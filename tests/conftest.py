@@ -22,6 +22,18 @@ def pg_server() -> Iterator[PgServer]:
         server.stop()
 
 
+@pytest.fixture(params=["duckdb", "postgres"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A fresh store of each backend: a DuckDB file, or a PostgreSQL database. A module
+    runs its engine tests on both by defining ``store_path`` as this fixture."""
+    if request.param == "duckdb":
+        return tmp_path / "flovyn.duckdb"
+    if request.node.get_closest_marker("duckdb_only"):
+        pytest.skip("this test uses the DuckDB file itself (or DuckDB's SQL)")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> str:
     """The URL of a fresh, empty database on the session's server."""

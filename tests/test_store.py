@@ -846,4 +846,3 @@ def test_an_unknown_store_url_is_one_clear_error(target: str, tmp_path: Path) ->
         fn.start(store=target)
     assert fn.current_engine() is None
     assert list(tmp_path.iterdir()) == []
-

@@ -28,9 +28,8 @@ def _store_option(fn: F) -> F:
     return click.option(
         "--store",
         "store",
-        # No dir_okay=False: a folder gets the store's own one-line error (exit 1), the
-        # same as FLOVYN_NB_STORE naming a folder, not click's usage text.
-        type=str,  # a path or a postgresql:// URL (a Path would fold its "//")
+        # A str, not a click.Path: a URL keeps its "//"; a folder gets the store's error.
+        type=str,
         default=None,
         help="Store file or postgresql:// URL (default: $FLOVYN_NB_STORE, ./.flovyn/…).",
     )(fn)
@@ -596,4 +595,6 @@ def _who() -> str:
 
 # Commands of other topics live in modules of this package and register themselves on
 # ``main`` when imported here (one import line each, kept sorted).
-from flovyn_nb.cli import migrate as _migrate  # noqa: F401
+from flovyn_nb.cli.migrate import migrate as _migrate
+
+main.add_command(_migrate)  # migrate.py imports nothing of this package: no import cycle

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from flovyn_nb.cli import _Errors, main
 
-
-@main.command("migrate")
+@click.command("migrate")
 @click.option("--from", "source", required=True, help="The store to copy (path or URL).")
 @click.option("--to", "target", required=True, help="The store to copy into (path or URL).")
 def migrate(source: str, target: str) -> None:
@@ -15,9 +13,12 @@ def migrate(source: str, target: str) -> None:
     DuckDB file into PostgreSQL). Run it again to copy what is new: nothing is copied
     twice. Prints each table's counts, verified after the copy."""
     from flovyn_nb import client
+    from flovyn_nb.errors import FlovynError
 
-    with _Errors():
+    try:
         copied = client.migrate_store(source, target)
+    except FlovynError as exc:  # one line, exit 1, as every command
+        raise click.ClickException(str(exc)) from None
     for c in copied:
         click.echo(
             f"{c.table}: {c.copied} copied; {c.source} in the source, {c.target} in the target"

@@ -24,11 +24,9 @@ def migrate_store(source: str | os.PathLike[str], target: str | os.PathLike[str]
             server), or the target holds fewer rows than the source after the copy.
         InvalidInput: both name the same store.
     """
-    from flovyn_nb import client
-
-    src = open_store(client.store_target(source), create=False)
+    src = open_store(source, create=False)
     try:
-        dst = open_store(client.store_target(target), create=True)
+        dst = open_store(target, create=True)
         try:
             copied = copy_history(src, dst)
         finally:

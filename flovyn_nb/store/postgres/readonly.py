@@ -128,6 +128,10 @@ def run_query(
         raise InvalidInput("the query is empty; give one SQL statement, e.g. SELECT …")
     query, values = convert(text, params)
     con = connect(target)
+    # JSON columns come back as their text, as DuckDB's do: a DataFrame is the same
+    # whichever backend holds the store.
+    for name in ("json", "jsonb"):
+        con.adapters.register_loader(name, psycopg.types.string.TextLoader)
     try:
         if write:
             try:
