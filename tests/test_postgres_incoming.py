@@ -1,0 +1,91 @@
+"""The PostgreSQL statements written for store changes of other branches
+(``store/postgres/incoming.py``), checked on the session's server before those branches
+merge: each DDL step applies, and each statement does what the DuckDB one does."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from store_contract.contract_helpers import start
+
+from flovyn_nb.errors import InvalidInput, UnknownWorkflow
+from flovyn_nb.model import RunStatus
+from flovyn_nb.store import Change, RunUpdate, open_store
+from flovyn_nb.store.postgres import PostgresStore, incoming
+from flovyn_nb.store.rows import RunRow
+
+
+@pytest.fixture
+def store(pg_url: str) -> Any:
+    opened = open_store(pg_url)
+    assert isinstance(opened, PostgresStore)
+    steps = incoming.CANCEL_REASON + incoming.STEP_CACHE + incoming.DEFINITIONS + incoming.QUEUES
+
+    def migrate(con: Any) -> None:
+        for statement in steps:
+            con.execute(statement)
+
+    opened.transaction(migrate)
+    yield opened
+    opened.close()
+
+
+def test_a_cancel_keeps_its_first_reason(store: PostgresStore) -> None:
+    run = start(store, "w-cancel")
+    store.transaction(lambda con: incoming.request_cancel(con, run.execution_id, "first"))
+    store.transaction(lambda con: incoming.request_cancel(con, run.execution_id, "second"))
+    found = store.read(lambda con: incoming.cancel_requested(con, [run.execution_id, "x"]))
+    assert found == [(run.execution_id, "first")]
+
+
+def test_the_newest_cached_step_of_an_existing_run_is_found(store: PostgresStore) -> None:
+    run = start(store, "w-cache")
+    for n, output in enumerate(['{"v": 1}', '{"v": 2}']):
+        step = SimpleNamespace(task_kind="t", source_hash="h", input_hash="i",
+                               execution_id=run.execution_id, task_execution_id=f"s{n}",
+                               output=output, now=time.time() + n)  # fmt: skip
+        store.transaction(lambda con, step=step: incoming.remember_step(con, step))
+    found = store.read(lambda con: incoming.find_cached_step(con, "t", "h", "i"))
+    assert found == ("w-cache", run.execution_id, "s1", {"v": 2})
+    assert store.read(lambda con: incoming.find_cached_step(con, "t", "h", "other")) is None
+
+
+def _only_failed(run: RunRow, statuses: tuple[RunStatus, ...]) -> None:
+    if run.status not in statuses:
+        raise InvalidInput(f"run {run.workflow_id!r} is {run.status.value.lower()}")
+
+
+def test_a_failed_run_reopens_and_a_running_one_is_refused(store: PostgresStore) -> None:
+    run = start(store, "w-retry", owner="e1")
+    request = SimpleNamespace(execution_id=run.execution_id, statuses=(RunStatus.FAILED,),
+                              now=time.time(), source_hash="new")  # fmt: skip
+    with pytest.raises(InvalidInput, match="running"):
+        store.transaction(lambda con: incoming.reopen_run(con, request, _only_failed))
+    store.commit([Change(run_update=RunUpdate(run.execution_id, RunStatus.FAILED, time.time(),
+                                              error_json='{"message": "x"}'))])  # fmt: skip
+    before = store.transaction(lambda con: incoming.reopen_run(con, request, _only_failed))
+    assert before.status is RunStatus.FAILED
+    after = store.find_run("w-retry")
+    assert after is not None and after.status is RunStatus.RUNNING
+    assert after.owner is None and after.source_hash == "new"
+    missing = SimpleNamespace(execution_id="nope", statuses=(), now=0.0, source_hash=None)
+    with pytest.raises(UnknownWorkflow):
+        store.transaction(lambda con: incoming.reopen_run(con, missing, _only_failed))
+
+
+def test_a_page_of_runs_filters_sorts_and_counts(store: PostgresStore) -> None:
+    for n in range(5):
+        start(store, f"page_{n}", kind="a" if n % 2 else "b")
+    store.commit([Change(run_update=RunUpdate(store.find_run("page_0").id,  # type: ignore[union-attr]
+                                              RunStatus.COMPLETED, time.time()))])  # fmt: skip
+    query = SimpleNamespace(statuses=("RUNNING",), kind=None, search="PAGE_", created_from=None,
+                            created_to=None, sort="workflow_id", descending=False, offset=1,
+                            limit=2)  # fmt: skip
+    runs, total, counts = store.read(lambda con: incoming.query_runs(con, query))
+    assert [r.workflow_id for r in runs] == ["page_2", "page_3"]
+    assert total == 4 and counts == {"RUNNING": 4, "COMPLETED": 1}
+    literal = SimpleNamespace(**{**query.__dict__, "search": "e%", "statuses": ()})
+    assert store.read(lambda con: incoming.query_runs(con, literal))[1] == 0  # % is literal
