@@ -322,3 +322,26 @@ def test_migrate_copies_a_duckdb_history_into_postgresql_once_and_verifies(
 @fn.workflow(name="pg-waits")
 async def two_steps_like(ctx: fn.WorkflowContext) -> object:
     return await ctx.promise("go")
+
+
+def test_an_engine_on_a_url_shows_its_runs_in_panels_and_the_cli(pg_url: str) -> None:
+    """fn.start(store="postgresql://…"): runs, the panel's text form, the CLI's --store."""
+    from flovyn_nb.widgets import handle_mimebundle
+
+    with fn.start(store=pg_url) as runtime:
+        assert runtime.store_location == pg_url
+        handle = fn.start_workflow(migrated, 21, workflow_id="panel-run")
+        assert handle.result(timeout=60) == 42
+        text = handle_mimebundle(handle)["text/plain"]
+        assert "panel-run" in text and "no panel" not in text, text
+        frame = fn.sql(
+            "SELECT count(*) AS n FROM events e JOIN workflow_executions r "
+            "ON r.id = e.execution_id WHERE r.workflow_id = ? AND e.type = 'WORKFLOW_COMPLETED'",
+            ["panel-run"],
+        )
+        assert int(frame["n"][0]) == 1
+    shown = _cli("show", "panel-run", "--store", pg_url)
+    assert shown.returncode == 0 and "COMPLETED" in shown.stdout, shown.stderr
+    env = {**os.environ, "FLOVYN_NB_STORE": pg_url}
+    listed = _cli("runs", "--json", env=env)
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["workflow_id"] == "panel-run"

@@ -46,7 +46,7 @@ def describe(exc: BaseException) -> str:
 class Actions:
     """Button handling shared by run panels and the dashboard (thread-safe)."""
 
-    def __init__(self, store: Path, changed: Callable[[], None]) -> None:
+    def __init__(self, store: Path | str, changed: Callable[[], None]) -> None:
         self.store = store
         self._changed = changed
         self._lock = threading.Lock()
