@@ -192,6 +192,14 @@ def test_sql_reads_postgresql_and_refuses_writes(pg_url: str) -> None:
         with pytest.raises(InvalidInput):
             store.sql("SELECT 1; DELETE FROM workflow_executions")
         assert store.find_run("w-sql") is not None
+        # --write: several statements in one committed transaction (% stays itself)
+        store.sql(
+            "UPDATE workflow_executions SET kind = 'k%'; "
+            "UPDATE workflow_executions SET source_hash = 'h2'",
+            write=True,
+        )
+        frame = store.sql("SELECT kind, source_hash FROM workflow_executions")
+        assert frame.to_dict("records") == [{"kind": "k%", "source_hash": "h2"}]
     finally:
         store.close()
 

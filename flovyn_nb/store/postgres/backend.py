@@ -13,8 +13,10 @@ of use, :meth:`release` and :meth:`stop_waiting` have nothing to let go, :attr:`
 always 0 (others commit at any time), :meth:`close` closes the pool and the listener.
 
 Ownership across hosts: an engine on another host is dead once its heartbeat is older
-than the lease (``lease=``, ``FLOVYN_NB_LEASE``, default 10 s), judged by the server's
-clock; on this host the engine's own policy (its PID) decides at once.
+than the lease (``lease=``, ``FLOVYN_NB_LEASE``, default 10 s): the server's clock against
+the time the engine wrote with its heartbeat (so hosts must keep time, as with NTP); on
+this host the engine's own policy (its PID) decides at once. The engine also applies its
+own ``stale_after`` to other hosts; the shorter of the two wins.
 """
 
 from __future__ import annotations
@@ -129,9 +131,7 @@ class PostgresStore:
         self._token = uuid.uuid4().hex
         self._closed = False
         self._lock = threading.Lock()
-        self._pool = connect.make_pool(
-            self._target, max_size=pool_size, timeout=timeout, on_connect=lambda: None
-        )
+        self._pool = connect.make_pool(self._target, max_size=pool_size, timeout=timeout)
         self._bell = PgBell(self._target, self._token, self._ring)
 
     # -- plumbing -----------------------------------------------------------------------

@@ -8,7 +8,6 @@ error names the server by host and port only.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,9 +122,7 @@ def configure(con: psycopg.Connection[Any]) -> None:
     con.execute("SET TIME ZONE 'UTC'")
 
 
-def make_pool(
-    target: Target, *, max_size: int, timeout: float, on_connect: Callable[[], None]
-) -> Any:
+def make_pool(target: Target, *, max_size: int, timeout: float) -> Any:
     """A psycopg_pool ConnectionPool, opened, its connections autocommit and in UTC.
 
     Raises:
@@ -139,10 +136,6 @@ def make_pool(
             path=target.location,
         ) from None
 
-    def setup(con: psycopg.Connection[Any]) -> None:
-        configure(con)
-        on_connect()
-
     kwargs: dict[str, Any] = {"autocommit": True, "application_name": "flovyn_nb"}
     if "connect_timeout" not in target.url:
         kwargs["connect_timeout"] = CONNECT_TIMEOUT
@@ -151,7 +144,7 @@ def make_pool(
         min_size=1,
         max_size=max_size,
         kwargs=kwargs,
-        configure=setup,
+        configure=configure,
         timeout=timeout,
         num_workers=1,
         open=False,

@@ -88,12 +88,13 @@ def _bad(exc: psycopg.Error) -> InvalidInput:
 
 
 def _why_not_a_query(
-    con: psycopg.Connection[Any], query: str, values: list[Any], exc: psycopg.Error
+    con: psycopg.Connection[Any], query: str, values: list[Any] | None, exc: psycopg.Error
 ) -> InvalidInput:
     """The cursor refused the text: a statement that is not a query (PostgreSQL can still
     EXPLAIN it: an INSERT, UPDATE, DELETE, MERGE), or bad SQL."""
     with contextlib.suppress(psycopg.Error):
         con.rollback()
+    values = values or []
     try:
         con.execute("BEGIN READ ONLY")
         con.execute(b"EXPLAIN " + query.encode(), values)
@@ -126,7 +127,10 @@ def run_query(
     """
     if not text.strip():
         raise InvalidInput("the query is empty; give one SQL statement, e.g. SELECT …")
-    query, values = convert(text, params)
+    # A write without parameters may hold several statements (the simple protocol runs
+    # them all, as text); everything else is one statement with bound parameters.
+    several = write and not params
+    query, values = (text, None) if several else convert(text, params)
     con = connect(target)
     # JSON columns come back as their text, as DuckDB's do: a DataFrame is the same
     # whichever backend holds the store.
@@ -137,6 +141,8 @@ def run_query(
             try:
                 with con.transaction(), con.cursor() as cursor:
                     cursor.execute(query.encode(), values)
+                    while cursor.nextset():  # the last statement's rows
+                        pass
                     return _frame(cursor)
             except (psycopg.errors.ActiveSqlTransaction, psycopg.errors.NoActiveSqlTransaction):
                 raise InvalidInput(
