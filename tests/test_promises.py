@@ -368,7 +368,7 @@ def test_resolves_racing_the_deadline_from_this_process_agree_with_the_workflow(
     timeouts.update({"race-early": 300.0, "race-late": 3.0})
     count = len(timeouts)
     handles = {wid: fn.start_workflow(approval, t, workflow_id=wid) for wid, t in timeouts.items()}
-    wait_until(lambda: len(fn.pending_promises()) == count, message="not all waiting")
+    wait_until(lambda: len(fn.pending_promises()) == count, timeout=60, message="not all waiting")
     deadlines = {
         p.workflow_id: p.timeout_at.timestamp()
         for p in fn.pending_promises()
