@@ -45,7 +45,6 @@ def store_path(store_target: Path | str) -> Path | str:
 POSTGRES_TESTS = {
     "test_killed_run_resumes_without_rerunning_completed_tasks",
     "test_two_new_engines_racing_for_a_dead_run_execute_it_once",
-    "test_pending_promise_is_resolved_after_a_crash",
     "test_golden_history_replays_and_completes",
     "test_golden_history_of_older_code_is_a_determinism_violation",
 }
