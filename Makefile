@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint types unit notebooks-test lab bench bench-smoke bench-env browser-deps install clean
+.PHONY: demo test lint types unit postgres-deps notebooks-test lab bench bench-smoke bench-env browser-deps install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) browser-deps
+unit: $(STAMP) browser-deps postgres-deps
 	$(PY) -m pytest -q
 
 # nbval runs every example notebook top to bottom and compares its outputs with the saved
@@ -53,6 +53,11 @@ lab: $(STAMP)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-deps:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+# tests/pg_server.py starts a throwaway PostgreSQL server from Debian's package (initdb into
+# a temp folder, as the postgres user when run as root): install it when it is missing.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql)
 
 # The bench has its own venv: the project (editable) plus DBOS and matplotlib, pinned in
 # bench/requirements.txt, so neither ever becomes a dependency of flovyn_nb.

@@ -357,3 +357,23 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def postgres_table(results: dict[str, Any]) -> str:
+    """flovyn_nb and DBOS on the same PostgreSQL server, side by side (median / p99)."""
+    mine = results["systems"].get("flovyn_nb@pg", {}).get("workloads", {})
+    theirs = results["systems"].get("dbos@pg", {}).get("workloads", {})
+
+    def pair(fig: dict[str, Any]) -> str:
+        return " / ".join("-" if fig.get(k) is None else f"{fig[k]:.3g}" for k in ("median", "p99"))
+
+    lines = ["figure (PostgreSQL)  unit  flovyn_nb@pg  dbos@pg  ratio (median)"]
+    for workload, run in mine.items():
+        for name, fig in run.get("metrics", {}).items():
+            other = theirs.get(workload, {}).get("metrics", {}).get(name)
+            ours, ref = pair(fig), "-" if other is None else pair(other)
+            ratio = "-"
+            if other and other.get("median") and fig.get("median") is not None:
+                ratio = f"{fig['median'] / other['median']:.2f}x"
+            lines.append(f"{workload}.{name}  {fig['unit']}  {ours}  {ref}  {ratio}")
+    return "\n".join(lines)

@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report
-from bench.systems import SYSTEMS
+from bench.systems import ON_POSTGRES, POSTGRES_WORKLOADS, SYSTEMS
 from bench.targets import comparisons, judge
 from bench.workloads import FULL, LATENCY, ONLY, SMOKE, WORKLOADS
 
@@ -38,6 +38,8 @@ SMOKE_OUT = OUT.with_name("results-smoke.json")  # never overwrites a full run's
 def plan(system: str, wanted: list[str]) -> list[str]:
     """The workloads a system runs: DBOS at 0.01 s polling only runs the latency ones."""
     names = [w for w in wanted if system in ONLY.get(w, (system,))]
+    if system in ON_POSTGRES:
+        return [w for w in names if w in POSTGRES_WORKLOADS]
     if system.startswith("dbos@"):
         names = [w for w in names if w in LATENCY]
     return names
@@ -74,7 +76,24 @@ def main(argv: list[str] | None = None) -> int:
 
     mode = "smoke" if args.smoke else "full"
     sizes = SMOKE if args.smoke else FULL
-    systems = args.system or list(SYSTEMS)
+    systems = args.system or [s for s in SYSTEMS if s not in ON_POSTGRES]
+    server = None
+    if any(s in ON_POSTGRES for s in systems):
+        from bench.pgserver import PgServer
+        from bench.systems.postgres import ENV
+
+        server = PgServer(durable=True).start()
+        os.environ[ENV] = server.url  # the children inherit it
+    try:
+        return _measure(args, systems, mode, sizes, workloads)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _measure(
+    args: argparse.Namespace, systems: list[str], mode: str, sizes: Any, workloads: list[str]
+) -> int:
     results: dict[str, Any] = {
         "meta": {
             "mode": mode,
@@ -119,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(report.text_table(results))
+    if any(s in ON_POSTGRES for s in results["systems"]):
+        print()
+        print(report.postgres_table(results))
     misses = [t for t in results["targets"] if t["status"] == "MISS"]
     print(
         f"\n{len(results['targets'])} targets, {len(misses)} missed, "

@@ -54,7 +54,7 @@ class BatchResult:
 
     notebook: Path
     output: Path
-    store: Path
+    store: str  # the store's location (a URL without its password)
     exit_code: int
     runs: list[RunSummary]
     cell_error: str | None = None
@@ -212,8 +212,11 @@ def run_notebook(
         raise InvalidInput(f"{source} is not a notebook file (.ipynb)")
     from flovyn_nb import client
 
-    store_path = Path(client.store_location(store))
-    if store_path.is_dir():
+    target_store = client.store_target(store)  # a URL keeps its password for the kernel
+    # A server store has no folder: outputs then go to ./.flovyn/outputs.
+    is_url = "://" in target_store
+    store_path = Path(".flovyn", "server") if is_url else Path(target_store)
+    if not is_url and store_path.is_dir():
         raise StoreError(
             f"the store path {store_path} is a folder; name a file", path=str(store_path)
         )
@@ -239,7 +242,7 @@ def run_notebook(
     with tempfile.TemporaryDirectory(prefix="flovyn-batch-") as folder:
         summary = Path(folder) / "summary.json"
         overrides = {
-            "FLOVYN_NB_STORE": str(store_path),
+            "FLOVYN_NB_STORE": target_store,
             "FLOVYN_NB_MODE": "batch",
             SUMMARY_ENV: str(summary),
         }
@@ -281,7 +284,7 @@ def run_notebook(
     return BatchResult(
         notebook=source,
         output=target,
-        store=store_path,
+        store=client.store_location(target_store),
         exit_code=code,
         runs=runs,
         cell_error=cell_error,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -12,6 +13,13 @@ import flovyn_nb as fn
 from flovyn_nb import Runtime
 from flovyn_nb.model import EventType, RunStatus
 from flovyn_nb.testing import wait_until
+
+
+@pytest.fixture
+def store_path(store_target: Path | str) -> Path | str:
+    """Every engine test of this module runs on both backends (see tests/conftest.py)."""
+    return store_target
+
 
 cleaned: list[str] = []
 task_started = threading.Event()

@@ -22,6 +22,12 @@ from flovyn_nb.store.duckdb import DuckDBStore
 from flovyn_nb.testing import FakeClock, temporary_engine, wait_until
 
 
+@pytest.fixture
+def store_path(store_target: Path | str) -> Path | str:
+    """Every engine test of this module runs on both backends (see tests/conftest.py)."""
+    return store_target
+
+
 class Decision(pydantic.BaseModel):
     approved: bool
     comment: str = ""
@@ -186,6 +192,7 @@ def test_engine_activity_says_what_each_run_waits_on(engine: Engine) -> None:
     wait_until(lambda: not [r for r in client.activity().runs if r.workflow_id == "p-activity"])
 
 
+@pytest.mark.duckdb_only
 def test_the_store_is_reopened_just_before_a_timeout_is_due(store_path: Path) -> None:
     """An idle engine lets go of the file; a deadline that will write has it reopened
     ahead of time. Asserted as an order, not a speed: the engine asks for the file (its
@@ -216,6 +223,7 @@ def test_the_store_is_reopened_just_before_a_timeout_is_due(store_path: Path) ->
         assert warmed[0] <= timed_out.ts.timestamp(), "warmed up only after the timeout"
 
 
+@pytest.mark.duckdb_only
 def test_a_deadline_keeps_an_open_store_from_being_let_go_just_before_it(
     store_path: Path,
 ) -> None:
@@ -288,6 +296,7 @@ def test_timeouts_are_decided_without_asking_the_store_and_recorded_with_their_e
             assert types.count(EventType.PROMISE_TIMEOUT) == 1
 
 
+@pytest.mark.duckdb_only
 def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -323,6 +332,7 @@ def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout
         assert _promise_row("p-race")[:2] == ("RESOLVED", "elsewhere")
 
 
+@pytest.mark.duckdb_only
 def test_a_resolve_after_the_deadline_fails_though_no_engine_wrote_the_timeout(
     store_path: Path,
 ) -> None:
@@ -358,7 +368,7 @@ def test_resolves_racing_the_deadline_from_this_process_agree_with_the_workflow(
     timeouts.update({"race-early": 300.0, "race-late": 3.0})
     count = len(timeouts)
     handles = {wid: fn.start_workflow(approval, t, workflow_id=wid) for wid, t in timeouts.items()}
-    wait_until(lambda: len(fn.pending_promises()) == count, message="not all waiting")
+    wait_until(lambda: len(fn.pending_promises()) == count, timeout=60, message="not all waiting")
     deadlines = {
         p.workflow_id: p.timeout_at.timestamp()
         for p in fn.pending_promises()

@@ -31,9 +31,24 @@ import flovyn_nb as fn
 from flovyn_nb import WorkflowContext, client
 from flovyn_nb.errors import StoreError, UnknownWorkflow, WorkflowFailed
 from flovyn_nb.model import EventInfo, RunStatus
-from flovyn_nb.store import EventRow
-from flovyn_nb.store.duckdb import DuckDBStore, ops
+from flovyn_nb.store import Change, EventRow, NewRun, open_store
 from flovyn_nb.testing import temporary_engine, wait_until
+
+
+@pytest.fixture
+def store_path(store_target: Path | str) -> Path | str:
+    """The engine tests of this module run on both backends (see tests/conftest.py);
+    on PostgreSQL only those in POSTGRES_TESTS, to keep the suite's time."""
+    return store_target
+
+
+POSTGRES_TESTS = {
+    "test_killed_run_resumes_without_rerunning_completed_tasks",
+    "test_two_new_engines_racing_for_a_dead_run_execute_it_once",
+    "test_golden_history_replays_and_completes",
+    "test_golden_history_of_older_code_is_a_determinism_violation",
+}
+
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "recovery" / "worker.py"
@@ -615,7 +630,7 @@ def load_golden(name: str) -> dict[str, Any]:
     return history
 
 
-def insert_golden(store_path: Path, history: dict[str, Any]) -> None:
+def insert_golden(store_path: Path | str, history: dict[str, Any]) -> None:
     """Put a recorded history into a fresh store as a run with no owner."""
     events = history["events"]
     execution_id = history["executionId"]
@@ -624,23 +639,19 @@ def insert_golden(store_path: Path, history: dict[str, Any]) -> None:
         for e in events
     ]
 
-    def insert(con: Any) -> None:
-        ops.insert_run(
-            con,
-            execution_id=execution_id,
-            workflow_id=history["workflowId"],
-            kind=history["kind"],
-            input_json=json.dumps(history["input"]),
-            source_hash=events[0]["payload"].get("sourceHash"),
-            owner=None,
-            parent_id=None,
-            now=epoch(events[0]["ts"]),
-        )
-        ops.insert_events(con, rows)
-
-    store = DuckDBStore(store_path)
+    run = NewRun(
+        execution_id=execution_id,
+        workflow_id=history["workflowId"],
+        kind=history["kind"],
+        input_json=json.dumps(history["input"]),
+        source_hash=events[0]["payload"].get("sourceHash"),
+        owner=None,
+        parent_id=None,
+        now=epoch(events[0]["ts"]),
+    )
+    store = open_store(store_path)  # either backend: the run row and its events, one commit
     try:
-        store.transaction(insert)
+        store.commit([Change(new_run=run, events=rows)])
     finally:
         store.close()
 

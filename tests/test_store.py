@@ -846,8 +846,3 @@ def test_an_unknown_store_url_is_one_clear_error(target: str, tmp_path: Path) ->
         fn.start(store=target)
     assert fn.current_engine() is None
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_postgresql_url_says_it_is_not_available_yet() -> None:
-    with pytest.raises(StoreError, match="PostgreSQL stores are not available yet"):
-        open_store("postgresql://user@localhost/flovyn")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,12 @@ import flovyn_nb as fn
 from flovyn_nb.engine.engine import Engine
 from flovyn_nb.model import EventType
 from flovyn_nb.testing import FakeClock
+
+
+@pytest.fixture
+def store_path(store_target: Path | str) -> Path | str:
+    """Every engine test of this module runs on both backends (see tests/conftest.py)."""
+    return store_target
 
 
 @fn.workflow(name="t-sleepy")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from pathlib import Path
 
 import anyio
 import pydantic
@@ -13,6 +14,12 @@ import flovyn_nb as fn
 from flovyn_nb import Runtime
 from flovyn_nb.model import EventType, RunStatus
 from flovyn_nb.testing import wait_until
+
+
+@pytest.fixture
+def store_path(store_target: Path | str) -> Path | str:
+    """Every engine test of this module runs on both backends (see tests/conftest.py)."""
+    return store_target
 
 
 class Order(pydantic.BaseModel):
@@ -50,6 +57,7 @@ async def typed_workflow(ctx: fn.WorkflowContext, order: Order) -> Receipt:
     return receipt
 
 
+@pytest.mark.duckdb_only
 def test_typed_values_round_trip(engine: Runtime) -> None:
     h = fn.start_workflow(typed_workflow, Order(id=7, amount=10.0), workflow_id="typed-1")
     result = h.result(timeout=10)

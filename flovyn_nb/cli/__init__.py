@@ -1,11 +1,10 @@
 """``flovyn-nb``: look at runs and answer them from a terminal.
 
-Every command takes ``--store PATH`` (default: ``FLOVYN_NB_STORE``, else
-``./.flovyn/flovyn.duckdb``), works while a kernel holds the store, and starts no engine.
-Errors are one line on stderr and a non-zero exit: 1 for a problem with the request or the
-store, 2 for bad usage (click's usage errors are folded into one line too). ``--json``
-output is stable (fields in ``docs/cli.md``). Every command line printed for the user to
-paste is built by :func:`command_line`, which quotes each word for a POSIX shell.
+Every command takes ``--store PATH_OR_URL`` (default: ``FLOVYN_NB_STORE``, then
+``./.flovyn/flovyn.duckdb``), works while a kernel holds the store, starts no engine.
+Errors are one line on stderr and exit 1 (the request or the store) or 2 (bad usage).
+``--json`` output is stable (``docs/cli.md``). Command lines printed for the user to
+paste come from :func:`command_line`, which quotes each word for a POSIX shell.
 """
 
 from __future__ import annotations
@@ -29,18 +28,17 @@ def _store_option(fn: F) -> F:
     return click.option(
         "--store",
         "store",
-        # No dir_okay=False: a folder gets the store's own one-line error (exit 1), the
-        # same as FLOVYN_NB_STORE naming a folder, not click's usage text.
-        type=click.Path(path_type=Path),
+        # A str, not a click.Path: a URL keeps its "//"; a folder gets the store's error.
+        type=str,
         default=None,
-        help="Store file (default: $FLOVYN_NB_STORE or ./.flovyn/flovyn.duckdb).",
+        help="Store file or postgresql:// URL (default: $FLOVYN_NB_STORE, ./.flovyn/…).",
     )(fn)
 
 
-def _store_path(store: Path | None) -> Path:
+def _store_path(store: str | None) -> str:
     from flovyn_nb import client
 
-    return Path(client.store_location(store))
+    return client.store_target(store)
 
 
 def command_line(
@@ -187,7 +185,7 @@ def _run_json(run: Any) -> dict[str, Any]:
     }
 
 
-def _promise_json(promise: Any, store: Path) -> dict[str, Any]:
+def _promise_json(promise: Any, store: str) -> dict[str, Any]:
     return {
         "workflow_id": promise.workflow_id,
         "name": promise.name,
@@ -199,13 +197,14 @@ def _promise_json(promise: Any, store: Path) -> dict[str, Any]:
     }
 
 
-def _resolve_hint(promise: Any, store: Path) -> str:
+def _resolve_hint(promise: Any, store: str) -> str:
     # --store always: the pasted command answers this store whatever the shell's folder.
-    return command_line(
-        "resolve",
-        [promise.workflow_id, promise.name],
-        [("--value", "<JSON>"), ("--store", str(store))],
-    )
+    options = [("--value", "<JSON>"), ("--store", _shown(store))]
+    return command_line("resolve", [promise.workflow_id, promise.name], options)
+
+
+def _shown(store: str) -> str:  # a URL's password is never printed
+    return __import__("flovyn_nb.client").client.store_location(store)  # type: ignore[no-any-return]
 
 
 def _text(value: str) -> Any:
@@ -233,7 +232,7 @@ def runs(
     kind: str | None,
     limit: int | None,
     as_json: bool,
-    store: Path | None,
+    store: str | None,
 ) -> None:
     """List runs, newest first."""
     from flovyn_nb import client
@@ -246,7 +245,7 @@ def runs(
         return
     from rich.table import Table
 
-    table = Table(title=_text(f"{len(found)} run(s) in {path}"), title_justify="left")
+    table = Table(title=_text(f"{len(found)} run(s) in {_shown(path)}"), title_justify="left")
     for column in ("workflow id", "kind", "status", "created", "updated"):
         table.add_column(column)
     for r in found:
@@ -264,7 +263,7 @@ def runs(
 @click.argument("workflow_id")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_store_option
-def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
+def show(workflow_id: str, as_json: bool, store: str | None) -> None:
     """Show a run: status, input and output, its event timeline, pending promises."""
     from flovyn_nb import client
 
@@ -330,7 +329,7 @@ def _event_summary(payload: dict[str, Any]) -> str:
 @click.argument("workflow_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
 @_store_option
-def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
+def logs(workflow_id: str, follow: bool, store: str | None) -> None:
     """Print a run's step logs and stream items (tokens as running text)."""
     from flovyn_nb import client
     from flovyn_nb.cli.streams import LogPrinter
@@ -364,7 +363,7 @@ def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_store_option
-def promises(as_json: bool, store: Path | None) -> None:
+def promises(as_json: bool, store: str | None) -> None:
     """List promises waiting for an answer, across all runs."""
     from flovyn_nb import client
 
@@ -402,7 +401,7 @@ def promises(as_json: bool, store: Path | None) -> None:
 )
 @click.option("--early", is_flag=True, help="Accept a promise the run has not reached yet.")
 @_store_option
-def resolve(workflow_id: str, name: str, value: str, early: bool, store: Path | None) -> None:
+def resolve(workflow_id: str, name: str, value: str, early: bool, store: str | None) -> None:
     """Resolve promise NAME of run WORKFLOW_ID with a JSON value."""
     from flovyn_nb import client
 
@@ -419,7 +418,7 @@ def resolve(workflow_id: str, name: str, value: str, early: bool, store: Path | 
 @click.argument("name")
 @click.option("--reason", required=True, help="Why (the workflow sees it in PromiseRejected).")
 @_store_option
-def reject(workflow_id: str, name: str, reason: str, store: Path | None) -> None:
+def reject(workflow_id: str, name: str, reason: str, store: str | None) -> None:
     """Reject promise NAME of run WORKFLOW_ID."""
     from flovyn_nb import client
 
@@ -440,7 +439,7 @@ def reject(workflow_id: str, name: str, reason: str, store: Path | None) -> None
 @click.argument("name")
 @click.option("--value", "value", default="null", help="The signal's value, as JSON.")
 @_store_option
-def signal(workflow_id: str, name: str, value: str, store: Path | None) -> None:
+def signal(workflow_id: str, name: str, value: str, store: str | None) -> None:
     """Send signal NAME to run WORKFLOW_ID."""
     from flovyn_nb import client
 
@@ -454,7 +453,7 @@ def signal(workflow_id: str, name: str, value: str, store: Path | None) -> None:
 @click.argument("workflow_id")
 @click.option("--reason", default="", help="Why: the workflow sees it as WorkflowCancelled.reason.")
 @_store_option
-def cancel(workflow_id: str, reason: str, store: Path | None) -> None:
+def cancel(workflow_id: str, reason: str, store: str | None) -> None:
     """Ask run WORKFLOW_ID to stop (its engine cancels it)."""
     from flovyn_nb import client
 
@@ -472,7 +471,7 @@ def cancel(workflow_id: str, reason: str, store: Path | None) -> None:
     help="Allow statements that change the store (maintenance; one committed transaction).",
 )
 @_store_option
-def sql(query: str, as_csv: bool, write: bool, store: Path | None) -> None:
+def sql(query: str, as_csv: bool, write: bool, store: str | None) -> None:
     """Run a read-only SQL query (one SELECT) over the store's tables."""
     from flovyn_nb import client
 
@@ -544,7 +543,7 @@ def run_command(
     output: Path | None,
     kernel_name: str | None,
     no_progress: bool,
-    store: Path | None,
+    store: str | None,
 ) -> None:
     """Run NOTEBOOK unattended with papermill; resume its suspended runs.
 
@@ -578,7 +577,7 @@ def run_command(
             for promise in waiting:
                 click.echo(f"  {_resolve_hint(promise, path)}")
             if not waiting:
-                show = command_line("show", [summary.workflow_id], [("--store", str(path))])
+                show = command_line("show", [summary.workflow_id], [("--store", _shown(path))])
                 click.echo(f"  {summary.workflow_id}: a signal or timer ({show})")
         click.echo("then run the notebook again to finish them.")
     sys.exit(result.exit_code)
@@ -597,6 +596,8 @@ def _who() -> str:
 # (they import nothing of this package: no import cycle).
 from flovyn_nb.cli import retry as _retry
 from flovyn_nb.cli.check import check as _check
+from flovyn_nb.cli.migrate import migrate as _migrate
 
 main.add_command(_check)
+main.add_command(_migrate)
 _retry.register(main, _Errors, _store_option, _store_path, _json_value, command_line)

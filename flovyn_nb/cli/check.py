@@ -41,12 +41,11 @@ import click
 @click.option(
     "--store",
     "store",
-    type=click.Path(path_type=Path),
     default=None,
-    help="Store file (default: $FLOVYN_NB_STORE or ./.flovyn/flovyn.duckdb).",
+    help="Store file or postgresql:// URL (default: $FLOVYN_NB_STORE, then the nearest .flovyn/).",
 )
 def check(
-    name: str, modules: tuple[str, ...], runs: tuple[str, ...], as_json: bool, store: Path | None
+    name: str, modules: tuple[str, ...], runs: tuple[str, ...], as_json: bool, store: str | None
 ) -> None:
     """Replay the recorded runs of workflow NAME on its current code, executing nothing.
 
@@ -59,7 +58,7 @@ def check(
     for module in modules:
         load_definitions(module)
     try:
-        path = Path(client.store_location(store))
+        path = client.store_target(store)
         results = client.check_replay(name, list(runs) or None, store=path)
     except FlovynError as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None

@@ -8,7 +8,6 @@ heartbeat, within seconds).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -40,7 +39,7 @@ def register(
     main: click.Group,
     errors: Callable[[], Any],
     store_option: Callable[[Any], Any],
-    store_path: Callable[[Path | None], Path],
+    store_path: Callable[[str | None], str],
     json_value: Callable[[str, str], Any],
     command_line: Callable[..., str],
 ) -> None:
@@ -51,7 +50,7 @@ def register(
     @click.argument("workflow_id")
     @click.option("--reason", default="retried from the command line", help="Recorded with it.")
     @store_option
-    def retry(workflow_id: str, reason: str, store: Path | None) -> None:
+    def retry(workflow_id: str, reason: str, store: str | None) -> None:
         """Run failed or cancelled run WORKFLOW_ID again, from its failed step, with the
         code registered now (the steps before it are reused, not run again)."""
         from flovyn_nb import client
@@ -77,7 +76,7 @@ def register(
     @click.option("--input", "input_text", default=None, help="A new input, as JSON.")
     @store_option
     def fork(
-        source_id: str, step: str, new_id: str | None, input_text: str | None, store: Path | None
+        source_id: str, step: str, new_id: str | None, input_text: str | None, store: str | None
     ) -> None:
         """Start a new run from SOURCE_ID that reuses its steps before STEP (a 1-based
         number or a step name) and runs STEP onward with the code registered now."""

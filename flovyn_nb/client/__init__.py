@@ -38,6 +38,7 @@ from flovyn_nb.store import (
     SettlePromise,
     Store,
     default_store_path,
+    is_url,
     location_of,
     open_store,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "retry_run", "run_logs", "run_snapshot", "run_source_hashes", "run_streams", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
     "ReplayCheck", "StepRecord", "check_replay", "replay_summary", "step_record",
+    "migrate_store", "store_target",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -62,6 +64,7 @@ _engine: Engine | None = None
 _runtime: Runtime | None = None
 _feed: Feed | None = None  # the change feed, made on the first watch()
 _stores: dict[str, Store] = {}
+_targets: dict[str, str] = {}  # store location -> the URL (with its password) that opens it
 _handle_display: HandleDisplay | None = None
 
 
@@ -88,9 +91,7 @@ def start(
                 f"an engine is already running on {_engine.store.location}; "
                 "call flovyn_nb.stop() first"
             )
-        engine = Engine(
-            store if store is not None else default_store_path(), clock=clock, **options
-        )
+        engine = Engine(store_target(store), clock=clock, **options)
         engine.start()
         _engine = engine
         runtime = _runtime = Runtime(engine, _stop_engine)
@@ -155,12 +156,27 @@ def store_for(store: str | os.PathLike[str] | None, *, flush: bool = True) -> St
         if flush:
             engine.flush()
         return engine.store
-    location = location_of(store if store is not None else default_store_path())
+    target = store_target(store)
+    location = location_of(target)
     with _lock:
         cached = _stores.get(location)
         if cached is None:
-            cached = _stores[location] = open_store(location, create=False)
+            cached = _stores[location] = open_store(target, create=False)
         return cached
+
+
+def store_target(store: str | os.PathLike[str] | None = None) -> str:
+    """What opens the store a query with ``store=`` reads (like :func:`store_location`,
+    but a URL keeps its password: a location this process saw as a URL maps back to it)."""
+    if store is None:
+        engine = _current()
+        store = engine.store.location if engine is not None else default_store_path()
+    if not is_url(store):
+        return location_of(store)
+    location = location_of(store)
+    if location != str(store):  # a URL with its password: kept here, never shown
+        _targets[location] = str(store)
+    return _targets.get(location, str(store))
 
 
 def start_workflow(
@@ -628,3 +644,4 @@ from flovyn_nb.client.replay_check import ReplayCheck, check_replay
 from flovyn_nb.client.replay_check import summary as replay_summary
 
 retry.bind(retry.Access(engine_on=_engine_on, store_for=store_for, inbox_write=_inbox_write))
+from flovyn_nb.client.migrate import migrate_store

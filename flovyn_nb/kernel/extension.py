@@ -65,7 +65,7 @@ def load(ipython: Any) -> None:
             unload(ipython)
         raise
     sys.stdout.write(
-        f"flovyn_nb: engine running on {_shown(Path(engine.store_location))} ({chosen} mode)\n"
+        f"flovyn_nb: engine running on {_shown(engine.store_location)} ({chosen} mode)\n"
     )
 
 
@@ -95,9 +95,11 @@ def _write_summary() -> None:
             pass  # the kernel is going away; the batch runner then reports no runs
 
 
-def _shown(path: Path) -> str:
-    """The store path relative to the working folder when it is inside it."""
+def _shown(location: str) -> str:
+    """The store path relative to the working folder when it is inside it (a URL as is)."""
+    if "://" in location:
+        return location
     try:
-        return str(path.relative_to(Path.cwd().resolve()))
+        return str(Path(location).relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        return location

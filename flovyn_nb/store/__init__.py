@@ -1,8 +1,9 @@
 """The store: the :class:`Store` protocol, the rows that cross it, and its backends.
 
-Only the backends (``duckdb/`` now; ``postgres/`` next) import a database driver; no
+Only the backends (``duckdb/``, ``postgres/``) import a database driver; no
 connection, statement or driver type leaves this package. Open a store with
-:func:`open_store`: a file path opens the embedded DuckDB backend. Errors leave as
+:func:`open_store`: a file path opens the embedded DuckDB backend, a ``postgresql://`` URL
+the PostgreSQL backend (psycopg loads only then). Errors leave as
 :class:`~flovyn_nb.errors.FlovynError` subclasses (mostly :class:`StoreError`).
 
 - ``protocol.py``: :class:`Store` (one method per intent), :class:`Change` and the intents
@@ -15,6 +16,7 @@ connection, statement or driver type leaves this package. Open a store with
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -92,6 +94,7 @@ __all__ = [
     "as_stored",
     "canonical_path",
     "default_store_path",
+    "is_url",
     "location_of",
     "open_store",
 ]
@@ -99,6 +102,10 @@ __all__ = [
 DEFAULT_STORE = Path(".flovyn") / "flovyn.duckdb"
 # ``scheme://`` at the start: a URL, not a file name (a Windows drive letter has no //).
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):[^@/?#]*@")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+# ``postgresql:/host/db``: what ``Path("postgresql://host/db")`` makes of a URL.
+_MANGLED_URL = re.compile(r"^postgres(?:ql)?:(?!//)", re.IGNORECASE)
 
 
 def canonical_path(path: str | os.PathLike[str]) -> Path:
@@ -107,9 +114,13 @@ def canonical_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def default_store_path() -> Path:
-    """``FLOVYN_NB_STORE`` if set, else ``./.flovyn/flovyn.duckdb``."""
-    return Path(os.environ.get("FLOVYN_NB_STORE") or DEFAULT_STORE)
+def default_store_path() -> str | Path:
+    """``FLOVYN_NB_STORE`` if set (a path, or a URL kept as given), else
+    ``./.flovyn/flovyn.duckdb``."""
+    text = os.environ.get("FLOVYN_NB_STORE")
+    if text and _scheme(text) is not None:
+        return text
+    return Path(text or DEFAULT_STORE)
 
 
 def _scheme(target: str | os.PathLike[str]) -> str | None:
@@ -117,35 +128,62 @@ def _scheme(target: str | os.PathLike[str]) -> str | None:
     return None if match is None else match.group(1).lower()
 
 
+def is_url(target: str | os.PathLike[str]) -> bool:
+    """Whether ``target`` is a URL (``scheme://…``) rather than a file path."""
+    return _scheme(target) is not None
+
+
 def location_of(target: str | os.PathLike[str]) -> str:
     """The :attr:`Store.location` a store opened on ``target`` would have (no I/O beyond
-    resolving a path)."""
+    resolving a path; a URL's password is replaced by ``***``).
+
+    Raises:
+        InvalidInput: a PostgreSQL URL that lost a slash (``Path("postgresql://…")``).
+    """
+    if _MANGLED_URL.match(str(target)):
+        raise InvalidInput(
+            f"the store {target!s} looks like a PostgreSQL URL that lost a slash; write "
+            "postgresql://user@host:port/database (a store is a file path or such a URL)"
+        )
     if _scheme(target) is not None:
-        return str(target)
+        return _PASSWORD.sub(r"\1:***@", str(target))
     return str(canonical_path(target))
 
 
+def _open_postgres(url: str, *, create: bool, **options: Any) -> Store:
+    # Found, not imported here: only the backend imports its driver.
+    if importlib.util.find_spec("psycopg") is None:
+        raise StoreError(
+            "PostgreSQL stores need psycopg: pip install 'flovyn_nb[postgres]'",
+            path=location_of(url),
+        )
+    from flovyn_nb.store.postgres import PostgresStore
+
+    return PostgresStore(url, create=create, **options)
+
+
 def open_store(target: str | os.PathLike[str], *, create: bool = True, **options: Any) -> Store:
-    """Open the store at ``target``: a file path opens the embedded DuckDB backend.
+    """Open the store at ``target``: a file path opens the embedded DuckDB backend, a
+    ``postgresql://`` URL the PostgreSQL one.
 
     Args:
-        target: a path (DuckDB file) or a URL (``postgresql://…``, not available yet).
-        create: create a missing file (and its folder); otherwise that is a StoreError.
-        options: backend options (DuckDB: ``lock_timeout``, ``idle_release``).
+        target: a path (DuckDB file) or a ``postgresql://`` (``postgres://``) URL.
+        create: create a missing file (and its folder), or the tables in an empty
+            database; otherwise that is a StoreError.
+        options: backend options (DuckDB: ``lock_timeout``, ``idle_release``;
+            PostgreSQL: ``lock_timeout``, ``lease``, ``pool_size``).
 
     Raises:
         InvalidInput: a URL whose scheme no backend serves.
         StoreError: the store cannot be opened or created.
     """
     scheme = _scheme(target)
-    if scheme in ("postgresql", "postgres"):
-        raise StoreError(
-            "PostgreSQL stores are not available yet in this version of flovyn_nb; "
-            "use a DuckDB file path for now"
-        )
+    location_of(target)  # refuses a mangled URL
+    if scheme in POSTGRES_SCHEMES:
+        return _open_postgres(str(target), create=create, **options)
     if scheme is not None:
         raise InvalidInput(
-            f"unknown store URL scheme {scheme!r} in {target!s}; give a file path "
+            f"unknown store URL scheme {scheme!r} in {location_of(target)}; give a file path "
             "(a DuckDB store) or a postgresql:// URL"
         )
     from flovyn_nb.store.duckdb import DuckDBStore  # the driver loads on first use

@@ -48,7 +48,7 @@ class Actions:
 
     def __init__(
         self,
-        store: Path,
+        store: Path | str,
         changed: Callable[[], None],
         *,
         reopened: Callable[[], None] | None = None,

@@ -61,7 +61,7 @@ class Dashboard(PanelWidget):
         updater().add(self)
 
     def _read_list(self) -> None:
-        self._store_name = self.store.name
+        self._store_name = str(getattr(self.store, "name", self.store))  # a URL: itself
         self._runs = client.list_runs(store=self.store)
         self._promises = client.pending_promises(store=self.store)
 

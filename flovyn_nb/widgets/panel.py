@@ -164,7 +164,7 @@ class RunPanel(PanelWidget):
         super().close()
 
 
-_panels: dict[tuple[Path, str], RunPanel] = {}
+_panels: dict[tuple[Path | str, str], RunPanel] = {}
 _panels_lock = threading.Lock()
 
 

@@ -29,11 +29,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SETTLE_READ_GAP = 0.05  # batch displays re-read a settling run at most 20 times a second
 
 
-def store_key(store: str | os.PathLike[str] | None) -> Path:
+def store_key(store: str | os.PathLike[str] | None) -> Path | str:
     """The store a panel reads, fixed when the panel is made: the given path, else the
     running engine's store, else the default store (all by canonical path, so that a
-    panel keeps reading the same file after the engine stops)."""
-    return Path(client.store_location(store))
+    panel keeps reading the same file after the engine stops; a URL stays a string)."""
+    location = client.store_location(store)
+    return location if "://" in location else Path(location)
 
 
 def _micros(when: datetime) -> int:
@@ -119,7 +120,7 @@ def _event(row: EventRow) -> Ev:
 class RunState:
     """One run as a panel shows it; see the module docstring for who calls what."""
 
-    def __init__(self, workflow_id: str, store: Path) -> None:
+    def __init__(self, workflow_id: str, store: Path | str) -> None:
         self.workflow_id = workflow_id
         self.store = store
         self.queue: deque[tuple[str, Any]] = deque()  # (what, data) from the engine listener

@@ -24,7 +24,7 @@ class Target(Protocol):
     """What the updater drives: a run panel or a dashboard."""
 
     min_interval: float
-    store: Path
+    store: Path | str
 
     def routes(self) -> set[str] | None:
         """Execution ids whose events this target wants (None: every run's)."""
@@ -60,7 +60,7 @@ class Updater:
         self._entries: dict[Target, _Entry] = {}
         self._routes: dict[str, list[Target]] = {}
         self._everything: list[Target] = []
-        self._feeds: dict[Path, client.Subscription | None] = {}  # None: being subscribed
+        self._feeds: dict[Path | str, client.Subscription | None] = {}  # None: being subscribed
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -131,7 +131,7 @@ class Updater:
 
     # -- the change feed (engine loop for live items, feed thread for bells) ------------
 
-    def _on_change(self, store: Path, change: client.Change) -> None:
+    def _on_change(self, store: Path | str, change: client.Change) -> None:
         with self._cond:
             if change.from_elsewhere:
                 # Another process committed, or an engine (re)started: runs may have changed
