@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import click
 
+from flovyn_nb.cli import details
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -101,7 +103,11 @@ class _Group(click.Group):
 
 
 class _Errors:
-    """Turn flovyn errors into one clear line and exit code 1."""
+    """Turn flovyn errors into one clear line and exit code 1; the line names the store
+    it is about (a run "not found" in the wrong store is the usual surprise)."""
+
+    def __init__(self, store: Path | None = None) -> None:
+        self.store = store
 
     def __enter__(self) -> None:
         return None
@@ -112,7 +118,10 @@ class _Errors:
         from flovyn_nb.errors import FlovynError
 
         if exc is not None and isinstance(exc, FlovynError):
-            raise click.ClickException(str(exc)) from None
+            message = str(exc)
+            if self.store is not None and str(self.store) not in message:
+                message = f"{message} (store: {self.store})"
+            raise click.ClickException(message) from None
 
 
 class _NotJson(ValueError):
@@ -240,14 +249,16 @@ def runs(
     from flovyn_nb import client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         found = client.list_runs(status=list(statuses) or None, kind=kind, limit=limit, store=path)
     if as_json:
         _dump([_run_json(r) for r in found])
         return
     from rich.table import Table
 
-    table = Table(title=_text(f"{len(found)} run(s) in {path}"), title_justify="left")
+    # Plain echo, not a table title: rich would wrap a long store path.
+    click.echo(f"{len(found)} run(s) in {path}")
+    table = Table()
     for column in ("workflow id", "kind", "status", "created", "updated"):
         table.add_column(column)
     for r in found:
@@ -270,7 +281,7 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
     from flovyn_nb import client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         run = client.get_run(workflow_id, store=path)
         promises = client.pending_promises(run.workflow_id, store=path)
     if as_json:
@@ -298,35 +309,25 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
         console.print(_text(f"output: {_short(run.output, 200)}"))
     if run.error is not None:
         console.print(_text(f"error:  {run.error.type}: {run.error.message}"))
+        if run.error.traceback:
+            text, hidden = details.user_traceback(run.error.traceback)
+            note = f" ({hidden} engine frame(s) hidden)" if hidden else ""
+            click.echo(f"traceback{note}:\n{text.rstrip()}")
     table = Table(title="timeline", title_justify="left")
     for column in ("seq", "+ms", "event", "details"):
         table.add_column(column)
     start = run.events[0].ts if run.events else run.created_at
     for e in run.events:
         offset = (e.ts - start).total_seconds() * 1000
-        table.add_row(str(e.seq), f"{offset:.1f}", e.type.value, _text(_event_summary(e.payload)))
+        table.add_row(
+            str(e.seq), f"{offset:.1f}", e.type.value, _text(details.event_summary(e.payload))
+        )
     console.print(table)
     for p in promises:
         due = f", times out {_when(p.timeout_at)} UTC" if p.timeout_at else ""
         # Plain echo: rich would wrap a long command line, and a pasted command must be whole.
         click.echo(f"waiting for promise {p.name!r}{due}:")
         click.echo(f"  {_resolve_hint(p, path)}")
-
-
-def _event_summary(payload: dict[str, Any]) -> str:
-    for key in ("taskKind", "promiseName", "signalName", "operationName", "timerId", "kind", "key"):
-        if key in payload:
-            extra = ""
-            if "attempt" in payload:
-                extra = f" attempt {payload['attempt']}"
-            return f"{payload[key]}{extra}"
-    if "error" in payload and isinstance(payload["error"], dict):
-        return _short(f"{payload['error'].get('type')}: {payload['error'].get('message')}")
-    if "output" in payload:
-        return _short(payload["output"])
-    if "attempt" in payload:
-        return f"attempt {payload['attempt']}"
-    return ""
 
 
 @main.command()
@@ -338,21 +339,29 @@ def logs(workflow_id: str, follow: bool, store: Path | None) -> None:
     from flovyn_nb import client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         run = client.get_run(workflow_id, events=False, store=path)
+        labels: dict[str, str] = {}
         seen = 0
+        told_empty = False
         rung = threading.Event()
         # Another process writes the run: its commits ring the store's doorbell.
         feed = client.watch(lambda change: rung.set(), store=path) if follow else None
         while True:
             rung.clear()
             entries = client.run_logs(run.execution_id, store=path)
+            if any(
+                e.task_execution_id not in labels for e in entries[seen:] if e.task_execution_id
+            ):
+                folded = client.run_snapshot(run.execution_id, store=path).fold()
+                labels = details.step_labels(folded)
             for entry in entries[seen:]:
-                step = (
-                    "workflow" if entry.task_execution_id is None else entry.task_execution_id[:8]
-                )
+                step = details.log_label(entry.task_execution_id, labels)
                 line = f"{_when(entry.ts)} {step:>8} {entry.stream:<8} {entry.message}"
                 click.echo(line, err=entry.stream == "stderr")
+            if not entries and not told_empty:
+                told_empty = True  # said once; --follow then prints lines as they come
+                click.echo(f"no log lines for run {run.workflow_id}" + (" yet" if follow else ""))
             seen = len(entries)
             if not follow:
                 return
@@ -372,14 +381,15 @@ def promises(as_json: bool, store: Path | None) -> None:
     from flovyn_nb import client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         found = client.pending_promises(store=path)
     if as_json:
         _dump([_promise_json(p, path) for p in found])
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(found)} pending promise(s)", title_justify="left")
+    click.echo(f"{len(found)} pending promise(s) in {path}")
+    table = Table()
     for column in ("workflow id", "promise", "created", "times out", "expects"):
         table.add_column(column)
     for p in found:
@@ -410,9 +420,10 @@ def resolve(workflow_id: str, name: str, value: str, early: bool, store: Path | 
     from flovyn_nb import client
 
     data = _json_value(value, "--value")
-    with _Errors():
+    path = _store_path(store)
+    with _Errors(path):
         client.resolve_promise(
-            workflow_id, name, data, store=_store_path(store), resolved_by=_who(), allow_early=early
+            workflow_id, name, data, store=path, resolved_by=_who(), allow_early=early
         )
     click.echo(f"resolved {workflow_id}/{name}")
 
@@ -426,12 +437,13 @@ def reject(workflow_id: str, name: str, reason: str, store: Path | None) -> None
     """Reject promise NAME of run WORKFLOW_ID."""
     from flovyn_nb import client
 
-    with _Errors():
+    path = _store_path(store)
+    with _Errors(path):
         client.reject_promise(
             workflow_id,
             name,
             reason,
-            store=_store_path(store),
+            store=path,
             resolved_by=_who(),
             allow_early=False,
         )
@@ -448,8 +460,9 @@ def signal(workflow_id: str, name: str, value: str, store: Path | None) -> None:
     from flovyn_nb import client
 
     data = _json_value(value, "--value")
-    with _Errors():
-        client.signal_workflow(workflow_id, name, data, store=_store_path(store))
+    path = _store_path(store)
+    with _Errors(path):
+        client.signal_workflow(workflow_id, name, data, store=path)
     click.echo(f"signalled {workflow_id}/{name}")
 
 
@@ -460,8 +473,9 @@ def cancel(workflow_id: str, store: Path | None) -> None:
     """Ask run WORKFLOW_ID to stop (its engine cancels it)."""
     from flovyn_nb import client
 
-    with _Errors():
-        client.cancel_workflow(workflow_id, store=_store_path(store))
+    path = _store_path(store)
+    with _Errors(path):
+        client.cancel_workflow(workflow_id, store=path)
     click.echo(f"cancellation requested for {workflow_id}")
 
 
@@ -478,8 +492,9 @@ def sql(query: str, as_csv: bool, write: bool, store: Path | None) -> None:
     """Run a read-only SQL query (one SELECT) over the store's tables."""
     from flovyn_nb import client
 
-    with _Errors():
-        frame = client.sql(query, store=_store_path(store), write=write)
+    path = _store_path(store)
+    with _Errors(path):
+        frame = client.sql(query, store=path, write=write)
     if as_csv:
         click.echo(frame.to_csv(index=False), nl=False)
         return
@@ -494,30 +509,6 @@ def sql(query: str, as_csv: bool, write: bool, store: Path | None) -> None:
 
 
 # -- batch ---------------------------------------------------------------------------------
-
-
-def _parameters(pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    for key, _ in pairs:
-        # papermill assigns each parameter to a Python variable in an injected cell.
-        if not key.isidentifier():
-            raise click.BadParameter(
-                f"{key!r} is not a Python variable name (letters, digits, _)",
-                param_hint="'-p KEY VALUE'",
-            )
-    return {key: _parameter(value) for key, value in pairs}
-
-
-def _parameter(text: str) -> Any:
-    """papermill-style typing of `-p KEY VALUE`: numbers, true/false, null, JSON, or text."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        lowered = text.lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        if lowered in ("none", "null"):
-            return None
-        return text
 
 
 @main.command(name="run")
@@ -556,10 +547,10 @@ def run_command(
     from flovyn_nb import batch, client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         result = batch.run_notebook(
             notebook,
-            parameters=_parameters(parameters),
+            parameters=details.parameters(parameters),
             output=output,
             store=path,
             kernel_name=kernel_name,
@@ -575,7 +566,7 @@ def run_command(
     if result.exit_code == batch.EXIT_SUSPENDED:
         click.echo("suspended runs wait for:")
         for summary in result.suspended:
-            with _Errors():
+            with _Errors(path):
                 waiting = client.pending_promises(summary.workflow_id, store=path)
             for promise in waiting:
                 click.echo(f"  {_resolve_hint(promise, path)}")

@@ -1,0 +1,104 @@
+"""What ``flovyn-nb show`` and ``logs`` print beyond the run's row: the failure's
+traceback (engine frames hidden), step names for log lines, and why a run waits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+# Frames of the engine's own machinery (the thread hop, the run loop, the task
+# executor): they say nothing about the user's code, so a traceback hides them.
+_ENGINE_FRAME_MARKERS = (
+    "/flovyn_nb/engine/",
+    "/flovyn_nb/context.py",
+    "/flovyn_nb/history/",
+    "/anyio/",
+    "/concurrent/futures/",
+    "/asyncio/",
+)
+
+
+def user_traceback(text: str) -> tuple[str, int]:
+    """``text`` without the frames of the engine (and anyio/asyncio) it ran through, and
+    how many frames were hidden; a traceback with only such frames stays whole."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    hidden = 0
+    skipping = False
+    for line in lines:
+        if line.startswith('  File "'):
+            skipping = any(marker in line for marker in _ENGINE_FRAME_MARKERS)
+            hidden += skipping
+            if not skipping:
+                kept.append(line)
+            continue
+        if skipping and line.startswith("    "):
+            continue  # the frame's source line and its ^^^ marks
+        skipping = False
+        kept.append(line)
+    if hidden and not any(line.startswith('  File "') for line in kept):
+        return text, 0
+    return "\n".join(kept), hidden
+
+
+def step_labels(folded: Any) -> dict[str, str]:
+    """Task execution id → the step's label (``fetch``, ``fetch #2``) in a folded run."""
+    return {step.key: step.label for step in folded.steps}
+
+
+def log_label(task_execution_id: str | None, labels: dict[str, str]) -> str:
+    """The name a log line is shown under: its step's label, ``workflow`` for the
+    workflow's own code, the id's start for a step the history does not name."""
+    if task_execution_id is None:
+        return "workflow"
+    return labels.get(task_execution_id, task_execution_id[:8])
+
+
+def short(value: Any, width: int = 60) -> str:
+    """``value`` as one line of at most ``width`` characters."""
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def event_summary(payload: dict[str, Any]) -> str:
+    """The one detail of an event worth a column: its step name (and attempt), else its
+    error, output or attempt."""
+    for key in ("taskKind", "promiseName", "signalName", "operationName", "timerId", "kind", "key"):
+        if key in payload:
+            extra = ""
+            if "attempt" in payload:
+                extra = f" attempt {payload['attempt']}"
+            return f"{payload[key]}{extra}"
+    if "error" in payload and isinstance(payload["error"], dict):
+        return short(f"{payload['error'].get('type')}: {payload['error'].get('message')}")
+    if "output" in payload:
+        return short(payload["output"])
+    if "attempt" in payload:
+        return f"attempt {payload['attempt']}"
+    return ""
+
+
+def parameters(pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    for key, _ in pairs:
+        # papermill assigns each parameter to a Python variable in an injected cell.
+        if not key.isidentifier():
+            raise click.BadParameter(
+                f"{key!r} is not a Python variable name (letters, digits, _)",
+                param_hint="'-p KEY VALUE'",
+            )
+    return {key: parameter(value) for key, value in pairs}
+
+
+def parameter(text: str) -> Any:
+    """papermill-style typing of `-p KEY VALUE`: numbers, true/false, null, JSON, or text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        if lowered in ("none", "null"):
+            return None
+        return text
