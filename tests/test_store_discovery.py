@@ -18,11 +18,19 @@ from tests.kernel_harness.harness import Kernel
 CLI = [sys.executable, "-m", "flovyn_nb.cli"]
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != "FLOVYN_NB_STORE"}
     environment.update(env or {})
     return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=60
+        [*CLI, *args],
+        check=False,
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

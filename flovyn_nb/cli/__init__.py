@@ -309,10 +309,8 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
         console.print(_text(f"output: {_short(run.output, 200)}"))
     if run.error is not None:
         console.print(_text(f"error:  {run.error.type}: {run.error.message}"))
-        if run.error.traceback:
-            text, hidden = details.user_traceback(run.error.traceback)
-            note = f" ({hidden} engine frame(s) hidden)" if hidden else ""
-            click.echo(f"traceback{note}:\n{text.rstrip()}")
+        for title, trace in details.failure_tracebacks(run, client.RunSnapshot(run, []).fold()):
+            click.echo(f"{title}:\n{trace}")
     table = Table(title="timeline", title_justify="left")
     for column in ("seq", "+ms", "event", "details"):
         table.add_column(column)
@@ -547,7 +545,7 @@ def run_command(
     from flovyn_nb import batch, client
 
     path = _store_path(store)
-    with _Errors(path):
+    with _Errors():  # its errors are about the notebook, and name the store when it is at fault
         result = batch.run_notebook(
             notebook,
             parameters=details.parameters(parameters),

@@ -43,6 +43,24 @@ def user_traceback(text: str) -> tuple[str, int]:
     return "\n".join(kept), hidden
 
 
+def failure_tracebacks(run: Any, folded: Any) -> list[tuple[str, str]]:
+    """(title, traceback) of a failed run: the failed steps' own tracebacks first (where
+    the user's code raised), then the workflow's; engine frames hidden in each."""
+    found: list[tuple[str, str]] = []
+    for step in folded.steps:
+        failure = step.error
+        if failure is not None and failure.traceback:
+            found.append((f"step {step.label} raised", failure.traceback))
+    if run.error is not None and run.error.traceback:
+        found.append(("the workflow raised", run.error.traceback))
+    shown = []
+    for title, text in found:
+        trace, hidden = user_traceback(text)
+        note = f" ({hidden} engine frame(s) hidden)" if hidden else ""
+        shown.append((title + note, trace.rstrip()))
+    return shown
+
+
 def step_labels(folded: Any) -> dict[str, str]:
     """Task execution id → the step's label (``fetch``, ``fetch #2``) in a folded run."""
     return {step.key: step.label for step in folded.steps}
