@@ -10,6 +10,7 @@ from typing import Any
 
 from flovyn_nb import client
 from flovyn_nb.model import EventType, PromiseInfo, RunInfo
+from flovyn_nb.widgets import shown
 from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.forms import build_form
 from flovyn_nb.widgets.panel import PanelWidget
@@ -172,6 +173,7 @@ class Dashboard(PanelWidget):
             selected.refresh(bell=bell)
         self._problem = None
         self.data = self._snapshot()
+        shown.changed(self)
 
     def fail(self, exc: BaseException) -> None:
         self._problem = f"cannot read the store: {describe(exc)}"

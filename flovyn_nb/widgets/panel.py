@@ -11,6 +11,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from flovyn_nb.widgets import shown
 from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.mode import get_mode
 from flovyn_nb.widgets.render import run_html, run_json, run_text
@@ -48,6 +49,18 @@ class PanelWidget(anywidget.AnyWidget):
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> Any:
         return filter_bundle(self._bundle(), include, exclude)
 
+    def _ipython_display_(self) -> None:
+        # display_data with a display id (see widgets/shown.py): its static form can be
+        # kept current, which an execute_result's cannot.
+        shown.show(self)
+
+    def static_signature(self) -> tuple[str, bool]:
+        """(status, final) of what the static form shows (see widgets/shown.py)."""
+        return "", False
+
+    def refresh_static(self) -> None:
+        """Recompute the static form from the store (kernel main thread, after a cell)."""
+
 
 def filter_bundle(bundle: dict[str, JSON], include: Any, exclude: Any) -> dict[str, JSON]:
     if include:
@@ -79,6 +92,8 @@ class RunPanel(PanelWidget):
         self._state = state
         self._actions = actions
         self._problem: str | None = None
+        # The updater thread and the after-cell flush both read the run state.
+        self._reading = threading.Lock()
         super().__init__(data=self._snapshot())
         self.on_msg(self._on_msg)
         if not state.final:
@@ -134,11 +149,26 @@ class RunPanel(PanelWidget):
         return not self._state.final
 
     def update(self, *, bell: bool) -> None:
-        self._state.refresh(bell=bell)
-        self._problem = None
-        self.data = self._snapshot()
+        with self._reading:
+            self._state.refresh(bell=bell)
+            self._problem = None
+            data = self._snapshot()
+        self.data = data
         if self._state.final:
             updater().remove(self)
+        shown.changed(self)
+
+    def static_signature(self) -> tuple[str, bool]:
+        return self.status, self._state.final
+
+    def refresh_static(self) -> None:
+        with self._reading:
+            self._state.mark_reload()
+            self._state.refresh(bell=True)
+            view = self._state.view
+            if view is not None:
+                self._text = run_text(view)
+                self._html = run_html(view, self._state.logs)
 
     def fail(self, exc: BaseException) -> None:
         self._problem = f"cannot read the run: {describe(exc)}"

@@ -200,11 +200,17 @@ _COLORS = {
 }
 _BOX = (
     "font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;"
-    "border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;max-width:960px"
+    "border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;max-width:960px;"
+    # Long values wrap (or scroll in their own box), never out of the panel's border.
+    "box-sizing:border-box;overflow-wrap:anywhere;overflow-x:auto"
 )
-_CELL = "padding:2px 8px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top"
+_CELL = (
+    "padding:2px 8px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top;"
+    "max-width:480px;overflow-wrap:anywhere"
+)
 _PRE = (
-    "white-space:pre-wrap;font-family:var(--jp-code-font-family,monospace);font-size:12px;"
+    "white-space:pre-wrap;overflow-wrap:anywhere;font-family:var(--jp-code-font-family,monospace);"
+    "font-size:12px;"
     "margin:4px 0;padding:6px;background:#f6f8fa;border-radius:4px;max-height:320px;overflow:auto"
 )
 
