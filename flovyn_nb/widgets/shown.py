@@ -68,7 +68,21 @@ def show(panel: Shown) -> None:
     display(bundle, raw=True, display_id=record.display_id)  # type: ignore[no-untyped-call]
 
 
+# The last static form of every display (display id -> text/plain, text/html), for the
+# kernel's goodbye (see release): a few KB each.
+_static: dict[str, tuple[str, str]] = {}
+
+RELEASED = (
+    '<div class="flovyn-disconnected" style="margin:0 0 4px;font-weight:600">'
+    "disconnected — re-run the cell to see this run live again</div>"
+)
+
+
 def _remember(record: _Record, panel: Shown, bundle: dict[str, Any]) -> None:
+    _static[record.display_id] = (
+        str(bundle.get("text/plain", "")),
+        str(bundle.get("text/html", "")),
+    )
     record.html = str(bundle.get("text/html", ""))
     record.status, record.final = panel.static_signature()
     record.last = time.monotonic()
@@ -109,12 +123,47 @@ def flush() -> None:
         changed(panel, force=True)
 
 
+def release() -> None:
+    """The kernel is shutting down or restarting: replace every display with its last
+    static form, without the widget (whose model dies with the kernel) and marked
+    disconnected. The front end then shows that instead of a dead panel, and a notebook
+    saved afterwards opens with readable panels and no "model not found"."""
+    from IPython.display import update_display
+
+    try:
+        flush()
+    except Exception:  # noqa: S110 - the kernel is going away; the last known form stays
+        pass
+    with _lock:
+        forms = list(_static.items())
+    for display_id, (text, html) in forms:
+        bundle = {"text/plain": f"[disconnected] {text}", "text/html": RELEASED + html}
+        update_display(bundle, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
+
+
 def install(ipython: Any) -> None:
-    """Flush after every cell in this IPython shell (once)."""
+    """Flush after every cell in this IPython shell, and release the displays when its
+    kernel shuts down or restarts (once)."""
     events = ipython.events
     callbacks = events.callbacks.get("post_run_cell", [])
     if not any(getattr(cb, "__name__", "") == "_flush_after_cell" for cb in callbacks):
         events.register("post_run_cell", _flush_after_cell)
+    kernel = getattr(ipython, "kernel", None)
+    shutdown = getattr(kernel, "do_shutdown", None)
+    if shutdown is not None and not getattr(shutdown, "_flovyn_releases", False):
+
+        def do_shutdown(restart: bool) -> Any:
+            # A shutdown_request (restart or shut down) reaches here while IOPub still
+            # works, unlike atexit; a crashed kernel never does, and panel.js then marks
+            # its views disconnected on its own.
+            try:
+                release()
+            except Exception:  # noqa: S110 - never stand in the way of a shutdown
+                pass
+            return shutdown(restart)
+
+        do_shutdown._flovyn_releases = True  # type: ignore[attr-defined]
+        setattr(kernel, "do_shutdown", do_shutdown)  # noqa: B010 - kernel is Any | None to mypy
 
 
 def _flush_after_cell(result: Any = None) -> None:

@@ -10,6 +10,19 @@ const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
 // Glyphs that plain system fonts have (no emoji font needed).
 const KIND_ICON = { task: "▶", timer: "◔", promise: "✎", child: "↳", signal: "✉", operation: "◆" };
 
+// What the user did in a panel (open log groups, typed form values), by panel: the view is
+// re-created whenever the kernel replaces the output's static form (update_display), and
+// a re-created view must look the same.
+const MEMORY = new Map();
+function memoryFor(key) {
+  let memory = MEMORY.get(key);
+  if (!memory) {
+    memory = { expanded: new Set(), drafts: new Map() };
+    MEMORY.set(key, memory);
+  }
+  return memory;
+}
+
 function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -109,12 +122,29 @@ function formValues(card) {
 }
 
 // One card per pending promise; kept across snapshots so typed input survives updates.
-function promiseCard(promise, send, showRun) {
+function restoreDraft(body, draft) {
+  if (!draft) return;
+  for (const input of body.querySelectorAll("[data-path]")) {
+    const value = draft[input.getAttribute("data-path")];
+    if (value === undefined) continue;
+    if (input.type === "checkbox") input.checked = !!value;
+    else input.value = value;
+  }
+}
+
+function promiseCard(promise, send, showRun, drafts) {
   const reason = h("input", { type: "text", class: "fnb-reason", placeholder: "reason (for Reject)" });
   const note = h("div", { class: "fnb-note" });
   const error = h("div", { class: "fnb-form-error", role: "alert" });
   const countdown = h("span", { class: "fnb-countdown" });
   const body = h("div", { class: "fnb-form-body" }, fieldNode(promise.form, true));
+  const draftKey = `${promise.workflow_id}\u0000${promise.name}`;
+  if (drafts) {
+    restoreDraft(body, drafts.get(draftKey));
+    const keep = () => drafts.set(draftKey, formValues(body));
+    body.addEventListener("input", keep);
+    body.addEventListener("change", keep);
+  }
   const resolve = h("button", {
     class: "fnb-btn fnb-primary",
     text: "Resolve",
@@ -147,14 +177,14 @@ function promiseCard(promise, send, showRun) {
   };
 }
 
-function syncCards(container, cards, promises, send, showRun) {
+function syncCards(container, cards, promises, send, showRun, drafts) {
   const seen = new Set();
   for (const p of promises) {
     const key = `${p.workflow_id}\u0000${p.name}`;
     seen.add(key);
     let card = cards.get(key);
     if (!card) {
-      card = promiseCard(p, send, showRun);
+      card = promiseCard(p, send, showRun, drafts);
       cards.set(key, card);
       container.append(card.node);
     }
@@ -179,10 +209,11 @@ function logLines(logs, limit) {
 }
 
 class RunView {
-  constructor(send, clock) {
+  constructor(send, clock, memory) {
     this.send = send;
     this.clock = clock;
-    this.expanded = new Set();
+    this.memory = memory || memoryFor(Math.random());
+    this.expanded = this.memory.expanded;
     this.cards = new Map();
     this.run = null;
     this.head = h("div", { class: "fnb-head" });
@@ -200,7 +231,7 @@ class RunView {
     this.renderHead();
     this.problem.textContent = run.problem || "";
     this.problem.style.display = run.problem ? "" : "none";
-    syncCards(this.forms, this.cards, run.promises, this.send, false);
+    syncCards(this.forms, this.cards, run.promises, this.send, false, this.memory.drafts);
     this.renderSteps();
     this.renderLogs();
     this.renderResult();
@@ -362,9 +393,10 @@ class RunView {
 const FILTERS = ["ALL", "RUNNING", "WAITING", "PENDING", "COMPLETED", "FAILED", "CANCELLED"];
 
 class DashboardView {
-  constructor(send, clock) {
+  constructor(send, clock, memory) {
     this.send = send;
     this.clock = clock;
+    this.memory = memory || memoryFor(Math.random());
     this.filter = "ALL";
     this.cards = new Map();
     this.detail = null;
@@ -383,11 +415,11 @@ class DashboardView {
     this.problem.style.display = data.problem ? "" : "none";
     this.renderHead();
     this.promiseTitle.textContent = data.promises.length ? `Waiting for input (${data.promises.length})` : "";
-    syncCards(this.forms, this.cards, data.promises, this.send, true);
+    syncCards(this.forms, this.cards, data.promises, this.send, true, this.memory.drafts);
     this.renderRuns();
     if (data.detail) {
       if (!this.detail || this.detail.run.workflow_id !== data.detail.workflow_id) {
-        this.detail = new RunView(this.send, this.clock);
+        this.detail = new RunView(this.send, this.clock, memoryFor(`detail\u0000${data.detail.workflow_id}`));
         const close = h("button", { class: "fnb-btn fnb-close", text: "× close", onclick: () => this.send({ action: "select", workflow_id: null }) });
         fill(this.detailBox, close, this.detail.node);
       }
@@ -448,24 +480,57 @@ class DashboardView {
 function render({ model, el }) {
   let offset = 0; // kernel clock minus browser clock, so countdowns follow the kernel
   const clock = () => Date.now() + offset;
-  const send = (content) => model.send(content);
+  let disconnected = false;
+  let timer = null;
+  const root = h("div", { class: "fnb" });
+  const send = (content) => {
+    if (disconnected) return;
+    try {
+      model.send(content);
+    } catch (err) {
+      disconnect();
+    }
+  };
   let view = null;
   const draw = () => {
+    if (disconnected) return; // what the panel shows now is its last known state
     const data = model.get("data") || {};
     if (data.now) offset = data.now - Date.now();
     const Kind = data.kind === "dashboard" ? DashboardView : RunView;
     if (!view || !(view instanceof Kind)) {
-      view = new Kind(send, clock);
-      fill(el, h("div", { class: "fnb" }, view.node));
+      const key = data.kind === "dashboard" ? `dashboard\u0000${data.store}` : `run\u0000${data.workflow_id}`;
+      view = new Kind(send, clock, memoryFor(key));
+      fill(el, root);
+      fill(root, view.node);
     }
     if (data.kind) view.update(data);
   };
+  // The kernel is gone (restarted, shut down) or never answered: say so, stop every
+  // countdown and disable every action, since nothing here can reach a run any more.
+  const disconnect = () => {
+    if (disconnected) return;
+    disconnected = true;
+    clearInterval(timer);
+    root.classList.add("fnb-disconnected");
+    root.prepend(h("div", { class: "fnb-disconnected-note", role: "status", text: "disconnected — re-run the cell to reconnect this panel" }));
+    for (const node of root.querySelectorAll("button, input, select, textarea")) node.disabled = true;
+    for (const node of root.querySelectorAll("[data-deadline]")) node.removeAttribute("data-deadline");
+  };
+  // The widget manager sets the model's comm_live to false when the kernel restarts or
+  // dies (ipywidgets' disconnect()); its setter triggers "comm_live_update". Backbone
+  // calls back with the view as `this`, whose model tells which way it went.
+  const onCommLive = function () {
+    const live = this && this.model ? this.model.comm_live : false;
+    if (live !== true) disconnect();
+  };
   model.on("change:data", draw);
+  model.on("comm_live_update", onCommLive);
   draw();
-  const timer = setInterval(() => view && view.tick(), 1000);
+  timer = setInterval(() => view && !disconnected && view.tick(), 1000);
   return () => {
     clearInterval(timer);
     model.off("change:data", draw);
+    model.off("comm_live_update", onCommLive);
   };
 }
 
