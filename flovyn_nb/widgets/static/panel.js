@@ -526,6 +526,16 @@ function render({ model, el }) {
   model.on("change:data", draw);
   model.on("comm_live_update", onCommLive);
   draw();
+  // A model restored from the widget state saved in the notebook has no kernel behind
+  // it from the start (no comm_live_update then): a local, never-synced change makes
+  // Backbone call back with the view as `this`, and its model says whether a comm lives.
+  const probe = function () {
+    const inner = this && this.model;
+    if (inner && inner.comm_live === false) disconnect();
+  };
+  model.on("change:_fnb_probe", probe);
+  model.set("_fnb_probe", Date.now());
+  model.off("change:_fnb_probe", probe);
   timer = setInterval(() => view && !disconnected && view.tick(), 1000);
   return () => {
     clearInterval(timer);

@@ -1,0 +1,138 @@
+"""Panels a user keeps open all day, in a real browser (issue 16): after a kernel restart
+a panel says it is disconnected and offers no dead buttons; a saved notebook reopens with
+readable static panels, never "Error displaying widget: model not found".
+
+One JupyterLab and one Chromium for the module; screenshots go to the module's temporary
+folder (printed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser_harness import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    KERNEL_READY,
+    TOKEN,
+    Lab,
+    start_lab,
+    write_notebook,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (make browser-deps)"),
+]
+
+WAITS = """\
+import flovyn_nb as fn
+from datetime import timedelta
+
+@fn.workflow(name="needs-answer")
+async def needs_answer(ctx: fn.WorkflowContext, n: int) -> str:
+    answer = await ctx.promise("answer", timeout=timedelta(hours=2))
+    return f"{n}: {answer}"
+
+h = fn.start_workflow(needs_answer, 7, workflow_id="waits-7")
+h
+"""
+
+
+# Screenshots stay after the run (pytest's own temporary folders are pruned); git ignores it.
+ARTIFACTS = Path(__file__).parent / "artifacts" / "panels"
+
+
+@dataclass
+class Browser:
+    lab: Lab
+    page: Any
+    folder: Path
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    folder = tmp_path_factory.mktemp("panels")
+    # Widget state saved with the notebook (JupyterLab's widget manager setting): a panel
+    # reopened without its kernel renders from it, showing its last state, disconnected.
+    settings = {"@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}}
+    with start_lab(folder, settings=settings) as lab, sync_playwright() as pw:
+        write_notebook(lab.root / "waits.ipynb", ["%load_ext flovyn_nb", WAITS])
+        context = pw.chromium.launch_persistent_context(
+            str(folder / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        try:
+            yield Browser(lab, page, ARTIFACTS)
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+            raise
+        finally:
+            print(f"\nscreenshots in {ARTIFACTS}")
+            context.close()
+
+
+def _open(browser: Browser, name: str) -> None:
+    browser.page.goto(f"{browser.lab.url}/lab/tree/{name}?token={TOKEN}")
+    browser.page.wait_for_function(KERNEL_READY, timeout=45_000)
+
+
+def _save(page: Any) -> None:
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000
+    )
+
+
+def test_a_panel_says_disconnected_after_a_kernel_restart(browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.page
+    _open(browser, "waits.ipynb")
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    card = page.locator(".fnb-run .fnb-card[data-promise='answer']")
+    card.wait_for(timeout=45_000)
+    expect(card.get_by_role("button", name="Resolve")).to_be_enabled()
+    page.screenshot(path=str(browser.folder / "live.png"), full_page=True)
+    _save(page)  # while the kernel lives: its widget state is saved with the notebook
+
+    page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()"
+    )
+    # The panel's output now says so, in its live view (comm gone) or its released static
+    # form (the kernel replaced it on the way down); either way no action is left to click.
+    output = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea")
+    expect(output).to_contain_text("disconnected — re-run the cell", timeout=45_000)
+    expect(output.locator("button:enabled, input:enabled, textarea:enabled")).to_have_count(0)
+    expect(output.locator("[data-deadline]")).to_have_count(0)  # no countdown ticks on
+    page.screenshot(path=str(browser.folder / "disconnected.png"), full_page=True)
+
+
+def test_a_saved_notebook_reopens_with_static_panels(browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.page
+    # A new page load on the notebook saved while its kernel lived (the kernel has been
+    # restarted since): no model of that kernel exists any more.
+    _open(browser, "waits.ipynb")
+    output = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea")
+    expect(output).to_contain_text("waits-7", timeout=30_000)
+    expect(output).to_contain_text("WAITING")
+    expect(output).to_contain_text("disconnected — re-run the cell")
+    expect(output.locator("button:enabled, input:enabled, textarea:enabled")).to_have_count(0)
+    expect(page.get_by_text("model not found")).to_have_count(0)
+    expect(page.get_by_text("Error displaying widget")).to_have_count(0)
+    page.screenshot(path=str(browser.folder / "reopened.png"), full_page=True)
