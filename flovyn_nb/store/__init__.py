@@ -53,6 +53,7 @@ from flovyn_nb.store.rows import (
     SignalRow,
     as_stored,
 )
+from flovyn_nb.store.runquery import RunPage, RunQuery
 
 __all__ = [
     "DEFAULT_STORE",
@@ -76,6 +77,8 @@ __all__ = [
     "ReleaseRun",
     "RequestCancel",
     "ResetPromise",
+    "RunPage",
+    "RunQuery",
     "RunRow",
     "RunUpdate",
     "SendSignal",
