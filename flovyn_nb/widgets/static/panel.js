@@ -389,24 +389,47 @@ class RunView {
 }
 
 // -- the dashboard -------------------------------------------------------------------
+// The kernel sends one page of runs (the store filters, sorts and pages): every filter,
+// search, sort and page turn here is a {action: "query"} message, never a local filter.
 
 const FILTERS = ["ALL", "RUNNING", "WAITING", "PENDING", "COMPLETED", "FAILED", "CANCELLED"];
+const COLUMNS = [
+  { key: "workflow_id", label: "workflow id" },
+  { key: "kind", label: "kind" },
+  { key: "status", label: "status" },
+  { key: "created", label: "created" },
+  { key: "duration", label: "duration" },
+  { key: null, label: "error" },
+];
+
+function fmtDateTime(epochMs) {
+  if (!epochMs) return "";
+  const d = new Date(epochMs);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
 
 class DashboardView {
   constructor(send, clock, memory) {
     this.send = send;
     this.clock = clock;
     this.memory = memory || memoryFor(Math.random());
-    this.filter = "ALL";
     this.cards = new Map();
+    this.open = this.memory.openInbox || (this.memory.openInbox = new Set());
+    this.selectedPromises = this.memory.selectedPromises || (this.memory.selectedPromises = new Set());
     this.detail = null;
+    this.detailKey = null;
     this.head = h("div", { class: "fnb-head" });
     this.problem = h("div", { class: "fnb-problem" });
-    this.promiseTitle = h("div", { class: "fnb-section" });
-    this.forms = h("div", { class: "fnb-forms" });
+    this.inbox = h("div", { class: "fnb-inbox" });
     this.table = h("div", { class: "fnb-runs" });
+    this.pager = h("div", { class: "fnb-pager" });
     this.detailBox = h("div", { class: "fnb-detail" });
-    this.node = h("div", { class: "fnb-dash" }, this.head, this.problem, this.promiseTitle, this.forms, this.table, this.detailBox);
+    this.node = h("div", { class: "fnb-dash" }, this.head, this.problem, this.inbox, this.table, this.pager);
+  }
+
+  query(change) {
+    this.send({ action: "query", ...change });
   }
 
   update(data) {
@@ -414,62 +437,171 @@ class DashboardView {
     this.problem.textContent = data.problem || "";
     this.problem.style.display = data.problem ? "" : "none";
     this.renderHead();
-    this.promiseTitle.textContent = data.promises.length ? `Waiting for input (${data.promises.length})` : "";
-    syncCards(this.forms, this.cards, data.promises, this.send, true, this.memory.drafts);
-    this.renderRuns();
+    this.renderInbox();
     if (data.detail) {
-      if (!this.detail || this.detail.run.workflow_id !== data.detail.workflow_id) {
+      if (!this.detail || this.detailKey !== data.detail.workflow_id) {
         this.detail = new RunView(this.send, this.clock, memoryFor(`detail\u0000${data.detail.workflow_id}`));
+        this.detailKey = data.detail.workflow_id;
         const close = h("button", { class: "fnb-btn fnb-close", text: "× close", onclick: () => this.send({ action: "select", workflow_id: null }) });
         fill(this.detailBox, close, this.detail.node);
       }
       this.detail.update(data.detail);
     } else {
       this.detail = null;
+      this.detailKey = null;
       fill(this.detailBox);
     }
+    this.renderRuns();
+    this.renderPager();
   }
 
   renderHead() {
     const data = this.data;
+    const q = data.query || {};
     const chips = FILTERS.map((status) => {
       const count = status === "ALL" ? data.total : data.counts[status] || 0;
-      if (status !== "ALL" && !count) return null;
+      if (status !== "ALL" && !count && q.status !== status) return null;
       return h("button", {
-        class: `fnb-filter${this.filter === status ? " fnb-on" : ""}`,
+        class: `fnb-filter${(q.status || "ALL") === status ? " fnb-on" : ""}`,
         "data-filter": status,
         text: `${status.toLowerCase()} ${count}`,
-        onclick: () => { this.filter = status; this.renderHead(); this.renderRuns(); },
+        onclick: () => this.query({ status }),
       });
     });
+    if (!this.search) {
+      // Kept across updates: typing must not be interrupted by a redraw.
+      this.search = h("input", { type: "search", class: "fnb-search", placeholder: "search id or kind", "aria-label": "search runs by id or kind" });
+      let timer = null;
+      this.search.addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => this.query({ search: this.search.value }), 250);
+      });
+      this.since = h("select", { class: "fnb-since", "aria-label": "created within" },
+        [["0", "any time"], ["1", "last hour"], ["24", "last day"], ["168", "last week"]].map(([v, t]) => h("option", { value: v, text: t })));
+      this.since.addEventListener("change", () => this.query({ since_hours: Number(this.since.value) }));
+    }
+    if (document.activeElement !== this.search && this.search.value !== (q.search || "")) this.search.value = q.search || "";
     fill(this.head, h("span", { class: "fnb-title", text: "flovyn runs" }), h("span", { class: "fnb-muted", text: data.store }),
-      h("span", { class: "fnb-spacer" }), ...chips);
+      h("span", { class: "fnb-spacer" }), this.search, this.since, ...chips);
+  }
+
+  // One line per waiting promise; a click opens its form in place; checked lines can be
+  // resolved together with one value (a parameter sweep).
+  renderInbox() {
+    const promises = this.data.promises;
+    if (!promises.length) {
+      fill(this.inbox);
+      this.cards.clear();
+      return;
+    }
+    const keyOf = (p) => `${p.workflow_id}\u0000${p.name}`;
+    const live = new Set(promises.map(keyOf));
+    for (const key of [...this.selectedPromises]) if (!live.has(key)) this.selectedPromises.delete(key);
+    const lines = promises.map((p) => {
+      const key = keyOf(p);
+      const isOpen = this.open.has(key);
+      const box = h("input", { type: "checkbox", class: "fnb-pick", "aria-label": `select ${p.workflow_id} ${p.name}`, checked: this.selectedPromises.has(key),
+        onchange: (ev) => { if (ev.target.checked) this.selectedPromises.add(key); else this.selectedPromises.delete(key); this.renderBulk(); } });
+      const line = h("div", { class: `fnb-inbox-line${p.error ? " fnb-has-error" : ""}`, "data-promise": p.name, "data-workflow-id": p.workflow_id },
+        box,
+        h("button", { class: "fnb-link fnb-inbox-open", "aria-expanded": isOpen ? "true" : "false",
+          onclick: () => { if (this.open.has(key)) this.open.delete(key); else this.open.add(key); this.renderInbox(); } },
+          h("span", { class: "fnb-caret", text: isOpen ? "▾" : "▸" }), h("b", { text: p.name }), h("span", { class: "fnb-muted", text: ` · ${p.workflow_id}` })),
+        h("span", { class: "fnb-muted", text: ` · asked ${fmtDateTime(p.created)}` }),
+        p.deadline ? h("span", { class: "fnb-countdown", "data-deadline": p.deadline, "data-prefix": " · times out " }) : null,
+        p.error ? h("span", { class: "fnb-form-error fnb-inline", text: ` ${p.error}` }) : null,
+        p.busy ? h("span", { class: "fnb-muted", text: " · sent" }) : null);
+      let card = this.cards.get(key);
+      if (isOpen) {
+        if (!card) {
+          card = promiseCard(p, this.send, true, this.memory.drafts);
+          this.cards.set(key, card);
+        }
+        card.update(p);
+        return h("div", { class: "fnb-inbox-item" }, line, card.node);
+      }
+      this.cards.delete(key);
+      return h("div", { class: "fnb-inbox-item" }, line);
+    });
+    if (!this.bulk) {
+      this.bulkValue = h("input", { type: "text", class: "fnb-bulk-value", placeholder: "one JSON value, e.g. true", "aria-label": "value for all selected promises" });
+      this.bulkButton = h("button", { class: "fnb-btn fnb-primary", text: "Resolve all selected",
+        onclick: () => {
+          const targets = [...this.selectedPromises].map((k) => k.split("\u0000"));
+          if (targets.length) this.send({ action: "resolve_many", targets, value: this.bulkValue.value });
+        } });
+      this.bulkCount = h("span", { class: "fnb-muted" });
+      this.bulk = h("div", { class: "fnb-bulk" }, this.bulkCount, this.bulkValue, this.bulkButton);
+    }
+    this.renderBulk();
+    fill(this.inbox, h("div", { class: "fnb-section", text: `Waiting for input (${promises.length})` }), this.bulk, h("div", { class: "fnb-inbox-list" }, lines));
+  }
+
+  renderBulk() {
+    if (!this.bulk) return;
+    const n = this.selectedPromises.size;
+    this.bulkCount.textContent = n ? `${n} selected` : "select lines to answer them together";
+    this.bulkButton.disabled = !n;
   }
 
   renderRuns() {
     const data = this.data;
-    const runs = data.runs.filter((r) => this.filter === "ALL" || r.status === this.filter);
+    const q = data.query || {};
+    const runs = data.runs;
     if (!runs.length) {
-      fill(this.table, h("div", { class: "fnb-muted fnb-empty", text: data.total ? "no runs with this status" : "no runs in this store yet" }));
+      fill(this.table, h("div", { class: "fnb-muted fnb-empty", text: data.total ? "no runs match" : "no runs in this store yet" }));
       return;
     }
-    const rows = runs.map((r) => h("tr", {
-        class: `fnb-run-row${data.selected === r.workflow_id ? " fnb-selected" : ""}`,
-        "data-workflow-id": r.workflow_id,
-        onclick: () => this.send({ action: "select", workflow_id: r.workflow_id }),
-      },
-      h("td", { class: "fnb-name" }, h("a", { class: "fnb-link", text: r.workflow_id })),
-      h("td", { class: "fnb-muted", text: r.kind + (r.child ? " (child)" : "") }),
-      h("td", {}, chip(r.status)),
-      h("td", { class: "fnb-num fnb-muted", text: fmtClock(r.created) }),
-      h("td", { class: "fnb-num fnb-muted", title: "last change", text: fmtClock(r.updated) })));
-    const head = h("tr", {}, ["workflow id", "kind", "status", "created", "updated"].map((t) => h("th", { text: t })));
+    const rows = [];
+    for (const r of runs) {
+      rows.push(h("tr", {
+          class: `fnb-run-row${data.selected === r.workflow_id ? " fnb-selected" : ""}`,
+          "data-workflow-id": r.workflow_id,
+          onclick: () => this.send({ action: "select", workflow_id: data.selected === r.workflow_id ? null : r.workflow_id }),
+        },
+        h("td", { class: "fnb-name" }, h("a", { class: "fnb-link", text: r.workflow_id })),
+        h("td", { class: "fnb-muted", text: r.kind + (r.child ? " (child)" : "") }),
+        h("td", {}, chip(r.status)),
+        h("td", { class: "fnb-num fnb-muted", title: `updated ${fmtDateTime(r.updated)}`, text: fmtDateTime(r.created) }),
+        h("td", { class: "fnb-num", text: r.duration === null ? "" : fmtDuration(r.duration) }),
+        h("td", { class: "fnb-info" }, r.error ? h("div", { class: "fnb-clip fnb-err-text", title: r.error, text: r.error }) : null)));
+      if (data.selected === r.workflow_id && this.detail) {
+        // The clicked run opens right under its row, not below the whole list.
+        rows.push(h("tr", { class: "fnb-detail-row" }, h("td", { colspan: String(COLUMNS.length) }, this.detailBox)));
+      }
+    }
+    const head = h("tr", {}, COLUMNS.map((c) => {
+      if (!c.key) return h("th", { text: c.label });
+      const on = q.sort === c.key;
+      const arrow = on ? (q.descending ? " ▼" : " ▲") : "";
+      return h("th", { class: "fnb-sortable", "aria-sort": on ? (q.descending ? "descending" : "ascending") : "none" },
+        h("button", { class: "fnb-sort", "data-sort": c.key, text: c.label + arrow,
+          onclick: () => this.query({ sort: c.key, descending: on ? !q.descending : true }) }));
+    }));
     fill(this.table, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+  }
+
+  renderPager() {
+    const data = this.data;
+    const q = data.query || { offset: 0, limit: data.runs.length };
+    const total = data.matching;
+    if (!total) {
+      fill(this.pager);
+      return;
+    }
+    const first = q.offset + 1;
+    const last = q.offset + data.runs.length;
+    fill(this.pager,
+      h("button", { class: "fnb-btn fnb-prev", text: "‹ newer", disabled: q.offset <= 0,
+        onclick: () => this.query({ offset: Math.max(0, q.offset - q.limit) }) }),
+      h("span", { class: "fnb-muted fnb-range", text: `${first}–${last} of ${total.toLocaleString("en-US")}` }),
+      h("button", { class: "fnb-btn fnb-next", text: "older ›", disabled: last >= total,
+        onclick: () => this.query({ offset: q.offset + q.limit }) }));
   }
 
   tick() {
     const now = this.clock();
-    for (const node of this.forms.querySelectorAll("[data-deadline]")) {
+    for (const node of this.inbox.querySelectorAll("[data-deadline]")) {
       const deadline = Number(node.getAttribute("data-deadline"));
       if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now);
     }

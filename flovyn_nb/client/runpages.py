@@ -1,0 +1,61 @@
+"""Paged run lists for views that must scale (the dashboard): one query in the store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from flovyn_nb.model import RunStatus
+from flovyn_nb.store import RunPage, RunQuery
+
+__all__ = ["RunPage", "RunQuery", "query_runs"]
+
+
+def query_runs(
+    *,
+    status: str | RunStatus | Iterable[str | RunStatus] | None = None,
+    kind: str | None = None,
+    search: str = "",
+    created_from: float | None = None,
+    created_to: float | None = None,
+    sort: str = "created",
+    descending: bool = True,
+    offset: int = 0,
+    limit: int = 50,
+    store: str | os.PathLike[str] | None = None,
+) -> RunPage:
+    """One page of runs (no events), filtered, sorted and paged by the store itself.
+
+    Args:
+        status: only runs with this status (or any of these).
+        kind: only runs of this workflow.
+        search: a case-insensitive part of the workflow id, execution id or kind.
+        created_from: only runs created at or after this UNIX time.
+        created_to: only runs created before this UNIX time.
+        sort: created, updated, duration, status, workflow_id or kind.
+        descending: largest (newest) first.
+        offset: how many matching runs to skip.
+        limit: the page size, 1 to 1000.
+        store: the store (default: the engine's, else the default store).
+
+    Returns:
+        The page's runs, the number of matches, and the matches by status ignoring
+        ``status`` (what each status filter would show).
+
+    Raises:
+        InvalidInput: an unknown status or sort, a negative offset, a bad limit.
+    """
+    from flovyn_nb import client
+
+    query = RunQuery(
+        statuses=tuple(client._statuses(status)),
+        kind=kind,
+        search=search,
+        created_from=created_from,
+        created_to=created_to,
+        sort=sort,
+        descending=descending,
+        offset=offset,
+        limit=limit,
+    ).checked()
+    return client.store_for(store).query_runs(query)
