@@ -105,8 +105,7 @@ def dashboard_at_scale(system: System, workdir: Path, sizes: Sizes) -> Outcome:
             board.update(bell=False)
             return (time.perf_counter() - began) * 1000
 
-        for page in range(1, pages + 1):
-            turns.append(click({"offset": page * runlist.PAGE_SIZE}))
+        turns.extend(click({"offset": page * runlist.PAGE_SIZE}) for page in range(1, pages + 1))
         queries["sort"].append(click({"sort": "duration", "descending": True}))
         queries["filter"].append(click({"status": "FAILED"}))
         queries["search"].append(click({"status": "ALL", "search": "sweep-0042"}))
