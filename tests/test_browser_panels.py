@@ -8,6 +8,7 @@ folder (printed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     folder = tmp_path_factory.mktemp("panels")
     # Widget state saved with the notebook (JupyterLab's widget manager setting): a panel
     # reopened without its kernel renders from it, showing its last state, disconnected.
-    settings = {"@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}}
+    settings: dict[str, dict[str, object]] = {
+        "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}
+    }
     with start_lab(folder, settings=settings) as lab, sync_playwright() as pw:
         write_notebook(lab.root / "waits.ipynb", ["%load_ext flovyn_nb", WAITS])
         context = pw.chromium.launch_persistent_context(
@@ -86,8 +89,13 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 
 def _open(browser: Browser, name: str) -> None:
-    browser.page.goto(f"{browser.lab.url}/lab/tree/{name}?token={TOKEN}")
+    # ?reset: this notebook alone on screen (not the tabs an earlier test left open).
+    browser.page.goto(f"{browser.lab.url}/lab/tree/{name}?reset&token={TOKEN}")
     browser.page.wait_for_function(KERNEL_READY, timeout=45_000)
+
+
+def _run_all(browser: Browser) -> None:
+    browser.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
 def _save(page: Any) -> None:
@@ -102,7 +110,7 @@ def test_a_panel_says_disconnected_after_a_kernel_restart(browser: Browser) -> N
 
     page = browser.page
     _open(browser, "waits.ipynb")
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    _run_all(browser)
     card = page.locator(".fnb-run .fnb-card[data-promise='answer']")
     card.wait_for(timeout=45_000)
     expect(card.get_by_role("button", name="Resolve")).to_be_enabled()
@@ -136,3 +144,72 @@ def test_a_saved_notebook_reopens_with_static_panels(browser: Browser) -> None:
     expect(page.get_by_text("model not found")).to_have_count(0)
     expect(page.get_by_text("Error displaying widget")).to_have_count(0)
     page.screenshot(path=str(browser.folder / "reopened.png"), full_page=True)
+
+
+def test_the_dashboard_with_500_runs_is_paged_with_a_compact_inbox(browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    from bench.dashboard_workload import WAITING, _fill
+
+    page = browser.page
+    _fill(browser.lab.store, 500)  # 500 runs, 20 of them waiting on a promise (+ waits-7)
+    write_notebook(
+        browser.lab.root / "board.ipynb",
+        ["%load_ext flovyn_nb", "fn = __import__('flovyn_nb')\nfn.dashboard()"],
+    )
+    _open(browser, "board.ipynb")
+    _run_all(browser)
+    board = page.locator(".fnb-dash")
+    rows = board.locator(".fnb-run-row")
+    try:
+        board.wait_for(timeout=45_000)
+        expect(rows).to_have_count(50)  # one page, not 501 rows
+    except BaseException:
+        page.screenshot(path=str(browser.folder / "failure.png"), full_page=True)
+        raise
+    # 500 runs, and waits-7 when the earlier tests of this module ran.
+    expect(board.locator(".fnb-range")).to_have_text(re.compile("^1\u201350 of 50[01]$"))
+    others = int(board.locator(".fnb-range").text_content().rsplit(" ", 1)[-1]) - 500
+    # Newest first, with the date in the created column.
+    expect(rows.first).to_have_attribute("data-workflow-id", "sweep-000499")
+    expect(rows.first.locator("td").nth(3)).to_have_text(
+        re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
+    )
+
+    # The inbox: one line per waiting promise, no form until a line is opened.
+    lines = board.locator(".fnb-inbox-line")
+    expect(lines).to_have_count(WAITING + others)
+    expect(board.locator(".fnb-inbox .fnb-card")).to_have_count(0)
+    heights = lines.evaluate_all("nodes => nodes.map(n => n.getBoundingClientRect().height)")
+    assert max(heights) < 40, heights
+    inbox_height = board.locator(".fnb-inbox").evaluate("n => n.getBoundingClientRect().height")
+    assert inbox_height < 320, inbox_height
+    lines.first.locator(".fnb-inbox-open").click()
+    expect(board.locator(".fnb-inbox .fnb-card")).to_have_count(1)
+
+    first_page = rows.evaluate_all("rows => rows.map(r => r.getAttribute('data-workflow-id'))")
+    first_page = [i for i in first_page if i.startswith("sweep-")]
+    board.locator(".fnb-next").click()
+    expect(board.locator(".fnb-range")).to_have_text(f"51\u2013100 of {500 + others}")
+    # The next 50, none of the first page's (waits-7 sits among them by its start time).
+    second = rows.evaluate_all("rows => rows.map(r => r.getAttribute('data-workflow-id'))")
+    assert len(second) == 50 and not set(second) & set(first_page), second
+    assert max(i for i in second if i.startswith("sweep-")) < min(first_page), second
+
+    failed = 500 // 7 - WAITING // 7  # every 7th run failed, except the waiting ones
+    board.locator("[data-filter='FAILED']").click()
+    expect(board.locator(".fnb-range")).to_have_text(f"1\u201350 of {failed}")
+    statuses = rows.locator(".fnb-chip").all_text_contents()
+    assert set(statuses) == {"FAILED"}, statuses
+    expect(rows.first.locator(".fnb-err-text")).to_contain_text("ValueError: row 7 is bad")
+
+    board.locator("[data-filter='ALL']").click()
+    board.locator(".fnb-search").fill("sweep-000042")
+    expect(rows).to_have_count(1)
+    rows.first.click()
+    # The detail opens right under its row.
+    detail = board.locator(
+        ".fnb-run-row[data-workflow-id='sweep-000042'] + .fnb-detail-row .fnb-run"
+    )
+    expect(detail).to_have_attribute("data-status", "FAILED")
+    board.screenshot(path=str(browser.folder / "dashboard-500.png"))
