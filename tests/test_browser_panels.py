@@ -213,3 +213,102 @@ def test_the_dashboard_with_500_runs_is_paged_with_a_compact_inbox(browser: Brow
     )
     expect(detail).to_have_attribute("data-status", "FAILED")
     board.screenshot(path=str(browser.folder / "dashboard-500.png"))
+
+
+CONTRAST = """(root) => {
+  // WCAG 2 contrast of every text node's colour against the background it is drawn on.
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const over = (top, bottom) => ({
+    r: top.r * top.a + bottom.r * (1 - top.a), g: top.g * top.a + bottom.g * (1 - top.a),
+    b: top.b * top.a + bottom.b * (1 - top.a), a: 1 });
+  const background = (node) => {
+    const layers = [];
+    for (let n = node; n; n = n.parentElement) {
+      const c = parse(getComputedStyle(n).backgroundColor);
+      if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
+    }
+    let colour = { r: 255, g: 255, b: 255, a: 1 };
+    for (const layer of layers.reverse()) colour = over(layer, colour);
+    return colour;
+  };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  const found = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+    const el = t.parentElement;
+    if (!t.textContent.trim() || !el || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || el.closest("[disabled]") || el.closest(".fnb-disconnected")) continue;
+    const bg = background(el);
+    const fg = over(parse(style.color) || { r: 0, g: 0, b: 0, a: 1 }, bg);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    found.push({ text: t.textContent.trim().slice(0, 40), cls: el.className, ratio: (a + 0.05) / (b + 0.05) });
+  }
+  return found;
+}"""
+
+SHOWCASE = """\
+import flovyn_nb as fn
+
+@fn.task(name="explode")
+def explode(n: int) -> int:
+    print("about to fail", n)
+    raise ValueError(f"row {n} is bad")
+
+@fn.workflow(name="breaks")
+async def breaks(ctx: fn.WorkflowContext) -> int:
+    return await ctx.schedule(explode, 3)
+
+failed = fn.start_workflow(breaks, workflow_id="breaks-1")
+try:
+    failed.result(timeout=60)
+except Exception:
+    pass
+failed
+"""
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_every_panel_text_meets_wcag_aa_in_both_themes(browser: Browser, theme: str) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.page
+    name = "contrast.ipynb"
+    if not (browser.lab.root / name).exists():
+        write_notebook(
+            browser.lab.root / name,
+            [
+                "%load_ext flovyn_nb",
+                SHOWCASE,
+                WAITS.replace("waits-7", "waits-8"),
+                "fn.dashboard()",
+            ],
+        )
+    _open(browser, name)
+    page.evaluate(
+        "theme => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
+    )
+    page.wait_for_function(
+        "theme => document.body.dataset.jpThemeName === theme", arg=theme, timeout=30_000
+    )
+    _run_all(browser)
+    expect(page.locator(".fnb-run[data-status='FAILED']")).to_have_count(1, timeout=45_000)
+    expect(page.locator(".fnb-run .fnb-card")).to_have_count(1)
+    expect(page.locator(".fnb-dash .fnb-run-row").first).to_be_visible()
+    # Open the failed step's log and the dashboard's first inbox line: their text counts too.
+    page.locator(".fnb-run[data-status='FAILED'] .fnb-badge").first.click()
+    slug = theme.split()[-1].lower()
+    for index, panel in enumerate(page.locator(".fnb").all()):
+        panel.screenshot(path=str(browser.folder / f"theme-{slug}-{index}.png"))
+    texts = page.evaluate(f"() => [...document.querySelectorAll('.fnb')].flatMap({CONTRAST})")
+    assert len(texts) > 40, texts
+    low = [t for t in texts if t["ratio"] < 4.5]
+    assert low == [], "\n".join(f"{t['ratio']:.2f} {t['cls']}: {t['text']}" for t in low)
