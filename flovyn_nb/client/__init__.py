@@ -558,5 +558,8 @@ bind(
 )
 
 # Door functions of other topics, re-exported (one import line each, kept sorted).
+from flovyn_nb.client import runpages as _runpages
 from flovyn_nb.client.runpages import RunPage, RunQuery, query_runs
 from flovyn_nb.client.stores import discovered_store_location
+
+_runpages.bind(store_for, _statuses)

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from flovyn_nb.model import RunStatus
-from flovyn_nb.store import RunPage, RunQuery
+from flovyn_nb.store import RunPage, RunQuery, Store
 
 __all__ = ["RunPage", "RunQuery", "query_runs"]
+
+# Bound by client/__init__ when it imports this module (importing it here would make a
+# cycle): how the client picks the store, and how it reads a status argument.
+_store_for: Callable[[Any], Store] | None = None
+_statuses: Callable[[Any], list[str]] | None = None
+
+
+def bind(store_for: Callable[[Any], Store], statuses: Callable[[Any], list[str]]) -> None:
+    global _store_for, _statuses
+    _store_for, _statuses = store_for, statuses
 
 
 def query_runs(
@@ -45,10 +56,9 @@ def query_runs(
     Raises:
         InvalidInput: an unknown status or sort, a negative offset, a bad limit.
     """
-    from flovyn_nb import client
-
+    assert _store_for is not None and _statuses is not None  # bound on import
     query = RunQuery(
-        statuses=tuple(client._statuses(status)),
+        statuses=tuple(_statuses(status)),
         kind=kind,
         search=search,
         created_from=created_from,
@@ -58,4 +68,4 @@ def query_runs(
         offset=offset,
         limit=limit,
     ).checked()
-    return client.store_for(store).query_runs(query)
+    return _store_for(store).query_runs(query)

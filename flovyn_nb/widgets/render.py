@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flovyn_nb.model import RunInfo, RunStatus
+from flovyn_nb.tracebacks import user_traceback
 from flovyn_nb.widgets.forms import build_form
 from flovyn_nb.widgets.state import LogBook, LogTail
 from flovyn_nb.widgets.timeline import RunView, Step, preview
@@ -36,10 +37,15 @@ def iso(epoch: float | None) -> str:
 def _error(error: Mapping[str, JSON] | None) -> dict[str, str] | None:
     if not error:
         return None
+    full = str(error.get("traceback", ""))
+    # The engine's frames hidden by default (the panel can show them: "full_traceback").
+    short, hidden = user_traceback(full)
     return {
         "type": str(error.get("type", "Error")),
         "message": str(error.get("message", "")),
-        "traceback": str(error.get("traceback", "")),
+        "traceback": short,
+        "full_traceback": full if hidden else "",
+        "hidden_frames": str(hidden),
     }
 
 

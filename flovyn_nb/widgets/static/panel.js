@@ -208,6 +208,25 @@ function logLines(logs, limit) {
       h("span", { class: "fnb-line-text", text: line.m })));
 }
 
+// A traceback with the engine's frames hidden; a toggle shows them (remembered per panel).
+function tracebackNode(error, open, memory, title) {
+  const hidden = Number(error.hidden_frames || 0);
+  const key = `tb\u0000${title || "run"}`;
+  const full = memory && memory.expanded.has(key);
+  const pre = h("pre", { class: "fnb-pre fnb-err-pre", text: full && error.full_traceback ? error.full_traceback : error.traceback });
+  const toggle = hidden
+    ? h("button", { class: "fnb-link fnb-tb-toggle", text: full ? "hide engine frames" : `show ${hidden} engine frame${hidden === 1 ? "" : "s"}`,
+        onclick: (ev) => {
+          ev.preventDefault();
+          if (memory.expanded.has(key)) memory.expanded.delete(key); else memory.expanded.add(key);
+          const now = memory.expanded.has(key);
+          pre.textContent = now ? error.full_traceback : error.traceback;
+          ev.target.textContent = now ? "hide engine frames" : `show ${hidden} engine frame${hidden === 1 ? "" : "s"}`;
+        } })
+    : null;
+  return h("details", { class: "fnb-tb", open }, h("summary", { text: title || "traceback" }), toggle, pre);
+}
+
 class RunView {
   constructor(send, clock, memory) {
     this.send = send;
@@ -358,15 +377,11 @@ class RunView {
     if (run.error) {
       parts.push(h("div", { class: "fnb-section fnb-err-text", text: "Error" }),
         h("div", { class: "fnb-error-line" }, h("b", { text: run.error.type }), `: ${run.error.message}`));
-      if (run.error.traceback) {
-        parts.push(h("details", { class: "fnb-tb", open: true }, h("summary", { text: "traceback" }),
-          h("pre", { class: "fnb-pre fnb-err-pre", text: run.error.traceback })));
-      }
+      if (run.error.traceback) parts.push(tracebackNode(run.error, true, this.memory));
     }
     for (const step of run.steps) {
       if (step.error && step.error.traceback && this.expanded.has(step.key)) {
-        parts.push(h("details", { class: "fnb-tb" }, h("summary", { text: `${step.name}: ${step.error.type}` }),
-          h("pre", { class: "fnb-pre fnb-err-pre", text: step.error.traceback })));
+        parts.push(tracebackNode(step.error, false, this.memory, `${step.name}: ${step.error.type}`));
       }
     }
     fill(this.result, ...parts);
