@@ -42,7 +42,13 @@ RUNS = textwrap.dedent(
     async def quiet(ctx: fn.WorkflowContext) -> int:
         return 1
 
+    @fn.workflow(name="edges-asks")
+    async def asks(ctx: fn.WorkflowContext) -> str:
+        return await ctx.promise("answer")
+
     with fn.start(sys.argv[1]):
+        fn.start_workflow(asks, workflow_id="asks-1")
+        fn.testing.wait_until(lambda: fn.pending_promises("asks-1"), timeout=60)
         h = fn.start_workflow(fails, workflow_id="fails-1")
         try:
             h.result(timeout=60)
@@ -103,3 +109,14 @@ def test_run_prints_no_unencrypted_tcp_warning(tmp_path: Path) -> None:
     assert "output notebook:" in result.stdout, result.stderr
     assert "without encryption" not in result.stderr
     assert "WARNING" not in result.stderr
+
+
+def test_show_says_why_a_run_waits_when_no_engine_has_its_workflow(store: Path) -> None:
+    # The process that started asks-1 exited: no live engine has "edges-asks" loaded.
+    shown = cli("show", "asks-1", "--store", str(store))
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "why is it waiting? no kernel or worker has workflow 'edges-asks' loaded — run its "
+        "defining cell (or start a worker with it) to continue this run"
+    ) in shown.stdout
+    assert "why is it waiting?" not in cli("show", "quiet-1", "--store", str(store)).stdout

@@ -304,6 +304,9 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
     console.print(
         f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}"
     )
+    stuck = client.unattended(run, client.live_engine_ids(store=path))
+    if stuck is not None:
+        click.echo(f"why is it waiting? {stuck}")
     console.print(_text(f"input:  {_short(run.input, 200)}"))
     if run.output is not None:
         console.print(_text(f"output: {_short(run.output, 200)}"))

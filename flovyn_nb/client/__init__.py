@@ -47,7 +47,7 @@ __all__ = [
     "Activity", "Change", "EventRow", "LiveRun", "LogRow", "RunSnapshot", "Runtime",
     "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
     "current_engine", "discovered_store_location", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
-    "pending_promises", "query_runs", "RunPage", "RunQuery", "reject_promise", "resolve_promise", "resolve_promise_soon",
+    "pending_promises", "query_runs", "RunPage", "RunQuery", "live_engine_ids", "unattended", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
 ]  # fmt: skip
@@ -559,7 +559,7 @@ bind(
 
 # Door functions of other topics, re-exported (one import line each, kept sorted).
 from flovyn_nb.client import runpages as _runpages
-from flovyn_nb.client.runpages import RunPage, RunQuery, query_runs
+from flovyn_nb.client.runpages import RunPage, RunQuery, live_engine_ids, query_runs, unattended
 from flovyn_nb.client.stores import discovered_store_location
 
 _runpages.bind(store_for, _statuses)

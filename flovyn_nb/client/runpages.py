@@ -9,7 +9,7 @@ from typing import Any
 from flovyn_nb.model import RunStatus
 from flovyn_nb.store import RunPage, RunQuery, Store
 
-__all__ = ["RunPage", "RunQuery", "query_runs"]
+__all__ = ["RunPage", "RunQuery", "live_engine_ids", "query_runs", "unattended"]
 
 # Bound by client/__init__ when it imports this module (importing it here would make a
 # cycle): how the client picks the store, and how it reads a status argument.
@@ -69,3 +69,22 @@ def query_runs(
         limit=limit,
     ).checked()
     return _store_for(store).query_runs(query)
+
+
+def live_engine_ids(store: str | os.PathLike[str] | None = None) -> set[str]:
+    """Ids of the engines (kernels, workers, batch runs) alive on the store now."""
+    assert _store_for is not None  # bound on import
+    return {engine.id for engine in _store_for(store).live_engines()}
+
+
+def unattended(run: Any, live: set[str]) -> str | None:
+    """Why an active run does not move, when the reason is that no live engine took it:
+    an engine claims the runs of the workflows registered in it, so a run with no live
+    owner waits for someone to load its workflow (after a kernel restart, before its
+    defining cell runs again). None for a run that ended or that a live engine owns."""
+    if run.status.is_terminal or (run.owner is not None and run.owner in live):
+        return None
+    return (
+        f"no kernel or worker has workflow {run.kind!r} loaded — run its defining cell "
+        "(or start a worker with it) to continue this run"
+    )

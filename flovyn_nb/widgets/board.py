@@ -53,6 +53,7 @@ class Dashboard(PanelWidget):
         self.limit = limit
         self._query = runlist.first_query(max(1, min(limit, 1000)))
         self._page = client.RunPage([], 0, {})
+        self._live: set[str] = set()
         self._lock = threading.Lock()
         self._want: str | None = None  # the run the user clicked (main thread writes)
         self._selected: RunState | None = None  # updater thread only
@@ -83,6 +84,8 @@ class Dashboard(PanelWidget):
             store=self.store,
         )
         self._runs = self._page.runs
+        # Which engines live: an active run none of them owns waits for its workflow.
+        self._live = client.live_engine_ids(store=self.store)
         self._promises = client.pending_promises(store=self.store)
 
     def _snapshot(self) -> dict[str, JSON]:
@@ -114,7 +117,7 @@ class Dashboard(PanelWidget):
             "matching": page.total,
             "counts": page.counts,
             "query": runlist.query_json(self._query),
-            "runs": [runlist.row_json(r) for r in runs],
+            "runs": [runlist.row_json(r, self._live) for r in runs],
             "promises": [
                 {
                     "workflow_id": p.workflow_id,

@@ -11,6 +11,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from flovyn_nb import client
 from flovyn_nb.widgets import shown
 from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.mode import get_mode
@@ -119,14 +120,28 @@ class RunPanel(PanelWidget):
         )
         self._text = run_text(view)
         self._html = run_html(view, self._state.logs)
+        notice = self._unattended(view)
+        if notice is not None:
+            self._text += f"\n  why is it waiting? {notice}"
         return run_json(
             view,
             self._state.logs,
             self._actions.forms(),
             self._actions.cancel_status(view.workflow_id),
             now=time.time(),
-            problem=self._problem,
+            problem=self._problem or notice,
         )
+
+    def _unattended(self, view: Any) -> str | None:
+        """Why the run does not move when no live engine owns it (see client.unattended);
+        asked only of runs this process does not execute (a store read)."""
+        info = self._state.info
+        if info is None or view.status.is_terminal or self._state.live():
+            return None
+        try:
+            return client.unattended(info, client.live_engine_ids(store=self.store))
+        except Exception:  # the reason is a hint: a failed read must not break the panel
+            return None
 
     def _changed(self) -> None:
         updater().add(self) if self._state.final else updater().mark(self)

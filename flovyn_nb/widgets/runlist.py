@@ -68,7 +68,7 @@ def _error_summary(run: RunInfo) -> str | None:
     return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 1] + "…"
 
 
-def row_json(run: RunInfo) -> dict[str, JSON]:
+def row_json(run: RunInfo, live: set[str] | None = None) -> dict[str, JSON]:
     created = run.created_at.timestamp()
     updated = run.updated_at.timestamp()
     return {
@@ -80,6 +80,7 @@ def row_json(run: RunInfo) -> dict[str, JSON]:
         "duration": ms(updated - created) if run.status.is_terminal else None,
         "error": _error_summary(run),
         "child": run.parent_id is not None,
+        "stuck": None if live is None else client.unattended(run, live),
     }
 
 

@@ -579,7 +579,8 @@ class DashboardView {
         h("td", {}, chip(r.status)),
         h("td", { class: "fnb-num fnb-muted", title: `updated ${fmtDateTime(r.updated)}`, text: fmtDateTime(r.created) }),
         h("td", { class: "fnb-num", text: r.duration === null ? "" : fmtDuration(r.duration) }),
-        h("td", { class: "fnb-info" }, r.error ? h("div", { class: "fnb-clip fnb-err-text", title: r.error, text: r.error }) : null)));
+        h("td", { class: "fnb-info" }, r.error ? h("div", { class: "fnb-clip fnb-err-text", title: r.error, text: r.error })
+          : r.stuck ? h("div", { class: "fnb-clip fnb-stuck", title: r.stuck, text: r.stuck }) : null)));
       if (data.selected === r.workflow_id && this.detail) {
         // The clicked run opens right under its row, not below the whole list.
         rows.push(h("tr", { class: "fnb-detail-row" }, h("td", { colspan: String(COLUMNS.length) }, this.detailBox)));
