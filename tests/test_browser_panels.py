@@ -114,6 +114,13 @@ def test_a_panel_says_disconnected_after_a_kernel_restart(browser: Browser) -> N
     card = page.locator(".fnb-run .fnb-card[data-promise='answer']")
     card.wait_for(timeout=45_000)
     expect(card.get_by_role("button", name="Resolve")).to_be_enabled()
+    run = page.locator(".fnb-run").first
+    # No "running 7 s" beside a WAITING chip; the deadline has its date; the input shows.
+    expect(run.locator(".fnb-elapsed")).to_have_text(re.compile(r"^started \d{4}-\d\d-\d\d "))
+    expect(card.locator(".fnb-countdown")).to_have_text(
+        re.compile(r"^times out in \d:\d\d:\d\d \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)$")
+    )
+    expect(run.locator(".fnb-input")).to_have_text("input 7")
     page.screenshot(path=str(browser.folder / "live.png"), full_page=True)
     _save(page)  # while the kernel lives: its widget state is saved with the notebook
 

@@ -17,6 +17,7 @@ from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.mode import get_mode
 from flovyn_nb.widgets.render import run_html, run_json, run_text
 from flovyn_nb.widgets.state import RunState, store_key
+from flovyn_nb.widgets.timeline import preview
 from flovyn_nb.widgets.updater import updater
 
 JSON = Any
@@ -123,7 +124,7 @@ class RunPanel(PanelWidget):
         notice = self._unattended(view)
         if notice is not None:
             self._text += f"\n  why is it waiting? {notice}"
-        return run_json(
+        data = run_json(
             view,
             self._state.logs,
             self._actions.forms(),
@@ -131,6 +132,10 @@ class RunPanel(PanelWidget):
             now=time.time(),
             problem=self._problem or notice,
         )
+        info = self._state.info
+        # What the run was started with, shown under its title.
+        data["input"] = None if info is None else preview(info.input, 2000)
+        return data
 
     def _unattended(self, view: Any) -> str | None:
         """Why the run does not move when no live engine owns it (see client.unattended);

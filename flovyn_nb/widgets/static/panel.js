@@ -241,13 +241,17 @@ class RunView {
     this.steps = h("div", { class: "fnb-steps" });
     this.logs = h("div", { class: "fnb-logs" });
     this.result = h("div", { class: "fnb-result" });
-    this.node = h("div", { class: "fnb-run" }, this.head, this.problem, this.forms, this.steps, this.logs, this.result);
+    this.input = h("div", { class: "fnb-input fnb-clip" });
+    this.node = h("div", { class: "fnb-run" }, this.head, this.input, this.problem, this.forms, this.steps, this.logs, this.result);
   }
 
   update(run) {
     this.run = run;
     this.node.setAttribute("data-status", run.status);
     this.renderHead();
+    const shownInput = run.input === undefined || run.input === null || run.input === "null" ? "" : String(run.input);
+    fill(this.input, shownInput ? [h("span", { class: "fnb-muted", text: "input " }), h("code", { text: shownInput, title: shownInput })] : []);
+    this.input.style.display = shownInput ? "" : "none";
     this.problem.textContent = run.problem || "";
     this.problem.style.display = run.problem ? "" : "none";
     syncCards(this.forms, this.cards, run.promises, this.send, false, this.memory.drafts);
@@ -392,13 +396,17 @@ class RunView {
     if (this.run && !TERMINAL.has(this.run.status) && this.run.steps.some((s) => !s.end)) this.renderSteps();
     for (const node of this.node.querySelectorAll("[data-deadline]")) {
       const deadline = Number(node.getAttribute("data-deadline"));
-      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now);
+      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now) + ` (${fmtDateTime(deadline)})`;
     }
     for (const node of this.node.querySelectorAll("[data-since]")) {
       const since = Number(node.getAttribute("data-since"));
       const until = Number(node.getAttribute("data-until")) || now;
       const text = fmtDuration(until - since);
-      node.textContent = node.classList.contains("fnb-elapsed") ? (node.getAttribute("data-until") ? `took ${text}` : `running ${text}`) : text;
+      if (!node.classList.contains("fnb-elapsed")) node.textContent = text;
+      else if (node.getAttribute("data-until")) node.textContent = `took ${text}`;
+      // "running 7 s" only beside RUNNING: a waiting run shows when it started instead.
+      else if (this.run && this.run.status === "RUNNING") node.textContent = `running ${text}`;
+      else node.textContent = `started ${fmtDateTime(since)}`;
     }
   }
 }
@@ -619,7 +627,7 @@ class DashboardView {
     const now = this.clock();
     for (const node of this.inbox.querySelectorAll("[data-deadline]")) {
       const deadline = Number(node.getAttribute("data-deadline"));
-      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now);
+      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now) + ` (${fmtDateTime(deadline)})`;
     }
     if (this.detail) this.detail.tick();
   }
@@ -662,7 +670,11 @@ function render({ model, el }) {
     root.classList.add("fnb-disconnected");
     root.prepend(h("div", { class: "fnb-disconnected-note", role: "status", text: "disconnected — re-run the cell to reconnect this panel" }));
     for (const node of root.querySelectorAll("button, input, select, textarea")) node.disabled = true;
-    for (const node of root.querySelectorAll("[data-deadline]")) node.removeAttribute("data-deadline");
+    for (const node of root.querySelectorAll("[data-deadline]")) {
+      const deadline = Number(node.getAttribute("data-deadline"));
+      if (deadline) node.textContent = `${node.getAttribute("data-prefix") || ""}at ${fmtDateTime(deadline)}`;
+      node.removeAttribute("data-deadline");
+    }
   };
   // The widget manager sets the model's comm_live to false when the kernel restarts or
   // dies (ipywidgets' disconnect()); its setter triggers "comm_live_update". Backbone
