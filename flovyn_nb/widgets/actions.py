@@ -103,7 +103,7 @@ class Actions:
         try:
             value = collect(build_form(schema), values)
         except FormError as exc:
-            self._set_form(key, error=str(exc), busy=False)
+            self._set_form(key, error=str(exc), busy=False, fields=exc.fields)
             return
         self._settle(key, value, reject=False, reason="")
 

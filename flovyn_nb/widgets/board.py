@@ -127,6 +127,7 @@ class Dashboard(PanelWidget):
                     "form": build_form(p.schema).spec(),
                     "typed": bool(p.schema),
                     "error": forms.get((p.workflow_id, p.name), {}).get("error"),
+                    "fields": forms.get((p.workflow_id, p.name), {}).get("fields") or {},
                     "busy": bool(forms.get((p.workflow_id, p.name), {}).get("busy")),
                 }
                 for p in self._promises

@@ -108,6 +108,7 @@ def run_json(
                 "form": build_form(step.schema).spec(),
                 "typed": bool(step.schema),
                 "error": status.get("error"),
+                "fields": status.get("fields") or {},
                 "busy": bool(status.get("busy")),
             }
         )

@@ -83,6 +83,41 @@ function fmtClock(epochMs) {
 
 // -- promise forms -------------------------------------------------------------------
 
+// A promise's description is markdown; this renders its common subset (paragraphs, lists,
+// **bold**, *italic*, `code`, [links](https://…)) with DOM nodes only: it is user text,
+// so nothing of it is ever parsed as HTML.
+function markdownLite(text) {
+  const inline = (line) => {
+    const out = [];
+    const pattern = /(\*\*[^*]+\*\*|\*[^*]+\*|`[^`]+`|\[[^\]]+\]\(https?:[^)\s]+\))/g;
+    let last = 0;
+    for (const m of line.matchAll(pattern)) {
+      if (m.index > last) out.push(line.slice(last, m.index));
+      const token = m[0];
+      if (token.startsWith("**")) out.push(h("b", { text: token.slice(2, -2) }));
+      else if (token.startsWith("`")) out.push(h("code", { text: token.slice(1, -1) }));
+      else if (token.startsWith("[")) {
+        const close = token.indexOf("](");
+        out.push(h("a", { href: token.slice(close + 2, -1), target: "_blank", rel: "noopener noreferrer", text: token.slice(1, close) }));
+      } else out.push(h("i", { text: token.slice(1, -1) }));
+      last = m.index + token.length;
+    }
+    if (last < line.length) out.push(line.slice(last));
+    return out;
+  };
+  const blocks = [];
+  for (const block of String(text).split(/\n\s*\n/)) {
+    const lines = block.split("\n").filter((l) => l.trim());
+    if (!lines.length) continue;
+    if (lines.every((l) => /^\s*[-*] /.test(l))) {
+      blocks.push(h("ul", {}, lines.map((l) => h("li", {}, inline(l.replace(/^\s*[-*] /, ""))))));
+    } else {
+      blocks.push(h("p", {}, lines.flatMap((l, i) => (i ? [" ", ...inline(l)] : inline(l)))));
+    }
+  }
+  return h("div", { class: "fnb-markdown" }, blocks);
+}
+
 function fieldNode(spec, root) {
   const id = `fnb-f-${Math.random().toString(36).slice(2)}`;
   const label = h("label", { for: id, class: "fnb-label", text: spec.label + (spec.required ? "" : " (optional)") });
@@ -110,7 +145,8 @@ function fieldNode(spec, root) {
     input = h("input", { type: "text", id, "data-path": spec.path, inputmode: mode, placeholder: spec.placeholder });
     input.value = spec.initial;
   }
-  return h("div", { class: "fnb-field" }, label, input, help);
+  const fieldError = h("div", { class: "fnb-field-error", role: "alert", "data-error-for": spec.path });
+  return h("div", { class: "fnb-field" }, label, input, help, fieldError);
 }
 
 function formValues(card) {
@@ -137,6 +173,7 @@ function promiseCard(promise, send, showRun, drafts) {
   const note = h("div", { class: "fnb-note" });
   const error = h("div", { class: "fnb-form-error", role: "alert" });
   const countdown = h("span", { class: "fnb-countdown" });
+  const about = promise.form.description ? markdownLite(promise.form.description) : null;
   const body = h("div", { class: "fnb-form-body" }, fieldNode(promise.form, true));
   const draftKey = `${promise.workflow_id}\u0000${promise.name}`;
   if (drafts) {
@@ -161,7 +198,7 @@ function promiseCard(promise, send, showRun, drafts) {
     showRun ? h("span", { class: "fnb-muted", text: ` · ${promise.workflow_id}` }) : null,
     promise.typed ? null : h("span", { class: "fnb-muted", text: " · any JSON value" }),
     countdown);
-  const card = h("div", { class: "fnb-card", "data-promise": promise.name }, title, body, error,
+  const card = h("div", { class: "fnb-card", "data-promise": promise.name }, title, about, body, error,
     h("div", { class: "fnb-actions" }, resolve, reject, reason, note));
   return {
     node: card,
@@ -169,8 +206,21 @@ function promiseCard(promise, send, showRun, drafts) {
       countdown.setAttribute("data-deadline", p.deadline || "");
       countdown.setAttribute("data-prefix", "times out ");
       if (!p.deadline) countdown.textContent = "";
-      error.textContent = p.error || "";
-      error.style.display = p.error ? "" : "none";
+      // Errors of single fields show beside them; the rest (the run's own check) on top.
+      const fields = p.fields || {};
+      for (const slot of body.querySelectorAll("[data-error-for]")) {
+        const message = fields[slot.getAttribute("data-error-for")] || "";
+        slot.textContent = message;
+        slot.style.display = message ? "" : "none";
+        const input = slot.parentElement && slot.parentElement.querySelector("[data-path]");
+        if (input) {
+          if (message) input.setAttribute("aria-invalid", "true");
+          else input.removeAttribute("aria-invalid");
+        }
+      }
+      const general = Object.keys(fields).length ? "" : (p.error || "");
+      error.textContent = general;
+      error.style.display = general ? "" : "none";
       resolve.disabled = reject.disabled = !!p.busy;
       note.textContent = p.busy ? "sent — waiting for the run to continue…" : "";
     },
@@ -270,8 +320,15 @@ class RunView {
           class: "fnb-btn fnb-cancel",
           text: run.cancel_requested || cancel.busy ? "Cancelling…" : "Cancel",
           disabled: !!(run.cancel_requested || cancel.busy),
-          onclick: () => this.send({ action: "cancel", workflow_id: run.workflow_id }),
+          onclick: () => { this.confirmCancel = true; this.renderHead(); },
         })
+      : null;
+    // Cancel asks first: a cancelled run cannot be taken back.
+    const confirm = canCancel && this.confirmCancel && !(run.cancel_requested || cancel.busy)
+      ? h("span", { class: "fnb-confirm", role: "group", "aria-label": "confirm cancel" },
+          h("span", { text: "Cancel this run? " }),
+          h("button", { class: "fnb-btn fnb-danger", text: "Yes, cancel", onclick: () => { this.confirmCancel = false; this.send({ action: "cancel", workflow_id: run.workflow_id }); } }),
+          h("button", { class: "fnb-btn", text: "No", onclick: () => { this.confirmCancel = false; this.renderHead(); } }))
       : null;
     const elapsed = h("span", { class: "fnb-muted fnb-elapsed", "data-since": run.created, "data-until": run.ended || "" });
     fill(this.head,
@@ -281,7 +338,7 @@ class RunView {
       elapsed,
       h("span", { class: "fnb-spacer" }),
       cancel.error ? h("span", { class: "fnb-form-error fnb-inline", text: cancel.error }) : null,
-      button,
+      confirm || button,
     );
   }
 
