@@ -292,6 +292,23 @@ def explode(n: int) -> int:
 async def breaks(ctx: fn.WorkflowContext) -> int:
     return await ctx.schedule(explode, 3)
 
+tries = []
+
+@fn.task(name="flaky", retry_policy=fn.RetryPolicy(max_attempts=3, initial_interval=0.01))
+def flaky(n: int) -> int:
+    tries.append(n)
+    if len(tries) == 1:
+        raise ValueError("first try fails")
+    return n * 10
+
+@fn.workflow(name="retries")
+async def retries(ctx: fn.WorkflowContext) -> int:
+    return await ctx.schedule(flaky, 4)
+
+retried = fn.start_workflow(retries, workflow_id="retries-1")
+retried.result(timeout=60)
+display(retried)
+
 failed = fn.start_workflow(breaks, workflow_id="breaks-1")
 try:
     failed.result(timeout=60)
@@ -330,6 +347,12 @@ def test_every_panel_text_meets_wcag_aa_in_both_themes(browser: Browser, theme: 
     expect(page.locator(".fnb-dash .fnb-run-row").first).to_be_visible()
     # Open the failed step's log and the dashboard's first inbox line: their text counts too.
     page.locator(".fnb-run[data-status='FAILED'] .fnb-badge").first.click()
+    # A retried step shows its result and every attempt; the events tab, the raw history.
+    retried = page.locator(".fnb-run[data-status='COMPLETED']").first
+    expect(retried.locator(".fnb-attempt[data-attempt='1']")).to_contain_text("first try fails")
+    expect(retried.locator(".fnb-step[data-kind='task'] .fnb-err-text")).to_have_count(0)
+    retried.locator(".fnb-tab[data-tab='events']").click()
+    expect(retried.locator(".fnb-event[data-type='TASK_RETRY_SCHEDULED']")).to_have_count(1)
     slug = theme.split()[-1].lower()
     for index, panel in enumerate(page.locator(".fnb").all()):
         panel.screenshot(path=str(browser.folder / f"theme-{slug}-{index}.png"))

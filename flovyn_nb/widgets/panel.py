@@ -135,6 +135,7 @@ class RunPanel(PanelWidget):
         info = self._state.info
         # What the run was started with, shown under its title.
         data["input"] = None if info is None else preview(info.input, 2000)
+        data["events"] = events_json(self._state)
         return data
 
     def _unattended(self, view: Any) -> str | None:
@@ -204,6 +205,27 @@ class RunPanel(PanelWidget):
                 if _panels.get(key) is self:
                     del _panels[key]
         super().close()
+
+
+EVENTS_SHOWN = 500  # the latest events the "events" tab lists (fn.get_run has them all)
+
+
+def events_json(state: RunState) -> dict[str, JSON]:
+    """The run's raw history for the panel's "events" tab (newest last, payloads clipped)."""
+    seqs = sorted(state.events)
+    shown = seqs[-EVENTS_SHOWN:]
+    return {
+        "total": len(seqs),
+        "items": [
+            {
+                "seq": e.seq,
+                "type": e.type,
+                "ts": e.ts * 1000.0,
+                "payload": preview(e.payload, 300),
+            }
+            for e in (state.events[seq] for seq in shown)
+        ],
+    }
 
 
 _panels: dict[tuple[Path, str], RunPanel] = {}

@@ -93,6 +93,12 @@ def run_json(
             "detail": step.detail,
             "error": _error(step.error),
             "logs": _log_json(logs.tails.get(step.key)) if step.kind == "task" else None,
+            "attempt_list": [
+                {**a, "start": ms(a["start"]), "end": ms(a["end"])} for a in step.attempt_list
+            ]
+            if step.attempts > 1
+            else [],
+            "child": step.child_workflow_id,
         }
         for step in view.steps
     ]

@@ -292,7 +292,10 @@ class RunView {
     this.logs = h("div", { class: "fnb-logs" });
     this.result = h("div", { class: "fnb-result" });
     this.input = h("div", { class: "fnb-input fnb-clip" });
-    this.node = h("div", { class: "fnb-run" }, this.head, this.input, this.problem, this.forms, this.steps, this.logs, this.result);
+    this.tab = this.memory.tab || "timeline";
+    this.tabs = h("div", { class: "fnb-tabs", role: "tablist" });
+    this.events = h("div", { class: "fnb-events" });
+    this.node = h("div", { class: "fnb-run" }, this.head, this.input, this.problem, this.forms, this.tabs, this.steps, this.events, this.logs, this.result);
   }
 
   update(run) {
@@ -305,6 +308,7 @@ class RunView {
     this.problem.textContent = run.problem || "";
     this.problem.style.display = run.problem ? "" : "none";
     syncCards(this.forms, this.cards, run.promises, this.send, false, this.memory.drafts);
+    this.renderTabs();
     this.renderSteps();
     this.renderLogs();
     this.renderResult();
@@ -375,18 +379,50 @@ class RunView {
         ? h("span", { class: "fnb-countdown", "data-deadline": step.deadline, "data-prefix": `${step.deadline_label} ` })
         : step.error ? h("span", { class: "fnb-err-text", text: `${step.error.type}: ${step.error.message}` })
         : h("span", { class: "fnb-muted", text: step.detail });
-      return h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
+      const name = step.child
+        ? h("button", { class: "fnb-link fnb-child", title: `open ${step.child}`, text: step.name,
+            onclick: () => this.send({ action: "select", workflow_id: step.child }) })
+        : h("span", { text: step.name });
+      const row = h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
         h("td", { class: "fnb-kind", title: step.kind, text: KIND_ICON[step.kind] || "•" }),
-        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge),
+        h("td", { class: "fnb-name" }, name, logBadge),
         h("td", {}, chip(step.status)),
         h("td", { class: "fnb-track" }, bar),
         h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(step.start - t0)}` }),
         h("td", { class: "fnb-num", "data-since": step.start, "data-until": end || "" }),
         h("td", { class: "fnb-num fnb-muted", title: "attempts", text: attempts }),
         h("td", { class: "fnb-info" }, h("div", { class: "fnb-clip", title: info.textContent || null }, info)));
+      if (!(step.attempt_list && step.attempt_list.length > 1)) return [row];
+      // Every attempt of a retried step, the failed ones with their error.
+      const tries = step.attempt_list.map((a) => h("span", { class: `fnb-attempt fnb-a-${a.status.toLowerCase()}`, "data-attempt": String(a.number) },
+        `#${a.number} ${a.status.toLowerCase()}${a.end && a.start ? ` in ${fmtDuration(a.end - a.start)}` : ""}`,
+        a.error ? h("span", { class: "fnb-err-text", text: ` ${a.error}` }) : null));
+      return [row, h("tr", { class: "fnb-attempts-row" }, h("td", {}), h("td", { colspan: "7" }, h("div", { class: "fnb-attempts" }, tries)))];
     });
     const head = h("tr", {}, ["", "step", "status", "timeline", "start", "duration", "tries", ""].map((t) => h("th", { text: t })));
-    fill(this.steps, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+    fill(this.steps, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows.flat())));
+  }
+
+  // "timeline" (the steps) or "events" (the raw history, as recorded).
+  renderTabs() {
+    const events = this.run.events || { total: 0, items: [] };
+    const tab = (name, label) => h("button", { class: `fnb-tab${this.tab === name ? " fnb-on" : ""}`, role: "tab", "aria-selected": this.tab === name ? "true" : "false", "data-tab": name, text: label,
+      onclick: () => { this.tab = this.memory.tab = name; this.renderTabs(); this.renderSteps(); } });
+    fill(this.tabs, tab("timeline", "timeline"), tab("events", `events ${events.total}`));
+    this.steps.style.display = this.tab === "timeline" ? "" : "none";
+    this.events.style.display = this.tab === "events" ? "" : "none";
+    if (this.tab !== "events") return;
+    const t0 = this.run.created;
+    const hidden = events.total - events.items.length;
+    const rows = events.items.map((e) => h("tr", { class: "fnb-event", "data-type": e.type },
+      h("td", { class: "fnb-num fnb-muted", text: String(e.seq) }),
+      h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(e.ts - t0)}` }),
+      h("td", { text: e.type }),
+      h("td", { class: "fnb-info" }, h("div", { class: "fnb-clip", title: e.payload, text: e.payload }))));
+    const head = h("tr", {}, ["seq", "at", "event", "payload"].map((t) => h("th", { text: t })));
+    fill(this.events,
+      hidden > 0 ? h("div", { class: "fnb-muted", text: `… ${hidden} earlier events (fn.get_run(${JSON.stringify(this.run.workflow_id)}).events has them all)` }) : null,
+      h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
   }
 
   toggle(key) {
