@@ -1,7 +1,8 @@
 """``flovyn-nb``: look at runs and answer them from a terminal.
 
-Every command takes ``--store PATH`` (default: ``FLOVYN_NB_STORE``, then
-``./.flovyn/flovyn.duckdb``), works while a kernel holds the store (the store is shared
+Every command takes ``--store PATH`` (default: ``FLOVYN_NB_STORE``, then the store found
+as kernels find it: the nearest ``.flovyn/`` up to the project's top, else the project's
+top, see ``store.discover_store``), works while a kernel holds the store (the store is shared
 politely), and starts no engine. Errors are one line on stderr and a non-zero exit:
 1 for a problem with the request or the store, 2 for bad usage (click's usage errors are
 folded into one line too). ``--json`` output is stable; its fields are documented in
@@ -36,7 +37,10 @@ def _store_option(fn: F) -> F:
         # same as FLOVYN_NB_STORE naming a folder, not click's usage text.
         type=click.Path(path_type=Path),
         default=None,
-        help="Store file (default: $FLOVYN_NB_STORE or ./.flovyn/flovyn.duckdb).",
+        help=(
+            "Store file (default: $FLOVYN_NB_STORE, else the nearest .flovyn/ up to the "
+            "project's top, else .flovyn/ at the project's top)."
+        ),
     )(fn)
 
 

@@ -66,8 +66,8 @@ def start(
     clock: Clock | None = None,
     **options: Any,
 ) -> Runtime:
-    """Start this process's engine on a store file (default: ``FLOVYN_NB_STORE`` or
-    ``./.flovyn/flovyn.duckdb``) and resume the runs it can.
+    """Start this process's engine on a store file (default: ``FLOVYN_NB_STORE``, else the
+    store ``store.discover_store`` finds from the working folder) and resume the runs it can.
 
     Returns a :class:`~flovyn_nb.runtime.Runtime` (store location, ``running``, ``stop()``),
     which is also a context manager (``with fn.start(...):``).
