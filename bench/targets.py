@@ -50,6 +50,11 @@ TARGETS: tuple[Target, ...] = (
     Target("import_time", "heavy_modules", "median", 0, False, "issue 2"),
     # issue 14: was asserted in tests/test_cli.py (0.5 s on an idle machine)
     Target("import_time", "cli_runs_ms", "median", 500, False, "issue 14"),
+    # issue 16: the dashboard at 10,000 runs
+    Target("dashboard_at_scale", "first_render_ms", "p99", 200, False, "issue 16"),
+    Target("dashboard_at_scale", "page_turn_ms", "p99", 200, False, "issue 16"),
+    Target("dashboard_at_scale", "filter_ms", "p99", 200, False, "issue 16"),
+    Target("dashboard_at_scale", "search_ms", "p99", 200, False, "issue 16"),
 )
 
 

@@ -724,6 +724,13 @@ def _cli_runs(system: System, workdir: Path, sizes: Sizes) -> list[float]:
     return timings
 
 
+def dashboard_at_scale(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """flovyn_nb's dashboard over 10,000 runs (``dashboard_workload.py``)."""
+    from bench.dashboard_workload import dashboard_at_scale as measure
+
+    return measure(system, workdir, sizes)
+
+
 Workload = Callable[[System, Path, Sizes], Outcome]
 
 WORKLOADS: dict[str, Workload] = {
@@ -739,6 +746,7 @@ WORKLOADS: dict[str, Workload] = {
     "import_time": import_time,
     "store_open_close": store_open_close,
     "stream_tokens": stream_tokens,
+    "dashboard_at_scale": dashboard_at_scale,
 }
 #: Workloads whose figures depend on how often DBOS polls: run at both polling settings.
 #: (DBOS's timers and recv timeouts wait on asyncio, not on the poller; at 0.01 s the
@@ -749,4 +757,5 @@ ONLY = {
     "lock_handover": ("flovyn_nb",),
     "store_open_close": ("flovyn_nb",),
     "stream_tokens": ("flovyn_nb",),
+    "dashboard_at_scale": ("flovyn_nb",),
 }

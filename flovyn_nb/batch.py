@@ -89,6 +89,25 @@ def write_summary(path: Path, runs: list[RunSummary]) -> None:
     os.replace(tmp, path)
 
 
+def _encrypted_kernel_manager() -> type[Any]:
+    """A kernel manager that gives the kernel CurveZMQ keys when its kernelspec supports
+    them: the batch kernel's traffic is then encrypted, and ipykernel no longer warns
+    "running over TCP without encryption" on every ``flovyn-nb run``."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class EncryptedKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _auto(self) -> str:
+            import zmq
+
+            # "auto" provisions keys only for kernels that declare curve support;
+            # without libsodium pyzmq refuses it, and the kernel runs as before.
+            return "auto" if zmq.has("curve") else "disabled"
+
+    return EncryptedKernelManager
+
+
 def _first_line(exc: BaseException) -> str:
     return next(
         (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
@@ -208,6 +227,11 @@ def run_notebook(
         FlovynError: papermill is missing.
     """
     source = Path(notebook)
+    if not source.exists():
+        raise InvalidInput(
+            f"the notebook {source} does not exist (looked in {source.resolve().parent}); "
+            "check the name and the folder"
+        )
     if not source.is_file() or source.suffix != ".ipynb":
         raise InvalidInput(f"{source} is not a notebook file (.ipynb)")
     from flovyn_nb import client
@@ -258,6 +282,7 @@ def run_notebook(
                 progress_bar=progress,
                 cwd=str(source.parent),
                 execution_timeout=execution_timeout,
+                kernel_manager_class=_encrypted_kernel_manager(),
             )
         except PapermillExecutionError as exc:
             cell_error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"

@@ -122,6 +122,28 @@ class RunCommands(Blocking, Protocol):
         ...
 
 
+_NO_DEFAULT: Any = object()  # marker: ctx.promise(default=...) was not given
+
+
+def _described(type_hint: Any, description: str | None, default: Any) -> Any:
+    """``type_hint`` annotated with a description and a default, so that its JSON schema
+    (recorded with the promise) carries them; validation is unchanged."""
+    if description is None and default is _NO_DEFAULT:
+        return type_hint
+    from typing import Annotated
+
+    import pydantic
+
+    extra: dict[str, Any] = {}
+    if description is not None:
+        extra["description"] = description
+    if default is not _NO_DEFAULT:
+        extra["json_schema_extra"] = {
+            "default": pydantic.TypeAdapter(type_hint).dump_python(default, mode="json")
+        }
+    return Annotated[type_hint, pydantic.Field(**extra)]
+
+
 class StepHandle:
     """A task or child workflow started with ``schedule_async`` / ``schedule_workflow_async``.
 
@@ -271,15 +293,31 @@ class WorkflowContext(_ContextBase):
         await self._run.sleep_until(when)
 
     async def promise(
-        self, name: str, *, timeout: timedelta | float | None = None, type_hint: Any = Any
+        self,
+        name: str,
+        *,
+        timeout: timedelta | float | None = None,
+        type_hint: Any = Any,
+        description: str | None = None,
+        default: Any = _NO_DEFAULT,
     ) -> Any:
         """Wait for someone to resolve the promise ``name`` (a human, a CLI, a process).
+
+        Args:
+            name: the promise's name in this run.
+            timeout: give up after this long (PromiseTimeout).
+            type_hint: the type the value must have (its JSON schema builds the form).
+            description: markdown shown above the promise's form (what to decide, how).
+            default: a value the form starts with.
+
+        Both ``description`` and ``default`` go into the JSON schema recorded in the
+        promise's PROMISE_CREATED event, where every panel and process reads them.
 
         Raises:
             PromiseTimeout: nobody resolved it within ``timeout``.
             PromiseRejected: it was rejected.
         """
-        return await self._run.promise(name, timeout, type_hint)
+        return await self._run.promise(name, timeout, _described(type_hint, description, default))
 
     async def wait_for_signal(
         self, name: str, *, timeout: timedelta | float | None = None, type_hint: Any = Any

@@ -158,7 +158,10 @@ def test_bad_notebook_argument_is_one_line(tmp_path: Path) -> None:
     result = flovyn("run", str(tmp_path / "nope.ipynb"), store=tmp_path / "s.duckdb")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"Error: {tmp_path / 'nope.ipynb'} is not a notebook file (.ipynb)"
+        (
+            f"Error: the notebook {tmp_path / 'nope.ipynb'} does not exist "
+            f"(looked in {tmp_path}); check the name and the folder"
+        )
     ]
 
 

@@ -8,47 +8,27 @@ workspaces) is a temporary one, so the test neither sees nor changes the user's 
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from flovyn_nb.testing import wait_until
-
-CHROMIUM = Path("/usr/bin/chromium")
-TOKEN = "flovyn-browser-test"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser_harness import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    KERNEL_READY,
+    TOKEN,
+    Lab,
+    start_lab,
+    write_notebook,
+)
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (make browser-deps)"),
 ]
-
-KERNEL_READY = """() => {
-    const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const context = widget && widget.sessionContext;
-    const kernel = context && context.session && context.session.kernel;
-    return !!(context && context.isReady && kernel && kernel.status === "idle"
-              && kernel.connectionStatus === "connected");
-}"""
 
 DEFINITIONS = """\
 import pydantic
@@ -73,95 +53,19 @@ async def order_approval(ctx: fn.WorkflowContext, table: str) -> str:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Lab:
-    url: str
-    root: Path
-    store: Path
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    root, home = tmp_path / "root", tmp_path / "jupyter"
-    root.mkdir()
-    config = home / "config"
-    config.mkdir(parents=True)
-    # No news toast, no update check: nothing but the notebook on screen, no network.
-    (config / "jupyter_lab_config.py").write_text(
-        "c.LabApp.news_url = None\n"
-        "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n"
-        # window.jupyterapp: the test asks the notebook itself whether its kernel is ready.
-        "c.LabApp.expose_app_in_browser = True\n"
-    )
-    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
-    store = tmp_path / "flovyn.duckdb"
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {  # without one, JupyterLab asks for a kernel
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    notebook.cells = [
-        nbformat.v4.new_code_cell("%load_ext flovyn_nb"),
-        nbformat.v4.new_code_cell(DEFINITIONS),
-        nbformat.v4.new_code_cell(
-            'h = fn.start_workflow(order_approval, "orders", workflow_id="order-42")\nh'
-        ),
-        nbformat.v4.new_code_cell("fn.dashboard()"),
-    ]
-    nbformat.write(notebook, root / "approval.ipynb")
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "FLOVYN_NB"))}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(config),
-        JUPYTER_DATA_DIR=str(home / "data"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-        FLOVYN_NB_STORE=str(store),  # the kernel inherits it: %load_ext opens this store
-    )
-    port = _free_port()
-    log = (tmp_path / "jupyterlab.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
-        ],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def ready() -> bool:
-            assert server.poll() is None, (tmp_path / "jupyterlab.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=1) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        wait_until(ready, timeout=60, interval=0.1, message="JupyterLab did not start")
-        yield Lab(url, root, store)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        log.close()
+    with start_lab(tmp_path) as started:
+        write_notebook(
+            started.root / "approval.ipynb",
+            [
+                "%load_ext flovyn_nb",
+                DEFINITIONS,
+                'h = fn.start_workflow(order_approval, "orders", workflow_id="order-42")\nh',
+                "fn.dashboard()",
+            ],
+        )
+        yield started
 
 
 def test_resolve_a_promise_in_the_rendered_panel(lab: Lab, tmp_path: Path) -> None:

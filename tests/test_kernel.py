@@ -128,7 +128,8 @@ def test_define_start_resolve_then_restart_resumes_runs_in_any_order(
     assert "store.duckdb (interactive mode)" in loaded.stdout
     cells = [kernel.run(code) for code in (TASKS, APPROVAL, REVIEW)]
     cells.append(kernel.run('h = fn.start_workflow(approval, 3, workflow_id="a-1")\nh'))
-    assert "a-1" in cells[-1].result  # the handle displays (as its panel)
+    # The handle displays as its panel (display_data, so its static form can be updated).
+    assert "a-1" in cells[-1].displays[0]["text/plain"], cells[-1].describe()
     # The task runs (and prints) while this cell blocks: its output must not land here.
     cells.append(kernel.run('fn.resolve_promise("a-1", "go", "yes")\nh.result(timeout=20)'))
     assert cells[-1].result == "{'doubled': 6, 'answer': 'yes'}"
@@ -267,11 +268,13 @@ def test_magics(start_kernel: StartKernel) -> None:
     assert "PROMISE_CREATED" in shown
 
     panel = kernel.run("%flovyn panel m-1")
-    assert panel.result.startswith("flovyn run 'm-1' (approval): WAITING"), panel.describe()
-    assert {"text/html", WIDGET} <= panel.results[0].keys()
+    [panel_data] = panel.displays
+    assert panel_data["text/plain"].startswith("flovyn run 'm-1' (approval): WAITING")
+    assert {"text/html", WIDGET} <= panel_data.keys()
     dashboard = kernel.run("%flovyn dashboard")
-    assert dashboard.result.startswith("flovyn runs in store.duckdb:"), dashboard.describe()
-    assert WIDGET in dashboard.results[0]
+    [board] = dashboard.displays
+    assert board["text/plain"].startswith("flovyn runs in store.duckdb:"), dashboard.describe()
+    assert WIDGET in board
 
     # JSON with spaces needs no quotes; a quoted reason keeps its spaces.
     resolved = kernel.run('%flovyn resolve m-1 go {"ok": true, "by": "me"}')
@@ -331,7 +334,7 @@ def test_batch_mode_is_detected_chosen_and_switched(start_kernel: StartKernel) -
     shown = "from flovyn_nb.kernel import mode\nmode.current_mode()"
     assert batch.run(shown).result == "'batch'"
     dashboard = batch.run("%flovyn dashboard")  # a static summary: no widget in batch mode
-    assert set(dashboard.results[0]) == {"text/plain", "text/html"}, dashboard.describe()
+    assert set(dashboard.displays[0]) == {"text/plain", "text/html"}, dashboard.describe()
     assert batch.run("%flovyn --mode interactive").stdout == "flovyn_nb: interactive mode\n"
     assert batch.run(shown).result == "'interactive'"
     batch.shutdown()

@@ -1,10 +1,13 @@
 """``flovyn-nb``: look at runs and answer them from a terminal.
 
-Every command takes ``--store PATH_OR_URL`` (default: ``FLOVYN_NB_STORE``, then
-``./.flovyn/flovyn.duckdb``), works while a kernel holds the store, starts no engine.
-Errors are one line on stderr and exit 1 (the request or the store) or 2 (bad usage).
-``--json`` output is stable (``docs/cli.md``). Command lines printed for the user to
-paste come from :func:`command_line`, which quotes each word for a POSIX shell.
+Every command takes ``--store PATH_OR_URL`` (default: ``FLOVYN_NB_STORE``, then the store found
+as kernels find it: the nearest ``.flovyn/`` up to the project's top, else the project's
+top, see ``store.discover_store``), works while a kernel holds the store (the store is shared
+politely), and starts no engine. Errors are one line on stderr and a non-zero exit:
+1 for a problem with the request or the store, 2 for bad usage (click's usage errors are
+folded into one line too). ``--json`` output is stable; its fields are documented in
+``docs/cli.md``. Every command line printed for the user to paste is built by
+:func:`command_line`, which quotes each word for a POSIX shell.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any, TypeVar
 
 import click
 
+from flovyn_nb.cli import details
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -31,7 +36,10 @@ def _store_option(fn: F) -> F:
         # A str, not a click.Path: a URL keeps its "//"; a folder gets the store's error.
         type=str,
         default=None,
-        help="Store file or postgresql:// URL (default: $FLOVYN_NB_STORE, ./.flovyn/…).",
+        help=(
+            "Store file or postgresql:// URL (default: $FLOVYN_NB_STORE, else the nearest "
+            ".flovyn/ up to the project's top, else .flovyn/ at the project's top)."
+        ),
     )(fn)
 
 
@@ -98,7 +106,11 @@ class _Group(click.Group):
 
 
 class _Errors:
-    """Turn flovyn errors into one clear line and exit code 1."""
+    """Turn flovyn errors into one clear line and exit code 1; the line names the store
+    it is about (a run "not found" in the wrong store is the usual surprise)."""
+
+    def __init__(self, store: str | Path | None = None) -> None:
+        self.store = None if store is None else _shown(str(store))
 
     def __enter__(self) -> None:
         return None
@@ -109,7 +121,10 @@ class _Errors:
         from flovyn_nb.errors import FlovynError
 
         if exc is not None and isinstance(exc, FlovynError):
-            raise click.ClickException(str(exc)) from None
+            message = str(exc)
+            if self.store is not None and str(self.store) not in message:
+                message = f"{message} (store: {self.store})"
+            raise click.ClickException(message) from None
 
 
 class _NotJson(ValueError):
@@ -238,14 +253,16 @@ def runs(
     from flovyn_nb import client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         found = client.list_runs(status=list(statuses) or None, kind=kind, limit=limit, store=path)
     if as_json:
         _dump([_run_json(r) for r in found])
         return
     from rich.table import Table
 
-    table = Table(title=_text(f"{len(found)} run(s) in {_shown(path)}"), title_justify="left")
+    # Plain echo, not a table title: rich would wrap a long store path.
+    click.echo(f"{len(found)} run(s) in {_shown(path)}")
+    table = Table()
     for column in ("workflow id", "kind", "status", "created", "updated"):
         table.add_column(column)
     for r in found:
@@ -268,7 +285,7 @@ def show(workflow_id: str, as_json: bool, store: str | None) -> None:
     from flovyn_nb import client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         run = client.get_run(workflow_id, store=path)
         promises = client.pending_promises(run.workflow_id, store=path)
     if as_json:
@@ -291,38 +308,31 @@ def show(workflow_id: str, as_json: bool, store: str | None) -> None:
     console.print(
         f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}{_retry.origin(run)}"
     )
+    stuck = client.unattended(run, client.live_engine_ids(store=path))
+    if stuck is not None:
+        click.echo(f"why is it waiting? {stuck}")
     console.print(_text(f"input:  {_short(run.input, 200)}"))
     if run.output is not None:
         console.print(_text(f"output: {_short(run.output, 200)}"))
     if run.error is not None:
         console.print(_text(f"error:  {run.error.type}: {run.error.message}"))
+        for title, trace in details.failure_tracebacks(run, client.RunSnapshot(run, []).fold()):
+            click.echo(f"{title}:\n{trace}")
     table = Table(title="timeline", title_justify="left")
     for column in ("seq", "+ms", "event", "details"):
         table.add_column(column)
     start = run.events[0].ts if run.events else run.created_at
     for e in run.events:
         offset = (e.ts - start).total_seconds() * 1000
-        table.add_row(str(e.seq), f"{offset:.1f}", e.type.value, _text(_event_summary(e.payload)))
+        table.add_row(
+            str(e.seq), f"{offset:.1f}", e.type.value, _text(details.event_summary(e.payload))
+        )
     console.print(table)
     for p in promises:
         due = f", times out {_when(p.timeout_at)} UTC" if p.timeout_at else ""
         # Plain echo: rich would wrap a long command line, and a pasted command must be whole.
         click.echo(f"waiting for promise {p.name!r}{due}:")
         click.echo(f"  {_resolve_hint(p, path)}")
-
-
-def _event_summary(payload: dict[str, Any]) -> str:
-    for key in ("taskKind", "promiseName", "signalName", "operationName", "timerId", "kind", "key"):
-        if key in payload:
-            extra = f" attempt {payload['attempt']}" if "attempt" in payload else ""
-            return f"{payload[key]}{extra}"
-    if "error" in payload and isinstance(payload["error"], dict):
-        return _short(f"{payload['error'].get('type')}: {payload['error'].get('message')}")
-    if "output" in payload:  # a step reused by @task(cache=True) ran nothing: say so
-        return _short(payload["output"]) + (" (reused)" if "cachedFrom" in payload else "")
-    if "attempt" in payload:
-        return f"attempt {payload['attempt']}"
-    return ""
 
 
 @main.command()
@@ -335,9 +345,11 @@ def logs(workflow_id: str, follow: bool, store: str | None) -> None:
     from flovyn_nb.cli.streams import LogPrinter
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         run = client.get_run(workflow_id, events=False, store=path)
+        labels: dict[str, str] = {}
         seen = 0
+        told_empty = False
         rung = threading.Event()
         # Another process writes the run: its commits ring the store's doorbell.
         feed = client.watch(lambda change: rung.set(), store=path) if follow else None
@@ -345,8 +357,16 @@ def logs(workflow_id: str, follow: bool, store: str | None) -> None:
         while True:
             rung.clear()
             entries = client.run_logs(run.execution_id, store=path)
+            if any(
+                e.task_execution_id not in labels for e in entries[seen:] if e.task_execution_id
+            ):
+                folded = client.run_snapshot(run.execution_id, store=path).fold()
+                labels = details.step_labels(folded)
             for entry in entries[seen:]:
-                printer.write(entry)
+                printer.write(entry, details.log_label(entry.task_execution_id, labels))
+            if not entries and not told_empty:
+                told_empty = True  # said once; --follow then prints lines as they come
+                click.echo(f"no log lines for run {run.workflow_id}" + (" yet" if follow else ""))
             seen = len(entries)
             if not follow:
                 printer.end_line()
@@ -368,14 +388,15 @@ def promises(as_json: bool, store: str | None) -> None:
     from flovyn_nb import client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors(path):
         found = client.pending_promises(store=path)
     if as_json:
         _dump([_promise_json(p, path) for p in found])
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(found)} pending promise(s)", title_justify="left")
+    click.echo(f"{len(found)} pending promise(s) in {path}")
+    table = Table()
     for column in ("workflow id", "promise", "created", "times out", "expects"):
         table.add_column(column)
     for p in found:
@@ -406,9 +427,10 @@ def resolve(workflow_id: str, name: str, value: str, early: bool, store: str | N
     from flovyn_nb import client
 
     data = _json_value(value, "--value")
-    with _Errors():
+    path = _store_path(store)
+    with _Errors(path):
         client.resolve_promise(
-            workflow_id, name, data, store=_store_path(store), resolved_by=_who(), allow_early=early
+            workflow_id, name, data, store=path, resolved_by=_who(), allow_early=early
         )
     click.echo(f"resolved {workflow_id}/{name}")
 
@@ -422,12 +444,13 @@ def reject(workflow_id: str, name: str, reason: str, store: str | None) -> None:
     """Reject promise NAME of run WORKFLOW_ID."""
     from flovyn_nb import client
 
-    with _Errors():
+    path = _store_path(store)
+    with _Errors(path):
         client.reject_promise(
             workflow_id,
             name,
             reason,
-            store=_store_path(store),
+            store=path,
             resolved_by=_who(),
             allow_early=False,
         )
@@ -444,8 +467,9 @@ def signal(workflow_id: str, name: str, value: str, store: str | None) -> None:
     from flovyn_nb import client
 
     data = _json_value(value, "--value")
-    with _Errors():
-        client.signal_workflow(workflow_id, name, data, store=_store_path(store))
+    path = _store_path(store)
+    with _Errors(path):
+        client.signal_workflow(workflow_id, name, data, store=path)
     click.echo(f"signalled {workflow_id}/{name}")
 
 
@@ -457,8 +481,9 @@ def cancel(workflow_id: str, reason: str, store: str | None) -> None:
     """Ask run WORKFLOW_ID to stop (its engine cancels it)."""
     from flovyn_nb import client
 
-    with _Errors():
-        client.cancel_workflow(workflow_id, reason, store=_store_path(store))
+    path = _store_path(store)
+    with _Errors(path):
+        client.cancel_workflow(workflow_id, reason, store=path)
     click.echo(f"cancellation requested for {workflow_id}")
 
 
@@ -475,8 +500,9 @@ def sql(query: str, as_csv: bool, write: bool, store: str | None) -> None:
     """Run a read-only SQL query (one SELECT) over the store's tables."""
     from flovyn_nb import client
 
-    with _Errors():
-        frame = client.sql(query, store=_store_path(store), write=write)
+    path = _store_path(store)
+    with _Errors(path):
+        frame = client.sql(query, store=path, write=write)
     if as_csv:
         click.echo(frame.to_csv(index=False), nl=False)
         return
@@ -491,30 +517,6 @@ def sql(query: str, as_csv: bool, write: bool, store: str | None) -> None:
 
 
 # -- batch ---------------------------------------------------------------------------------
-
-
-def _parameters(pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    for key, _ in pairs:
-        # papermill assigns each parameter to a Python variable in an injected cell.
-        if not key.isidentifier():
-            raise click.BadParameter(
-                f"{key!r} is not a Python variable name (letters, digits, _)",
-                param_hint="'-p KEY VALUE'",
-            )
-    return {key: _parameter(value) for key, value in pairs}
-
-
-def _parameter(text: str) -> Any:
-    """papermill-style typing of `-p KEY VALUE`: numbers, true/false, null, JSON, or text."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        lowered = text.lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        if lowered in ("none", "null"):
-            return None
-        return text
 
 
 @main.command(name="run")
@@ -553,10 +555,10 @@ def run_command(
     from flovyn_nb import batch, client
 
     path = _store_path(store)
-    with _Errors():
+    with _Errors():  # its errors are about the notebook, and name the store when it is at fault
         result = batch.run_notebook(
             notebook,
-            parameters=_parameters(parameters),
+            parameters=details.parameters(parameters),
             output=output,
             store=path,
             kernel_name=kernel_name,
@@ -572,7 +574,7 @@ def run_command(
     if result.exit_code == batch.EXIT_SUSPENDED:
         click.echo("suspended runs wait for:")
         for summary in result.suspended:
-            with _Errors():
+            with _Errors(path):
                 waiting = client.pending_promises(summary.workflow_id, store=path)
             for promise in waiting:
                 click.echo(f"  {_resolve_hint(promise, path)}")

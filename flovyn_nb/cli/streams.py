@@ -22,8 +22,8 @@ class LogPrinter:
         self._when = when
         self._open_step: str | bool | None = False  # the step whose token line is open
 
-    def write(self, entry: LogEntry) -> None:
-        step = "workflow" if entry.task_execution_id is None else entry.task_execution_id[:8]
+    def write(self, entry: LogEntry, step: str) -> None:
+        """Print ``entry`` under the label ``step`` (its step's name, or ``workflow``)."""
         item = stream_item(entry)
         if item is not None and item.kind == "token":
             if self._open_step != entry.task_execution_id:

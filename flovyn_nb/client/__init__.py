@@ -51,8 +51,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Activity", "Change", "EventRow", "LiveRun", "LogRow", "RunSnapshot", "Runtime",
     "StreamItem", "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
-    "current_engine", "engine_now", "fork_run", "get_handle", "get_run", "is_live", "list_runs",
-    "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
+    "current_engine", "discovered_store_location", "engine_now", "fork_run", "get_handle", "get_run", "is_live", "list_runs",
+    "pending_promises", "query_runs", "RunPage", "RunQuery", "live_engine_ids", "unattended", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "retry_run", "run_logs", "run_snapshot", "run_source_hashes", "run_streams", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
     "ReplayCheck", "StepRecord", "check_replay", "replay_summary", "step_record",
@@ -74,8 +74,8 @@ def start(
     clock: Clock | None = None,
     **options: Any,
 ) -> Runtime:
-    """Start this process's engine on a store file (default: ``FLOVYN_NB_STORE`` or
-    ``./.flovyn/flovyn.duckdb``) and resume the runs it can.
+    """Start this process's engine on a store file (default: ``FLOVYN_NB_STORE``, else the
+    store ``store.discover_store`` finds from the working folder) and resume the runs it can.
 
     Returns a :class:`~flovyn_nb.runtime.Runtime` (store location, ``running``, ``stop()``),
     which is also a context manager (``with fn.start(...):``).
@@ -644,4 +644,9 @@ from flovyn_nb.client.replay_check import ReplayCheck, check_replay
 from flovyn_nb.client.replay_check import summary as replay_summary
 
 retry.bind(retry.Access(engine_on=_engine_on, store_for=store_for, inbox_write=_inbox_write))
+from flovyn_nb.client import runpages as _runpages
 from flovyn_nb.client.migrate import migrate_store
+from flovyn_nb.client.runpages import RunPage, RunQuery, live_engine_ids, query_runs, unattended
+from flovyn_nb.client.stores import discovered_store_location
+
+_runpages.bind(store_for, _statuses)

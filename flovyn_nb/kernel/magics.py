@@ -216,6 +216,9 @@ def _show(words: _Words) -> Table:
     if run.error is not None:
         facts.append(f"error: {run.error.type}: {clip(run.error.message, 100)}")
     facts.extend(f"pending promise {p.name!r}" for p in client.pending_promises(run.workflow_id))
+    stuck = client.unattended(run, client.live_engine_ids())
+    if stuck is not None:
+        facts.append(f"why is it waiting? {stuck}")
     return Table(
         ["seq", "type", "ts", "payload"],
         [

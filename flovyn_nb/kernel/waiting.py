@@ -18,6 +18,7 @@ in one step (``client.activity()``); deadlines come from the runs' recorded even
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 import time
 from dataclasses import dataclass
@@ -95,8 +96,11 @@ class RunOutcome:
 class RunsSummary:
     """What :func:`wait_all` found: one row per run, as a table in a notebook."""
 
-    def __init__(self, runs: list[RunOutcome]) -> None:
+    def __init__(self, runs: list[RunOutcome], store: str | None = None) -> None:
         self.runs = runs
+        # The store the runs are in, when a terminal in the project would not find it by
+        # itself (then the CLI hint carries --store).
+        self.store = store
 
     def of(self, *statuses: RunStatus) -> list[RunOutcome]:
         return [run for run in self.runs if run.status in statuses]
@@ -129,9 +133,11 @@ class RunsSummary:
         )
         notes = []
         if any("promise" in run.detail for run in self.suspended):
+            option = "" if self.store is None else f" --store {shlex.quote(self.store)}"
             notes.append(
                 "Resolve a promise with fn.resolve_promise(ID, NAME, VALUE), "
-                "%flovyn resolve ID NAME VALUE_JSON or flovyn-nb resolve ID NAME VALUE_JSON."
+                "%flovyn resolve ID NAME VALUE_JSON or "
+                f"flovyn-nb resolve ID NAME --value VALUE_JSON{option}."
             )
         return Table(
             ["workflow_id", "kind", "status", "detail"],
@@ -234,7 +240,17 @@ def _summary(tracker: _Tracker, activity: client.Activity) -> RunsSummary:
         # signal wait does not change the status).
         status = info.status if info.status.is_terminal else RunStatus.WAITING
         rows.append(RunOutcome(info.workflow_id, info.kind, status, detail))
-    return RunsSummary(rows)
+    return RunsSummary(rows, _store_if_needed())
+
+
+def _store_if_needed() -> str | None:
+    """The engine's store, when the CLI in this project would not find it by itself
+    (FLOVYN_NB_STORE or ``fn.start(store=...)`` chose another), else None."""
+    engine = client.current_engine()
+    if engine is None:
+        return None
+    found = client.discovered_store_location()
+    return None if engine.store_location == found else engine.store_location
 
 
 def write_batch_summary(activity: client.Activity | None = None) -> None:

@@ -58,6 +58,7 @@ from flovyn_nb.store.rows import (
     SignalRow,
     as_stored,
 )
+from flovyn_nb.store.runquery import RunPage, RunQuery
 
 __all__ = [
     "DEFAULT_STORE",
@@ -84,6 +85,8 @@ __all__ = [
     "ReopenRun",
     "RequestCancel",
     "ResetPromise",
+    "RunPage",
+    "RunQuery",
     "RunRow",
     "RunUpdate",
     "SendSignal",
@@ -94,9 +97,11 @@ __all__ = [
     "as_stored",
     "canonical_path",
     "default_store_path",
+    "discover_store",
     "is_url",
     "location_of",
     "open_store",
+    "project_root",
 ]
 
 DEFAULT_STORE = Path(".flovyn") / "flovyn.duckdb"
@@ -114,13 +119,55 @@ def canonical_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).expanduser().resolve()
 
 
+STORE_FOLDER = ".flovyn"
+# What marks the top of a project: a kernel in ``notebooks/`` and a shell at the
+# repository's root must meet in one store, the one beside these.
+_PROJECT_MARKERS = (".git", "pyproject.toml")
+
+
+def project_root(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the working folder) holding
+    ``.git`` or ``pyproject.toml``, or None outside any project."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in _PROJECT_MARKERS):
+            return folder
+    return None
+
+
+def discover_store(start: str | os.PathLike[str] | None = None) -> Path:
+    """The store a process working in ``start`` (default: the working folder) uses when
+    nothing names one, found the same way by kernel, batch, CLI and server:
+
+    1. the nearest existing ``.flovyn/`` folder walking up from ``start``, up to the top
+       of the enclosing project (never beyond it: another project's store, or one in
+       ``/tmp``, is not this one's);
+    2. else ``.flovyn/`` at the top of the enclosing project (the nearest folder with
+       ``.git`` or ``pyproject.toml``);
+    3. else ``.flovyn/`` in ``start`` itself.
+
+    The file inside is always ``flovyn.duckdb``. Nothing is created here.
+    """
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    top = project_root(here)
+    walk = (here, *here.parents)
+    if top is not None:
+        walk = walk[: walk.index(top) + 1]
+    else:
+        walk = (here,)
+    for folder in walk:
+        if (folder / STORE_FOLDER).is_dir():
+            return folder / DEFAULT_STORE
+    return (top if top is not None else here) / DEFAULT_STORE
+
+
 def default_store_path() -> str | Path:
     """``FLOVYN_NB_STORE`` if set (a path, or a URL kept as given), else
-    ``./.flovyn/flovyn.duckdb``."""
-    text = os.environ.get("FLOVYN_NB_STORE")
-    if text and _scheme(text) is not None:
-        return text
-    return Path(text or DEFAULT_STORE)
+    :func:`discover_store` from the working folder."""
+    named = os.environ.get("FLOVYN_NB_STORE")
+    if named and _scheme(named) is not None:
+        return named
+    return Path(named) if named else discover_store()
 
 
 def _scheme(target: str | os.PathLike[str]) -> str | None:

@@ -40,6 +40,7 @@ from flovyn_nb.store.rows import (
     RunRow,
     RunUpdate,
 )
+from flovyn_nb.store.runquery import RunPage, RunQuery
 
 if TYPE_CHECKING:
     import pandas
@@ -369,6 +370,11 @@ class Store(Protocol):
         self, *, statuses: Iterable[str] = (), kind: str | None = None, limit: int | None = None
     ) -> list[RunInfo]:
         """Runs newest first, without events."""
+        ...
+
+    def query_runs(self, query: RunQuery) -> RunPage:
+        """A page of runs filtered, sorted and paged in the backend's own query (see
+        ``store/runquery.py`` for the exact semantics every backend follows)."""
         ...
 
     def source_hashes(

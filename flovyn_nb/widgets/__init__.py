@@ -62,9 +62,46 @@ def dashboard(**options: Any) -> Dashboard:
 def register_display() -> None:
     """Make a ``WorkflowHandle`` show its run panel in notebooks (``import flovyn_nb`` and
     the kernel extension call this; the client itself imports no display code)."""
+    import sys
+
     from flovyn_nb import client
 
     client.set_handle_display(handle_mimebundle)
+    # In an IPython shell a handle shows as display_data with a display id (never an
+    # execute_result), so that its static form can be kept current: widgets/shown.py.
+    # IPython is looked up, not imported: importing flovyn_nb stays cheap elsewhere.
+    ipython_module = sys.modules.get("IPython")
+    shell = ipython_module.get_ipython() if ipython_module is not None else None
+    if shell is not None:
+        from flovyn_nb.client import WorkflowHandle
+        from flovyn_nb.widgets import shown
+
+        shell.display_formatter.ipython_display_formatter.for_type(WorkflowHandle, show_handle)
+        shown.install(shell)
+
+
+def show_handle(handle: Any) -> None:
+    """Display a ``WorkflowHandle`` in IPython: its live panel (interactive) or its
+    static form (batch), either kept current after the cell ran."""
+    from flovyn_nb.widgets import shown
+
+    store = handle.store_location
+    try:
+        if get_mode() == "batch":
+            panel: Any = shown.StaticPanel(handle.workflow_id, store)
+        else:
+            from flovyn_nb.widgets.panel import panel_for
+
+            panel = panel_for(handle.workflow_id, store=store)
+    except Exception as exc:
+        # A display must not raise (IPython would print a formatter traceback instead).
+        from IPython.display import display
+
+        from flovyn_nb.widgets.actions import describe
+
+        display({"text/plain": f"{handle!r}: no panel ({describe(exc)})"}, raw=True)  # type: ignore[no-untyped-call]
+        return
+    shown.show(panel)
 
 
 def handle_mimebundle(handle: Any, include: Any = None, exclude: Any = None) -> dict[str, Any]:

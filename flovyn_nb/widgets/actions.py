@@ -128,9 +128,23 @@ class Actions:
         try:
             value = collect(build_form(schema), values)
         except FormError as exc:
-            self._set_form(key, error=str(exc), busy=False)
+            self._set_form(key, error=str(exc), busy=False, fields=exc.fields)
             return
         self._settle(key, value, reject=False, reason="")
+
+    def settle_value(self, key: Key, value: JSON) -> None:
+        """Resolve a pending promise with a value as it is (the dashboard's "resolve
+        all selected"); the run checks it against the promise's type."""
+        with self._lock:
+            known = key in self._schemas
+        if not known:
+            self._set_form(key, error=f"promise {key[1]!r} is no longer waiting", busy=False)
+            return
+        self._settle(key, value, reject=False, reason="")
+
+    def fail_form(self, key: Key, error: str) -> None:
+        """Show ``error`` on the promise's form."""
+        self._set_form(key, error=error, busy=False)
 
     def reject(self, workflow_id: str, name: str, reason: str) -> None:
         key = (workflow_id, name)

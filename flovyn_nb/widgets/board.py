@@ -10,6 +10,7 @@ from typing import Any
 
 from flovyn_nb import client
 from flovyn_nb.model import EventType, PromiseInfo, RunInfo
+from flovyn_nb.widgets import runlist, shown
 from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.forms import build_form
 from flovyn_nb.widgets.panel import PanelWidget
@@ -39,14 +40,20 @@ class Dashboard(PanelWidget):
 
     Args:
         store: the store to show (default: the engine's, else the default store).
-        limit: at most this many runs are listed (newest first); counts cover all runs.
+        limit: runs per page (newest first by default; the store pages, sorts and
+            filters, so a page costs the same at 10,000 runs); counts cover all runs.
     """
 
     min_interval = 0.25  # the run list is re-read at most 4 times per second
 
-    def __init__(self, *, store: str | os.PathLike[str] | None = None, limit: int = 500) -> None:
+    def __init__(
+        self, *, store: str | os.PathLike[str] | None = None, limit: int = runlist.PAGE_SIZE
+    ) -> None:
         self.store = store_key(store)
         self.limit = limit
+        self._query = runlist.first_query(max(1, min(limit, 1000)))
+        self._page = client.RunPage([], 0, {})
+        self._live: set[str] = set()
         self._lock = threading.Lock()
         self._want: str | None = None  # the run the user clicked (main thread writes)
         self._selected: RunState | None = None  # updater thread only
@@ -62,7 +69,23 @@ class Dashboard(PanelWidget):
 
     def _read_list(self) -> None:
         self._store_name = str(getattr(self.store, "name", self.store))  # a URL: itself
-        self._runs = client.list_runs(store=self.store)
+        with self._lock:
+            query = self._query
+        self._page = client.query_runs(
+            status=list(query.statuses) or None,
+            kind=query.kind,
+            search=query.search,
+            created_from=query.created_from,
+            created_to=query.created_to,
+            sort=query.sort,
+            descending=query.descending,
+            offset=query.offset,
+            limit=query.limit,
+            store=self.store,
+        )
+        self._runs = self._page.runs
+        # Which engines live: an active run none of them owns waits for its workflow.
+        self._live = client.live_engine_ids(store=self.store)
         self._promises = client.pending_promises(store=self.store)
 
     def _snapshot(self) -> dict[str, JSON]:
@@ -76,9 +99,7 @@ class Dashboard(PanelWidget):
         runs = self._runs
         self._text = dashboard_text(runs, self._store_name)
         self._html = dashboard_html(runs, self._store_name)
-        counts: dict[str, int] = {}
-        for run in runs:
-            counts[run.status.value] = counts.get(run.status.value, 0) + 1
+        page = self._page
         detail = None
         if selected is not None and selected.view is not None:
             detail = run_json(
@@ -93,19 +114,11 @@ class Dashboard(PanelWidget):
             "kind": "dashboard",
             "store": self._store_name,
             "now": ms(time.time()),
-            "total": len(runs),
-            "counts": counts,
-            "runs": [
-                {
-                    "workflow_id": r.workflow_id,
-                    "kind": r.kind,
-                    "status": r.status.value,
-                    "created": ms(r.created_at.timestamp()),
-                    "updated": ms(r.updated_at.timestamp()),
-                    "child": r.parent_id is not None,
-                }
-                for r in runs[: self.limit]
-            ],
+            "total": sum(page.counts.values()),
+            "matching": page.total,
+            "counts": page.counts,
+            "query": runlist.query_json(self._query),
+            "runs": [runlist.row_json(r, self._live) for r in runs],
             "promises": [
                 {
                     "workflow_id": p.workflow_id,
@@ -115,6 +128,7 @@ class Dashboard(PanelWidget):
                     "form": build_form(p.schema).spec(),
                     "typed": bool(p.schema),
                     "error": forms.get((p.workflow_id, p.name), {}).get("error"),
+                    "fields": forms.get((p.workflow_id, p.name), {}).get("fields") or {},
                     "busy": bool(forms.get((p.workflow_id, p.name), {}).get("busy")),
                 }
                 for p in self._promises
@@ -127,11 +141,40 @@ class Dashboard(PanelWidget):
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
         if self._actions.handle(content):
             return
+        if isinstance(content, dict) and content.get("action") == "query":
+            with self._lock:
+                self._query = runlist.next_query(self._query, content)
+            self._stale = True
+            updater().mark(self)
+            return
+        if isinstance(content, dict) and content.get("action") == "resolve_many":
+            self._resolve_many(content)
+            return
         if isinstance(content, dict) and content.get("action") == "select":
             target = content.get("workflow_id")
             with self._lock:
                 self._want = str(target) if target else None
             updater().mark(self)
+
+    def _resolve_many(self, content: dict[str, JSON]) -> None:
+        """ "Resolve all selected" (a parameter sweep's promises): one JSON value for
+        every selected promise; each one's outcome shows on its own inbox line."""
+        import json
+
+        targets = content.get("targets")
+        if not isinstance(targets, list):
+            return
+        keys = [
+            (str(t[0]), str(t[1])) for t in targets if isinstance(t, list | tuple) and len(t) == 2
+        ]
+        try:
+            value = json.loads(str(content.get("value", "")))
+        except json.JSONDecodeError as exc:
+            for key in keys:
+                self._actions.fail_form(key, f"the value is not JSON ({exc.msg}); e.g. true or 42")
+            return
+        for key in keys:
+            self._actions.settle_value(key, value)
 
     # -- the updater's Target protocol -------------------------------------------------
 
@@ -173,6 +216,7 @@ class Dashboard(PanelWidget):
             selected.refresh(bell=bell)
         self._problem = None
         self.data = self._snapshot()
+        shown.changed(self)
 
     def fail(self, exc: BaseException) -> None:
         self._problem = f"cannot read the store: {describe(exc)}"

@@ -22,11 +22,25 @@ _MAX_DEPTH = 6  # deeper (or recursive) models fall back to a JSON text box
 
 
 class FormError(ValueError):
-    """The form input cannot be turned into a value; ``problems`` lists why."""
+    """The form input cannot be turned into a value; ``problems`` lists why, ``fields``
+    says it field by field (path -> message), for the form to show beside each input."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], fields: dict[str, str] | None = None) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+        self.fields = dict(fields or {})
+
+
+class _Problems(list[str]):
+    """Problems found while collecting, also kept by field path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def add(self, form: Field, message: str) -> None:
+        self.append(f"{_where(form)}: {message}")
+        self.fields.setdefault(form.path, message)
 
 
 class _Omit:
@@ -74,7 +88,11 @@ class Field:
             data["initial"] = bool(self.default) if self.has_default else False
         elif self.kind == "json":
             data["initial"] = json.dumps(self.default) if self.has_default else ""
-            data["placeholder"] = 'JSON, e.g. true, 42, "text", [1, 2] or {"key": "value"}'
+            data["placeholder"] = (
+                f"a JSON list, e.g. {self.format}"
+                if self.format.startswith("[")
+                else 'JSON, e.g. true, 42, "text", [1, 2] or {"key": "value"}'
+            )
         else:
             data["initial"] = (
                 "" if not self.has_default or self.default is None else str(self.default)
@@ -139,6 +157,12 @@ def _field(node: JSON, defs: dict[str, JSON], *, path: str, label: str, depth: i
     elif kind in ("integer", "number", "string"):
         made.kind = str(kind)
         made.format = str(node.get("format", ""))
+    elif kind == "array":
+        # A list is typed as JSON; the hint shows a list of the right items.
+        items = _resolve(node.get("items", {}), defs).get("type")
+        made.format = {"string": '["a", "b"]', "integer": "[1, 2, 3]", "number": "[1.5, 2]"}.get(
+            str(items), '[{"key": "value"}]' if items == "object" else "[1, 2]"
+        )
     elif kind == "object" and isinstance(node.get("properties"), dict) and depth < _MAX_DEPTH:
         made.kind = "object"
         required = set(node.get("required", []))
@@ -151,6 +175,10 @@ def _field(node: JSON, defs: dict[str, JSON], *, path: str, label: str, depth: i
                 depth=depth + 1,
             )
             child.required = name in required
+            parent_default = made.default if made.has_default else None
+            # The promise's own default (ctx.promise(default=...)) wins over the model's.
+            if isinstance(parent_default, dict) and name in parent_default:
+                child.default, child.has_default = parent_default[name], True
             made.children.append(child)
     return made
 
@@ -165,10 +193,10 @@ def collect(form: Field, raw: dict[str, JSON]) -> JSON:
     Raises:
         FormError: some input cannot be converted (each problem names its field).
     """
-    problems: list[str] = []
+    problems = _Problems()
     value = _collect(form, raw, problems)
     if problems:
-        raise FormError(problems)
+        raise FormError(list(problems), problems.fields)
     if value is OMIT:
         return {} if form.kind == "object" else None
     return value
@@ -178,7 +206,7 @@ def _where(form: Field) -> str:
     return form.path.strip("/").replace("/", ".") or form.label
 
 
-def _collect(form: Field, raw: dict[str, JSON], problems: list[str]) -> JSON:
+def _collect(form: Field, raw: dict[str, JSON], problems: _Problems) -> JSON:
     if form.kind == "object":
         result: dict[str, JSON] = {}
         for child in form.children:
@@ -195,7 +223,7 @@ def _collect(form: Field, raw: dict[str, JSON], problems: list[str]) -> JSON:
         try:
             return form.options[int(entry)]
         except (ValueError, IndexError, TypeError):
-            problems.append(f"{_where(form)}: choose one of the options")
+            problems.add(form, "choose one of the options")
             return OMIT
     text = "" if entry is None else str(entry)
     if form.kind == "string":
@@ -208,7 +236,7 @@ def _collect(form: Field, raw: dict[str, JSON], problems: list[str]) -> JSON:
         try:
             return int(text.strip())
         except ValueError:
-            problems.append(f"{_where(form)}: {text!r} is not a whole number")
+            problems.add(form, f"{text!r} is not a whole number")
             return OMIT
     if form.kind == "number":
         try:
@@ -216,22 +244,22 @@ def _collect(form: Field, raw: dict[str, JSON], problems: list[str]) -> JSON:
         except ValueError:
             number = math.nan
         if not math.isfinite(number):
-            problems.append(f"{_where(form)}: {text!r} is not a number")
+            problems.add(form, f"{text!r} is not a number")
             return OMIT
         return int(number) if number.is_integer() and "." not in text else number
     try:
         return json.loads(text)
     except ValueError:
-        problems.append(f'{_where(form)}: not valid JSON (write text in double quotes, e.g. "yes")')
+        problems.add(form, 'not valid JSON (write text in double quotes, e.g. "yes")')
         return OMIT
 
 
-def _empty(form: Field, problems: list[str]) -> JSON:
+def _empty(form: Field, problems: _Problems) -> JSON:
     if form.nullable and not form.has_default:
         return None
     if form.required and not form.path:
-        problems.append(f"{_where(form)}: enter a value")
+        problems.add(form, "enter a value")
         return OMIT
     if form.required:
-        problems.append(f"{_where(form)}: required")
+        problems.add(form, "required")
     return OMIT

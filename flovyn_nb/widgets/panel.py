@@ -11,10 +11,13 @@ from typing import Any
 import anywidget
 import traitlets
 
+from flovyn_nb import client
+from flovyn_nb.widgets import shown
 from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.mode import get_mode
 from flovyn_nb.widgets.render import run_html, run_json, run_text
 from flovyn_nb.widgets.state import RunState, store_key
+from flovyn_nb.widgets.timeline import preview
 from flovyn_nb.widgets.updater import updater
 
 JSON = Any
@@ -48,6 +51,18 @@ class PanelWidget(anywidget.AnyWidget):
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> Any:
         return filter_bundle(self._bundle(), include, exclude)
 
+    def _ipython_display_(self) -> None:
+        # display_data with a display id (see widgets/shown.py): its static form can be
+        # kept current, which an execute_result's cannot.
+        shown.show(self)
+
+    def static_signature(self) -> tuple[str, bool]:
+        """(status, final) of what the static form shows (see widgets/shown.py)."""
+        return "", False
+
+    def refresh_static(self) -> None:
+        """Recompute the static form from the store (kernel main thread, after a cell)."""
+
 
 def filter_bundle(bundle: dict[str, JSON], include: Any, exclude: Any) -> dict[str, JSON]:
     if include:
@@ -79,6 +94,8 @@ class RunPanel(PanelWidget):
         self._state = state
         self._actions = actions
         self._problem: str | None = None
+        # The updater thread and the after-cell flush both read the run state.
+        self._reading = threading.Lock()
         super().__init__(data=self._snapshot())
         self.on_msg(self._on_msg)
         if not state.final:
@@ -104,16 +121,35 @@ class RunPanel(PanelWidget):
         )
         self._text = run_text(view)
         self._html = run_html(view, self._state.logs)
-        return run_json(
+        notice = self._unattended(view)
+        if notice is not None:
+            self._text += f"\n  why is it waiting? {notice}"
+        data = run_json(
             view,
             self._state.logs,
             self._actions.forms(),
             self._actions.cancel_status(view.workflow_id),
             now=time.time(),
-            problem=self._problem,
+            problem=self._problem or notice,
             check=self._actions.check_status(view.workflow_id),
             again=self._actions.again_status(view.workflow_id),
         )
+        info = self._state.info
+        # What the run was started with, shown under its title.
+        data["input"] = None if info is None else preview(info.input, 2000)
+        data["events"] = events_json(self._state)
+        return data
+
+    def _unattended(self, view: Any) -> str | None:
+        """Why the run does not move when no live engine owns it (see client.unattended);
+        asked only of runs this process does not execute (a store read)."""
+        info = self._state.info
+        if info is None or view.status.is_terminal or self._state.live():
+            return None
+        try:
+            return client.unattended(info, client.live_engine_ids(store=self.store))
+        except Exception:  # the reason is a hint: a failed read must not break the panel
+            return None
 
     def _changed(self) -> None:
         updater().add(self) if self._state.final else updater().mark(self)
@@ -142,11 +178,26 @@ class RunPanel(PanelWidget):
         return not self._state.final
 
     def update(self, *, bell: bool) -> None:
-        self._state.refresh(bell=bell)
-        self._problem = None
-        self.data = self._snapshot()
+        with self._reading:
+            self._state.refresh(bell=bell)
+            self._problem = None
+            data = self._snapshot()
+        self.data = data
         if self._state.final:
             updater().remove(self)
+        shown.changed(self)
+
+    def static_signature(self) -> tuple[str, bool]:
+        return self.status, self._state.final
+
+    def refresh_static(self) -> None:
+        with self._reading:
+            self._state.mark_reload()
+            self._state.refresh(bell=True)
+            view = self._state.view
+            if view is not None:
+                self._text = run_text(view)
+                self._html = run_html(view, self._state.logs)
 
     def fail(self, exc: BaseException) -> None:
         self._problem = f"cannot read the run: {describe(exc)}"
@@ -162,6 +213,27 @@ class RunPanel(PanelWidget):
                 if _panels.get(key) is self:
                     del _panels[key]
         super().close()
+
+
+EVENTS_SHOWN = 500  # the latest events the "events" tab lists (fn.get_run has them all)
+
+
+def events_json(state: RunState) -> dict[str, JSON]:
+    """The run's raw history for the panel's "events" tab (newest last, payloads clipped)."""
+    seqs = sorted(state.events)
+    shown = seqs[-EVENTS_SHOWN:]
+    return {
+        "total": len(seqs),
+        "items": [
+            {
+                "seq": e.seq,
+                "type": e.type,
+                "ts": e.ts * 1000.0,
+                "payload": preview(e.payload, 300),
+            }
+            for e in (state.events[seq] for seq in shown)
+        ],
+    }
 
 
 _panels: dict[tuple[Path | str, str], RunPanel] = {}

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flovyn_nb.model import RunInfo, RunStatus
+from flovyn_nb.tracebacks import user_traceback
 from flovyn_nb.widgets.forms import build_form
 from flovyn_nb.widgets.state import LogBook, LogTail
 from flovyn_nb.widgets.streams import streams_html, streams_json
@@ -38,10 +39,15 @@ def iso(epoch: float | None) -> str:
 def _error(error: Mapping[str, JSON] | None) -> dict[str, str] | None:
     if not error:
         return None
+    full = str(error.get("traceback", ""))
+    # The engine's frames hidden by default (the panel can show them: "full_traceback").
+    short, hidden = user_traceback(full)
     return {
         "type": str(error.get("type", "Error")),
         "message": str(error.get("message", "")),
-        "traceback": str(error.get("traceback", "")),
+        "traceback": short,
+        "full_traceback": full if hidden else "",
+        "hidden_frames": str(hidden),
     }
 
 
@@ -95,6 +101,12 @@ def run_json(
             # a failed task step: the one line that brings its record into a cell
             "debug_line": debug_line(view.workflow_id, step),
             "number": step.number,
+            "attempt_list": [
+                {**a, "start": ms(a["start"]), "end": ms(a["end"])} for a in step.attempt_list
+            ]
+            if step.attempts > 1
+            else [],
+            "child": step.child_workflow_id,
         }
         for step in view.steps
     ]
@@ -110,6 +122,7 @@ def run_json(
                 "form": build_form(step.schema).spec(),
                 "typed": bool(step.schema),
                 "error": status.get("error"),
+                "fields": status.get("fields") or {},
                 "busy": bool(status.get("busy")),
             }
         )
@@ -219,11 +232,17 @@ _COLORS = {
 }
 _BOX = (
     "font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;"
-    "border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;max-width:960px"
+    "border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;max-width:960px;"
+    # Long values wrap (or scroll in their own box), never out of the panel's border.
+    "box-sizing:border-box;overflow-wrap:anywhere;overflow-x:auto"
 )
-_CELL = "padding:2px 8px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top"
+_CELL = (
+    "padding:2px 8px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top;"
+    "max-width:480px;overflow-wrap:anywhere"
+)
 _PRE = (
-    "white-space:pre-wrap;font-family:var(--jp-code-font-family,monospace);font-size:12px;"
+    "white-space:pre-wrap;overflow-wrap:anywhere;font-family:var(--jp-code-font-family,monospace);"
+    "font-size:12px;"
     "margin:4px 0;padding:6px;background:#f6f8fa;border-radius:4px;max-height:320px;overflow:auto"
 )
 

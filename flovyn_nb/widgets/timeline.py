@@ -53,6 +53,9 @@ class Step:
     error: dict[str, JSON] | None = None
     schema: JSON = None
     number: int | None = None  # the step's 1-based position (fn.step_record, show)
+    # Every attempt of a task: number, status, start, end, error ("type: message").
+    attempt_list: list[dict[str, JSON]] = field(default_factory=list)
+    child_workflow_id: str | None = None
 
     @property
     def active(self) -> bool:
@@ -176,8 +179,10 @@ def _step(s: FoldedStep) -> Step:
                 elif last.deadline is not None:
                     label = "times out"
             errors = [a.error for a in s.attempts if a.error is not None]
-            # The latest failure stays on the row, also once a later attempt succeeded.
-            error = errors[-1].as_dict() if errors else None
+            # The latest failure stays on the row while the step has not succeeded; once
+            # a later attempt did, the row shows its result (the attempts list the rest).
+            succeeded = s.status is StepStatus.COMPLETED
+            error = errors[-1].as_dict() if errors and not succeeded else None
             if s.status is StepStatus.COMPLETED:
                 detail = preview(s.value, 120)
                 if isinstance(s.cached_from, dict):  # @task(cache=True): nothing ran
@@ -193,7 +198,12 @@ def _step(s: FoldedStep) -> Step:
             elif s.status is StepStatus.REJECTED and s.error is not None:
                 detail = s.error.message
         case StepKind.CHILD:
-            detail = s.child_workflow_id or ""
+            # A child is told apart from its siblings by its input, then its id.
+            detail = (
+                f"input {preview(s.input, 80)} · {s.child_workflow_id}"
+                if s.input is not None
+                else s.child_workflow_id or ""
+            )
             error = None if s.error is None else s.error.as_dict()
         case StepKind.SIGNAL | StepKind.OPERATION:
             detail = preview(s.value, 120)
@@ -214,4 +224,17 @@ def _step(s: FoldedStep) -> Step:
         error=error,
         schema=s.schema,
         number=s.number,
+        attempt_list=[
+            {
+                "number": a.number,
+                "status": a.status.value,
+                "start": a.started_at,
+                "end": a.ended_at,
+                "error": None if a.error is None else f"{a.error.type}: {a.error.message}",
+            }
+            for a in s.attempts
+        ]
+        if s.kind is StepKind.TASK
+        else [],
+        child_workflow_id=s.child_workflow_id,
     )

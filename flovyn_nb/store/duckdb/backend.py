@@ -22,7 +22,7 @@ import duckdb
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.duckdb import ops, queries, reopen, schema, stepcache
+from flovyn_nb.store.duckdb import ops, queries, reopen, runpages, schema, stepcache
 from flovyn_nb.store.duckdb.bell import Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
@@ -51,6 +51,7 @@ from flovyn_nb.store.rows import (
     RunRow,
     SignalRow,
 )
+from flovyn_nb.store.runquery import RunPage, RunQuery
 
 if TYPE_CHECKING:
     import pandas
@@ -326,6 +327,10 @@ class DuckDBStore:
         return self.read(
             lambda con: queries.list_runs(con, statuses=chosen, kind=kind, limit=limit)
         )
+
+    def query_runs(self, query: RunQuery) -> RunPage:
+        checked = query.checked()
+        return self.read(lambda con: runpages.query_runs(con, checked))
 
     def source_hashes(
         self, *, kind: str, statuses: Iterable[str] = ()

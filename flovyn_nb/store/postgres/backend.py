@@ -62,6 +62,7 @@ from flovyn_nb.store.rows import (
     RunRow,
     SignalRow,
 )
+from flovyn_nb.store.runquery import RunPage, RunQuery
 
 if TYPE_CHECKING:
     import pandas
@@ -280,6 +281,10 @@ class PostgresStore:
     def request_cancel(self, workflow_id: str, reason: str = "") -> RunRow:
         run: RunRow = self._one(RequestCancel(workflow_id, reason))
         return run
+
+    def query_runs(self, query: RunQuery) -> RunPage:
+        checked = query.checked()
+        return RunPage(*self.read(lambda con: incoming.query_runs(con, checked)))
 
     def find_cached_step(
         self, task_kind: str, source_hash: str, input_hash: str

@@ -10,6 +10,19 @@ const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
 // Glyphs that plain system fonts have (no emoji font needed).
 const KIND_ICON = { task: "▶", timer: "◔", promise: "✎", child: "↳", signal: "✉", operation: "◆" };
 
+// What the user did in a panel (open log groups, typed form values), by panel: the view is
+// re-created whenever the kernel replaces the output's static form (update_display), and
+// a re-created view must look the same.
+const MEMORY = new Map();
+function memoryFor(key) {
+  let memory = MEMORY.get(key);
+  if (!memory) {
+    memory = { expanded: new Set(), drafts: new Map() };
+    MEMORY.set(key, memory);
+  }
+  return memory;
+}
+
 function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -70,6 +83,41 @@ function fmtClock(epochMs) {
 
 // -- promise forms -------------------------------------------------------------------
 
+// A promise's description is markdown; this renders its common subset (paragraphs, lists,
+// **bold**, *italic*, `code`, [links](https://…)) with DOM nodes only: it is user text,
+// so nothing of it is ever parsed as HTML.
+function markdownLite(text) {
+  const inline = (line) => {
+    const out = [];
+    const pattern = /(\*\*[^*]+\*\*|\*[^*]+\*|`[^`]+`|\[[^\]]+\]\(https?:[^)\s]+\))/g;
+    let last = 0;
+    for (const m of line.matchAll(pattern)) {
+      if (m.index > last) out.push(line.slice(last, m.index));
+      const token = m[0];
+      if (token.startsWith("**")) out.push(h("b", { text: token.slice(2, -2) }));
+      else if (token.startsWith("`")) out.push(h("code", { text: token.slice(1, -1) }));
+      else if (token.startsWith("[")) {
+        const close = token.indexOf("](");
+        out.push(h("a", { href: token.slice(close + 2, -1), target: "_blank", rel: "noopener noreferrer", text: token.slice(1, close) }));
+      } else out.push(h("i", { text: token.slice(1, -1) }));
+      last = m.index + token.length;
+    }
+    if (last < line.length) out.push(line.slice(last));
+    return out;
+  };
+  const blocks = [];
+  for (const block of String(text).split(/\n\s*\n/)) {
+    const lines = block.split("\n").filter((l) => l.trim());
+    if (!lines.length) continue;
+    if (lines.every((l) => /^\s*[-*] /.test(l))) {
+      blocks.push(h("ul", {}, lines.map((l) => h("li", {}, inline(l.replace(/^\s*[-*] /, ""))))));
+    } else {
+      blocks.push(h("p", {}, lines.flatMap((l, i) => (i ? [" ", ...inline(l)] : inline(l)))));
+    }
+  }
+  return h("div", { class: "fnb-markdown" }, blocks);
+}
+
 function fieldNode(spec, root) {
   const id = `fnb-f-${Math.random().toString(36).slice(2)}`;
   const label = h("label", { for: id, class: "fnb-label", text: spec.label + (spec.required ? "" : " (optional)") });
@@ -97,7 +145,8 @@ function fieldNode(spec, root) {
     input = h("input", { type: "text", id, "data-path": spec.path, inputmode: mode, placeholder: spec.placeholder });
     input.value = spec.initial;
   }
-  return h("div", { class: "fnb-field" }, label, input, help);
+  const fieldError = h("div", { class: "fnb-field-error", role: "alert", "data-error-for": spec.path });
+  return h("div", { class: "fnb-field" }, label, input, help, fieldError);
 }
 
 function formValues(card) {
@@ -109,12 +158,30 @@ function formValues(card) {
 }
 
 // One card per pending promise; kept across snapshots so typed input survives updates.
-function promiseCard(promise, send, showRun) {
+function restoreDraft(body, draft) {
+  if (!draft) return;
+  for (const input of body.querySelectorAll("[data-path]")) {
+    const value = draft[input.getAttribute("data-path")];
+    if (value === undefined) continue;
+    if (input.type === "checkbox") input.checked = !!value;
+    else input.value = value;
+  }
+}
+
+function promiseCard(promise, send, showRun, drafts) {
   const reason = h("input", { type: "text", class: "fnb-reason", placeholder: "reason (for Reject)" });
   const note = h("div", { class: "fnb-note" });
   const error = h("div", { class: "fnb-form-error", role: "alert" });
   const countdown = h("span", { class: "fnb-countdown" });
+  const about = promise.form.description ? markdownLite(promise.form.description) : null;
   const body = h("div", { class: "fnb-form-body" }, fieldNode(promise.form, true));
+  const draftKey = `${promise.workflow_id}\u0000${promise.name}`;
+  if (drafts) {
+    restoreDraft(body, drafts.get(draftKey));
+    const keep = () => drafts.set(draftKey, formValues(body));
+    body.addEventListener("input", keep);
+    body.addEventListener("change", keep);
+  }
   const resolve = h("button", {
     class: "fnb-btn fnb-primary",
     text: "Resolve",
@@ -131,7 +198,7 @@ function promiseCard(promise, send, showRun) {
     showRun ? h("span", { class: "fnb-muted", text: ` · ${promise.workflow_id}` }) : null,
     promise.typed ? null : h("span", { class: "fnb-muted", text: " · any JSON value" }),
     countdown);
-  const card = h("div", { class: "fnb-card", "data-promise": promise.name }, title, body, error,
+  const card = h("div", { class: "fnb-card", "data-promise": promise.name }, title, about, body, error,
     h("div", { class: "fnb-actions" }, resolve, reject, reason, note));
   return {
     node: card,
@@ -139,22 +206,35 @@ function promiseCard(promise, send, showRun) {
       countdown.setAttribute("data-deadline", p.deadline || "");
       countdown.setAttribute("data-prefix", "times out ");
       if (!p.deadline) countdown.textContent = "";
-      error.textContent = p.error || "";
-      error.style.display = p.error ? "" : "none";
+      // Errors of single fields show beside them; the rest (the run's own check) on top.
+      const fields = p.fields || {};
+      for (const slot of body.querySelectorAll("[data-error-for]")) {
+        const message = fields[slot.getAttribute("data-error-for")] || "";
+        slot.textContent = message;
+        slot.style.display = message ? "" : "none";
+        const input = slot.parentElement && slot.parentElement.querySelector("[data-path]");
+        if (input) {
+          if (message) input.setAttribute("aria-invalid", "true");
+          else input.removeAttribute("aria-invalid");
+        }
+      }
+      const general = Object.keys(fields).length ? "" : (p.error || "");
+      error.textContent = general;
+      error.style.display = general ? "" : "none";
       resolve.disabled = reject.disabled = !!p.busy;
       note.textContent = p.busy ? "sent — waiting for the run to continue…" : "";
     },
   };
 }
 
-function syncCards(container, cards, promises, send, showRun) {
+function syncCards(container, cards, promises, send, showRun, drafts) {
   const seen = new Set();
   for (const p of promises) {
     const key = `${p.workflow_id}\u0000${p.name}`;
     seen.add(key);
     let card = cards.get(key);
     if (!card) {
-      card = promiseCard(p, send, showRun);
+      card = promiseCard(p, send, showRun, drafts);
       cards.set(key, card);
       container.append(card.node);
     }
@@ -189,11 +269,31 @@ function streamNode(s) {
     s.errors.map((e) => h("div", { class: "fnb-err-text", text: `error: ${e.message}${e.code ? " [" + e.code + "]" : ""}` })));
 }
 
+// A traceback with the engine's frames hidden; a toggle shows them (remembered per panel).
+function tracebackNode(error, open, memory, title) {
+  const hidden = Number(error.hidden_frames || 0);
+  const key = `tb\u0000${title || "run"}`;
+  const full = memory && memory.expanded.has(key);
+  const pre = h("pre", { class: "fnb-pre fnb-err-pre", text: full && error.full_traceback ? error.full_traceback : error.traceback });
+  const toggle = hidden
+    ? h("button", { class: "fnb-link fnb-tb-toggle", text: full ? "hide engine frames" : `show ${hidden} engine frame${hidden === 1 ? "" : "s"}`,
+        onclick: (ev) => {
+          ev.preventDefault();
+          if (memory.expanded.has(key)) memory.expanded.delete(key); else memory.expanded.add(key);
+          const now = memory.expanded.has(key);
+          pre.textContent = now ? error.full_traceback : error.traceback;
+          ev.target.textContent = now ? "hide engine frames" : `show ${hidden} engine frame${hidden === 1 ? "" : "s"}`;
+        } })
+    : null;
+  return h("details", { class: "fnb-tb", open }, h("summary", { text: title || "traceback" }), toggle, pre);
+}
+
 class RunView {
-  constructor(send, clock) {
+  constructor(send, clock, memory) {
     this.send = send;
     this.clock = clock;
-    this.expanded = new Set();
+    this.memory = memory || memoryFor(Math.random());
+    this.expanded = this.memory.expanded;
     this.cards = new Map();
     this.run = null;
     this.head = h("div", { class: "fnb-head" });
@@ -203,7 +303,11 @@ class RunView {
     this.steps = h("div", { class: "fnb-steps" });
     this.logs = h("div", { class: "fnb-logs" });
     this.result = h("div", { class: "fnb-result" });
-    this.node = h("div", { class: "fnb-run" }, this.head, this.origin, this.problem, this.forms, this.steps, this.logs, this.result);
+    this.input = h("div", { class: "fnb-input fnb-clip" });
+    this.tab = this.memory.tab || "timeline";
+    this.tabs = h("div", { class: "fnb-tabs", role: "tablist" });
+    this.events = h("div", { class: "fnb-events" });
+    this.node = h("div", { class: "fnb-run" }, this.head, this.origin, this.input, this.problem, this.forms, this.tabs, this.steps, this.events, this.logs, this.result);
   }
 
   update(run) {
@@ -211,9 +315,13 @@ class RunView {
     this.node.setAttribute("data-status", run.status);
     this.renderHead();
     fill(this.origin, ...(run.origin || []).map((line) => h("div", { text: line })));
+    const shownInput = run.input === undefined || run.input === null || run.input === "null" ? "" : String(run.input);
+    fill(this.input, shownInput ? [h("span", { class: "fnb-muted", text: "input " }), h("code", { text: shownInput, title: shownInput })] : []);
+    this.input.style.display = shownInput ? "" : "none";
     this.problem.textContent = run.problem || "";
     this.problem.style.display = run.problem ? "" : "none";
-    syncCards(this.forms, this.cards, run.promises, this.send, false);
+    syncCards(this.forms, this.cards, run.promises, this.send, false, this.memory.drafts);
+    this.renderTabs();
     this.renderSteps();
     this.renderLogs();
     this.renderResult();
@@ -229,7 +337,7 @@ class RunView {
           class: "fnb-btn fnb-cancel",
           text: run.cancel_requested || cancel.busy ? "Cancelling…" : "Cancel",
           disabled: !!(run.cancel_requested || cancel.busy),
-          onclick: () => this.send({ action: "cancel", workflow_id: run.workflow_id }),
+          onclick: () => { this.confirmCancel = true; this.renderHead(); },
         })
       : null;
     // Issue 15: replay this run on the code registered now (fn.check_replay; runs nothing).
@@ -260,6 +368,13 @@ class RunView {
     const againNote = again.error
       ? h("span", { class: "fnb-form-error fnb-inline", text: again.error })
       : again.forked ? h("span", { class: "fnb-muted fnb-inline", text: `forked as ${again.forked}` }) : null;
+    // Cancel asks first: a cancelled run cannot be taken back.
+    const confirm = canCancel && this.confirmCancel && !(run.cancel_requested || cancel.busy)
+      ? h("span", { class: "fnb-confirm", role: "group", "aria-label": "confirm cancel" },
+          h("span", { text: "Cancel this run? " }),
+          h("button", { class: "fnb-btn fnb-danger", text: "Yes, cancel", onclick: () => { this.confirmCancel = false; this.send({ action: "cancel", workflow_id: run.workflow_id }); } }),
+          h("button", { class: "fnb-btn", text: "No", onclick: () => { this.confirmCancel = false; this.renderHead(); } }))
+      : null;
     const elapsed = h("span", { class: "fnb-muted fnb-elapsed", "data-since": run.created, "data-until": run.ended || "" });
     fill(this.head,
       h("span", { class: "fnb-status" }, chip(run.status)),
@@ -271,7 +386,7 @@ class RunView {
       checkNote,
       checkButton,
       againNote,
-      button,
+      confirm || button,
       retry,
     );
   }
@@ -337,18 +452,50 @@ class RunView {
       const streamRow = step.streams
         ? h("tr", { class: "fnb-stream-step" }, h("td", {}), h("td", { colspan: 7 }, streamNode(step.streams)))
         : null;
-      return [h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
+      const name = step.child
+        ? h("button", { class: "fnb-link fnb-child", title: `open ${step.child}`, text: step.name,
+            onclick: () => this.send({ action: "select", workflow_id: step.child }) })
+        : h("span", { text: step.name });
+      const row = h("tr", { class: "fnb-step", "data-kind": step.kind, "data-status": step.status },
         h("td", { class: "fnb-kind", title: step.kind, text: KIND_ICON[step.kind] || "•" }),
-        h("td", { class: "fnb-name" }, h("span", { text: step.name }), logBadge, fork, debug, debugLine),
+        h("td", { class: "fnb-name" }, name, logBadge, fork, debug, debugLine),
         h("td", {}, chip(step.status)),
         h("td", { class: "fnb-track" }, bar),
         h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(step.start - t0)}` }),
         h("td", { class: "fnb-num", "data-since": step.start, "data-until": end || "" }),
         h("td", { class: "fnb-num fnb-muted", title: "attempts", text: attempts }),
-        h("td", { class: "fnb-info" }, h("div", { class: "fnb-clip", title: info.textContent || null }, info))), streamRow];
+        h("td", { class: "fnb-info" }, h("div", { class: "fnb-clip", title: info.textContent || null }, info)));
+      if (!(step.attempt_list && step.attempt_list.length > 1)) return [row, streamRow].filter(Boolean);
+      // Every attempt of a retried step, the failed ones with their error.
+      const tries = step.attempt_list.map((a) => h("span", { class: `fnb-attempt fnb-a-${a.status.toLowerCase()}`, "data-attempt": String(a.number) },
+        `#${a.number} ${a.status.toLowerCase()}${a.end && a.start ? ` in ${fmtDuration(a.end - a.start)}` : ""}`,
+        a.error ? h("span", { class: "fnb-err-text", text: ` ${a.error}` }) : null));
+      return [row, h("tr", { class: "fnb-attempts-row" }, h("td", {}), h("td", { colspan: "7" }, h("div", { class: "fnb-attempts" }, tries))), streamRow].filter(Boolean);
     });
     const head = h("tr", {}, ["", "step", "status", "timeline", "start", "duration", "tries", ""].map((t) => h("th", { text: t })));
-    fill(this.steps, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+    fill(this.steps, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows.flat())));
+  }
+
+  // "timeline" (the steps) or "events" (the raw history, as recorded).
+  renderTabs() {
+    const events = this.run.events || { total: 0, items: [] };
+    const tab = (name, label) => h("button", { class: `fnb-tab${this.tab === name ? " fnb-on" : ""}`, role: "tab", "aria-selected": this.tab === name ? "true" : "false", "data-tab": name, text: label,
+      onclick: () => { this.tab = this.memory.tab = name; this.renderTabs(); this.renderSteps(); } });
+    fill(this.tabs, tab("timeline", "timeline"), tab("events", `events ${events.total}`));
+    this.steps.style.display = this.tab === "timeline" ? "" : "none";
+    this.events.style.display = this.tab === "events" ? "" : "none";
+    if (this.tab !== "events") return;
+    const t0 = this.run.created;
+    const hidden = events.total - events.items.length;
+    const rows = events.items.map((e) => h("tr", { class: "fnb-event", "data-type": e.type },
+      h("td", { class: "fnb-num fnb-muted", text: String(e.seq) }),
+      h("td", { class: "fnb-num fnb-muted", text: `+${fmtDuration(e.ts - t0)}` }),
+      h("td", { text: e.type }),
+      h("td", { class: "fnb-info" }, h("div", { class: "fnb-clip", title: e.payload, text: e.payload }))));
+    const head = h("tr", {}, ["seq", "at", "event", "payload"].map((t) => h("th", { text: t })));
+    fill(this.events,
+      hidden > 0 ? h("div", { class: "fnb-muted", text: `… ${hidden} earlier events (fn.get_run(${JSON.stringify(this.run.workflow_id)}).events has them all)` }) : null,
+      h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
   }
 
   toggle(key) {
@@ -400,15 +547,11 @@ class RunView {
     if (run.error) {
       parts.push(h("div", { class: "fnb-section fnb-err-text", text: "Error" }),
         h("div", { class: "fnb-error-line" }, h("b", { text: run.error.type }), `: ${run.error.message}`));
-      if (run.error.traceback) {
-        parts.push(h("details", { class: "fnb-tb", open: true }, h("summary", { text: "traceback" }),
-          h("pre", { class: "fnb-pre fnb-err-pre", text: run.error.traceback })));
-      }
+      if (run.error.traceback) parts.push(tracebackNode(run.error, true, this.memory));
     }
     for (const step of run.steps) {
       if (step.error && step.error.traceback && this.expanded.has(step.key)) {
-        parts.push(h("details", { class: "fnb-tb" }, h("summary", { text: `${step.name}: ${step.error.type}` }),
-          h("pre", { class: "fnb-pre fnb-err-pre", text: step.error.traceback })));
+        parts.push(tracebackNode(step.error, false, this.memory, `${step.name}: ${step.error.type}`));
       }
     }
     fill(this.result, ...parts);
@@ -419,35 +562,63 @@ class RunView {
     if (this.run && !TERMINAL.has(this.run.status) && this.run.steps.some((s) => !s.end)) this.renderSteps();
     for (const node of this.node.querySelectorAll("[data-deadline]")) {
       const deadline = Number(node.getAttribute("data-deadline"));
-      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now);
+      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now) + ` (${fmtDateTime(deadline)})`;
     }
     for (const node of this.node.querySelectorAll("[data-since]")) {
       const since = Number(node.getAttribute("data-since"));
       const until = Number(node.getAttribute("data-until")) || now;
       const text = fmtDuration(until - since);
-      node.textContent = node.classList.contains("fnb-elapsed") ? (node.getAttribute("data-until") ? `took ${text}` : `running ${text}`) : text;
+      if (!node.classList.contains("fnb-elapsed")) node.textContent = text;
+      else if (node.getAttribute("data-until")) node.textContent = `took ${text}`;
+      // "running 7 s" only beside RUNNING: a waiting run shows when it started instead.
+      else if (this.run && this.run.status === "RUNNING") node.textContent = `running ${text}`;
+      else node.textContent = `started ${fmtDateTime(since)}`;
     }
   }
 }
 
 // -- the dashboard -------------------------------------------------------------------
+// The kernel sends one page of runs (the store filters, sorts and pages): every filter,
+// search, sort and page turn here is a {action: "query"} message, never a local filter.
 
 const FILTERS = ["ALL", "RUNNING", "WAITING", "PENDING", "COMPLETED", "FAILED", "CANCELLED"];
+const COLUMNS = [
+  { key: "workflow_id", label: "workflow id" },
+  { key: "kind", label: "kind" },
+  { key: "status", label: "status" },
+  { key: "created", label: "created" },
+  { key: "duration", label: "duration" },
+  { key: null, label: "error" },
+];
+
+function fmtDateTime(epochMs) {
+  if (!epochMs) return "";
+  const d = new Date(epochMs);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
 
 class DashboardView {
-  constructor(send, clock) {
+  constructor(send, clock, memory) {
     this.send = send;
     this.clock = clock;
-    this.filter = "ALL";
+    this.memory = memory || memoryFor(Math.random());
     this.cards = new Map();
+    this.open = this.memory.openInbox || (this.memory.openInbox = new Set());
+    this.selectedPromises = this.memory.selectedPromises || (this.memory.selectedPromises = new Set());
     this.detail = null;
+    this.detailKey = null;
     this.head = h("div", { class: "fnb-head" });
     this.problem = h("div", { class: "fnb-problem" });
-    this.promiseTitle = h("div", { class: "fnb-section" });
-    this.forms = h("div", { class: "fnb-forms" });
+    this.inbox = h("div", { class: "fnb-inbox" });
     this.table = h("div", { class: "fnb-runs" });
+    this.pager = h("div", { class: "fnb-pager" });
     this.detailBox = h("div", { class: "fnb-detail" });
-    this.node = h("div", { class: "fnb-dash" }, this.head, this.problem, this.promiseTitle, this.forms, this.table, this.detailBox);
+    this.node = h("div", { class: "fnb-dash" }, this.head, this.problem, this.inbox, this.table, this.pager);
+  }
+
+  query(change) {
+    this.send({ action: "query", ...change });
   }
 
   update(data) {
@@ -455,64 +626,174 @@ class DashboardView {
     this.problem.textContent = data.problem || "";
     this.problem.style.display = data.problem ? "" : "none";
     this.renderHead();
-    this.promiseTitle.textContent = data.promises.length ? `Waiting for input (${data.promises.length})` : "";
-    syncCards(this.forms, this.cards, data.promises, this.send, true);
-    this.renderRuns();
+    this.renderInbox();
     if (data.detail) {
-      if (!this.detail || this.detail.run.workflow_id !== data.detail.workflow_id) {
-        this.detail = new RunView(this.send, this.clock);
+      if (!this.detail || this.detailKey !== data.detail.workflow_id) {
+        this.detail = new RunView(this.send, this.clock, memoryFor(`detail\u0000${data.detail.workflow_id}`));
+        this.detailKey = data.detail.workflow_id;
         const close = h("button", { class: "fnb-btn fnb-close", text: "× close", onclick: () => this.send({ action: "select", workflow_id: null }) });
         fill(this.detailBox, close, this.detail.node);
       }
       this.detail.update(data.detail);
     } else {
       this.detail = null;
+      this.detailKey = null;
       fill(this.detailBox);
     }
+    this.renderRuns();
+    this.renderPager();
   }
 
   renderHead() {
     const data = this.data;
+    const q = data.query || {};
     const chips = FILTERS.map((status) => {
       const count = status === "ALL" ? data.total : data.counts[status] || 0;
-      if (status !== "ALL" && !count) return null;
+      if (status !== "ALL" && !count && q.status !== status) return null;
       return h("button", {
-        class: `fnb-filter${this.filter === status ? " fnb-on" : ""}`,
+        class: `fnb-filter${(q.status || "ALL") === status ? " fnb-on" : ""}`,
         "data-filter": status,
         text: `${status.toLowerCase()} ${count}`,
-        onclick: () => { this.filter = status; this.renderHead(); this.renderRuns(); },
+        onclick: () => this.query({ status }),
       });
     });
+    if (!this.search) {
+      // Kept across updates: typing must not be interrupted by a redraw.
+      this.search = h("input", { type: "search", class: "fnb-search", placeholder: "search id or kind", "aria-label": "search runs by id or kind" });
+      let timer = null;
+      this.search.addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => this.query({ search: this.search.value }), 250);
+      });
+      this.since = h("select", { class: "fnb-since", "aria-label": "created within" },
+        [["0", "any time"], ["1", "last hour"], ["24", "last day"], ["168", "last week"]].map(([v, t]) => h("option", { value: v, text: t })));
+      this.since.addEventListener("change", () => this.query({ since_hours: Number(this.since.value) }));
+    }
+    if (document.activeElement !== this.search && this.search.value !== (q.search || "")) this.search.value = q.search || "";
     fill(this.head, h("span", { class: "fnb-title", text: "flovyn runs" }), h("span", { class: "fnb-muted", text: data.store }),
-      h("span", { class: "fnb-spacer" }), ...chips);
+      h("span", { class: "fnb-spacer" }), this.search, this.since, ...chips);
+  }
+
+  // One line per waiting promise; a click opens its form in place; checked lines can be
+  // resolved together with one value (a parameter sweep).
+  renderInbox() {
+    const promises = this.data.promises;
+    if (!promises.length) {
+      fill(this.inbox);
+      this.cards.clear();
+      return;
+    }
+    const keyOf = (p) => `${p.workflow_id}\u0000${p.name}`;
+    const live = new Set(promises.map(keyOf));
+    for (const key of [...this.selectedPromises]) if (!live.has(key)) this.selectedPromises.delete(key);
+    const lines = promises.map((p) => {
+      const key = keyOf(p);
+      const isOpen = this.open.has(key);
+      const box = h("input", { type: "checkbox", class: "fnb-pick", "aria-label": `select ${p.workflow_id} ${p.name}`, checked: this.selectedPromises.has(key),
+        onchange: (ev) => { if (ev.target.checked) this.selectedPromises.add(key); else this.selectedPromises.delete(key); this.renderBulk(); } });
+      const line = h("div", { class: `fnb-inbox-line${p.error ? " fnb-has-error" : ""}`, "data-promise": p.name, "data-workflow-id": p.workflow_id },
+        box,
+        h("button", { class: "fnb-link fnb-inbox-open", "aria-expanded": isOpen ? "true" : "false",
+          onclick: () => { if (this.open.has(key)) this.open.delete(key); else this.open.add(key); this.renderInbox(); } },
+          h("span", { class: "fnb-caret", text: isOpen ? "▾" : "▸" }), h("b", { text: p.name }), h("span", { class: "fnb-muted", text: ` · ${p.workflow_id}` })),
+        h("span", { class: "fnb-muted", text: ` · asked ${fmtDateTime(p.created)}` }),
+        p.deadline ? h("span", { class: "fnb-countdown", "data-deadline": p.deadline, "data-prefix": " · times out " }) : null,
+        p.error ? h("span", { class: "fnb-form-error fnb-inline", text: ` ${p.error}` }) : null,
+        p.busy ? h("span", { class: "fnb-muted", text: " · sent" }) : null);
+      let card = this.cards.get(key);
+      if (isOpen) {
+        if (!card) {
+          card = promiseCard(p, this.send, true, this.memory.drafts);
+          this.cards.set(key, card);
+        }
+        card.update(p);
+        return h("div", { class: "fnb-inbox-item" }, line, card.node);
+      }
+      this.cards.delete(key);
+      return h("div", { class: "fnb-inbox-item" }, line);
+    });
+    if (!this.bulk) {
+      this.bulkValue = h("input", { type: "text", class: "fnb-bulk-value", placeholder: "one JSON value, e.g. true", "aria-label": "value for all selected promises" });
+      this.bulkButton = h("button", { class: "fnb-btn fnb-primary", text: "Resolve all selected",
+        onclick: () => {
+          const targets = [...this.selectedPromises].map((k) => k.split("\u0000"));
+          if (targets.length) this.send({ action: "resolve_many", targets, value: this.bulkValue.value });
+        } });
+      this.bulkCount = h("span", { class: "fnb-muted" });
+      this.bulk = h("div", { class: "fnb-bulk" }, this.bulkCount, this.bulkValue, this.bulkButton);
+    }
+    this.renderBulk();
+    fill(this.inbox, h("div", { class: "fnb-section", text: `Waiting for input (${promises.length})` }), this.bulk, h("div", { class: "fnb-inbox-list" }, lines));
+  }
+
+  renderBulk() {
+    if (!this.bulk) return;
+    const n = this.selectedPromises.size;
+    this.bulkCount.textContent = n ? `${n} selected` : "select lines to answer them together";
+    this.bulkButton.disabled = !n;
   }
 
   renderRuns() {
     const data = this.data;
-    const runs = data.runs.filter((r) => this.filter === "ALL" || r.status === this.filter);
+    const q = data.query || {};
+    const runs = data.runs;
     if (!runs.length) {
-      fill(this.table, h("div", { class: "fnb-muted fnb-empty", text: data.total ? "no runs with this status" : "no runs in this store yet" }));
+      fill(this.table, h("div", { class: "fnb-muted fnb-empty", text: data.total ? "no runs match" : "no runs in this store yet" }));
       return;
     }
-    const rows = runs.map((r) => h("tr", {
-        class: `fnb-run-row${data.selected === r.workflow_id ? " fnb-selected" : ""}`,
-        "data-workflow-id": r.workflow_id,
-        onclick: () => this.send({ action: "select", workflow_id: r.workflow_id }),
-      },
-      h("td", { class: "fnb-name" }, h("a", { class: "fnb-link", text: r.workflow_id })),
-      h("td", { class: "fnb-muted", text: r.kind + (r.child ? " (child)" : "") }),
-      h("td", {}, chip(r.status)),
-      h("td", { class: "fnb-num fnb-muted", text: fmtClock(r.created) }),
-      h("td", { class: "fnb-num fnb-muted", title: "last change", text: fmtClock(r.updated) })));
-    const head = h("tr", {}, ["workflow id", "kind", "status", "created", "updated"].map((t) => h("th", { text: t })));
+    const rows = [];
+    for (const r of runs) {
+      rows.push(h("tr", {
+          class: `fnb-run-row${data.selected === r.workflow_id ? " fnb-selected" : ""}`,
+          "data-workflow-id": r.workflow_id,
+          onclick: () => this.send({ action: "select", workflow_id: data.selected === r.workflow_id ? null : r.workflow_id }),
+        },
+        h("td", { class: "fnb-name" }, h("a", { class: "fnb-link", text: r.workflow_id })),
+        h("td", { class: "fnb-muted", text: r.kind + (r.child ? " (child)" : "") }),
+        h("td", {}, chip(r.status)),
+        h("td", { class: "fnb-num fnb-muted", title: `updated ${fmtDateTime(r.updated)}`, text: fmtDateTime(r.created) }),
+        h("td", { class: "fnb-num", text: r.duration === null ? "" : fmtDuration(r.duration) }),
+        h("td", { class: "fnb-info" }, r.error ? h("div", { class: "fnb-clip fnb-err-text", title: r.error, text: r.error })
+          : r.stuck ? h("div", { class: "fnb-clip fnb-stuck", title: r.stuck, text: r.stuck }) : null)));
+      if (data.selected === r.workflow_id && this.detail) {
+        // The clicked run opens right under its row, not below the whole list.
+        rows.push(h("tr", { class: "fnb-detail-row" }, h("td", { colspan: String(COLUMNS.length) }, this.detailBox)));
+      }
+    }
+    const head = h("tr", {}, COLUMNS.map((c) => {
+      if (!c.key) return h("th", { text: c.label });
+      const on = q.sort === c.key;
+      const arrow = on ? (q.descending ? " ▼" : " ▲") : "";
+      return h("th", { class: "fnb-sortable", "aria-sort": on ? (q.descending ? "descending" : "ascending") : "none" },
+        h("button", { class: "fnb-sort", "data-sort": c.key, text: c.label + arrow,
+          onclick: () => this.query({ sort: c.key, descending: on ? !q.descending : true }) }));
+    }));
     fill(this.table, h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+  }
+
+  renderPager() {
+    const data = this.data;
+    const q = data.query || { offset: 0, limit: data.runs.length };
+    const total = data.matching;
+    if (!total) {
+      fill(this.pager);
+      return;
+    }
+    const first = q.offset + 1;
+    const last = q.offset + data.runs.length;
+    fill(this.pager,
+      h("button", { class: "fnb-btn fnb-prev", text: "‹ newer", disabled: q.offset <= 0,
+        onclick: () => this.query({ offset: Math.max(0, q.offset - q.limit) }) }),
+      h("span", { class: "fnb-muted fnb-range", text: `${first}–${last} of ${total.toLocaleString("en-US")}` }),
+      h("button", { class: "fnb-btn fnb-next", text: "older ›", disabled: last >= total,
+        onclick: () => this.query({ offset: q.offset + q.limit }) }));
   }
 
   tick() {
     const now = this.clock();
-    for (const node of this.forms.querySelectorAll("[data-deadline]")) {
+    for (const node of this.inbox.querySelectorAll("[data-deadline]")) {
       const deadline = Number(node.getAttribute("data-deadline"));
-      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now);
+      if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now) + ` (${fmtDateTime(deadline)})`;
     }
     if (this.detail) this.detail.tick();
   }
@@ -521,24 +802,71 @@ class DashboardView {
 function render({ model, el }) {
   let offset = 0; // kernel clock minus browser clock, so countdowns follow the kernel
   const clock = () => Date.now() + offset;
-  const send = (content) => model.send(content);
+  let disconnected = false;
+  let timer = null;
+  const root = h("div", { class: "fnb" });
+  const send = (content) => {
+    if (disconnected) return;
+    try {
+      model.send(content);
+    } catch (err) {
+      disconnect();
+    }
+  };
   let view = null;
   const draw = () => {
+    if (disconnected) return; // what the panel shows now is its last known state
     const data = model.get("data") || {};
     if (data.now) offset = data.now - Date.now();
     const Kind = data.kind === "dashboard" ? DashboardView : RunView;
     if (!view || !(view instanceof Kind)) {
-      view = new Kind(send, clock);
-      fill(el, h("div", { class: "fnb" }, view.node));
+      const key = data.kind === "dashboard" ? `dashboard\u0000${data.store}` : `run\u0000${data.workflow_id}`;
+      view = new Kind(send, clock, memoryFor(key));
+      fill(el, root);
+      fill(root, view.node);
     }
     if (data.kind) view.update(data);
   };
+  // The kernel is gone (restarted, shut down) or never answered: say so, stop every
+  // countdown and disable every action, since nothing here can reach a run any more.
+  const disconnect = () => {
+    if (disconnected) return;
+    disconnected = true;
+    clearInterval(timer);
+    root.classList.add("fnb-disconnected");
+    root.prepend(h("div", { class: "fnb-disconnected-note", role: "status", text: "disconnected — re-run the cell to reconnect this panel" }));
+    for (const node of root.querySelectorAll("button, input, select, textarea")) node.disabled = true;
+    for (const node of root.querySelectorAll("[data-deadline]")) {
+      const deadline = Number(node.getAttribute("data-deadline"));
+      if (deadline) node.textContent = `${node.getAttribute("data-prefix") || ""}at ${fmtDateTime(deadline)}`;
+      node.removeAttribute("data-deadline");
+    }
+  };
+  // The widget manager sets the model's comm_live to false when the kernel restarts or
+  // dies (ipywidgets' disconnect()); its setter triggers "comm_live_update". Backbone
+  // calls back with the view as `this`, whose model tells which way it went.
+  const onCommLive = function () {
+    const live = this && this.model ? this.model.comm_live : false;
+    if (live !== true) disconnect();
+  };
   model.on("change:data", draw);
+  model.on("comm_live_update", onCommLive);
   draw();
-  const timer = setInterval(() => view && view.tick(), 1000);
+  // A model restored from the widget state saved in the notebook has no kernel behind
+  // it from the start (no comm_live_update then): a local, never-synced change makes
+  // Backbone call back with the view as `this`, and its model says whether a comm lives.
+  const probe = function () {
+    const inner = this && this.model;
+    if (inner && inner.comm_live === false) disconnect();
+  };
+  model.on("change:_fnb_probe", probe);
+  model.set("_fnb_probe", Date.now());
+  model.off("change:_fnb_probe", probe);
+  timer = setInterval(() => view && !disconnected && view.tick(), 1000);
   return () => {
     clearInterval(timer);
     model.off("change:data", draw);
+    model.off("comm_live_update", onCommLive);
   };
 }
 
