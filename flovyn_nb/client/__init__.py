@@ -45,11 +45,12 @@ if TYPE_CHECKING:
 # they import nothing from the engine or the store.
 __all__ = [
     "Activity", "Change", "EventRow", "LiveRun", "LogRow", "RunSnapshot", "Runtime",
-    "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
+    "Subscription", "WorkflowHandle", "WorkflowInfo", "activity", "cancel_soon", "cancel_workflow",
     "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
+    "list_workflows", "workflow_source",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -556,3 +557,13 @@ bind(
         display=lambda: _handle_display,
     )
 )
+
+# Door functions of other topics (their own modules; imported last: they use this one).
+from flovyn_nb.client.definitions import (
+    WorkflowInfo,
+    bind_store_lookup,
+    list_workflows,
+    workflow_source,
+)
+
+bind_store_lookup(lambda store: store_for(store, flush=False))

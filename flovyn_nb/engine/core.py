@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -51,6 +51,8 @@ class EngineCore:
     poll_interval: float
     heartbeat_interval: float
     stale_after: float
+    queues: list[str]  # the queues whose runs this engine claims
+    max_runs: int | None  # at most this many runs held at once (a worker's --concurrency)
     thread: EngineThread
     errors: list[str]  # internal errors, kept for inspection, never printed
     # the loop's services (from _main on)
@@ -115,6 +117,10 @@ class EngineCore:
 
     async def _recover(self) -> None:
         """Claim the runs this engine can execute (recovery.py)."""
+        raise NotImplementedError
+
+    async def _record_definitions(self, definitions: Sequence[Any]) -> None:
+        """Record registered definitions in the store's catalog (engine.py)."""
         raise NotImplementedError
 
     def inbox_changed(self, execution_id: str) -> None:

@@ -23,8 +23,10 @@ class Recovery(PromiseTimeouts):
         if not self.thread.running:
             return
         if self.thread.in_loop():
+            self.start_soon(self._record_definitions, [definition])
             self.start_soon(self._recover)
         else:
+            self.thread.spawn(self._record_definitions, [definition])
             self.thread.spawn(self._recover)
 
     async def _recover(self) -> None:

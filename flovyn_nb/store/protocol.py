@@ -44,6 +44,8 @@ from flovyn_nb.store.rows import (
 if TYPE_CHECKING:
     import pandas
 
+    from flovyn_nb.store.catalog import DefinitionRow, NewDefinition
+
 # -- intents: the small writes that ride along in a change ------------------------------
 
 
@@ -332,6 +334,37 @@ class Store(Protocol):
         Raises: InvalidInput (bad SQL, or not read-only without ``write``), FlovynError
         (pandas missing).
         """
+        ...
+
+    # -- the catalog: registered definitions
+
+    def record_definitions(
+        self,
+        definitions: Sequence[NewDefinition],
+        *,
+        engine_id: str | None,
+        queues: Sequence[str],
+        now: float,
+    ) -> None:
+        """Record definitions an engine registered (one transaction).
+
+        A (type, kind, source hash) seen before keeps its row and version (its
+        ``last_registered_at`` moves to ``now``); a new source of a kind gets the next
+        version. With ``engine_id``, the engine is recorded as serving each kind on
+        ``queues`` (replacing what it said before about that kind).
+        """
+        ...
+
+    def list_definitions(
+        self,
+        *,
+        type: str | None = None,
+        kind: str | None = None,
+        all_versions: bool = False,
+    ) -> list[DefinitionRow]:
+        """Recorded definitions ordered by type, kind, then newest first; only the latest
+        registered source of each kind unless ``all_versions``. Each row lists the
+        engines (not marked stopped) that registered its kind."""
         ...
 
     # -- holding the store (hints; a server database implements them trivially)

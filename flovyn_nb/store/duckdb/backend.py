@@ -22,7 +22,7 @@ import duckdb
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.duckdb import ops, queries, schema
+from flovyn_nb.store.duckdb import catalog_ops, ops, queries, schema
 from flovyn_nb.store.duckdb.bell import Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
@@ -51,6 +51,8 @@ from flovyn_nb.store.rows import (
 
 if TYPE_CHECKING:
     import pandas
+
+    from flovyn_nb.store.catalog import DefinitionRow, NewDefinition
 
 T = TypeVar("T")
 Con = duckdb.DuckDBPyConnection
@@ -332,6 +334,31 @@ class DuckDBStore:
 
     def logs(self, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]:
         return self.read(lambda con: queries.logs(con, execution_id, since_ts=since_ts))
+
+    # -- the protocol: the catalog ---------------------------------------------------------
+
+    def record_definitions(
+        self,
+        definitions: Sequence[NewDefinition],
+        *,
+        engine_id: str | None,
+        queues: Sequence[str],
+        now: float,
+    ) -> None:
+        chosen, served = list(definitions), list(queues)
+        if chosen:
+            self.transaction(
+                lambda con: catalog_ops.record_definitions(con, chosen, engine_id, served, now)
+            )
+
+    def list_definitions(
+        self, *, type: str | None = None, kind: str | None = None, all_versions: bool = False
+    ) -> list[DefinitionRow]:
+        return self.read(
+            lambda con: catalog_ops.list_definitions(
+                con, type=type, kind=kind, all_versions=all_versions
+            )
+        )
 
     def sql(
         self, query: str, params: list[Any] | None = None, *, write: bool = False
