@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from flovyn_nb.store.catalog import DefinitionRow, NewDefinition, Server
+from flovyn_nb.store.catalog import DefinitionRow, NewDefinition, QueueRow, Server
 from flovyn_nb.store.duckdb.ops import epoch, to_ts
 from flovyn_nb.store.rows import EngineRow
 
@@ -124,3 +124,29 @@ def _servers(con: Con) -> dict[tuple[str, str], list[Server]]:
         engine = EngineRow(r[4], r[5], r[6], r[7], epoch(r[8]) or 0.0)
         found.setdefault((r[0], r[1]), []).append(Server(engine, r[2], json.loads(r[3])))
     return found
+
+
+# -- queues ---------------------------------------------------------------------------
+
+
+def set_queue(con: Con, queue: QueueRow, now: float) -> None:
+    con.execute("DELETE FROM queues WHERE name = ?", [queue.name])
+    con.execute(
+        "INSERT INTO queues VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            queue.name,
+            queue.concurrency,
+            queue.worker_concurrency,
+            queue.rate_limit,
+            queue.rate_period,
+            to_ts(now),
+        ],
+    )
+
+
+def list_queues(con: Con) -> list[QueueRow]:
+    rows = con.execute(
+        "SELECT name, concurrency, worker_concurrency, rate_limit, rate_period FROM queues "
+        "ORDER BY name"
+    ).fetchall()
+    return [QueueRow(*r) for r in rows]
