@@ -45,13 +45,14 @@ class WorkflowInfo:
     engines: list[str] = field(default_factory=list)
 
 
-def _alive(servers: list[Server]) -> list[Server]:
+def alive(servers: list[Server]) -> list[Server]:
+    """The servers whose engine still lives."""
     now = time.time()
     return [s for s in servers if ownership.engine_alive(s.engine, now, STALE_AFTER)]
 
 
 def _info(row: DefinitionRow) -> WorkflowInfo:
-    live = _alive(row.servers)
+    live = alive(row.servers)
     return WorkflowInfo(
         name=row.kind,
         version=row.version,
@@ -75,7 +76,8 @@ def bind_store_lookup(lookup: StoreLookup) -> None:
     _lookup[:] = [lookup]
 
 
-def _store(store: str | os.PathLike[str] | None) -> Store:
+def store_of(store: str | os.PathLike[str] | None) -> Store:
+    """The store to read (the client package's cache)."""
     return _lookup[0](store)
 
 
@@ -85,7 +87,7 @@ def list_workflows(*, store: str | os.PathLike[str] | None = None) -> list[Workf
     Raises:
         StoreError: the store cannot be read (e.g. no store at that path).
     """
-    rows = _store(store).list_definitions(type="workflow")
+    rows = store_of(store).list_definitions(type="workflow")
     return [_info(row) for row in rows]
 
 
@@ -93,7 +95,7 @@ def workflow_definition(
     kind: str, *, store: str | os.PathLike[str] | None = None
 ) -> DefinitionRow | None:
     """The latest recorded definition of workflow ``kind``, or None."""
-    rows = _store(store).list_definitions(type="workflow", kind=kind)
+    rows = store_of(store).list_definitions(type="workflow", kind=kind)
     return rows[0] if rows else None
 
 
@@ -102,7 +104,7 @@ def serving_queues(kind: str, *, store: str | os.PathLike[str] | None = None) ->
     row = workflow_definition(kind, store=store)
     if row is None:
         return []
-    return sorted({q for s in _alive(row.servers) for q in s.queues})
+    return sorted({q for s in alive(row.servers) for q in s.queues})
 
 
 def workflow_source(
@@ -115,7 +117,7 @@ def workflow_source(
         UnknownWorkflowKind: no such workflow (or version) is recorded, or its source
             could not be read when it was registered.
     """
-    rows = _store(store).list_definitions(type="workflow", kind=kind, all_versions=True)
+    rows = store_of(store).list_definitions(type="workflow", kind=kind, all_versions=True)
     if source_hash is not None:
         rows = [r for r in rows if r.source_hash == source_hash]
     if not rows:

@@ -104,6 +104,13 @@ class Engine(Recovery):
         if max_runs is not None and max_runs < 1:
             raise InvalidInput(f"max_runs must be at least 1, got {max_runs}")
         self.max_runs = max_runs
+        self.draining = False
+        self.claim_listeners = []
+        self._claiming = False
+        self._claim_again = False
+        self._backlog = False
+        self._retry_at = None
+        self._work_watcher = None
         self.id = str(uuid.uuid4())
         self.store: Store = open_store(store, lock_timeout=lock_timeout, idle_release=idle_release)
         self.clock: Clock = clock or SystemClock()
@@ -247,6 +254,7 @@ class Engine(Recovery):
         self._timeouts_event = anyio.Event()
         self._due_timeouts = []
         self._bell_watcher = self.store.doorbell.watcher()
+        self._work_watcher = self.store.work_bell.watcher()
         self.clock.attach(self._idle)
         self._stop_event = anyio.Event()
         now = self.clock.now()
