@@ -23,7 +23,7 @@ from flovyn_nb.errors import DuplicateWorkflowId, InvalidInput, UnknownWorkflowK
 from flovyn_nb.model import EventType, WorkflowStarted
 from flovyn_nb.store import Change, EventRow, NewRun, Store
 
-__all__ = ["Enqueued", "enqueue"]
+__all__ = ["Enqueued", "checked_input", "enqueue"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Enqueued:
     existing: bool  # the workflow id was taken by a run of the same kind: that one
 
 
-def _checked_input(
+def checked_input(
     workflow: WorkflowDefinition[Any] | str, input: Any, store: Store
 ) -> tuple[str, Any, str | None]:
     """(kind, input as JSON data, source hash) of a start, the input checked."""
@@ -88,7 +88,7 @@ def enqueue(
     check_queue_name(queue)
     if workflow_id is not None and (not isinstance(workflow_id, str) or not workflow_id):
         raise InvalidInput("workflow_id must be a non-empty string")
-    kind, data, source_hash = _checked_input(workflow, input, store)
+    kind, data, source_hash = checked_input(workflow, input, store)
     workflow_id = workflow_id or str(uuid.uuid4())
     execution_id = str(uuid.uuid4())
     now = time.time() if now is None else now
