@@ -597,4 +597,4 @@ from flovyn_nb.client.schedules import (
     schedule,
 )
 
-bind_store_lookup(lambda store: store_for(store, flush=False))
+bind_store_lookup(lambda store: store_for(store, flush=False), running_engine)

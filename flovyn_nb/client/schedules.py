@@ -64,16 +64,12 @@ def _info(row: ScheduleRow) -> ScheduleInfo:
 
 def _now() -> float:
     """The time schedules are judged by: the engine's clock here (a FakeClock in tests)."""
-    from flovyn_nb import client
-
-    engine = client.running_engine()
-    return engine.clock.now() if engine is not None else time.time()
+    engine = catalog.running_engine()
+    return float(engine.clock.now()) if engine is not None else time.time()
 
 
 def _changed() -> None:
-    from flovyn_nb import client
-
-    engine = client.running_engine()
+    engine = catalog.running_engine()
     if engine is not None:
         engine.claim_soon()  # its own ring of the work bell does not wake it
 
