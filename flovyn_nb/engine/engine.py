@@ -370,8 +370,8 @@ class Engine(Recovery):
                 schedule = declared(definition, self.clock.now())
                 if schedule is not None:
                     await offload(self.store.put_schedule, schedule)
-        except (StoreError, StoreLocked) as exc:
-            self._internal_error(f"recording definitions: {exc}")
+        except Exception as exc:  # the catalog is for others to read: never fatal here
+            self._internal_error(f"recording definitions: {exc!r}")
         scheduler = getattr(self, "scheduler", None)
         if scheduler is not None:  # a registered kind may own a schedule
             scheduler.poke()

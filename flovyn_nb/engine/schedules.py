@@ -22,6 +22,7 @@ import anyio
 
 from flovyn_nb import serde
 from flovyn_nb.cron import next_slot, run_id, slots_after
+from flovyn_nb.definitions import WorkflowDefinition
 from flovyn_nb.engine.threads import offload
 from flovyn_nb.errors import StoreError, StoreLocked
 from flovyn_nb.model import EventType, WorkflowStarted
@@ -86,6 +87,8 @@ def new_runs(row: ScheduleRow, slots: list[float], now: float) -> list[tuple[New
 
 def declared(definition: Any, now: float) -> ScheduleRow | None:
     """The schedule a ``@workflow(schedule=...)`` declares (named after the workflow)."""
+    if not isinstance(definition, WorkflowDefinition):
+        return None  # tasks have no schedule
     cron = definition.extra.get("schedule")
     if cron is None:
         return None
