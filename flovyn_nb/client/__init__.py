@@ -189,9 +189,9 @@ def start_workflow(
         )
         started = engine.start_workflow(definition, input, workflow_id=workflow_id)
         return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
-    from flovyn_nb.client.enqueue import enqueue
+    from flovyn_nb.client.enqueue import enqueue, queue_store
 
-    target = store_for(store)
+    target = queue_store(store_for, store, engine_here=engine is not None)
     queued = enqueue(target, workflow, input, workflow_id=workflow_id, queue=queue or "default")
     if engine is not None and same_store and queued.queue in engine.queues:
         engine.claim_soon()  # its own ring of the work bell does not count as a knock
