@@ -258,6 +258,11 @@ class Registry:
         with self._lock:
             return sorted(self._workflows)
 
+    def definitions(self) -> list[WorkflowDefinition[Any] | TaskDefinition[Any]]:
+        """Every registered workflow, then every task (the newest of each name)."""
+        with self._lock:
+            return [*self._workflows.values(), *self._tasks.values()]
+
     def subscribe(
         self, listener: RegistryListener, *, tasks: TaskListener | None = None
     ) -> Callable[[], None]:
@@ -374,6 +379,8 @@ def workflow(
     tags: list[str] | None = None,
     timeout: timedelta | None = None,
     cancellable: bool = True,
+    schedule: str | None = None,
+    queue: str | None = None,
 ) -> _Decorator[WorkflowDefinition[Any]]: ...
 def workflow(
     fn: Any = None,
@@ -385,6 +392,8 @@ def workflow(
     tags: list[str] | None = None,
     timeout: timedelta | None = None,
     cancellable: bool = True,
+    schedule: str | None = None,
+    queue: str | None = None,
 ) -> Any:
     """Register a workflow: ``async def wf(ctx, input)``, a plain ``def``, or Flovyn's
     class form (a class with ``async def run(self, ctx, input)``; ``def`` works too).
@@ -401,12 +410,22 @@ def workflow(
         tags: Flovyn's tags, recorded with the definition.
         timeout: Flovyn's workflow timeout: recorded, not enforced (see the README).
         cancellable: Flovyn's flag: recorded; every run can be cancelled here.
+        schedule: a cron expression (UTC): an engine that registers the workflow records
+            the schedule (named after the workflow) and a run starts at every slot.
+        queue: the queue its scheduled runs wait in (default ``"default"``).
 
     Raises:
         InvalidInput: the function or ``run`` does not take the context first, takes more
-            than one input, or a class has no ``run`` method.
+            than one input, a class has no ``run`` method, or a bad cron expression or
+            queue name.
     """
     flovyn_version = _check_version(version)
+    if schedule is not None:
+        from flovyn_nb.cron import check_cron
+
+        check_cron(schedule)
+    if queue is not None and (not isinstance(queue, str) or not queue or queue.strip() != queue):
+        raise InvalidInput(f"a queue name must be a non-empty string, got {queue!r}")
 
     def register(target: Any) -> Any:
         f, cls, is_async = _target(target)
@@ -436,6 +455,10 @@ def workflow(
             flovyn_version=flovyn_version,
             cls=cls,
         )
+        if schedule is not None:
+            definition.extra["schedule"] = schedule
+        if queue is not None:
+            definition.extra["queue"] = queue
         registry.add_workflow(definition)
         if cls is not None:
             setattr(cls, _WORKFLOW_ATTR, definition)

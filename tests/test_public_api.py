@@ -52,11 +52,13 @@ EXPECTED = [
     "get_run",
     "list_runs",
     "pending_promises",
+    "queue",
     "reject_promise",
     "resolve_promise",
     "retry_run",
     "run_logs",
     # Issue 14: Flovyn's signal-with-start.
+    "schedule",
     "signal_with_start_workflow",
     "signal_workflow",
     "sql",

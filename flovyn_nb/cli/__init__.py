@@ -3,7 +3,7 @@
 Every command takes ``--store PATH_OR_URL`` (default: ``FLOVYN_NB_STORE``, then the store found
 as kernels find it: the nearest ``.flovyn/`` up to the project's top, else the project's
 top, see ``store.discover_store``), works while a kernel holds the store (the store is shared
-politely), and starts no engine. Errors are one line on stderr and a non-zero exit:
+politely), and starts no engine (but ``worker``). Errors are one line on stderr and a non-zero exit:
 1 for a problem with the request or the store, 2 for bad usage (click's usage errors are
 folded into one line too). ``--json`` output is stable; its fields are documented in
 ``docs/cli.md``. Every command line printed for the user to paste is built by
@@ -295,7 +295,7 @@ def show(workflow_id: str, as_json: bool, store: str | None) -> None:
             for e in run.events
         ]
         data["pending_promises"] = [_promise_json(p, path) for p in promises]
-        _dump(data)
+        _dump({**data, **_worker.queue_json(run, str(path))})
         return
     from rich.markup import escape
     from rich.table import Table
@@ -312,6 +312,7 @@ def show(workflow_id: str, as_json: bool, store: str | None) -> None:
     if stuck is not None:
         click.echo(f"why is it waiting? {stuck}")
     console.print(_text(f"input:  {_short(run.input, 200)}"))
+    console.print(_text(_worker.queue_line(run, str(path))))
     if run.output is not None:
         console.print(_text(f"output: {_short(run.output, 200)}"))
     if run.error is not None:
@@ -597,9 +598,11 @@ def _who() -> str:
 # Commands of other topics live in modules of this package, registered on ``main`` here
 # (they import nothing of this package: no import cycle).
 from flovyn_nb.cli import retry as _retry
+from flovyn_nb.cli import worker as _worker
 from flovyn_nb.cli.check import check as _check
 from flovyn_nb.cli.migrate import migrate as _migrate
 
 main.add_command(_check)
 main.add_command(_migrate)
 _retry.register(main, _Errors, _store_option, _store_path, _json_value, command_line)
+_worker.register(main, _Errors)

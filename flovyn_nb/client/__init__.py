@@ -57,6 +57,9 @@ __all__ = [
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
     "ReplayCheck", "StepRecord", "check_replay", "replay_summary", "step_record",
     "migrate_store", "store_target",
+    "WorkflowInfo", "list_workflows", "workflow_source", "queue", "QueueInfo", "queue_info",
+    "schedule", "ScheduleInfo", "list_schedules", "pause_schedule", "resume_schedule",
+    "delete_schedule",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -185,26 +188,52 @@ def start_workflow(
     *,
     workflow_id: str | None = None,
     id_reuse: str = "return",
+    queue: str | None = None,
+    store: str | os.PathLike[str] | None = None,
 ) -> WorkflowHandle:
     """Start a run. When a run already has this ``workflow_id``, ``id_reuse`` decides:
     ``"return"`` (default) hands it back (starting is idempotent), ``"retry_failed"``
     retries it first if it failed or was cancelled (see ``retry_run``), ``"reject"``
     raises DuplicateWorkflowId.
 
+    With this process's engine and no ``queue``, the engine runs it at once. Else the run
+    waits unowned in ``queue`` (default ``"default"``) for an engine that serves it and has
+    the workflow; one not importable here is named by its kind, its input checked
+    against the schema its engines recorded.
+
     Raises:
-        InvalidInput: the input does not fit the workflow's input type, or ``id_reuse``
-            is none of the three.
+        InvalidInput: the input does not fit the workflow's input type, a bad queue name,
+            or ``id_reuse`` is none of the three.
         DuplicateWorkflowId: the id is taken and ``id_reuse="reject"``.
-        EngineError: no engine is running in this process.
+        UnknownWorkflowKind: the workflow is neither defined here nor recorded.
     """
     retry.check_id_reuse(id_reuse)
-    engine = _require_engine()
-    definition = (
-        workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+    engine = _current()
+    same_store = store is None or (
+        engine is not None and location_of(store) == engine.store.location
     )
-    started = engine.start_workflow(definition, input, workflow_id=workflow_id)
-    handle = WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
-    return retry.reuse_existing(handle, definition, id_reuse) if started.existing else handle
+    if isinstance(workflow, WorkflowDefinition):
+        definition: WorkflowDefinition[Any] | None = workflow
+    elif isinstance(workflow, str):
+        definition = registry.find_workflow(workflow)  # or recorded by another process
+    else:
+        definition = registry.workflow(workflow)  # Flovyn's class form
+    if engine is not None and queue is None and same_store and definition is not None:
+        started = engine.start_workflow(definition, input, workflow_id=workflow_id)
+        handle = WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
+        return retry.reuse_existing(handle, definition, id_reuse) if started.existing else handle
+    from flovyn_nb.client.enqueue import enqueue, queue_store
+
+    target = queue_store(store_for, store, engine_here=engine is not None)
+    queued = enqueue(
+        target, definition or workflow, input, workflow_id=workflow_id, queue=queue or "default"
+    )
+    if engine is not None and same_store and queued.queue in engine.queues:
+        engine.claim_soon()  # its own ring of the work bell does not count as a knock
+    handle = WorkflowHandle(queued.workflow_id, queued.execution_id, queued.kind, target)
+    if queued.existing and id_reuse != "return":
+        return retry.reuse_existing(handle, definition, id_reuse)
+    return handle
 
 
 def signal_with_start_workflow(
@@ -650,3 +679,21 @@ from flovyn_nb.client.runpages import RunPage, RunQuery, live_engine_ids, query_
 from flovyn_nb.client.stores import discovered_store_location
 
 _runpages.bind(store_for, _statuses)
+
+from flovyn_nb.client.definitions import (
+    WorkflowInfo,
+    bind_store_lookup,
+    list_workflows,
+    workflow_source,
+)
+from flovyn_nb.client.queues import QueueInfo, queue, queue_info
+from flovyn_nb.client.schedules import (
+    ScheduleInfo,
+    delete_schedule,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    schedule,
+)
+
+bind_store_lookup(lambda store: store_for(store, flush=False), running_engine)

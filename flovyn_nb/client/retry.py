@@ -190,7 +190,7 @@ def check_id_reuse(id_reuse: str) -> None:
 
 
 def reuse_existing(
-    handle: WorkflowHandle, definition: WorkflowDefinition[Any], id_reuse: str
+    handle: WorkflowHandle, definition: WorkflowDefinition[Any] | None, id_reuse: str
 ) -> WorkflowHandle:
     """What ``start_workflow`` does when the id is taken, by ``id_reuse`` (see there)."""
     if id_reuse == "reject":
@@ -204,7 +204,8 @@ def reuse_existing(
         if row is not None and row.status in (RunStatus.FAILED, RunStatus.CANCELLED):
             return retry_run(handle.workflow_id, reason="started again (id_reuse='retry_failed')")
         return handle
-    for hook in _existing_hooks:
-        with contextlib.suppress(Exception):  # a hint must never break a start
-            hook(handle, definition)
+    if definition is not None:  # the hints compare with the code defined here
+        for hook in _existing_hooks:
+            with contextlib.suppress(Exception):  # a hint must never break a start
+                hook(handle, definition)
     return handle

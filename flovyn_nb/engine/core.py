@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -27,6 +27,7 @@ from flovyn_nb.engine.clock import Clock
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import is_code_failure
 from flovyn_nb.engine.run import Run
+from flovyn_nb.engine.schedules import Scheduler
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.threads import EngineThread
 from flovyn_nb.engine.waits import Wait
@@ -51,6 +52,16 @@ class EngineCore:
     poll_interval: float
     heartbeat_interval: float
     stale_after: float
+    queues: list[str]  # the queues whose runs this engine claims
+    max_runs: int | None  # at most this many runs held at once (a worker's --concurrency)
+    draining: bool  # stopping gracefully: claims nothing more
+    _claiming: bool  # a claim loop runs (recovery.py)
+    _claim_again: bool
+    _backlog: bool  # the last claim left runs waiting for a free slot
+    _retry_at: float | None  # a claim is due then (a queue's rate limit)
+    _work_watcher: DoorbellWatcher | None
+    _slot_watcher: DoorbellWatcher | None
+    scheduler: Scheduler  # cron schedules (schedules.py), from _main on
     thread: EngineThread
     errors: list[str]  # internal errors, kept for inspection, never printed
     # the loop's services (from _main on)
@@ -116,6 +127,10 @@ class EngineCore:
 
     async def _recover(self) -> None:
         """Claim the runs this engine can execute (recovery.py)."""
+        raise NotImplementedError
+
+    async def _record_definitions(self, definitions: Sequence[Any]) -> None:
+        """Record registered definitions in the store's catalog (engine.py)."""
         raise NotImplementedError
 
     def inbox_changed(self, execution_id: str) -> None:

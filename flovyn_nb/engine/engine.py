@@ -27,7 +27,7 @@ import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,14 +35,16 @@ import anyio
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
-from flovyn_nb.engine import logcapture, ownership, tuning
+from flovyn_nb.engine import catalog, logcapture, ownership, tuning
 from flovyn_nb.engine.attempts import Attempts
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.core import Listener
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import describe, is_code_failure, storable
 from flovyn_nb.engine.host import Started
+from flovyn_nb.engine.queues import queue_names
 from flovyn_nb.engine.runs import Activity, LiveRun
+from flovyn_nb.engine.schedules import Scheduler, declared
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.threads import EngineThread, Status, offload
 from flovyn_nb.engine.writer import Writer
@@ -77,6 +79,10 @@ class Engine(Attempts):
         switch_interval: while running, the longest the GIL is held against a thread that
             wants it back (``sys.setswitchinterval``; None leaves it): DuckDB gives it up
             within every statement.
+        queues: the queues whose runs it claims (default ``["default"]``).
+        max_runs: at most this many runs held at once (default: no limit).
+        listener: called on the loop with ``(what, execution_id, data)`` for every item
+            (``"claimed"``: data is the workflow id; ``"finished"``: the final status).
     """
 
     def __init__(
@@ -94,9 +100,23 @@ class Engine(Attempts):
         tune_gc: bool = True,
         switch_interval: float | None = 0.0005,
         registry_: Registry = registry,
+        queues: Sequence[str] | None = None,
+        max_runs: int | None = None,
+        listener: Listener | None = None,
     ) -> None:
         if max_concurrent_tasks < 1:
             raise InvalidInput("max_concurrent_tasks must be at least 1")
+        self.queues = queue_names(queues)
+        if max_runs is not None and max_runs < 1:
+            raise InvalidInput(f"max_runs must be at least 1, got {max_runs}")
+        self.max_runs = max_runs
+        self.draining = False
+        self._claiming = False
+        self._claim_again = False
+        self._backlog = False
+        self._retry_at = None
+        self._work_watcher = None
+        self._slot_watcher = None
         self.id = str(uuid.uuid4())
         self.store: Store = open_store(store, lock_timeout=lock_timeout, idle_release=idle_release)
         self.clock: Clock = clock or SystemClock()
@@ -116,7 +136,8 @@ class Engine(Attempts):
         # every run this engine started, was handed back by an idempotent start, or adopted
         self.seen_runs = {}
         self._by_workflow_id = {}
-        self._listeners = []
+        # A listener given here hears everything, the claims made while starting included.
+        self._listeners = [] if listener is None else [listener]
         self._finished = threading.Lock()  # guards the two below
         self._final = {}  # recent ends, for handles
         self._final_gen = {}
@@ -241,6 +262,9 @@ class Engine(Attempts):
         self._timeouts_event = anyio.Event()
         self._due_timeouts = []
         self._bell_watcher = self.store.doorbell.watcher()
+        self._work_watcher = self.store.work_bell.watcher()
+        self._slot_watcher = self.store.slot_bell.watcher()
+        self.scheduler = Scheduler(self)
         self.clock.attach(self._idle)
         self._stop_event = anyio.Event()
         now = self.clock.now()
@@ -254,6 +278,7 @@ class Engine(Attempts):
                 now=now,
             )
         )
+        await self._record_definitions(self.registry.definitions())
         async with anyio.create_task_group() as tg:
             self._tg = tg
             self.thread.serve(tg)  # calls from other threads are taken from here on
@@ -264,6 +289,7 @@ class Engine(Attempts):
                 self._timeouts_loop,
                 self._watch_bell,
                 self._heartbeat_loop,
+                self.scheduler.run,
             ):
                 tg.start_soon(self._keep, service)
             await self._recover()
@@ -324,7 +350,32 @@ class Engine(Attempts):
         self._internal_error(f"waiting for the store to write the runs' record: {exc}")
 
     def _idle(self) -> bool:
-        return self.writer.idle and self.tasks.attempts_in_progress == 0
+        return self.writer.idle and self.tasks.attempts_in_progress == 0 and not self.scheduler.busy
+
+    async def _record_definitions(self, definitions: Sequence[Any]) -> None:
+        """Say in the store's catalog what this engine serves (a failure to describe a
+        definition is recorded, never a failed registration)."""
+        try:
+            rows = [catalog.describe(d) for d in definitions]
+            await offload(
+                functools.partial(
+                    self.store.record_definitions,
+                    rows,
+                    engine_id=self.id,
+                    queues=self.queues,
+                    now=self.clock.now(),
+                )
+            )
+            # @workflow(schedule=...): recorded (kept as fired) at every registration.
+            for definition in definitions:
+                schedule = declared(definition, self.clock.now())
+                if schedule is not None:
+                    await offload(self.store.put_schedule, schedule)
+        except Exception as exc:  # the catalog is for others to read: never fatal here
+            self._internal_error(f"recording definitions: {exc!r}")
+        scheduler = getattr(self, "scheduler", None)
+        if scheduler is not None:  # a registered kind may own a schedule
+            scheduler.poke()
 
     # -- calls from other threads ----------------------------------------------------------
 
@@ -390,6 +441,24 @@ class Engine(Attempts):
         """A deadline is near: have the store file open by then (see DeadlineQueue). An
         open file is touched too, or its idle release could fall just before the deadline."""
         self.start_soon(offload, _warm, self.store)
+
+    def drain(self, grace: float) -> int:
+        """Stop claiming runs and wait up to ``grace`` seconds for the task attempts in
+        flight to end (a graceful stop; :meth:`stop` then hands the runs back). Returns
+        how many attempts still run."""
+        self.draining = True
+        if not self.thread.running:
+            return 0
+        result: int = self.thread.call(self._drain, grace)
+        return result
+
+    async def _drain(self, grace: float) -> int:
+        with anyio.move_on_after(grace):
+            while self.tasks.attempts_in_progress:  # noqa: ASYNC110
+                # Attempts end in threads and tasks of their own, which signal nothing; a
+                # look every 20 ms is plenty for a stop that may take seconds.
+                await anyio.sleep(0.02)
+        return self.tasks.attempts_in_progress
 
     def flush(self) -> None:
         """Make everything recorded so far durable (queries call this first)."""

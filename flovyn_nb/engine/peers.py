@@ -56,6 +56,15 @@ class Peers(Inbox):
         while True:
             await anyio.sleep(self.poll_interval)
             self._check_peers()
+            assert self._work_watcher is not None and self._slot_watcher is not None
+            # New runs may wait for this engine; or a slot of a queue whose runs it was
+            # refused for want of one is free.
+            slot_freed = self._slot_watcher.rung_by_others()
+            new_work = self._work_watcher.rung_by_others()
+            if new_work:
+                self.scheduler.poke()  # schedules may have changed, too
+            if new_work or (slot_freed and self._backlog):
+                self.want_claim()
             rung = self._observe_bell()
             # A new engine may have registered: look at most twice a second, but put the
             # look off rather than drop it, or a peer that registered and went quiet
@@ -66,6 +75,10 @@ class Peers(Inbox):
                 refresh_due = False
                 last_refresh = time.monotonic()
                 self.start_soon(self._refresh_peers)
+
+    def want_claim(self) -> None:
+        """Claim soon (recovery.py)."""
+        raise NotImplementedError
 
     async def _heartbeat_loop(self) -> None:
         while True:

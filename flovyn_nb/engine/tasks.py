@@ -82,6 +82,10 @@ class TaskRunner:
         recorded: bool = False,
         resume_at: float | None = None,
     ) -> None:
+        if self.host.draining and not recorded:
+            # A graceful stop: the step is neither recorded nor started here; the run
+            # waits, is handed back, and its next owner schedules the step on replay.
+            return
         key = stepcache.key_for(definition, input_json)  # before anything is recorded
         if not recorded:
             run.emit(

@@ -45,6 +45,14 @@ from flovyn_nb.store.runquery import RunPage, RunQuery
 if TYPE_CHECKING:
     import pandas
 
+    from flovyn_nb.store.catalog import (
+        DefinitionRow,
+        FireSchedule,
+        NewDefinition,
+        QueueRow,
+        ScheduleRow,
+    )
+
 # -- intents: the small writes that ride along in a change ------------------------------
 
 
@@ -101,18 +109,25 @@ class TimeOutPromises:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Take over the active runs of ``kinds`` whose owner is none or not alive, and load
-    their histories (oldest runs first, at most ``limit``).
+    """Take over the active runs of ``kinds`` waiting in ``queues`` whose owner is none or
+    not alive, and load their histories (oldest runs first, at most ``limit``).
 
     ``alive(engine)`` says whether a registered engine still lives (the policy stays with
     the engine); the ones that do not are marked stopped. ``engine_id`` counts as alive.
-    Result: :class:`~flovyn_nb.store.rows.Claimed`.
+    The queues' limits (:meth:`Store.set_queue`) hold runs back: at most ``concurrency``
+    runs of a queue claimed and not ended across engines, ``worker_concurrency`` held by
+    this engine, ``rate_limit`` first claims per ``rate_period`` (judged at ``now``,
+    default the store's time). A run's first claim stamps its claim time; a run taken
+    over from a dead engine holds its queue slot already. Picking is one statement.
+    Result: :class:`~flovyn_nb.store.rows.Claimed` (``more``: runs were held back).
     """
 
     engine_id: str
     kinds: Sequence[str]
     alive: Callable[[EngineRow], bool]
     limit: int | None = None
+    queues: Sequence[str] = ("default",)
+    now: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +290,19 @@ class Store(Protocol):
     @property
     def doorbell(self) -> Doorbell: ...
 
+    @property
+    def work_bell(self) -> Doorbell:
+        """Rings after a commit that left runs waiting for an engine: a run started
+        without an owner, runs released (a stopping engine), a queue's limits changed, a
+        schedule fired. Engines claim when it rings."""
+        ...
+
+    @property
+    def slot_bell(self) -> Doorbell:
+        """Rings after a commit that ended runs (a slot of their queue is free). Engines
+        whose last claim left runs waiting for a slot claim when it rings."""
+        ...
+
     # -- the engine's writes
 
     def commit(self, changes: Sequence[Change]) -> list[Any]:
@@ -306,6 +334,8 @@ class Store(Protocol):
         alive: Callable[[EngineRow], bool],
         *,
         limit: int | None = None,
+        queues: Sequence[str] = ("default",),
+        now: float | None = None,
     ) -> Claimed:
         """Commit one :class:`Claim` on its own."""
         ...
@@ -400,6 +430,80 @@ class Store(Protocol):
         Raises: InvalidInput (bad SQL, or not read-only without ``write``), FlovynError
         (pandas missing).
         """
+        ...
+
+    # -- the catalog: registered definitions
+
+    def record_definitions(
+        self,
+        definitions: Sequence[NewDefinition],
+        *,
+        engine_id: str | None,
+        queues: Sequence[str],
+        now: float,
+    ) -> None:
+        """Record definitions an engine registered (one transaction).
+
+        A (type, kind, source hash) seen before keeps its row and version (its
+        ``last_registered_at`` moves to ``now``); a new source of a kind gets the next
+        version. With ``engine_id``, the engine is recorded as serving each kind on
+        ``queues`` (replacing what it said before about that kind).
+        """
+        ...
+
+    def list_definitions(
+        self,
+        *,
+        type: str | None = None,
+        kind: str | None = None,
+        all_versions: bool = False,
+    ) -> list[DefinitionRow]:
+        """Recorded definitions ordered by type, kind, then newest first; only the latest
+        registered source of each kind unless ``all_versions``. Each row lists the
+        engines (not marked stopped) that registered its kind."""
+        ...
+
+    # -- the catalog: queues
+
+    def set_queue(self, queue: QueueRow, *, now: float) -> None:
+        """Record a queue's limits (replacing what was recorded), then ring the work bell:
+        raised limits may let waiting runs go."""
+        ...
+
+    def list_queues(self) -> list[QueueRow]:
+        """Every queue with recorded limits, by name."""
+        ...
+
+    # -- the catalog: schedules
+
+    def put_schedule(self, schedule: ScheduleRow) -> ScheduleRow:
+        """Record a schedule (a new one as given; an existing one keeps its last slot, its
+        pause and, when its cron is unchanged, its next slot), ring the work bell and
+        return it as stored."""
+        ...
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule, by name."""
+        ...
+
+    def pause_schedule(self, name: str, paused: bool, *, next_fire: float | None) -> None:
+        """Pause or resume a schedule. A ``next_fire`` becomes its next slot and the slots
+        before it are forgotten (resuming skips the slots that passed while paused).
+
+        Raises:
+            InvalidInput: no such schedule.
+        """
+        ...
+
+    def delete_schedule(self, name: str) -> None:
+        """Raises: InvalidInput: no such schedule."""
+        ...
+
+    def fire_schedule(self, fire: FireSchedule) -> list[str] | None:
+        """Fire slots of a schedule in one transaction (see :class:`FireSchedule`): None
+        when its last slot is no longer ``expected_last_slot`` (another engine fired) or
+        it is paused or gone; else the workflow ids of the runs started (runs whose id
+        exists already are skipped). Rings the work bell when it started runs."""
         ...
 
     # -- holding the store (hints; a server database implements them trivially)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,7 +23,16 @@ import duckdb
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.duckdb import ops, queries, reopen, runpages, schema, stepcache
+from flovyn_nb.store.duckdb import (
+    catalog_ops,
+    claims,
+    ops,
+    queries,
+    reopen,
+    runpages,
+    schema,
+    stepcache,
+)
 from flovyn_nb.store.duckdb.bell import Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
@@ -55,6 +65,14 @@ from flovyn_nb.store.runquery import RunPage, RunQuery
 
 if TYPE_CHECKING:
     import pandas
+
+    from flovyn_nb.store.catalog import (
+        DefinitionRow,
+        FireSchedule,
+        NewDefinition,
+        QueueRow,
+        ScheduleRow,
+    )
 
 T = TypeVar("T")
 Con = duckdb.DuckDBPyConnection
@@ -123,6 +141,8 @@ class DuckDBStore:
                     path=str(self.path),
                 ) from None
         self._prepared = False
+        self._work_bell = Bell(Path(f"{self.path}.work"))
+        self._slot_bell = Bell(Path(f"{self.path}.slot"))
         self.lease = Lease(
             self.path, lock_timeout=lock_timeout, idle_release=idle_release, on_open=self._on_open
         )
@@ -208,6 +228,14 @@ class DuckDBStore:
     def doorbell(self) -> Bell:
         return self.lease.bell
 
+    @property
+    def work_bell(self) -> Bell:
+        return self._work_bell
+
+    @property
+    def slot_bell(self) -> Bell:
+        return self._slot_bell
+
     def warm(self) -> None:
         with self._mapped():
             self.lease.warm()
@@ -233,8 +261,14 @@ class DuckDBStore:
     def commit(self, changes: Sequence[Change]) -> list[Any]:
         if _one_statement(changes):
             # One kind of row: one INSERT, which commits without BEGIN / COMMIT.
-            return self.autocommit(lambda con: _apply(con, changes))
-        return self.transaction(lambda con: _apply(con, changes))
+            results = self.autocommit(lambda con: _apply(con, changes))
+        else:
+            results = self.transaction(lambda con: _apply(con, changes))
+        if _new_work(changes):
+            self._work_bell.ring()
+        if _ends(changes):
+            self._slot_bell.ring()
+        return results
 
     def _one(self, intent: Intent) -> Any:
         return self.commit([Change(intents=[intent])])[0]
@@ -252,6 +286,7 @@ class DuckDBStore:
             ops.stop_engine(con, engine_id)
 
         self.transaction(stop)
+        self._work_bell.ring()
 
     def claim(
         self,
@@ -260,12 +295,15 @@ class DuckDBStore:
         alive: Callable[[EngineRow], bool],
         *,
         limit: int | None = None,
+        queues: Sequence[str] = ("default",),
+        now: float | None = None,
     ) -> Claimed:
-        result: Claimed = self._one(Claim(engine_id, kinds, alive, limit))
+        result: Claimed = self._one(Claim(engine_id, kinds, alive, limit, queues, now))
         return result
 
     def release_runs(self, engine_id: str) -> None:
         self.transaction(lambda con: ops.release_runs(con, engine_id))
+        self._work_bell.ring()
 
     def time_out_promises(self, promise_ids: Sequence[str]) -> list[PromiseRow]:
         ids = list(promise_ids)
@@ -348,6 +386,62 @@ class DuckDBStore:
     def logs(self, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]:
         return self.read(lambda con: queries.logs(con, execution_id, since_ts=since_ts))
 
+    # -- the protocol: the catalog ---------------------------------------------------------
+
+    def record_definitions(
+        self,
+        definitions: Sequence[NewDefinition],
+        *,
+        engine_id: str | None,
+        queues: Sequence[str],
+        now: float,
+    ) -> None:
+        chosen, served = list(definitions), list(queues)
+        if chosen:
+            self.transaction(
+                lambda con: catalog_ops.record_definitions(con, chosen, engine_id, served, now)
+            )
+
+    def list_definitions(
+        self, *, type: str | None = None, kind: str | None = None, all_versions: bool = False
+    ) -> list[DefinitionRow]:
+        return self.read(
+            lambda con: catalog_ops.list_definitions(
+                con, type=type, kind=kind, all_versions=all_versions
+            )
+        )
+
+    def set_queue(self, queue: QueueRow, *, now: float) -> None:
+        self.transaction(lambda con: catalog_ops.set_queue(con, queue, now))
+        self._work_bell.ring()
+
+    def list_queues(self) -> list[QueueRow]:
+        return self.read(catalog_ops.list_queues)
+
+    def put_schedule(self, schedule: ScheduleRow) -> ScheduleRow:
+        row = self.transaction(lambda con: catalog_ops.put_schedule(con, schedule))
+        self._work_bell.ring()
+        return row
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        return self.read(catalog_ops.list_schedules)
+
+    def pause_schedule(self, name: str, paused: bool, *, next_fire: float | None) -> None:
+        if not self.transaction(lambda con: catalog_ops.set_paused(con, name, paused, next_fire)):
+            raise InvalidInput(catalog_ops.no_schedule(name))
+        self._work_bell.ring()
+
+    def delete_schedule(self, name: str) -> None:
+        if not self.transaction(lambda con: catalog_ops.delete_schedule(con, name)):
+            raise InvalidInput(catalog_ops.no_schedule(name))
+        self._work_bell.ring()
+
+    def fire_schedule(self, fire: FireSchedule) -> list[str] | None:
+        started = self.transaction(lambda con: catalog_ops.fire_schedule(con, fire))
+        if started:
+            self._work_bell.ring()
+        return started
+
     def sql(
         self, query: str, params: list[Any] | None = None, *, write: bool = False
     ) -> pandas.DataFrame:
@@ -374,6 +468,24 @@ class DuckDBStore:
 
 
 # -- applying changes ------------------------------------------------------------------------
+
+
+def _new_work(changes: Sequence[Change]) -> bool:
+    """Whether the commit left runs waiting for an engine (see ``Store.work_bell``)."""
+    return any(
+        (c.new_run is not None and c.new_run.owner is None)
+        or any(isinstance(i, ReleaseRun) for i in c.intents)
+        for c in changes
+    )
+
+
+def _ends(changes: Sequence[Change]) -> bool:
+    """Whether the commit ended runs (see ``Store.slot_bell``)."""
+    return any(
+        (c.run_update is not None and c.run_update.status.is_terminal)
+        or any(u.status.is_terminal for u in c.statuses)
+        for c in changes
+    )
 
 
 def _one_statement(changes: Sequence[Change]) -> bool:
@@ -462,11 +574,22 @@ def _claim(con: Con, claim: Claim) -> Claimed:
     alive = [e.id for e in living]
     for dead in (e for e in engines if e.id not in alive):
         ops.stop_engine(con, dead.id)
-    candidates = ops.claimable_runs(con, claim.kinds, alive)[: claim.limit]
-    taken = ops.claim_runs(con, [row.id for row in candidates], claim.engine_id, alive)
+    now = time.time() if claim.now is None else claim.now
+    picked = claims.pick(
+        con,
+        engine_id=claim.engine_id,
+        kinds=claim.kinds,
+        queues=claim.queues,
+        alive=alive,
+        now=now,
+    )
+    candidates = picked.runs[: claim.limit]
+    taken = claims.take(con, [row.id for row in candidates], claim.engine_id, alive, now)
     rows = [row for row in candidates if row.id in taken]
     histories = ops.load_histories(con, [row.id for row in rows])
-    return Claimed([(row, histories[row.id]) for row in rows], living)
+    more = picked.held_back or len(candidates) < len(picked.runs)
+    retry_at = claims.rate_retry_at(con, claim.queues, now) if picked.held_back else None
+    return Claimed([(row, histories[row.id]) for row in rows], living, more, retry_at)
 
 
 def _settle(con: Con, request: SettlePromise) -> PromiseRow:

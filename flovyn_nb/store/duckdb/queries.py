@@ -24,10 +24,16 @@ def _error(text: str | None) -> ErrorInfo | None:
     return None if data is None else ErrorInfo.model_validate(data)
 
 
+# The columns _run_info reads, in its order (every query of RunInfo selects these).
+RUN_INFO_COLUMNS = (
+    "id, workflow_id, kind, status, input, output, error, parent_id, owner, created_at, "
+    "updated_at, queue"
+)
+
+
 def get_run(con: Con, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
     row = con.execute(
-        "SELECT id, workflow_id, kind, status, input, output, error, parent_id, owner, "
-        "created_at, updated_at FROM workflow_executions WHERE workflow_id = ? OR id = ? "
+        f"SELECT {RUN_INFO_COLUMNS} FROM workflow_executions WHERE workflow_id = ? OR id = ? "
         "ORDER BY workflow_id = ? DESC LIMIT 1",
         [workflow_id, workflow_id, workflow_id],
     ).fetchone()
@@ -59,6 +65,7 @@ def _run_info(row: Sequence[Any], events: list[EventInfo]) -> RunInfo:
         created_at=row[9].replace(tzinfo=UTC),
         updated_at=row[10].replace(tzinfo=UTC),
         events=events,
+        queue=row[11],
     )
 
 
@@ -76,8 +83,7 @@ def list_runs(
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     tail = f" LIMIT {int(limit)}" if limit else ""
     rows = con.execute(
-        "SELECT id, workflow_id, kind, status, input, output, error, parent_id, owner, "
-        f"created_at, updated_at FROM workflow_executions{where} ORDER BY created_at DESC{tail}",
+        f"SELECT {RUN_INFO_COLUMNS} FROM workflow_executions{where} ORDER BY created_at DESC{tail}",
         params,
     ).fetchall()
     return [_run_info(r, []) for r in rows]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flovyn_nb.store.duckdb.ops import Con, to_ts
-from flovyn_nb.store.duckdb.queries import _run_info
+from flovyn_nb.store.duckdb.queries import RUN_INFO_COLUMNS, _run_info
 from flovyn_nb.store.runquery import RunPage, RunQuery
 
 # Sort keys as SQL expressions (never user text in the statement: only these).
@@ -18,9 +18,7 @@ _ORDER = {
     "workflow_id": "workflow_id",
     "kind": "kind",
 }
-_COLUMNS = (
-    "id, workflow_id, kind, status, input, output, error, parent_id, owner, created_at, updated_at"
-)
+_COLUMNS = RUN_INFO_COLUMNS
 
 
 def _filters(query: RunQuery, *, with_status: bool) -> tuple[str, list[Any]]:

@@ -15,7 +15,7 @@ import duckdb
 from flovyn_nb.errors import StoreError
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 5
+CURRENT_VERSION = 8
 
 _V1 = [
     """CREATE TABLE schema_version (
@@ -152,8 +152,71 @@ _V5 = [
     "CREATE INDEX step_cache_key ON step_cache (input_hash, task_kind, source_hash)",
 ]
 
+# v6: the definitions registry. Every engine records the workflows and tasks it registers
+# (one row per kind and source hash, old versions kept) and which of them it serves on
+# which queues, so a process without the code (the CLI, the server, a sidebar) can show a
+# workflow's source and build a form for its input.
+_V6 = [
+    """CREATE TABLE definitions (
+        type VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        source_hash VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        description VARCHAR,
+        source VARCHAR,
+        input_schema JSON,
+        output_schema JSON,
+        registered_at TIMESTAMP NOT NULL,
+        last_registered_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (type, kind, source_hash))""",
+    """CREATE TABLE definition_servers (
+        engine_id VARCHAR NOT NULL,
+        type VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        source_hash VARCHAR NOT NULL,
+        queues JSON NOT NULL,
+        registered_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (engine_id, type, kind))""",
+]
+
+# v7: queues. A run waits in a named queue until an engine serving it claims it;
+# ``claimed_at`` is its first claim (a run counts against its queue's concurrency from
+# then until it ends, and its claim against the rate limit). Runs so far were all started
+# by the engine that owned them: claimed when created.
+_V7 = [
+    "ALTER TABLE workflow_executions ADD COLUMN queue VARCHAR NOT NULL DEFAULT 'default'",
+    "ALTER TABLE workflow_executions ADD COLUMN claimed_at TIMESTAMP",
+    "UPDATE workflow_executions SET claimed_at = created_at",
+    """CREATE TABLE queues (
+        name VARCHAR PRIMARY KEY,
+        concurrency INTEGER,
+        worker_concurrency INTEGER,
+        rate_limit INTEGER,
+        rate_period DOUBLE,
+        updated_at TIMESTAMP NOT NULL)""",
+]
+
+# v8: cron schedules. ``last_slot`` is the latest slot fired: firing is a compare-and-set
+# on it, so of the engines racing for a slot one fires it (and the run ids, derived from
+# the schedule and the slot, make a second start of the same slot impossible anyway).
+_V8 = [
+    """CREATE TABLE schedules (
+        name VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        cron VARCHAR NOT NULL,
+        input JSON,
+        queue VARCHAR NOT NULL,
+        catch_up VARCHAR NOT NULL,
+        paused BOOLEAN NOT NULL DEFAULT FALSE,
+        next_fire TIMESTAMP,
+        last_slot TIMESTAMP,
+        created_at TIMESTAMP NOT NULL)""",
+]
+
 # version -> statements that bring a store from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+MIGRATIONS: dict[int, list[str]] = {
+    1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8,
+}  # fmt: skip
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
