@@ -209,7 +209,13 @@ def test_one_module_owns_every_thread_hop_of_the_engine() -> None:
 
 # The layers above the client (ARCHITECTURE.md §1) and what they must not import: they read
 # through flovyn_nb.client (the history fold is pure and fine; the replay index is the engine's).
-UPPER = ["flovyn_nb.widgets", "flovyn_nb.kernel", "flovyn_nb.cli", "flovyn_nb.batch"]
+UPPER = [
+    "flovyn_nb.widgets",
+    "flovyn_nb.kernel",
+    "flovyn_nb.cli",
+    "flovyn_nb.batch",
+    "flovyn_nb.server",
+]
 BELOW_THE_CLIENT = ["flovyn_nb.store", "flovyn_nb.engine", "flovyn_nb.history.replay"]
 
 
