@@ -176,6 +176,11 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "flovyn_nb.server.app.extension", "app": FlovynNb}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (``extension/``, built into ``labextension/``)."""
+    return [{"src": "labextension", "dest": "flovyn-nb"}]
+
+
 def __getattr__(name: str) -> Any:
     if name == "testing":  # fn.testing.wait_until without a separate import
         return importlib.import_module("flovyn_nb.testing")
