@@ -381,7 +381,9 @@ function RunList(props: { ctx: FlovynContext; tick: number }): JSX.Element {
             <span className="jp-FlovynRunId">{run.workflowId}</span>
             <span className="jp-FlovynMuted jp-FlovynRunKind">{run.kind}</span>
             {run.waitingFor.length > 0 && (
-              <span className="jp-FlovynWaiting">⏳ {run.waitingFor.join(', ')}</span>
+              <span className="jp-FlovynWaiting">
+                {trans.__('waits for %1', run.waitingFor.join(', '))}
+              </span>
             )}
             <span className="jp-FlovynMuted jp-FlovynRunAge">{timeAgo(run.createdAt)}</span>
           </li>
