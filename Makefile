@@ -32,8 +32,9 @@ $(EXT_MODULES): extension/yarn.lock extension/package.json | $(STAMP)
 $(EXT_BUILT): $(EXT_MODULES) $(EXT_SOURCES)
 	cd extension && PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(JLPM) build:prod
 
+# (`jupyter labextension develop` runs `jupyter-builder`, found on PATH.)
 $(EXT_LINK): $(EXT_BUILT)
-	$(VENV)/bin/jupyter labextension develop --overwrite .
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/jupyter labextension develop --overwrite .
 	touch -h $(EXT_LINK)
 
 extension: $(EXT_LINK)
