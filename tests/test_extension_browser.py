@@ -306,7 +306,15 @@ def test_answer_a_promise_of_another_process_from_the_inbox(
         expect(view).to_have_attribute("data-status", "COMPLETED")
         view.get_by_role("tab", name="Input / output").click()
         expect(view.locator(".jp-FlovynJson").last).to_contain_text("approved=True amount=3")
+        view.get_by_role("tab", name="Timeline").click()
+        expect(view.locator(".jp-FlovynStep")).not_to_have_count(0)
         page.screenshot(path=str(tmp_path / "run-view.png"), full_page=True)
+
+        # Metrics: the finished run is counted in the plots.
+        page.evaluate("() => window.jupyterapp.commands.execute('flovyn-nb:open-metrics')")
+        metrics = page.locator(".jp-FlovynMetrics")
+        expect(metrics.locator(".jp-FlovynPlot")).not_to_have_count(0)
+        page.screenshot(path=str(tmp_path / "metrics.png"), full_page=True)
     except BaseException:
         shoot_on_failure(page, tmp_path, lab)
         raise

@@ -66,7 +66,7 @@ function FailureRates(props: { data: Metrics['failureRates'] }): JSX.Element {
 function RunsPerDay(props: { data: Metrics['runsPerDay'] }): JSX.Element {
   const { days, workflows, counts, maxTotal } = stackRunsPerDay(props.data);
   const height = 200;
-  const ticks = niceTicks(maxTotal);
+  const ticks = niceTicks(Math.max(maxTotal, 4)); // counts: whole-number ticks
   const y = linearScale([0, ticks[ticks.length - 1] || 1], [height - 30, 10]);
   const band = days.length ? (WIDTH - 50) / days.length : 0;
   return (
