@@ -397,6 +397,7 @@ def test_notification_when_a_promise_starts_waiting(lab: Lab, browser: Any, tmp_
 
 
 @pytest.mark.skipif(not os.environ.get("FLOVYN_EXT_BENCH"), reason="set FLOVYN_EXT_BENCH=1")
+@pytest.mark.timeout(1800)  # seeding 10,000 runs through an engine takes minutes
 def test_measure_sidebar_first_load_with_10000_runs(lab: Lab, browser: Any, tmp_path: Path) -> None:
     count = 10_000
     began = time.monotonic()

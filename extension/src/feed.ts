@@ -37,6 +37,18 @@ export interface LiveFeedOptions {
   clearTimer?: (handle: unknown) => void;
 }
 
+/**
+ * Whether a feed message can change the run list or the inbox. An active run's progress
+ * (`statusChanged: false`) only matters to its own run view: skipping it keeps a busy
+ * store from reloading the sidebar on every step.
+ */
+export function changesLists(event: FeedEvent): boolean {
+  return (
+    event.type === 'reconnected' ||
+    (event.type === 'run-changed' && event.statusChanged !== false)
+  );
+}
+
 export type FeedListener = (event: FeedEvent) => void;
 export type FeedState = 'connecting' | 'open' | 'waiting' | 'stopped';
 

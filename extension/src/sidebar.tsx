@@ -7,7 +7,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import { ApiError, PendingPromise, RunsPage, WorkflowDefinition } from './api';
 import { FormState, SchemaForm, StatusChip, formValue, initialForm, timeAgo } from './components';
 import { CommandIDs, FlovynContext } from './context';
-import type { FeedEvent, FeedState } from './feed';
+import { FeedEvent, FeedState, changesLists } from './feed';
 import { RunsPaging } from './paging';
 
 export const RUN_STATUSES = ['PENDING', 'RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
@@ -168,7 +168,7 @@ function Inbox(props: { ctx: FlovynContext; tick: number }): JSX.Element {
   React.useEffect(
     () =>
       ctx.feed.subscribe((event: FeedEvent) => {
-        if (event.type !== 'heartbeat') {
+        if (event.type === 'promise-waiting' || changesLists(event)) {
           load();
         }
       }),
@@ -288,7 +288,7 @@ function RunList(props: { ctx: FlovynContext; tick: number }): JSX.Element {
   React.useEffect(
     () =>
       ctx.feed.subscribe((event: FeedEvent) => {
-        if (event.type === 'run-changed' || event.type === 'reconnected') {
+        if (changesLists(event)) {
           load();
         }
       }),
@@ -299,6 +299,9 @@ function RunList(props: { ctx: FlovynContext; tick: number }): JSX.Element {
   }, [props.tick]);
   // Search as you type, without a request per key stroke.
   React.useEffect(() => {
+    if (search === paging.filter.q) {
+      return; // the first render: the load above already asked for this
+    }
     const timer = setTimeout(() => {
       paging.setFilter({ q: search });
       load();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventSourceLike, FeedEvent, LiveFeed, backoffDelay } from '../feed';
+import { EventSourceLike, FeedEvent, LiveFeed, backoffDelay, changesLists } from '../feed';
 
 class FakeSource implements EventSourceLike {
   onopen: ((event: any) => void) | null = null;
@@ -105,5 +105,15 @@ describe('LiveFeed', () => {
       console.error = original;
     }
     expect(events.length).toBe(1);
+  });
+});
+
+describe('changesLists', () => {
+  it('reloads the lists for new runs, status changes and reconnections, not for progress', () => {
+    expect(changesLists({ type: 'run-changed', workflowId: 'a', status: 'RUNNING', statusChanged: true })).toBe(true);
+    expect(changesLists({ type: 'run-changed', workflowId: 'a', status: 'RUNNING' })).toBe(true);
+    expect(changesLists({ type: 'reconnected' })).toBe(true);
+    expect(changesLists({ type: 'run-changed', workflowId: 'a', status: 'RUNNING', statusChanged: false })).toBe(false);
+    expect(changesLists({ type: 'promise-waiting', workflowId: 'a', name: 'p' })).toBe(false);
   });
 });
