@@ -60,6 +60,8 @@ export interface Step {
   attempts: Attempt[];
   input: Json;
   output: Json;
+  /** One line, `Type: message` (the run's own error has the traceback). */
+  error?: string | null;
   startedAt: string | null;
   endedAt: string | null;
   childWorkflowId: string | null;

@@ -198,7 +198,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     feed.start();
     // For the browser tests and the console: the shared client and feed.
-    (window as any).flovynNb = { api, feed, openRun };
+    (window as any).flovynNb = { api, feed, openRun, activatedAt: performance.now() };
   }
 };
 

@@ -128,6 +128,7 @@ function Timeline(props: {
                 style={{ left: `${left}%`, width: `${Math.max(0.5, right - left)}%` }}
               />
             </div>
+            {step.error && <div className="jp-FlovynError">{step.error}</div>}
             {step.attempts.length > 1 && (
               <ul className="jp-FlovynAttempts">
                 {step.attempts.map(a => (
