@@ -412,9 +412,7 @@ def test_measure_sidebar_first_load_with_10000_runs(lab: Lab, browser: Any, tmp_
         # From the plugin's activation to the first page of runs on screen (the sidebar
         # renders at start-up, shown or not): one GET runs of 50 out of 10,000 and a render.
         page.wait_for_function("() => !!document.querySelector('.jp-FlovynRunRow')")
-        first_loads.append(
-            page.evaluate("() => performance.now() - window.flovynNb.activatedAt")
-        )
+        first_loads.append(page.evaluate("() => performance.now() - window.flovynNb.activatedAt"))
         page.evaluate(
             "() => window.jupyterapp.restored.then("
             "() => window.jupyterapp.commands.execute('flovyn-nb:open-sidebar'))"
@@ -426,7 +424,7 @@ def test_measure_sidebar_first_load_with_10000_runs(lab: Lab, browser: Any, tmp_
         label.filter(has_text="51\u2013100").wait_for()
         next_pages.append(page.evaluate(f"() => performance.now() - {t0}"))
         t0 = page.evaluate("() => performance.now()")
-        page.locator(".jp-FlovynSearch").fill("bulk-0777")
+        page.locator(".jp-FlovynSearch").fill("bulk-00777")
         page.locator(".jp-FlovynRunList[data-total='1']").wait_for(state="attached")
         searches.append(page.evaluate(f"() => performance.now() - {t0}"))
         page.close()
