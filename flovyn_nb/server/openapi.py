@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flovyn_nb import __version__
+__all__ = ["API_VERSION", "document"]
 
-__all__ = ["document"]
+API_VERSION = "1.0.0"  # of this API (additions: minor; changed shapes: major)
 
 J = dict[str, Any]
 STR: J = {"type": "string"}
@@ -225,7 +225,14 @@ PATHS: dict[str, J] = {
             "The run's log lines",
             _obj(lines=_list(_ref("LogLine"))),
             codes="400 403 404 503",
-            params=[*WID, _q("since", STR, "only lines after this time (ISO 8601 or epoch s)")],
+            params=[
+                *WID,
+                _q(
+                    "since",
+                    STR,
+                    "only lines after this time (ISO 8601 or epoch s): the ts of the last line read",
+                ),
+            ],
         )
     },
     "/runs/{workflowId}/cancel": {
@@ -337,7 +344,7 @@ def document() -> J:
         "openapi": "3.1.0",
         "info": {
             "title": "flovyn_nb Jupyter server API",
-            "version": __version__,
+            "version": API_VERSION,
             "description": "Runs, promises and workflows of the server's flovyn store. Every "
             "route needs Jupyter's authentication (token or login cookie); writes by cookie "
             "need the XSRF token (X-XSRFToken header). Times are ISO 8601 in UTC.",

@@ -32,14 +32,15 @@ JSON = dict[str, Any]
 
 
 def iso(value: datetime | float | None) -> str | None:
-    """An ISO 8601 time in UTC (milliseconds) from a datetime or epoch seconds."""
+    """An ISO 8601 time in UTC from a datetime or epoch seconds (microseconds: a log
+    line's ``ts`` is the exact ``since`` for the lines after it)."""
     if value is None:
         return None
     if not isinstance(value, datetime):
         value = datetime.fromtimestamp(value, UTC)
     elif value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _summary(error: ErrorInfo | None) -> str | None:
