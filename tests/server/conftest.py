@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import server_defs
-from pytest_jupyter.jupyter_server import *  # noqa: F403
+from pytest_jupyter.jupyter_server import *
 from tornado.httpclient import HTTPClientError, HTTPResponse
 from traitlets.config import Config
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import server_defs  # noqa: E402
+import server_defs
 
-import flovyn_nb as fn  # noqa: E402
+import flovyn_nb as fn
 
 
 def say(event: str, **data: object) -> None:

@@ -100,6 +100,7 @@ class BaseHandler(APIHandler):
             self.log.info("flovyn_nb: %s %s: %s", self.request.method, self.request.path, value)
             return
         if isinstance(value, ApiError | FlovynError) and self._answer(value, 500)[0] in (501, 503):
-            self.log.warning("flovyn_nb: %s", one_line(str(value)))
+            # Said once at start (a bad setting) or per request by Jupyter's access log.
+            self.log.debug("%s", one_line(str(value)))
             return
         super().log_exception(typ, value, tb)
