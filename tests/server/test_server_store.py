@@ -62,7 +62,7 @@ async def test_a_missing_or_bad_store(
         assert answers[2][0] == 200 and answers[2][1]["runsPerDay"] == []
         for status, answer in answers[3:]:
             assert status == 404 and "no store at" in answer["error"]
-        assert not os.path.exists(location)  # reading never creates it
+        assert not os.path.exists(location)  # noqa: ASYNC240  (reading never creates it)
         assert any("no store at" in r.getMessage() for r in caplog.records)
         return
     for status, answer in answers:
