@@ -5,6 +5,7 @@ extension on a store of the test's own, and a store with recorded runs."""
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
@@ -33,27 +34,32 @@ def jp_server_config(store_path: Path) -> Config:
     )
 
 
-@pytest.fixture
-def seeded(store_path: Path) -> dict[str, str]:
-    """Runs recorded by an engine that has stopped since (the server runs none): two
-    completed doublers, a failed breaker, an approval waiting on its promise ``approve``."""
-    with temporary_engine(store=store_path):
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs recorded once per session by an engine that has stopped since (the server
+    runs none): two completed doublers, a failed breaker, an approval waiting on its
+    promise ``approve``; each test gets a copy of the files."""
+    store = tmp_path_factory.mktemp("seeded") / "flovyn.duckdb"
+    with temporary_engine(store=store):
         done = [fn.start_workflow(server_defs.doubler, i, workflow_id=f"dbl-{i}") for i in (1, 2)]
         bad = fn.start_workflow(server_defs.breaker, 3, workflow_id="brk-1")
-        waiting = fn.start_workflow(server_defs.approval, 4, workflow_id="apr-1")
-        for handle in [*done, bad]:
-            with pytest.raises(fn.FlovynError) if handle is bad else _nothing():
-                handle.result(timeout=60)
+        fn.start_workflow(server_defs.approval, 4, workflow_id="apr-1")
+        for handle in done:
+            handle.result(timeout=60)
+        with pytest.raises(fn.FlovynError):
+            bad.result(timeout=60)
         wait_until(lambda: fn.pending_promises("apr-1"), timeout=60)
-    return {"done": "dbl-1", "failed": "brk-1", "waiting": waiting.workflow_id}
+    return store
 
 
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
+@pytest.fixture
+def seeded(seeded_template: Path, store_path: Path) -> dict[str, str]:
+    """The seeded runs (see ``seeded_template``) in this test's store."""
+    for suffix in ("", ".wal"):
+        source = Path(f"{seeded_template}{suffix}")
+        if source.exists():
+            shutil.copyfile(source, f"{store_path}{suffix}")
+    return {"done": "dbl-1", "failed": "brk-1", "waiting": "apr-1"}
 
 
 @pytest.fixture
