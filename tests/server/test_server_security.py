@@ -71,3 +71,16 @@ async def test_a_cookie_write_needs_the_xsrf_token(
     assert done.code == 200
     _, answer = await api("promises")
     assert answer["promises"] == []
+
+
+@pytest.mark.parametrize("template", sorted(t for t, s in SAMPLES.items() if s.startswith("POST")))
+async def test_no_cookie_write_without_the_xsrf_token(
+    jp_fetch: Any, cookie_session: Any, seeded: dict[str, str], template: str
+) -> None:
+    session = await cookie_session()
+    path = SAMPLES[template].split(" ")[1]
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("flovyn-nb", "api", *path.split("/"), method="POST",
+                       body='{"value": true, "fromStep": 1}',
+                       headers={"Authorization": "", "Cookie": session["cookie"]})  # fmt: skip
+    assert refused.value.code == 403
