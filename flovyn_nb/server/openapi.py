@@ -59,7 +59,7 @@ SCHEMAS: dict[str, J] = {
     "Attempt": _obj(
         attempt=INT,
         status=STR,
-        error=_null(_ref("Failure")),
+        error={**_null(STR), "description": "one-line summary"},
         startedAt=_null(TIME),
         endedAt=_null(TIME),
     ),
@@ -74,7 +74,7 @@ SCHEMAS: dict[str, J] = {
         attempts=_list(_ref("Attempt")),
         input=ANY,
         output=ANY,
-        error=_null(_ref("Failure")),
+        error={**_null(STR), "description": "one-line summary"},
         startedAt=_null(TIME),
         endedAt=_null(TIME),
         childWorkflowId=_null(STR),

@@ -43,7 +43,8 @@ def iso(value: datetime | float | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _summary(error: ErrorInfo | None) -> str | None:
+def _summary(error: Failure | ErrorInfo | None) -> str | None:
+    """An error as one line, ``Type: message`` (lists and timelines show it so)."""
     if error is None:
         return None
     return one_line(f"{error.type}: {error.message}" if error.message else error.type, 200)
@@ -83,14 +84,15 @@ def _attempt(attempt: Attempt) -> JSON:
     return {
         "attempt": attempt.number,
         "status": attempt.status.value,
-        "error": _failure(attempt.error),
+        "error": _summary(attempt.error),
         "startedAt": iso(attempt.started_at),
         "endedAt": iso(attempt.ended_at),
     }
 
 
 def step(item: Step) -> JSON:
-    """One step of a run's timeline (``index`` is its 1-based number)."""
+    """One step of a run's timeline (``index`` is its 1-based number; errors of steps
+    and attempts are one-line summaries, the run's own error has the traceback)."""
     return {
         "index": item.number,
         "name": item.label,
@@ -99,7 +101,7 @@ def step(item: Step) -> JSON:
         "attempts": [_attempt(a) for a in item.attempts],
         "input": item.input,
         "output": item.value,
-        "error": _failure(item.error),
+        "error": _summary(item.error),
         "startedAt": iso(item.start),
         "endedAt": iso(item.end),
         "childWorkflowId": item.child_workflow_id,

@@ -93,7 +93,8 @@ async def test_one_run_has_its_steps_attempts_events_and_error(
     assert step["input"] == 3 and step["childWorkflowId"] is None
     [attempt] = step["attempts"]
     assert attempt["attempt"] == 1 and attempt["status"] == "FAILED"
-    assert attempt["error"]["type"] == "ValueError"
+    assert attempt["error"] == "ValueError: cannot take 3"
+    assert step["error"] == "ValueError: cannot take 3"  # the last attempt's
     assert attempt["startedAt"] and attempt["endedAt"]
     assert run["events"][0]["type"] == "WORKFLOW_STARTED"
     assert [e["seq"] for e in run["events"]] == sorted(e["seq"] for e in run["events"])
