@@ -53,9 +53,20 @@ SCHEMAS: dict[str, J] = {
         durationMs={**INT, "description": "until the run ended, or until now while active"},
         error={**_null(STR), "description": "one-line summary of the run's error"},
         waitingFor={**_list(STR), "description": "names of its pending promises"},
-        queue=_null(STR),
+        queue={**STR, "description": "the queue it waits in for an engine"},
     ),
-    "RunPage": _obj(runs=_list(_ref("RunRow")), total=INT, limit=INT, offset=INT),
+    "RunPage": _obj(
+        ["runs", "total", "limit", "offset"],
+        runs=_list(_ref("RunRow")),
+        total={**INT, "description": "runs matching every filter"},
+        counts={
+            "type": "object",
+            "additionalProperties": INT,
+            "description": "matches of every filter but status, by status (filter chips)",
+        },
+        limit=INT,
+        offset=INT,
+    ),
     "Attempt": _obj(
         attempt=INT,
         status=STR,
@@ -113,10 +124,11 @@ SCHEMAS: dict[str, J] = {
     ),
     "Workflow": _obj(
         name=STR,
-        version=_null(STR),
+        version={**INT, "description": "the latest recorded version"},
         description=_null(STR),
         inputSchema=ANY,
         served={"type": "boolean", "description": "a kernel or worker serves it now"},
+        queues={**_list(STR), "description": "the queues on which it is served"},
     ),
     "Metrics": _obj(
         ["stepDurations", "failureRates", "runsPerDay"],
@@ -201,7 +213,11 @@ PATHS: dict[str, J] = {
             params=[
                 _q("status", STR, "statuses, comma-separated (RUNNING,WAITING)"),
                 _q("kind", STR, "workflow name"),
-                _q("q", STR, "text in the workflow id or execution id (case-insensitive)"),
+                _q(
+                    "q",
+                    STR,
+                    "text in the workflow id, execution id or workflow name (case-insensitive)",
+                ),
                 _q("limit", {**INT, "minimum": 1, "maximum": 500, "default": 50}, "page size"),
                 _q("offset", {**INT, "minimum": 0, "default": 0}, "runs to skip"),
                 _q(

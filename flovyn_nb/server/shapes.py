@@ -74,9 +74,7 @@ def run_row(run: RunInfo, waiting_for: Iterable[str] = (), *, now: float | None 
         "durationMs": _duration_ms(run, time.time() if now is None else now),
         "error": _summary(run.error),
         "waitingFor": list(waiting_for),
-        # Runs carry no queue yet (workers serve by workflow name): the field is there
-        # for the sidebar's column, null until the store records one.
-        "queue": None,
+        "queue": run.queue,
     }
 
 

@@ -11,6 +11,7 @@ async def test_the_runs_list_has_every_run_newest_first(api: Any, seeded: dict[s
     status, page = await api("runs")
     assert status == 200
     assert (page["total"], page["limit"], page["offset"]) == (4, 50, 0)
+    assert page["counts"] == {"WAITING": 1, "FAILED": 1, "COMPLETED": 2}
     assert [r["workflowId"] for r in page["runs"]] == ["apr-1", "brk-1", "dbl-2", "dbl-1"]
     row = {r["workflowId"]: r for r in page["runs"]}
     assert row["apr-1"]["status"] == "WAITING"
@@ -19,7 +20,7 @@ async def test_the_runs_list_has_every_run_newest_first(api: Any, seeded: dict[s
     assert row["brk-1"]["error"].startswith("TaskFailed: ")
     assert "cannot take 3" in row["brk-1"]["error"] and "\n" not in row["brk-1"]["error"]
     assert row["dbl-1"]["kind"] == "doubler"
-    assert row["dbl-1"]["error"] is None and row["dbl-1"]["queue"] is None
+    assert row["dbl-1"]["error"] is None and row["dbl-1"]["queue"] == "default"
     assert row["dbl-1"]["waitingFor"] == []
     assert isinstance(row["dbl-1"]["durationMs"], int)
     assert row["dbl-1"]["createdAt"].endswith("+00:00")
@@ -36,6 +37,7 @@ async def test_the_runs_list_has_every_run_newest_first(api: Any, seeded: dict[s
         ({"status": "COMPLETED,waiting"}, ["apr-1", "dbl-2", "dbl-1"], 3),
         ({"kind": "doubler"}, ["dbl-2", "dbl-1"], 2),
         ({"q": "DBL"}, ["dbl-2", "dbl-1"], 2),
+        ({"q": "Breaker"}, ["brk-1"], 1),  # the workflow's name
         ({"q": "dbl", "status": "completed", "kind": "breaker"}, [], 0),
         ({"sort": "workflowId"}, ["apr-1", "brk-1", "dbl-1", "dbl-2"], 4),
         ({"sort": "-workflowId"}, ["dbl-2", "dbl-1", "brk-1", "apr-1"], 4),
@@ -53,6 +55,8 @@ async def test_filters_search_sort_and_pages(
     assert status == 200
     assert [r["workflowId"] for r in page["runs"]] == expected
     assert page["total"] == total
+    if params.get("status") == "failed":  # the counts ignore the status filter
+        assert page["counts"] == {"WAITING": 1, "FAILED": 1, "COMPLETED": 2}
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ async def test_a_missing_or_bad_store(
                   json={"value": True}),
     ]  # fmt: skip
     if kind == "missing":
-        assert answers[0] == (200, {"runs": [], "total": 0, "limit": 50, "offset": 0})
+        assert answers[0] == (200, {"runs": [], "total": 0, "counts": {}, "limit": 50, "offset": 0})
         assert answers[1] == (200, {"promises": []})
         assert answers[2][0] == 200 and answers[2][1]["runsPerDay"] == []
         for status, answer in answers[3:]:
