@@ -79,8 +79,9 @@ def events(http_server_client: Any, jp_auth_header: dict[str, str], jp_base_url:
     return open_stream
 
 
+@pytest.mark.slow  # two other processes
 async def test_a_promise_and_a_resolve_in_other_processes_reach_the_stream(
-    events: Any, procs: Any, jp_serverapp: Any, store_path: Path, seeded: dict[str, str]
+    events: Any, procs: Any, api: Any, jp_serverapp: Any, store_path: Path, seeded: dict[str, str]
 ) -> None:
     stream, done = await events()
     owner = procs("owner", str(store_path), "feed-1")
@@ -92,6 +93,19 @@ async def test_a_promise_and_a_resolve_in_other_processes_reach_the_stream(
     assert waiting[0] == {"type": "promise-waiting", "workflowId": "feed-1", "name": "approve"}
     assert any(m["type"] == "run-changed" and m["workflowId"] == "feed-1" for m in stream.messages)
 
+    # A start from the API is executed by the kernel that serves the workflow (the owner).
+    _, answer = await api("workflows")
+    assert {w["name"]: w["served"] for w in answer["workflows"]}["approval"] is True
+    status, _ = await api("workflows", "approval", "start", method="POST",
+                          json={"input": 2, "workflowId": "feed-2"})  # fmt: skip
+    assert status == 201
+    await stream.until(
+        lambda: (
+            {"type": "promise-waiting", "workflowId": "feed-2", "name": "approve"}
+            in stream.messages
+        ),
+        "promise-waiting of the run started from the API",
+    )
     await asyncio.to_thread(procs("resolve", str(store_path), "feed-1").expect, "resolved")
     ended = await stream.until(
         lambda: [
@@ -105,7 +119,7 @@ async def test_a_promise_and_a_resolve_in_other_processes_reach_the_stream(
     assert (await asyncio.to_thread(owner.expect, "result"))["value"] == "approved"
     # Ended runs did not change: nothing was said about them (apr-1, waiting, was taken
     # over by the owner's engine, which serves its workflow too).
-    assert {m["workflowId"] for m in stream.messages} <= {"feed-1", "apr-1"}
+    assert {m["workflowId"] for m in stream.messages} <= {"feed-1", "feed-2", "apr-1"}
 
     # The server stops: the stream ends (the browser reconnects to the next server).
     jp_serverapp.web_app.settings["flovyn_nb_broadcaster"].shutdown()
