@@ -34,15 +34,6 @@ async def test_metrics_days_is_checked(api: Any, seeded: dict[str, str], days: s
     assert status == 400 and "days must be" in answer["error"]
 
 
-@pytest.mark.skipif(hasattr(client, "retry_run"), reason="the client has retry_run")
-@pytest.mark.parametrize("action", ["retry", "fork"])
-async def test_retry_and_fork_say_what_is_missing(
-    api: Any, seeded: dict[str, str], action: str
-) -> None:
-    status, answer = await api("runs", "brk-1", action, method="POST", json={"fromStep": 1})
-    assert status == 501 and f"client.{action}_run" in answer["error"]
-
-
 async def test_recorded_workflows_with_their_input_schema(api: Any, seeded: dict[str, str]) -> None:
     status, answer = await api("workflows")
     assert status == 200
@@ -93,6 +84,53 @@ async def test_a_bad_start_records_nothing(
     assert answer_status == status and named in answer["error"]
     _, page = await api("runs")
     assert page["total"] == 4
+
+
+HAS_RETRY = hasattr(client, "retry_run") and hasattr(client, "fork_run")
+needs_retry = pytest.mark.skipif(not HAS_RETRY, reason="this client has no retry_run/fork_run")
+
+
+@needs_retry
+async def test_retry_reopens_a_failed_run_once(api: Any, seeded: dict[str, str]) -> None:
+    status, answer = await api("runs", "brk-1", "retry", method="POST")
+    assert (status, answer) == (202, {"workflowId": "brk-1"})
+    _, run = await api("runs", "brk-1")
+    assert run["status"] in ("PENDING", "RUNNING")  # until an engine serving it claims it
+    status, answer = await api("runs", "brk-1", "retry", method="POST")
+    assert status == 409 and "only a failed or cancelled run" in answer["error"]
+
+
+@needs_retry
+@pytest.mark.parametrize(("workflow_id", "status"), [("dbl-1", 409), ("apr-1", 409), ("no-1", 404)])
+async def test_retry_refuses_what_did_not_fail(
+    api: Any, seeded: dict[str, str], workflow_id: str, status: int
+) -> None:
+    answer_status, answer = await api("runs", workflow_id, "retry", method="POST")
+    assert answer_status == status and repr(workflow_id) in answer["error"]
+
+
+@needs_retry
+async def test_fork_starts_a_new_run_from_a_step(api: Any, seeded: dict[str, str]) -> None:
+    status, answer = await api(
+        "runs", "dbl-1", "fork", method="POST",
+        json={"fromStep": 1, "workflowId": "dbl-1-again", "input": 5},
+    )  # fmt: skip
+    assert (status, answer) == (201, {"workflowId": "dbl-1-again"})
+    _, run = await api("runs", "dbl-1-again")
+    assert (run["kind"], run["input"]) == ("doubler", 5)
+    status, answer = await api("runs", "dbl-1", "fork", method="POST", json={"fromStep": 9})
+    assert status == 400 and "9" in answer["error"]
+    status, answer = await api("runs", "no-1", "fork", method="POST", json={"fromStep": 1})
+    assert status == 404 and "'no-1'" in answer["error"]
+
+
+@pytest.mark.skipif(HAS_RETRY, reason="the client has retry_run and fork_run")
+@pytest.mark.parametrize("action", ["retry", "fork"])
+async def test_retry_and_fork_say_what_is_missing(
+    api: Any, seeded: dict[str, str], action: str
+) -> None:
+    status, answer = await api("runs", "brk-1", action, method="POST", json={"fromStep": 1})
+    assert status == 501 and f"client.{action}_run" in answer["error"]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from tornado import web
 from flovyn_nb import client
 from flovyn_nb.errors import InvalidInput, UnknownWorkflowKind
 from flovyn_nb.history.folded import FoldedRun
-from flovyn_nb.model import RunInfo
+from flovyn_nb.model import RunInfo, RunStatus
 from flovyn_nb.server import shapes
 from flovyn_nb.server.errors import ApiError
 from flovyn_nb.server.handlers.base import SEGMENT, BaseHandler, Route
@@ -164,7 +164,9 @@ class CancelHandler(BaseHandler):
 
 
 class RetryHandler(BaseHandler):
-    """``POST runs/{workflowId}/retry``: a failed run again, from its failed step."""
+    """``POST runs/{workflowId}/retry``: a failed or cancelled run again, as a new attempt
+    of the same run: the steps before the failed one are reused, the rest is executed by
+    the kernel or worker that serves the workflow."""
 
     @web.authenticated
     async def post(self, workflow_id: str) -> None:
@@ -175,10 +177,11 @@ class RetryHandler(BaseHandler):
 
         def retry() -> str:
             run = client.get_run(workflow_id, events=False, store=location)
-            if not run.status.is_terminal:
+            if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
                 raise ApiError(
                     409,
-                    f"run {workflow_id!r} is {run.status.value}; only an ended run can be retried",
+                    f"run {workflow_id!r} is {run.status.value}; only a failed or cancelled "
+                    "run can be retried (fork it to run it again from a step)",
                 )
             handle = retry_run(workflow_id, store=location)
             return str(getattr(handle, "workflow_id", workflow_id))
