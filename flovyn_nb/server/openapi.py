@@ -347,6 +347,10 @@ PATHS: dict[str, J] = {
                     "content": {"text/event-stream": {"schema": STR}},
                 },
                 "403": {"description": _ERRORS["403"]},
+                "503": {
+                    "description": _ERRORS["503"],
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
             },
         }
     },

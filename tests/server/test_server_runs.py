@@ -152,3 +152,9 @@ async def test_cancel_asks_for_it_and_refuses_an_ended_run(
     assert status == 404 and "'nope-7'" in answer["error"]
     status, answer = await api("runs", "apr-1", "cancel", method="POST", json={"reason": "x"})
     assert (status, answer) == (202, {"workflowId": "apr-1", "cancelRequested": True})
+
+
+async def test_a_repeated_status_means_any_of_them(api: Any, seeded: dict[str, str]) -> None:
+    status, page = await api("runs", params=[("status", "failed"), ("status", "WAITING")])
+    assert status == 200
+    assert [r["workflowId"] for r in page["runs"]] == ["apr-1", "brk-1"]

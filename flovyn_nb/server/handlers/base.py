@@ -45,8 +45,11 @@ class BaseHandler(APIHandler):
         return door
 
     def args(self) -> dict[str, str]:
-        """The query arguments, one value each (the last one given)."""
-        return {name: self.get_query_argument(name) for name in self.request.query_arguments}
+        """The query arguments, one string each (a repeated one joined by commas:
+        ``status=FAILED&status=CANCELLED`` reads as ``FAILED,CANCELLED``)."""
+        return {
+            name: ",".join(self.get_query_arguments(name)) for name in self.request.query_arguments
+        }
 
     def body(self) -> dict[str, Any]:
         """The request's JSON object (an empty body reads as ``{}``).
