@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import server_defs
+from helper_proc import helper
 from pytest_jupyter.jupyter_server import *
 from tornado.httpclient import HTTPClientError, HTTPResponse
 from traitlets.config import Config
-
-import flovyn_nb as fn
-from flovyn_nb.testing import temporary_engine, wait_until
 
 Fetch = Callable[..., Awaitable[HTTPResponse]]
 
@@ -36,19 +33,17 @@ def jp_server_config(store_path: Path) -> Config:
 
 @pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Runs recorded once per session by an engine that has stopped since (the server
-    runs none): two completed doublers, a failed breaker, an approval waiting on its
-    promise ``approve``; each test gets a copy of the files."""
-    store = tmp_path_factory.mktemp("seeded") / "flovyn.duckdb"
-    with temporary_engine(store=store):
-        done = [fn.start_workflow(server_defs.doubler, i, workflow_id=f"dbl-{i}") for i in (1, 2)]
-        bad = fn.start_workflow(server_defs.breaker, 3, workflow_id="brk-1")
-        fn.start_workflow(server_defs.approval, 4, workflow_id="apr-1")
-        for handle in done:
-            handle.result(timeout=60)
-        with pytest.raises(fn.FlovynError):
-            bad.result(timeout=60)
-        wait_until(lambda: fn.pending_promises("apr-1"), timeout=60)
+    """Runs recorded once per session by another process, whose engine has stopped since
+    (the server runs none, and this process, the server's, has no workflow code): two
+    completed doublers, a failed breaker, an approval waiting on its promise ``approve``.
+    Each test gets a copy of the files."""
+    folder = tmp_path_factory.mktemp("seeded")
+    store = folder / "flovyn.duckdb"
+    proc = helper(folder, "seed", str(store), "-", startup=120)
+    try:
+        proc.expect("seeded")
+    finally:
+        proc.kill()
     return store
 
 

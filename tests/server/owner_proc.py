@@ -1,7 +1,8 @@
-"""A helper process for the live-feed test: ``owner STORE WORKFLOW_ID`` starts an engine
-and an ``approval`` run, reports it waiting, and reports the run's result when another
-process resolves its promise; ``resolve STORE WORKFLOW_ID`` resolves it without an engine.
-JSON lines on stdout."""
+"""A helper process for the server tests (the server's process must have no workflow
+code, as in JupyterLab): ``seed STORE -`` records the runs the tests read; ``owner STORE
+WORKFLOW_ID`` starts an engine and an ``approval`` run, reports it started, and reports
+the run's result when another process resolves its promise; ``resolve STORE
+WORKFLOW_ID`` resolves it without an engine. JSON lines on stdout."""
 
 from __future__ import annotations
 
@@ -20,10 +21,30 @@ def say(event: str, **data: object) -> None:
     print(json.dumps({"event": event, **data}), flush=True)
 
 
+def seed(store: str) -> None:
+    """Two completed doublers, a failed breaker, an approval waiting on ``approve``."""
+    with fn.start(store=store):
+        done = [fn.start_workflow(server_defs.doubler, i, workflow_id=f"dbl-{i}") for i in (1, 2)]
+        bad = fn.start_workflow(server_defs.breaker, 3, workflow_id="brk-1")
+        fn.start_workflow(server_defs.approval, 4, workflow_id="apr-1")
+        for handle in done:
+            handle.result(timeout=60)
+        try:
+            bad.result(timeout=60)
+        except fn.FlovynError:
+            pass
+        else:
+            raise AssertionError("brk-1 did not fail")
+        fn.testing.wait_until(lambda: fn.pending_promises("apr-1"), timeout=60)
+
+
 def main() -> None:
     command, store, workflow_id = sys.argv[1:4]
     try:
-        if command == "owner":
+        if command == "seed":
+            seed(store)
+            say("seeded")
+        elif command == "owner":
             with fn.start(store=store):
                 handle = fn.start_workflow(server_defs.approval, 1, workflow_id=workflow_id)
                 say("started")

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helper_proc import helper
 from jsonlines_proc import JsonLinesProc
 from pytest_jupyter.jupyter_server import url_path_join
 
-HERE = Path(__file__).resolve().parent
-PROC = HERE / "owner_proc.py"
 DEADLINE = 60.0  # generous: other processes start cold on a loaded machine
 
 
@@ -49,13 +46,10 @@ class Stream:
 @pytest.fixture
 def procs(tmp_path: Path) -> Iterator[Callable[..., JsonLinesProc]]:
     started: list[JsonLinesProc] = []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), *sys.path])}
 
     def spawn(*args: str) -> JsonLinesProc:
-        proc = JsonLinesProc(PROC, list(args), cwd=tmp_path, log=tmp_path / f"{args[0]}.log",
-                             env=env, startup=DEADLINE)  # fmt: skip
-        started.append(proc)
-        return proc
+        started.append(helper(tmp_path, *args, startup=DEADLINE))
+        return started[-1]
 
     yield spawn
     for proc in started:

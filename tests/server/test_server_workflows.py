@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from flovyn_nb import client
+from flovyn_nb.definitions import registry
 
 
 async def test_metrics_of_the_recorded_runs(api: Any, seeded: dict[str, str]) -> None:
@@ -55,6 +56,8 @@ async def test_start_records_a_run_for_an_engine_to_claim(api: Any, seeded: dict
         "workflows", "doubler", "start", method="POST", json={"input": 21, "workflowId": "new-1"}
     )
     assert (status, answer) == (201, {"workflowId": "new-1"})
+    # The server has no workflow code: the input was checked against the recorded schema.
+    assert registry.find_workflow("doubler") is None
     _, run = await api("runs", "new-1")
     assert (run["kind"], run["input"], run["queue"]) == ("doubler", 21, "default")
     assert run["status"] in ("PENDING", "RUNNING")  # until an engine serving it claims it
