@@ -100,6 +100,9 @@ class Broadcaster:
                 # The store is busy or unusable right now: the next ring reads again.
                 log.debug("flovyn_nb: live feed read failed: %s", error)
                 messages = []
+            except Exception:  # a bug: say it in the server log, keep the streams open
+                log.exception("flovyn_nb: live feed read failed")
+                messages = []
             for message in messages:
                 for queue in self._queues:
                     queue.put_nowait(message)
