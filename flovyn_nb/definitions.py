@@ -237,6 +237,11 @@ class Registry:
         with self._lock:
             return sorted(self._workflows)
 
+    def definitions(self) -> list[WorkflowDefinition[Any] | TaskDefinition[Any]]:
+        """Every registered workflow, then every task (the newest of each name)."""
+        with self._lock:
+            return [*self._workflows.values(), *self._tasks.values()]
+
     def subscribe(
         self, listener: RegistryListener, *, tasks: TaskListener | None = None
     ) -> Callable[[], None]:

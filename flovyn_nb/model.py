@@ -292,6 +292,7 @@ class RunInfo(BaseModel):
     created_at: datetime
     updated_at: datetime
     events: list[EventInfo] = Field(default_factory=list)
+    queue: str = "default"  # the queue the run waits in for an engine (see fn.queue)
 
 
 @dataclass(frozen=True)

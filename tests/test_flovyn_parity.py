@@ -204,7 +204,9 @@ def test_a_version_2_store_gets_signal_sequences_in_its_old_order(store_path: Pa
         store.close()
     con = duckdb.connect(str(store_path), read_only=True)
     try:
-        assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (3,)
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (
+            schema.CURRENT_VERSION,
+        )
         assert con.execute("SELECT id, seq FROM signals ORDER BY seq").fetchall() == [
             ("s1", 1),
             ("s0", 2),

@@ -46,6 +46,7 @@ EXPECTED = [
     "get_run",
     "list_runs",
     "pending_promises",
+    "queue",
     "reject_promise",
     "resolve_promise",
     "run_logs",

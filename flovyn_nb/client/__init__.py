@@ -45,11 +45,12 @@ if TYPE_CHECKING:
 # they import nothing from the engine or the store.
 __all__ = [
     "Activity", "Change", "EventRow", "LiveRun", "LogRow", "RunSnapshot", "Runtime",
-    "Subscription", "WorkflowHandle", "activity", "cancel_soon", "cancel_workflow",
+    "Subscription", "WorkflowHandle", "WorkflowInfo", "activity", "cancel_soon", "cancel_workflow",
     "current_engine", "engine_now", "get_handle", "get_run", "is_live", "list_runs",
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
+    "list_workflows", "workflow_source", "queue", "QueueInfo", "queue_info",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -159,20 +160,42 @@ def store_for(store: str | os.PathLike[str] | None, *, flush: bool = True) -> St
 
 
 def start_workflow(
-    workflow: WorkflowDefinition[Any] | str, input: Any = None, *, workflow_id: str | None = None
+    workflow: WorkflowDefinition[Any] | str,
+    input: Any = None,
+    *,
+    workflow_id: str | None = None,
+    queue: str | None = None,
+    store: str | os.PathLike[str] | None = None,
 ) -> WorkflowHandle:
     """Start a run (or return the existing run with this ``workflow_id``: idempotent).
 
+    With this process's engine and no ``queue``, the engine runs it at once. With a
+    ``queue`` (or without an engine: on ``"default"``) the run is created unowned in the
+    store and waits there for an engine that serves the queue and has the workflow (a
+    ``flovyn-nb worker``, another kernel); a workflow that is not importable here is named
+    by its kind and its input checked against the schema its engines recorded.
+
     Raises:
-        InvalidInput: the input does not fit the workflow's input type.
-        EngineError: no engine is running in this process.
+        InvalidInput: the input does not fit the workflow's input type; bad queue name.
+        UnknownWorkflowKind: the workflow is neither defined here nor recorded.
     """
-    engine = _require_engine()
-    definition = (
-        workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+    engine = _current()
+    same_store = store is None or (
+        engine is not None and location_of(store) == engine.store.location
     )
-    started = engine.start_workflow(definition, input, workflow_id=workflow_id)
-    return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
+    if engine is not None and queue is None and same_store:
+        definition = (
+            workflow if isinstance(workflow, WorkflowDefinition) else registry.workflow(workflow)
+        )
+        started = engine.start_workflow(definition, input, workflow_id=workflow_id)
+        return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
+    from flovyn_nb.client.enqueue import enqueue
+
+    target = store_for(store)
+    queued = enqueue(target, workflow, input, workflow_id=workflow_id, queue=queue or "default")
+    if engine is not None and same_store and queued.queue in engine.queues:
+        engine.claim_soon()  # its own ring of the work bell does not count as a knock
+    return WorkflowHandle(queued.workflow_id, queued.execution_id, queued.kind, target)
 
 
 def signal_with_start_workflow(
@@ -556,3 +579,14 @@ bind(
         display=lambda: _handle_display,
     )
 )
+
+# Door functions of other topics (their own modules; imported last: they use this one).
+from flovyn_nb.client.definitions import (
+    WorkflowInfo,
+    bind_store_lookup,
+    list_workflows,
+    workflow_source,
+)
+from flovyn_nb.client.queues import QueueInfo, queue, queue_info
+
+bind_store_lookup(lambda store: store_for(store, flush=False))

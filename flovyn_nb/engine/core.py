@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -32,7 +32,7 @@ from flovyn_nb.engine.threads import EngineThread
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.engine.writer import Writer
 from flovyn_nb.model import RunStatus
-from flovyn_nb.store import DoorbellWatcher, Store
+from flovyn_nb.store import DoorbellWatcher, RunRow, Store
 
 log = logging.getLogger("flovyn_nb")
 log.addHandler(logging.NullHandler())
@@ -51,6 +51,15 @@ class EngineCore:
     poll_interval: float
     heartbeat_interval: float
     stale_after: float
+    queues: list[str]  # the queues whose runs this engine claims
+    max_runs: int | None  # at most this many runs held at once (a worker's --concurrency)
+    draining: bool  # stopping gracefully: claims nothing more
+    claim_listeners: list[Callable[[RunRow], None]]  # told of every run claimed
+    _claiming: bool  # a claim loop runs (recovery.py)
+    _claim_again: bool
+    _backlog: bool  # the last claim left runs waiting for a free slot
+    _retry_at: float | None  # a claim is due then (a queue's rate limit)
+    _work_watcher: DoorbellWatcher | None
     thread: EngineThread
     errors: list[str]  # internal errors, kept for inspection, never printed
     # the loop's services (from _main on)
@@ -115,6 +124,10 @@ class EngineCore:
 
     async def _recover(self) -> None:
         """Claim the runs this engine can execute (recovery.py)."""
+        raise NotImplementedError
+
+    async def _record_definitions(self, definitions: Sequence[Any]) -> None:
+        """Record registered definitions in the store's catalog (engine.py)."""
         raise NotImplementedError
 
     def inbox_changed(self, execution_id: str) -> None:

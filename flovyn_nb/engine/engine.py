@@ -27,7 +27,7 @@ import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,12 +35,13 @@ import anyio
 
 from flovyn_nb import serde
 from flovyn_nb.definitions import Registry, WorkflowDefinition, registry
-from flovyn_nb.engine import logcapture, ownership, tuning
+from flovyn_nb.engine import catalog, logcapture, ownership, tuning
 from flovyn_nb.engine.clock import Clock, SystemClock
 from flovyn_nb.engine.core import Listener
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import describe, is_code_failure, storable
 from flovyn_nb.engine.host import Started
+from flovyn_nb.engine.queues import queue_names
 from flovyn_nb.engine.recovery import Recovery
 from flovyn_nb.engine.runs import Activity, LiveRun
 from flovyn_nb.engine.tasks import TaskRunner
@@ -94,9 +95,22 @@ class Engine(Recovery):
         tune_gc: bool = True,
         switch_interval: float | None = 0.0005,
         registry_: Registry = registry,
+        queues: Sequence[str] | None = None,
+        max_runs: int | None = None,
     ) -> None:
         if max_concurrent_tasks < 1:
             raise InvalidInput("max_concurrent_tasks must be at least 1")
+        self.queues = queue_names(queues)
+        if max_runs is not None and max_runs < 1:
+            raise InvalidInput(f"max_runs must be at least 1, got {max_runs}")
+        self.max_runs = max_runs
+        self.draining = False
+        self.claim_listeners = []
+        self._claiming = False
+        self._claim_again = False
+        self._backlog = False
+        self._retry_at = None
+        self._work_watcher = None
         self.id = str(uuid.uuid4())
         self.store: Store = open_store(store, lock_timeout=lock_timeout, idle_release=idle_release)
         self.clock: Clock = clock or SystemClock()
@@ -240,6 +254,7 @@ class Engine(Recovery):
         self._timeouts_event = anyio.Event()
         self._due_timeouts = []
         self._bell_watcher = self.store.doorbell.watcher()
+        self._work_watcher = self.store.work_bell.watcher()
         self.clock.attach(self._idle)
         self._stop_event = anyio.Event()
         now = self.clock.now()
@@ -253,6 +268,7 @@ class Engine(Recovery):
                 now=now,
             )
         )
+        await self._record_definitions(self.registry.definitions())
         async with anyio.create_task_group() as tg:
             self._tg = tg
             self.thread.serve(tg)  # calls from other threads are taken from here on
@@ -324,6 +340,23 @@ class Engine(Recovery):
 
     def _idle(self) -> bool:
         return self.writer.idle and self.tasks.attempts_in_progress == 0
+
+    async def _record_definitions(self, definitions: Sequence[Any]) -> None:
+        """Say in the store's catalog what this engine serves (a failure to describe a
+        definition is recorded, never a failed registration)."""
+        try:
+            rows = [catalog.describe(d) for d in definitions]
+            await offload(
+                functools.partial(
+                    self.store.record_definitions,
+                    rows,
+                    engine_id=self.id,
+                    queues=self.queues,
+                    now=self.clock.now(),
+                )
+            )
+        except (StoreError, StoreLocked) as exc:
+            self._internal_error(f"recording definitions: {exc}")
 
     # -- calls from other threads ----------------------------------------------------------
 

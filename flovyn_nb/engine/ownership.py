@@ -68,11 +68,12 @@ def claim(
     now: float,
     stale_after: float,
     limit: int | None = None,
+    queues: Sequence[str] = ("default",),
 ) -> Claim:
-    """The claim of the active runs of these kinds whose owner is gone (the store
-    commits it and loads their histories)."""
+    """The claim of the active runs of these kinds, waiting in these queues, whose owner
+    is none or gone (the store commits it and loads their histories)."""
 
     def alive(row: EngineRow) -> bool:
         return not _earlier_in_this_process(row) and engine_alive(row, now, stale_after)
 
-    return Claim(engine_id, list(kinds), alive, limit)
+    return Claim(engine_id, list(kinds), alive, limit, list(queues), now)

@@ -56,6 +56,9 @@ class Peers(Inbox):
         while True:
             await anyio.sleep(self.poll_interval)
             self._check_peers()
+            assert self._work_watcher is not None
+            if self._work_watcher.rung_by_others():  # runs may wait for this engine
+                self.want_claim()
             rung = self._observe_bell()
             # A new engine may have registered: look at most twice a second, but put the
             # look off rather than drop it, or a peer that registered and went quiet
@@ -66,6 +69,10 @@ class Peers(Inbox):
                 refresh_due = False
                 last_refresh = time.monotonic()
                 self.start_soon(self._refresh_peers)
+
+    def want_claim(self) -> None:
+        """Claim soon (recovery.py)."""
+        raise NotImplementedError
 
     async def _heartbeat_loop(self) -> None:
         while True:

@@ -12,7 +12,7 @@ from flovyn_nb.engine.timeouts import PromiseTimeouts
 from flovyn_nb.engine.writer import Write
 from flovyn_nb.history.replay import History, Recorded
 from flovyn_nb.model import EventType, RunStatus
-from flovyn_nb.store import Claimed, RunUpdate
+from flovyn_nb.store import Claimed, RunRow, RunUpdate
 
 
 class Recovery(PromiseTimeouts):
@@ -23,27 +23,88 @@ class Recovery(PromiseTimeouts):
         if not self.thread.running:
             return
         if self.thread.in_loop():
+            self.start_soon(self._record_definitions, [definition])
             self.start_soon(self._recover)
         else:
+            self.thread.spawn(self._record_definitions, [definition])
             self.thread.spawn(self._recover)
+
+    def want_claim(self) -> None:
+        """Claim soon (on the loop): runs may have become claimable. Claims never overlap;
+        a wish during one makes one more after it."""
+        if self._claiming:
+            self._claim_again = True
+            return
+        self._claiming = True
+        self.start_soon(self._claim_loop)
+
+    def claim_soon(self) -> None:
+        """From any thread: claim soon (a run was enqueued in this process)."""
+        if self.thread.running:
+            self.thread.spawn(self._want_claim_on_loop)
+
+    async def _want_claim_on_loop(self) -> None:
+        self.want_claim()
+
+    async def _claim_loop(self) -> None:
+        try:
+            while True:
+                self._claim_again = False
+                await self._recover()
+                if not self._claim_again:
+                    return
+        finally:
+            self._claiming = False
+
+    def run_finished(
+        self,
+        execution_id: str,
+        workflow_id: str,
+        parent_id: str | None,
+        status: RunStatus,
+        output: Any,
+        error: Any,
+    ) -> None:
+        super().run_finished(execution_id, workflow_id, parent_id, status, output, error)
+        if self._backlog:  # runs were left waiting for a free slot: this may be one
+            self.want_claim()
 
     async def _recover(self) -> None:
         kinds = self.registry.workflow_names()
         now = self.clock.now()
+        limit = None
+        if self.max_runs is not None:
+            limit = self.max_runs - len(self.runs)
+            if limit <= 0:
+                self._backlog = True
+                return
+        if self.draining:
+            return
         claim: Claimed = await self.writer.commit(
             Write(
                 intents=[
                     ownership.claim(
-                        engine_id=self.id, kinds=kinds, now=now, stale_after=self.stale_after
+                        engine_id=self.id,
+                        kinds=kinds,
+                        now=now,
+                        stale_after=self.stale_after,
+                        limit=limit,
+                        queues=self.queues,
                     )
                 ]
             )
         )
+        self._backlog = claim.more
+        if claim.retry_at is not None and claim.retry_at != self._retry_at:
+            # A queue's rate limit lets the next run go then: claim at that deadline.
+            self._retry_at = claim.retry_at
+            self.deadlines.add(claim.retry_at, self.want_claim)
         self._note_peers(claim.engines)
         for row, events in claim.runs:
             definition = self.registry.find_workflow(row.kind)
             if definition is None or row.id in self.runs:
                 continue
+            self._adopted(row)
             history = History(row.workflow_id, events)
             if history.ended is not None:
                 self._repair_ended(row.id, history.ended)
@@ -65,6 +126,11 @@ class Recovery(PromiseTimeouts):
                 run.emit_started()
             self._adopt(run)
             self.inbox_changed(run.execution_id)
+
+    def _adopted(self, row: RunRow) -> None:
+        """A run was claimed (a hook: the worker logs it)."""
+        for listener in self.claim_listeners:
+            listener(row)
 
     def _repair_ended(self, execution_id: str, ended: Recorded) -> None:
         """The run ended but the process died before its row said so: say it now."""

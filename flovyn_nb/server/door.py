@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,6 +62,8 @@ class Door:
     def __init__(self, location: str, *, workers: int = 2) -> None:
         self.location = location
         self.problem: str | None = None
+        self._checked_once = False
+        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flovyn-nb-api")
 
     @property
@@ -78,14 +81,24 @@ class Door:
             ApiError: 503 when the store cannot be used (see ``problem``).
             FlovynError: whatever the client raises (the handler maps it to a status).
         """
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self._checked, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._pool, call)
+
+    def _checked(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        # The first call checks the setting, so that no request is answered before the
+        # check (a bad URL would otherwise read as a bad value of that request).
+        with self._lock:
+            if not self._checked_once:
+                self.problem = self.problem or self.check()
+                self._checked_once = True
         if self.problem is not None:
             raise ApiError(503, self.problem)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        return fn(*args, **kwargs)
 
     def check(self) -> str | None:
-        """Open the store once (on the pool's thread, at start-up) and return a one-line
-        problem when the setting cannot work; a store busy right now is no problem."""
+        """Open the store once and return a one-line problem when the setting cannot
+        work; a store that is busy right now, or not there yet, is no problem."""
         if not self.exists():
             return None
         try:
@@ -100,9 +113,11 @@ class Door:
         return None
 
     async def start(self) -> str | None:
-        """Run :meth:`check` off the loop; remember and return the problem, if any."""
-        loop = asyncio.get_running_loop()
-        self.problem = await loop.run_in_executor(self._pool, self.check)
+        """Check the setting now (at server start, off the loop); the problem, if any."""
+        try:
+            await self.call(lambda: None)
+        except ApiError:
+            pass
         return self.problem
 
     def close(self) -> None:

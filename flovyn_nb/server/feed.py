@@ -6,8 +6,8 @@ for all open streams, what can have changed: the active runs, the newest runs an
 pending promises, and compares them with what it saw last. It then sends
 
 - ``{"type": "run-changed", "workflowId", "status", "statusChanged"}`` for a run that
-  was created, changed status, had a promise settled, or is active (an active run's
-  steps may have moved: ``statusChanged`` is false then);
+  was created, changed status or had a promise settled, and for a run an engine is
+  executing (its steps may have moved: ``statusChanged`` is false then);
 - ``{"type": "promise-waiting", "workflowId", "name"}`` for a promise that started waiting.
 
 Reads happen only while a stream is open, at most every ``min_interval`` seconds (a
@@ -100,6 +100,9 @@ class Broadcaster:
                 # The store is busy or unusable right now: the next ring reads again.
                 log.debug("flovyn_nb: live feed read failed: %s", error)
                 messages = []
+            except Exception:  # a bug: say it in the server log, keep the streams open
+                log.exception("flovyn_nb: live feed read failed")
+                messages = []
             for message in messages:
                 for queue in self._queues:
                     queue.put_nowait(message)
@@ -111,6 +114,8 @@ class Broadcaster:
 
     def _read(self) -> list[Message]:
         if not self.door.exists():
+            # No store yet: everything that appears in it will be news.
+            self._runs, self._promises, self._baseline = {}, set(), True
             return []
         store = self.door.location
         runs = {
@@ -130,7 +135,9 @@ class Broadcaster:
         for wid, state in seen.items():
             if self._runs.get(wid) != state:
                 changed[wid] = (state[0], True)
-            elif not state[0].is_terminal:
+            elif not state[0].is_terminal and runs[wid].owner is not None:
+                # An engine executes it: its steps may have moved (the run row only
+                # changes with the status). A run nobody executes moves only by its inbox.
                 changed[wid] = (state[0], False)
         # Active before and now neither active nor among the newest: it ended.
         for wid, (status, _) in self._runs.items():

@@ -1,9 +1,10 @@
-"""The runs list: filters, text search, sort and pages over ``client.list_runs``.
+"""The runs list: filters, text search, sort and pages.
 
-``client.list_runs`` filters by status and workflow kind today, newest first, without
-offset, sort, search or a total. Until it does, this adapter asks it for every run that
-passes the filters and searches, sorts and pages here, so ``total`` and each page are
-exact (the cost is one read of the matching rows per request; see bench/server_api.py).
+With ``client.query_runs`` (paged by the store's own query) a page costs the same at any
+number of runs. A client without it has only ``client.list_runs`` (filters by status and
+workflow kind, newest first, no offset, sort, search or total): then every run is read
+and the search, sort, counts and page are made here, so ``total`` and each page are
+exact all the same, at a cost that grows with the store (see bench/server_api.py).
 """
 
 from __future__ import annotations
@@ -92,19 +93,47 @@ def _integer(args: dict[str, str], name: str, default: int, low: int, high: int 
 class Page:
     runs: list[RunInfo]
     total: int
+    counts: dict[str, int]  # matches of every filter but the status one, by status
+
+
+# API sort name -> client.query_runs sort name
+_STORE_SORTS = {"workflowId": "workflow_id"}
 
 
 def list_page(query: Query, store: str) -> Page:
-    """One page of the runs matching ``query`` and how many match in all (blocking)."""
-    runs = client.list_runs(status=list(query.statuses) or None, kind=query.kind, store=store)
+    """One page of the runs matching ``query``, how many match in all, and the counts
+    by status (blocking)."""
+    query_runs = getattr(client, "query_runs", None)
+    key = query.sort.removeprefix("-")
+    if query_runs is not None:
+        page = query_runs(
+            status=list(query.statuses) or None,
+            kind=query.kind,
+            search=query.text,
+            sort=_STORE_SORTS.get(key, key),
+            descending=query.sort.startswith("-"),
+            offset=query.offset,
+            limit=query.limit,
+            store=store,
+        )
+        return Page(list(page.runs), int(page.total), dict(page.counts))
+    runs = client.list_runs(kind=query.kind, store=store)  # newest first
     if query.text:
         needle = query.text.casefold()
         runs = [
             r
             for r in runs
-            if needle in r.workflow_id.casefold() or needle in r.execution_id.casefold()
+            if needle in r.workflow_id.casefold()
+            or needle in r.execution_id.casefold()
+            or needle in r.kind.casefold()
         ]
-    if query.sort != "-created":  # the client's order already
-        descending = query.sort.startswith("-")
-        runs.sort(key=SORT_KEYS[query.sort.removeprefix("-")], reverse=descending)
-    return Page(runs[query.offset : query.offset + query.limit], len(runs))
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status.value] = counts.get(run.status.value, 0) + 1
+    if query.statuses:
+        runs = [r for r in runs if r.status.value in query.statuses]
+    if query.sort != "-created":  # else the client's order already
+        # Ties by workflow id, as the store orders them: pages never overlap.
+        runs.sort(key=lambda r: r.workflow_id)
+        runs.sort(key=SORT_KEYS[key], reverse=query.sort.startswith("-"))
+    return Page(runs[query.offset : query.offset + query.limit], len(runs), counts)

@@ -21,7 +21,7 @@ from flovyn_nb.server.shapes import folded
 
 __all__ = ["SAMPLE", "metrics"]
 
-SAMPLE = 200  # finished runs whose histories feed the step durations
+SAMPLE = 100  # finished runs whose histories feed the step durations (one read each)
 _TIMED = (StepKind.TASK, StepKind.CHILD)
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flovyn_nb import __version__
+__all__ = ["API_VERSION", "document"]
 
-__all__ = ["document"]
+API_VERSION = "1.0.0"  # of this API (additions: minor; changed shapes: major)
 
 J = dict[str, Any]
 STR: J = {"type": "string"}
@@ -53,13 +53,24 @@ SCHEMAS: dict[str, J] = {
         durationMs={**INT, "description": "until the run ended, or until now while active"},
         error={**_null(STR), "description": "one-line summary of the run's error"},
         waitingFor={**_list(STR), "description": "names of its pending promises"},
-        queue=_null(STR),
+        queue={**STR, "description": "the queue it waits in for an engine"},
     ),
-    "RunPage": _obj(runs=_list(_ref("RunRow")), total=INT, limit=INT, offset=INT),
+    "RunPage": _obj(
+        ["runs", "total", "limit", "offset"],
+        runs=_list(_ref("RunRow")),
+        total={**INT, "description": "runs matching every filter"},
+        counts={
+            "type": "object",
+            "additionalProperties": INT,
+            "description": "matches of every filter but status, by status (filter chips)",
+        },
+        limit=INT,
+        offset=INT,
+    ),
     "Attempt": _obj(
         attempt=INT,
         status=STR,
-        error=_null(_ref("Failure")),
+        error={**_null(STR), "description": "one-line summary"},
         startedAt=_null(TIME),
         endedAt=_null(TIME),
     ),
@@ -74,7 +85,7 @@ SCHEMAS: dict[str, J] = {
         attempts=_list(_ref("Attempt")),
         input=ANY,
         output=ANY,
-        error=_null(_ref("Failure")),
+        error={**_null(STR), "description": "one-line summary"},
         startedAt=_null(TIME),
         endedAt=_null(TIME),
         childWorkflowId=_null(STR),
@@ -113,10 +124,11 @@ SCHEMAS: dict[str, J] = {
     ),
     "Workflow": _obj(
         name=STR,
-        version=_null(STR),
+        version={**INT, "description": "the latest recorded version"},
         description=_null(STR),
         inputSchema=ANY,
         served={"type": "boolean", "description": "a kernel or worker serves it now"},
+        queues={**_list(STR), "description": "the queues on which it is served"},
     ),
     "Metrics": _obj(
         ["stepDurations", "failureRates", "runsPerDay"],
@@ -201,7 +213,11 @@ PATHS: dict[str, J] = {
             params=[
                 _q("status", STR, "statuses, comma-separated (RUNNING,WAITING)"),
                 _q("kind", STR, "workflow name"),
-                _q("q", STR, "text in the workflow id or execution id (case-insensitive)"),
+                _q(
+                    "q",
+                    STR,
+                    "text in the workflow id, execution id or workflow name (case-insensitive)",
+                ),
                 _q("limit", {**INT, "minimum": 1, "maximum": 500, "default": 50}, "page size"),
                 _q("offset", {**INT, "minimum": 0, "default": 0}, "runs to skip"),
                 _q(
@@ -225,7 +241,14 @@ PATHS: dict[str, J] = {
             "The run's log lines",
             _obj(lines=_list(_ref("LogLine"))),
             codes="400 403 404 503",
-            params=[*WID, _q("since", STR, "only lines after this time (ISO 8601 or epoch s)")],
+            params=[
+                *WID,
+                _q(
+                    "since",
+                    STR,
+                    "only lines after this time (ISO 8601 or epoch s): the ts of the last line read",
+                ),
+            ],
         )
     },
     "/runs/{workflowId}/cancel": {
@@ -324,6 +347,10 @@ PATHS: dict[str, J] = {
                     "content": {"text/event-stream": {"schema": STR}},
                 },
                 "403": {"description": _ERRORS["403"]},
+                "503": {
+                    "description": _ERRORS["503"],
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
             },
         }
     },
@@ -337,7 +364,7 @@ def document() -> J:
         "openapi": "3.1.0",
         "info": {
             "title": "flovyn_nb Jupyter server API",
-            "version": __version__,
+            "version": API_VERSION,
             "description": "Runs, promises and workflows of the server's flovyn store. Every "
             "route needs Jupyter's authentication (token or login cookie); writes by cookie "
             "need the XSRF token (X-XSRFToken header). Times are ISO 8601 in UTC.",

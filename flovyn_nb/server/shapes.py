@@ -32,17 +32,19 @@ JSON = dict[str, Any]
 
 
 def iso(value: datetime | float | None) -> str | None:
-    """An ISO 8601 time in UTC (milliseconds) from a datetime or epoch seconds."""
+    """An ISO 8601 time in UTC from a datetime or epoch seconds (microseconds: a log
+    line's ``ts`` is the exact ``since`` for the lines after it)."""
     if value is None:
         return None
     if not isinstance(value, datetime):
         value = datetime.fromtimestamp(value, UTC)
     elif value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _summary(error: ErrorInfo | None) -> str | None:
+def _summary(error: Failure | ErrorInfo | None) -> str | None:
+    """An error as one line, ``Type: message`` (lists and timelines show it so)."""
     if error is None:
         return None
     return one_line(f"{error.type}: {error.message}" if error.message else error.type, 200)
@@ -72,9 +74,7 @@ def run_row(run: RunInfo, waiting_for: Iterable[str] = (), *, now: float | None 
         "durationMs": _duration_ms(run, time.time() if now is None else now),
         "error": _summary(run.error),
         "waitingFor": list(waiting_for),
-        # Runs carry no queue yet (workers serve by workflow name): the field is there
-        # for the sidebar's column, null until the store records one.
-        "queue": None,
+        "queue": run.queue,
     }
 
 
@@ -82,14 +82,15 @@ def _attempt(attempt: Attempt) -> JSON:
     return {
         "attempt": attempt.number,
         "status": attempt.status.value,
-        "error": _failure(attempt.error),
+        "error": _summary(attempt.error),
         "startedAt": iso(attempt.started_at),
         "endedAt": iso(attempt.ended_at),
     }
 
 
 def step(item: Step) -> JSON:
-    """One step of a run's timeline (``index`` is its 1-based number)."""
+    """One step of a run's timeline (``index`` is its 1-based number; errors of steps
+    and attempts are one-line summaries, the run's own error has the traceback)."""
     return {
         "index": item.number,
         "name": item.label,
@@ -98,7 +99,7 @@ def step(item: Step) -> JSON:
         "attempts": [_attempt(a) for a in item.attempts],
         "input": item.input,
         "output": item.value,
-        "error": _failure(item.error),
+        "error": _summary(item.error),
         "startedAt": iso(item.start),
         "endedAt": iso(item.end),
         "childWorkflowId": item.child_workflow_id,

@@ -44,6 +44,8 @@ from flovyn_nb.store.rows import (
 if TYPE_CHECKING:
     import pandas
 
+    from flovyn_nb.store.catalog import DefinitionRow, NewDefinition, QueueRow
+
 # -- intents: the small writes that ride along in a change ------------------------------
 
 
@@ -100,18 +102,25 @@ class TimeOutPromises:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Take over the active runs of ``kinds`` whose owner is none or not alive, and load
-    their histories (oldest runs first, at most ``limit``).
+    """Take over the active runs of ``kinds`` waiting in ``queues`` whose owner is none or
+    not alive, and load their histories (oldest runs first, at most ``limit``).
 
     ``alive(engine)`` says whether a registered engine still lives (the policy stays with
     the engine); the ones that do not are marked stopped. ``engine_id`` counts as alive.
-    Result: :class:`~flovyn_nb.store.rows.Claimed`.
+    The queues' limits (:meth:`Store.set_queue`) hold runs back: at most ``concurrency``
+    runs of a queue claimed and not ended across engines, ``worker_concurrency`` held by
+    this engine, ``rate_limit`` first claims per ``rate_period`` (judged at ``now``,
+    default the store's time). A run's first claim stamps its claim time; a run taken
+    over from a dead engine holds its queue slot already. Picking is one statement.
+    Result: :class:`~flovyn_nb.store.rows.Claimed` (``more``: runs were held back).
     """
 
     engine_id: str
     kinds: Sequence[str]
     alive: Callable[[EngineRow], bool]
     limit: int | None = None
+    queues: Sequence[str] = ("default",)
+    now: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +230,13 @@ class Store(Protocol):
     @property
     def doorbell(self) -> Doorbell: ...
 
+    @property
+    def work_bell(self) -> Doorbell:
+        """Rings after a commit that may have made runs claimable: a run started without
+        an owner, runs released (a stopping engine), a run ended (its queue slot is
+        free), a queue's limits changed, a schedule fired. Engines claim when it rings."""
+        ...
+
     # -- the engine's writes
 
     def commit(self, changes: Sequence[Change]) -> list[Any]:
@@ -252,6 +268,8 @@ class Store(Protocol):
         alive: Callable[[EngineRow], bool],
         *,
         limit: int | None = None,
+        queues: Sequence[str] = ("default",),
+        now: float | None = None,
     ) -> Claimed:
         """Commit one :class:`Claim` on its own."""
         ...
@@ -332,6 +350,48 @@ class Store(Protocol):
         Raises: InvalidInput (bad SQL, or not read-only without ``write``), FlovynError
         (pandas missing).
         """
+        ...
+
+    # -- the catalog: registered definitions
+
+    def record_definitions(
+        self,
+        definitions: Sequence[NewDefinition],
+        *,
+        engine_id: str | None,
+        queues: Sequence[str],
+        now: float,
+    ) -> None:
+        """Record definitions an engine registered (one transaction).
+
+        A (type, kind, source hash) seen before keeps its row and version (its
+        ``last_registered_at`` moves to ``now``); a new source of a kind gets the next
+        version. With ``engine_id``, the engine is recorded as serving each kind on
+        ``queues`` (replacing what it said before about that kind).
+        """
+        ...
+
+    def list_definitions(
+        self,
+        *,
+        type: str | None = None,
+        kind: str | None = None,
+        all_versions: bool = False,
+    ) -> list[DefinitionRow]:
+        """Recorded definitions ordered by type, kind, then newest first; only the latest
+        registered source of each kind unless ``all_versions``. Each row lists the
+        engines (not marked stopped) that registered its kind."""
+        ...
+
+    # -- the catalog: queues
+
+    def set_queue(self, queue: QueueRow, *, now: float) -> None:
+        """Record a queue's limits (replacing what was recorded), then ring the work bell:
+        raised limits may let waiting runs go."""
+        ...
+
+    def list_queues(self) -> list[QueueRow]:
+        """Every queue with recorded limits, by name."""
         ...
 
     # -- holding the store (hints; a server database implements them trivially)

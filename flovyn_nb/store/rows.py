@@ -58,6 +58,7 @@ class NewRun:
     owner: str | None
     parent_id: str | None
     now: float
+    queue: str = "default"  # an unowned run waits there for an engine serving it
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class RunRow:
     parent_id: str | None
     cancel_requested: bool
     source_hash: str | None
+    queue: str = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +153,8 @@ class Claimed:
 
     runs: list[tuple[RunRow, list[HistoryEvent]]]
     engines: list[EngineRow]
+    # Runs of the claimed kinds and queues were left waiting by a limit (the claim's own,
+    # or a queue's): claim again when a run ends. ``retry_at``: a queue's rate limit lets
+    # the next one start then.
+    more: bool = False
+    retry_at: float | None = None

@@ -45,8 +45,11 @@ class BaseHandler(APIHandler):
         return door
 
     def args(self) -> dict[str, str]:
-        """The query arguments, one value each (the last one given)."""
-        return {name: self.get_query_argument(name) for name in self.request.query_arguments}
+        """The query arguments, one string each (a repeated one joined by commas:
+        ``status=FAILED&status=CANCELLED`` reads as ``FAILED,CANCELLED``)."""
+        return {
+            name: ",".join(self.get_query_arguments(name)) for name in self.request.query_arguments
+        }
 
     def body(self) -> dict[str, Any]:
         """The request's JSON object (an empty body reads as ``{}``).
@@ -100,6 +103,7 @@ class BaseHandler(APIHandler):
             self.log.info("flovyn_nb: %s %s: %s", self.request.method, self.request.path, value)
             return
         if isinstance(value, ApiError | FlovynError) and self._answer(value, 500)[0] in (501, 503):
-            self.log.warning("flovyn_nb: %s", one_line(str(value)))
+            # Said once at start (a bad setting) or per request by Jupyter's access log.
+            self.log.debug("%s", one_line(str(value)))
             return
         super().log_exception(typ, value, tb)

@@ -29,6 +29,7 @@ class EventsHandler(BaseHandler):
     async def get(self) -> None:
         broadcaster: Broadcaster = self.settings["flovyn_nb_broadcaster"]
         heartbeat: float = self.settings["flovyn_nb_heartbeat"]
+        await self.door.call(lambda: None)  # a store that cannot be used: 503, no stream
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # proxies: pass each message at once

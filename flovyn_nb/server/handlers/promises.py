@@ -55,16 +55,27 @@ class SettleHandler(BaseHandler):
                 f"no run with workflow id {workflow_id!r}: there is no store at "
                 f"{self.door.location} yet",
             )
-        settle = client.reject_promise if self.reject else client.resolve_promise
-        await self.door.call(
-            settle,
-            workflow_id,
-            name,
-            store=self.door.location,
-            resolved_by=RESOLVED_BY,
-            allow_early=False,
-            **options,
-        )
+        location = self.door.location
+
+        def settle() -> None:
+            run = client.get_run(workflow_id, events=False, store=location)
+            if run.status.is_terminal:
+                raise ApiError(
+                    409,
+                    f"run {workflow_id!r} already ended ({run.status.value}); "
+                    f"its promise {name!r} can no longer be answered",
+                )
+            answer = client.reject_promise if self.reject else client.resolve_promise
+            answer(
+                workflow_id,
+                name,
+                store=location,
+                resolved_by=RESOLVED_BY,
+                allow_early=False,
+                **options,
+            )
+
+        await self.door.call(settle)
         self.reply({"workflowId": workflow_id, "name": name, "status": self._status})
 
     @property

@@ -9,8 +9,9 @@ from typing import Any
 from tornado import web
 
 from flovyn_nb import client
-from flovyn_nb.errors import InvalidInput
-from flovyn_nb.model import RunInfo
+from flovyn_nb.errors import InvalidInput, UnknownWorkflowKind
+from flovyn_nb.history.folded import FoldedRun
+from flovyn_nb.model import RunInfo, RunStatus
 from flovyn_nb.server import shapes
 from flovyn_nb.server.errors import ApiError
 from flovyn_nb.server.handlers.base import SEGMENT, BaseHandler, Route
@@ -61,7 +62,9 @@ class RunsHandler(BaseHandler):
     async def get(self) -> None:
         query = Query.parse(self.args())
         if not self.door.exists():
-            self.reply({"runs": [], "total": 0, "limit": query.limit, "offset": query.offset})
+            self.reply(
+                {"runs": [], "total": 0, "counts": {}, "limit": query.limit, "offset": query.offset}
+            )
             return
         location = self.door.location
 
@@ -71,6 +74,7 @@ class RunsHandler(BaseHandler):
             return {
                 "runs": [shapes.run_row(r, waiting.get(r.workflow_id, ())) for r in page.runs],
                 "total": page.total,
+                "counts": page.counts,
                 "limit": query.limit,
                 "offset": query.offset,
             }
@@ -96,16 +100,13 @@ class RunHandler(BaseHandler):
         self.reply(await self.door.call(read))
 
 
-def _source(run: RunInfo, history: Any, store: str) -> str | None:
-    """The workflow's source as registered in the store (None when it is not recorded)."""
-    source_of = getattr(client, "workflow_source", None)
-    if source_of is None:
-        return None
+def _source(run: RunInfo, history: FoldedRun, store: str) -> str | None:
+    """The source of the workflow version the run started with, as its engine recorded
+    it in the store (None when it was not recorded)."""
     try:
-        source = source_of(run.kind, source_hash=history.source_hash, store=store)
-    except LookupError:
+        return client.workflow_source(run.kind, history.source_hash, store=store)
+    except UnknownWorkflowKind:
         return None
-    return source if isinstance(source, str) else None
 
 
 def _since(raw: str | None) -> float | None:
@@ -163,7 +164,9 @@ class CancelHandler(BaseHandler):
 
 
 class RetryHandler(BaseHandler):
-    """``POST runs/{workflowId}/retry``: a failed run again, from its failed step."""
+    """``POST runs/{workflowId}/retry``: a failed or cancelled run again, as a new attempt
+    of the same run: the steps before the failed one are reused, the rest is executed by
+    the kernel or worker that serves the workflow."""
 
     @web.authenticated
     async def post(self, workflow_id: str) -> None:
@@ -174,10 +177,11 @@ class RetryHandler(BaseHandler):
 
         def retry() -> str:
             run = client.get_run(workflow_id, events=False, store=location)
-            if not run.status.is_terminal:
+            if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
                 raise ApiError(
                     409,
-                    f"run {workflow_id!r} is {run.status.value}; only an ended run can be retried",
+                    f"run {workflow_id!r} is {run.status.value}; only a failed or cancelled "
+                    "run can be retried (fork it to run it again from a step)",
                 )
             handle = retry_run(workflow_id, store=location)
             return str(getattr(handle, "workflow_id", workflow_id))

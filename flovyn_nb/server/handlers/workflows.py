@@ -15,53 +15,36 @@ from flovyn_nb.server.metrics import metrics
 __all__ = ["ROUTES"]
 
 
-def _field(item: Any, *names: str) -> Any:
-    """A definition's field, whether the client hands dicts or objects."""
-    for name in names:
-        if isinstance(item, dict) and name in item:
-            return item[name]
-        if hasattr(item, name):
-            return getattr(item, name)
-    return None
-
-
-def _definition(item: Any) -> dict[str, Any]:
+def _definition(item: client.WorkflowInfo) -> dict[str, Any]:
     return {
-        "name": _field(item, "name"),
-        "version": _field(item, "version"),
-        "description": _field(item, "description"),
-        "inputSchema": _field(item, "input_schema", "inputSchema"),
-        "served": bool(_field(item, "served")),
+        "name": item.name,
+        "version": item.version,
+        "description": item.description,
+        "inputSchema": item.input_schema,
+        "served": item.served,
+        "queues": item.queues,
     }
-
-
-def _missing(name: str) -> ApiError:
-    return ApiError(
-        501,
-        f"this flovyn_nb has no client.{name} yet (the definitions registry in the store); "
-        "upgrade flovyn_nb",
-    )
 
 
 class WorkflowsHandler(BaseHandler):
     """``GET workflows``: the definitions recorded in the store, with their input schemas
-    and whether a kernel or worker serves them now."""
+    and whether a live kernel or worker serves them (and on which queues)."""
 
     @web.authenticated
     async def get(self) -> None:
-        list_workflows = getattr(client, "list_workflows", None)
-        if list_workflows is None:
-            raise _missing("list_workflows")
         if not self.door.exists():
             self.reply({"workflows": []})
             return
-        found = await self.door.call(list_workflows, store=self.door.location)
+        found = await self.door.call(client.list_workflows, store=self.door.location)
         self.reply({"workflows": [_definition(item) for item in found]})
 
 
 class StartHandler(BaseHandler):
     """``POST workflows/{name}/start`` ``{"input", "workflowId"?, "queue"?}``: record a new
-    run; a kernel or worker that serves the workflow executes it (the server runs no code)."""
+    run, waiting in its queue; a kernel or worker that serves the workflow executes it
+    (the server runs no code). The input is checked against the recorded input schema
+    (400, nothing recorded); an unknown workflow is 404. A ``workflowId`` already taken
+    by a run of the same workflow answers that run (starts are idempotent)."""
 
     @web.authenticated
     async def post(self, name: str) -> None:
@@ -73,10 +56,10 @@ class StartHandler(BaseHandler):
                 if not isinstance(value, str) or not value:
                     raise InvalidInput(f"{key} must be a non-empty string")
                 options[option] = value
-        if getattr(client, "list_workflows", None) is None:
-            # Without the registry, client.start_workflow needs an engine in this process,
-            # and the server never starts one.
-            raise _missing("list_workflows")
+        if not self.door.exists():
+            raise ApiError(
+                404, f"no workflow named {name!r}: there is no store at {self.door.location} yet"
+            )
         handle = await self.door.call(
             client.start_workflow, name, body.get("input"), store=self.door.location, **options
         )

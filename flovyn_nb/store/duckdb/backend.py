@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,7 +23,7 @@ import duckdb
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.duckdb import ops, queries, schema
+from flovyn_nb.store.duckdb import catalog_ops, claims, ops, queries, schema
 from flovyn_nb.store.duckdb.bell import Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
@@ -51,6 +52,8 @@ from flovyn_nb.store.rows import (
 
 if TYPE_CHECKING:
     import pandas
+
+    from flovyn_nb.store.catalog import DefinitionRow, NewDefinition, QueueRow
 
 T = TypeVar("T")
 Con = duckdb.DuckDBPyConnection
@@ -119,6 +122,7 @@ class DuckDBStore:
                     path=str(self.path),
                 ) from None
         self._prepared = False
+        self._work_bell = Bell(Path(f"{self.path}.work"))
         self.lease = Lease(
             self.path, lock_timeout=lock_timeout, idle_release=idle_release, on_open=self._on_open
         )
@@ -204,6 +208,10 @@ class DuckDBStore:
     def doorbell(self) -> Bell:
         return self.lease.bell
 
+    @property
+    def work_bell(self) -> Bell:
+        return self._work_bell
+
     def warm(self) -> None:
         with self._mapped():
             self.lease.warm()
@@ -229,8 +237,12 @@ class DuckDBStore:
     def commit(self, changes: Sequence[Change]) -> list[Any]:
         if _one_statement(changes):
             # One kind of row: one INSERT, which commits without BEGIN / COMMIT.
-            return self.autocommit(lambda con: _apply(con, changes))
-        return self.transaction(lambda con: _apply(con, changes))
+            results = self.autocommit(lambda con: _apply(con, changes))
+        else:
+            results = self.transaction(lambda con: _apply(con, changes))
+        if _frees_work(changes):
+            self._work_bell.ring()
+        return results
 
     def _one(self, intent: Intent) -> Any:
         return self.commit([Change(intents=[intent])])[0]
@@ -248,6 +260,7 @@ class DuckDBStore:
             ops.stop_engine(con, engine_id)
 
         self.transaction(stop)
+        self._work_bell.ring()
 
     def claim(
         self,
@@ -256,12 +269,15 @@ class DuckDBStore:
         alive: Callable[[EngineRow], bool],
         *,
         limit: int | None = None,
+        queues: Sequence[str] = ("default",),
+        now: float | None = None,
     ) -> Claimed:
-        result: Claimed = self._one(Claim(engine_id, kinds, alive, limit))
+        result: Claimed = self._one(Claim(engine_id, kinds, alive, limit, queues, now))
         return result
 
     def release_runs(self, engine_id: str) -> None:
         self.transaction(lambda con: ops.release_runs(con, engine_id))
+        self._work_bell.ring()
 
     def time_out_promises(self, promise_ids: Sequence[str]) -> list[PromiseRow]:
         ids = list(promise_ids)
@@ -333,6 +349,38 @@ class DuckDBStore:
     def logs(self, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]:
         return self.read(lambda con: queries.logs(con, execution_id, since_ts=since_ts))
 
+    # -- the protocol: the catalog ---------------------------------------------------------
+
+    def record_definitions(
+        self,
+        definitions: Sequence[NewDefinition],
+        *,
+        engine_id: str | None,
+        queues: Sequence[str],
+        now: float,
+    ) -> None:
+        chosen, served = list(definitions), list(queues)
+        if chosen:
+            self.transaction(
+                lambda con: catalog_ops.record_definitions(con, chosen, engine_id, served, now)
+            )
+
+    def list_definitions(
+        self, *, type: str | None = None, kind: str | None = None, all_versions: bool = False
+    ) -> list[DefinitionRow]:
+        return self.read(
+            lambda con: catalog_ops.list_definitions(
+                con, type=type, kind=kind, all_versions=all_versions
+            )
+        )
+
+    def set_queue(self, queue: QueueRow, *, now: float) -> None:
+        self.transaction(lambda con: catalog_ops.set_queue(con, queue, now))
+        self._work_bell.ring()
+
+    def list_queues(self) -> list[QueueRow]:
+        return self.read(catalog_ops.list_queues)
+
     def sql(
         self, query: str, params: list[Any] | None = None, *, write: bool = False
     ) -> pandas.DataFrame:
@@ -359,6 +407,20 @@ class DuckDBStore:
 
 
 # -- applying changes ------------------------------------------------------------------------
+
+
+def _frees_work(changes: Sequence[Change]) -> bool:
+    """Whether the commit may have made runs claimable (see ``Store.work_bell``)."""
+    for c in changes:
+        if c.new_run is not None and c.new_run.owner is None:
+            return True
+        if any(isinstance(i, ReleaseRun) for i in c.intents):
+            return True
+        if c.run_update is not None and c.run_update.status.is_terminal:
+            return True
+        if any(u.status.is_terminal for u in c.statuses):
+            return True
+    return False
 
 
 def _one_statement(changes: Sequence[Change]) -> bool:
@@ -443,11 +505,22 @@ def _claim(con: Con, claim: Claim) -> Claimed:
     alive = [e.id for e in living]
     for dead in (e for e in engines if e.id not in alive):
         ops.stop_engine(con, dead.id)
-    candidates = ops.claimable_runs(con, claim.kinds, alive)[: claim.limit]
-    taken = ops.claim_runs(con, [row.id for row in candidates], claim.engine_id, alive)
+    now = time.time() if claim.now is None else claim.now
+    picked = claims.pick(
+        con,
+        engine_id=claim.engine_id,
+        kinds=claim.kinds,
+        queues=claim.queues,
+        alive=alive,
+        now=now,
+    )
+    candidates = picked.runs[: claim.limit]
+    taken = claims.take(con, [row.id for row in candidates], claim.engine_id, alive, now)
     rows = [row for row in candidates if row.id in taken]
     histories = ops.load_histories(con, [row.id for row in rows])
-    return Claimed([(row, histories[row.id]) for row in rows], living)
+    more = picked.held_back or len(candidates) < len(picked.runs)
+    retry_at = claims.rate_retry_at(con, claim.queues, now) if picked.held_back else None
+    return Claimed([(row, histories[row.id]) for row in rows], living, more, retry_at)
 
 
 def _settle(con: Con, request: SettlePromise) -> PromiseRow:

@@ -15,7 +15,6 @@ from typing import Any
 import duckdb
 
 from flovyn_nb.model import (
-    ACTIVE_STATUSES,
     PromiseStatus,
     RunStatus,
 )
@@ -98,7 +97,9 @@ def insert_logs(con: Con, rows: Sequence[LogRow]) -> None:
 # -- runs ------------------------------------------------------------------------------
 
 
-_RUN_COLS = "id, workflow_id, kind, status, input, owner, parent_id, cancel_requested, source_hash"
+_RUN_COLS = (
+    "id, workflow_id, kind, status, input, owner, parent_id, cancel_requested, source_hash, queue"
+)
 
 
 def _run_row(row: Sequence[Any]) -> RunRow:
@@ -112,6 +113,7 @@ def _run_row(row: Sequence[Any]) -> RunRow:
         parent_id=row[6],
         cancel_requested=bool(row[7]),
         source_hash=row[8],
+        queue=row[9],
     )
 
 
@@ -128,8 +130,12 @@ def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
         _insert_many(
             con,
             "workflow_executions (id, workflow_id, kind, status, input, source_hash, owner, "
-            "parent_id, created_at, updated_at)",
-            ("VARCHAR",) * 4 + ("JSON",) + ("VARCHAR",) * 3 + ("TIMESTAMP",) * 2,
+            "parent_id, created_at, updated_at, queue, claimed_at)",
+            ("VARCHAR",) * 4
+            + ("JSON",)
+            + ("VARCHAR",) * 3
+            + ("TIMESTAMP",) * 2
+            + ("VARCHAR", "TIMESTAMP"),
             [
                 (
                     r.execution_id,
@@ -142,6 +148,8 @@ def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
                     r.parent_id,
                     to_ts(r.now),
                     to_ts(r.now),
+                    r.queue,
+                    None if r.owner is None else to_ts(r.now),  # its creator runs it
                 )
                 for r in runs
             ],
@@ -222,24 +230,6 @@ def run_status(con: Con, execution_id: str) -> tuple[RunStatus, Any, Any] | None
     return RunStatus(row[0]), _json(row[1]), _json(row[2])
 
 
-def claimable_runs(con: Con, kinds: Sequence[str], live_engines: Sequence[str]) -> list[RunRow]:
-    """Active runs of these kinds with no owner or an owner that is not alive."""
-    if not kinds:
-        return []
-    kind_marks = ",".join("?" * len(kinds))
-    params: list[Any] = [*(s.value for s in ACTIVE_STATUSES), *kinds]
-    owner_clause = "owner IS NULL"
-    if live_engines:
-        owner_clause += " OR owner NOT IN (" + ",".join("?" * len(live_engines)) + ")"
-        params.extend(live_engines)
-    rows = con.execute(
-        f"SELECT {_RUN_COLS} FROM workflow_executions WHERE status IN (?, ?, ?) "
-        f"AND kind IN ({kind_marks}) AND ({owner_clause}) ORDER BY created_at",
-        params,
-    ).fetchall()
-    return [_run_row(r) for r in rows]
-
-
 def release_runs(con: Con, engine_id: str) -> None:
     con.execute("UPDATE workflow_executions SET owner = NULL WHERE owner = ?", [engine_id])
 
@@ -255,20 +245,6 @@ def request_cancel(con: Con, execution_id: str) -> None:
     con.execute(
         "UPDATE workflow_executions SET cancel_requested = TRUE WHERE id = ?", [execution_id]
     )
-
-
-def claim_runs(
-    con: Con, execution_ids: Sequence[str], engine_id: str, alive: Sequence[str]
-) -> set[str]:
-    """Take ownership of these runs where their owner is none or not alive (one statement)."""
-    if not execution_ids:
-        return set()
-    rows = con.execute(
-        "UPDATE workflow_executions SET owner = ? WHERE id IN (SELECT unnest(?::VARCHAR[])) "
-        "AND (owner IS NULL OR NOT list_contains(?::VARCHAR[], owner)) RETURNING id",
-        [engine_id, list(execution_ids), list(alive)],
-    ).fetchall()
-    return {r[0] for r in rows}
 
 
 def load_histories(

@@ -27,7 +27,7 @@ def _error(text: str | None) -> ErrorInfo | None:
 def get_run(con: Con, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
     row = con.execute(
         "SELECT id, workflow_id, kind, status, input, output, error, parent_id, owner, "
-        "created_at, updated_at FROM workflow_executions WHERE workflow_id = ? OR id = ? "
+        "created_at, updated_at, queue FROM workflow_executions WHERE workflow_id = ? OR id = ? "
         "ORDER BY workflow_id = ? DESC LIMIT 1",
         [workflow_id, workflow_id, workflow_id],
     ).fetchone()
@@ -59,6 +59,7 @@ def _run_info(row: Sequence[Any], events: list[EventInfo]) -> RunInfo:
         created_at=row[9].replace(tzinfo=UTC),
         updated_at=row[10].replace(tzinfo=UTC),
         events=events,
+        queue=row[11],
     )
 
 
@@ -77,7 +78,8 @@ def list_runs(
     tail = f" LIMIT {int(limit)}" if limit else ""
     rows = con.execute(
         "SELECT id, workflow_id, kind, status, input, output, error, parent_id, owner, "
-        f"created_at, updated_at FROM workflow_executions{where} ORDER BY created_at DESC{tail}",
+        f"created_at, updated_at, queue FROM workflow_executions{where} "
+        f"ORDER BY created_at DESC{tail}",
         params,
     ).fetchall()
     return [_run_info(r, []) for r in rows]

@@ -15,7 +15,7 @@ import duckdb
 from flovyn_nb.errors import StoreError
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 3
+CURRENT_VERSION = 5
 
 _V1 = [
     """CREATE TABLE schema_version (
@@ -133,8 +133,52 @@ _V3 = [
         WHERE signals.id = numbered.id""",
 ]
 
+# v4: the definitions registry. Every engine records the workflows and tasks it registers
+# (one row per kind and source hash, old versions kept) and which of them it serves on
+# which queues, so a process without the code (the CLI, the server, a sidebar) can show a
+# workflow's source and build a form for its input.
+_V4 = [
+    """CREATE TABLE definitions (
+        type VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        source_hash VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        description VARCHAR,
+        source VARCHAR,
+        input_schema JSON,
+        output_schema JSON,
+        registered_at TIMESTAMP NOT NULL,
+        last_registered_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (type, kind, source_hash))""",
+    """CREATE TABLE definition_servers (
+        engine_id VARCHAR NOT NULL,
+        type VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        source_hash VARCHAR NOT NULL,
+        queues JSON NOT NULL,
+        registered_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (engine_id, type, kind))""",
+]
+
+# v5: queues. A run waits in a named queue until an engine serving it claims it;
+# ``claimed_at`` is its first claim (a run counts against its queue's concurrency from
+# then until it ends, and its claim against the rate limit). Runs so far were all started
+# by the engine that owned them: claimed when created.
+_V5 = [
+    "ALTER TABLE workflow_executions ADD COLUMN queue VARCHAR NOT NULL DEFAULT 'default'",
+    "ALTER TABLE workflow_executions ADD COLUMN claimed_at TIMESTAMP",
+    "UPDATE workflow_executions SET claimed_at = created_at",
+    """CREATE TABLE queues (
+        name VARCHAR PRIMARY KEY,
+        concurrency INTEGER,
+        worker_concurrency INTEGER,
+        rate_limit INTEGER,
+        rate_period DOUBLE,
+        updated_at TIMESTAMP NOT NULL)""",
+]
+
 # version -> statements that bring a store from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -1,0 +1,104 @@
+"""Door functions for queues: their limits (``fn.queue``) and who serves them."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from flovyn_nb.client import definitions as catalog
+from flovyn_nb.engine.queues import check_queue_name
+from flovyn_nb.errors import InvalidInput
+from flovyn_nb.store.catalog import QueueRow
+
+__all__ = ["QueueInfo", "queue", "queue_info", "serving_engines"]
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """A queue's limits (None: unlimited) and the live engines serving it."""
+
+    name: str
+    concurrency: int | None
+    worker_concurrency: int | None
+    limit: tuple[int, float] | None
+    engines: list[str]
+
+    @property
+    def served(self) -> bool:
+        return bool(self.engines)
+
+
+def _positive(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInput(f"{name} must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+def queue(
+    name: str,
+    *,
+    concurrency: int | None = None,
+    worker_concurrency: int | None = None,
+    limit: tuple[int, float] | None = None,
+    store: str | os.PathLike[str] | None = None,
+) -> QueueInfo:
+    """Set a queue's limits in the store (replacing the ones it had), as DBOS queues do.
+
+    Args:
+        name: the queue (runs go there with ``fn.start_workflow(..., queue=name)``).
+        concurrency: at most this many of its runs claimed and not ended, across engines.
+        worker_concurrency: at most this many of its runs held by any one engine.
+        limit: ``(n, seconds)``: at most ``n`` of its runs start per ``seconds``.
+
+    Raises:
+        InvalidInput: a bad name or limit; nothing was recorded.
+    """
+    check_queue_name(name)
+    row = QueueRow(
+        name,
+        _positive("concurrency", concurrency),
+        _positive("worker_concurrency", worker_concurrency),
+    )
+    if limit is not None:
+        if (
+            not isinstance(limit, tuple)
+            or len(limit) != 2
+            or _positive("the limit's count", limit[0]) is None
+            or not isinstance(limit[1], int | float)
+            or limit[1] <= 0
+        ):
+            raise InvalidInput(
+                f"limit must be (runs, seconds) with runs >= 1 and seconds > 0, got {limit!r}"
+            )
+        row = QueueRow(row.name, row.concurrency, row.worker_concurrency, limit[0], float(limit[1]))
+    catalog.store_of(store).set_queue(row, now=time.time())
+    return queue_info(name, store=store)
+
+
+def serving_engines(name: str, *, store: str | os.PathLike[str] | None = None) -> list[str]:
+    """The live engines that registered a workflow on queue ``name``."""
+    engines: dict[str, None] = {}
+    for row in catalog.store_of(store).list_definitions(type="workflow"):
+        for server in catalog.alive(row.servers):
+            if name in server.queues:
+                engines[server.engine.id] = None
+    return list(engines)
+
+
+def queue_info(name: str, *, store: str | os.PathLike[str] | None = None) -> QueueInfo:
+    """A queue's recorded limits and the live engines that serve it."""
+    rows = {q.name: q for q in catalog.store_of(store).list_queues()}
+    row = rows.get(name, QueueRow(name))
+    limit = None
+    if row.rate_limit is not None and row.rate_period is not None:
+        limit = (row.rate_limit, row.rate_period)
+    return QueueInfo(
+        name,
+        row.concurrency,
+        row.worker_concurrency,
+        limit,
+        serving_engines(name, store=store),
+    )
