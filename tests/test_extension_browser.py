@@ -405,6 +405,7 @@ def test_measure_sidebar_first_load_with_10000_runs(lab: Lab, browser: Any, tmp_
     print(f"\nseeded {count} runs in {time.monotonic() - began:.0f} s")
     wait_until(lambda: lab.api("runs")["total"] > count, timeout=120, message="runs not listed")
     first_loads, next_pages, searches = [], [], []
+    requests: list[list[float]] = []
     for _ in range(3):
         page = browser.new_page()
         page.set_default_timeout(60_000)
@@ -413,6 +414,16 @@ def test_measure_sidebar_first_load_with_10000_runs(lab: Lab, browser: Any, tmp_
         # renders at start-up, shown or not): one GET runs of 50 out of 10,000 and a render.
         page.wait_for_function("() => !!document.querySelector('.jp-FlovynRunRow')")
         first_loads.append(page.evaluate("() => performance.now() - window.flovynNb.activatedAt"))
+        # Where the time went: the request for the page of runs (resource timing).
+        requests.append(
+            page.evaluate(
+                """() => {
+                    const r = performance.getEntriesByType('resource')
+                        .find(e => e.name.includes('/flovyn-nb/api/runs?'));
+                    return [r.startTime - window.flovynNb.activatedAt, r.duration];
+                }"""
+            )
+        )
         page.evaluate(
             "() => window.jupyterapp.restored.then("
             "() => window.jupyterapp.commands.execute('flovyn-nb:open-sidebar'))"
@@ -433,5 +444,9 @@ def test_measure_sidebar_first_load_with_10000_runs(lab: Lab, browser: Any, tmp_
         return ", ".join(f"{v:.0f}" for v in sorted(values)) + " ms"
 
     print(f"sidebar first load with {count + 1} runs (activation → rows): {ms(first_loads)}")
+    print(
+        "  of which GET runs (sent after activation ms, took ms): "
+        + ", ".join(f"({a:.0f}, {b:.0f})" for a, b in requests)
+    )
     print(f"next page click → rows 51-100 on screen: {ms(next_pages)}")
     print(f"search typed → 1 match on screen (incl. 250 ms debounce): {ms(searches)}")
