@@ -8,7 +8,9 @@ import { ApiError, PendingPromise, RunsPage, WorkflowDefinition } from './api';
 import { FormState, SchemaForm, StatusChip, formValue, initialForm, timeAgo } from './components';
 import { CommandIDs, FlovynContext } from './context';
 import { FeedEvent, FeedState, changesLists } from './feed';
-import { RunsPaging } from './paging';
+import { DEFAULT_FILTER, RunsPaging } from './paging';
+
+const DEFAULT_KEY = JSON.stringify(DEFAULT_FILTER);
 
 export const RUN_STATUSES = ['PENDING', 'RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
 
@@ -260,10 +262,15 @@ function Inbox(props: { ctx: FlovynContext; tick: number }): JSX.Element {
   );
 }
 
-function RunList(props: { ctx: FlovynContext; tick: number }): JSX.Element {
+function RunList(props: {
+  ctx: FlovynContext;
+  tick: number;
+  firstPage: Promise<RunsPage> | null;
+}): JSX.Element {
   const { ctx } = props;
   const { trans } = ctx;
   const paging = React.useMemo(() => new RunsPaging(ctx.settings.pageSize), []);
+  const prefetched = React.useRef(props.firstPage);
   const [page, setPage] = React.useState<RunsPage | null>(null);
   const [error, setError] = React.useState('');
   const [search, setSearch] = React.useState('');
@@ -272,7 +279,14 @@ function RunList(props: { ctx: FlovynContext; tick: number }): JSX.Element {
 
   const load = useCoalescedLoader(async () => {
     try {
-      let result = await ctx.api.listRuns(paging.query());
+      // The first page was asked for at activation, before JupyterLab finished laying
+      // out: use it when the view still shows that page.
+      const first = prefetched.current;
+      prefetched.current = null;
+      const query = paging.query();
+      const isFirst =
+        first !== null && query.offset === 0 && JSON.stringify(paging.filter) === DEFAULT_KEY;
+      let result = isFirst ? await first : await ctx.api.listRuns(query);
       if (paging.applyTotal(result.total)) {
         result = await ctx.api.listRuns(paging.query());
       }
@@ -434,9 +448,12 @@ function FeedDot(props: { ctx: FlovynContext }): JSX.Element {
 /** The sidebar widget; `refresh()` reloads the inbox and the current page. */
 export class FlovynSidebar extends ReactWidget {
   private tick = 0;
+  private readonly firstPage: Promise<RunsPage> | null;
 
   constructor(private readonly ctx: FlovynContext) {
     super();
+    this.firstPage = ctx.api.listRuns({ ...DEFAULT_FILTER, limit: ctx.settings.pageSize, offset: 0 });
+    this.firstPage.catch(() => undefined); // a failure shows when the list reads it
     this.addClass('jp-FlovynSidebar');
     this.id = 'flovyn-nb-sidebar';
     this.title.caption = ctx.trans.__('Flovyn runs');
@@ -471,7 +488,7 @@ export class FlovynSidebar extends ReactWidget {
           <FeedDot ctx={ctx} />
         </div>
         <Inbox ctx={ctx} tick={this.tick} />
-        <RunList ctx={ctx} tick={this.tick} />
+        <RunList ctx={ctx} tick={this.tick} firstPage={this.firstPage} />
       </div>
     );
   }
