@@ -7,7 +7,8 @@ the extension on it (another process, as in JupyterLab), then measures
   filter), ``GET promises`` and ``GET metrics``: 20 requests each, median and p90;
 - change → SSE message: this process (a "kernel" with an engine on the store) starts a
   run; the time from the ``start_workflow`` call until the open ``GET events`` stream says
-  ``run-changed`` for it, 20 samples.
+  ``run-changed`` for it, 20 samples; then the same with no engine here (the run is only
+  recorded, for a worker), which leaves out taking turns on the file with an engine.
 
 Prints one JSON object. Not part of ``bench/run.py`` (no DBOS counterpart).
 """
@@ -15,6 +16,7 @@ Prints one JSON object. Not part of ``bench/run.py`` (no DBOS counterpart).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -108,7 +110,9 @@ def timed(server: Server, path: str, repeat: int = 20) -> dict[str, float]:
     }
 
 
-def sse_latency(server: Server, store: Path, samples: int) -> dict[str, float]:
+def sse_latency(
+    server: Server, store: Path, samples: int, *, engine: bool = True
+) -> dict[str, float]:
     arrivals: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
 
     def listen() -> None:
@@ -121,11 +125,14 @@ def sse_latency(server: Server, store: Path, samples: int) -> dict[str, float]:
     threading.Thread(target=listen, daemon=True).start()
     time.sleep(1.0)  # the stream is open and the feed has read its baseline
     latencies = []
-    with fn.start(store=store):
+    prefix = "sse" if engine else "sse-queued"
+    with fn.start(store=store) if engine else contextlib.nullcontext():
         for i in range(samples):
-            wid = f"sse-{i}"
+            wid = f"{prefix}-{i}"
             started = time.perf_counter()
-            fn.start_workflow(noop, i, workflow_id=wid).result(timeout=60)
+            handle = fn.start_workflow(noop, i, workflow_id=wid, store=None if engine else store)
+            if engine:
+                handle.result(timeout=60)
             while True:
                 at, message = arrivals.get(timeout=60)
                 if message.get("workflowId") == wid:
@@ -164,7 +171,14 @@ def main() -> None:
                     "metrics?days=14",
                 )
             }
+            # A kernel with an engine on the store starts and runs a workflow: the server's
+            # reads take turns on the DuckDB file with that engine.
             result["change_to_sse"] = sse_latency(server, store, args.sse_samples)
+            # A process without an engine records a run for a worker (nobody holds the
+            # file): the server's own cost, doorbell to message.
+            result["change_to_sse_no_engine"] = sse_latency(
+                server, store, args.sse_samples, engine=False
+            )
         finally:
             server.stop()
     print(json.dumps(result, indent=2))

@@ -76,6 +76,15 @@ class Runtime:
         """
         self._stop(self._engine)
 
+    def stop_gracefully(self, grace: float) -> int:
+        """Claim no more runs, let the task attempts in flight finish (up to ``grace``
+        seconds), then stop; the runs go back to the store for other engines. Returns
+        how many attempts were still running when it stopped (their steps run again
+        elsewhere)."""
+        left = self._engine.drain(grace)
+        self.stop()
+        return left
+
     def __enter__(self) -> Self:
         return self
 

@@ -1,12 +1,10 @@
 """``flovyn-nb``: look at runs and answer them from a terminal.
 
 Every command takes ``--store PATH`` (default: ``FLOVYN_NB_STORE``, then
-``./.flovyn/flovyn.duckdb``), works while a kernel holds the store (the store is shared
-politely), and starts no engine. Errors are one line on stderr and a non-zero exit:
-1 for a problem with the request or the store, 2 for bad usage (click's usage errors are
-folded into one line too). ``--json`` output is stable; its fields are documented in
-``docs/cli.md``. Every command line printed for the user to paste is built by
-:func:`command_line`, which quotes each word for a POSIX shell.
+``./.flovyn/flovyn.duckdb``), shares the store politely with kernels, and starts no engine
+(but ``worker``). Errors: one line on stderr, exit 1 (request or store) or 2 (bad usage,
+folded into one line). ``--json`` is stable (``docs/cli.md``). Command lines printed
+to paste are built by :func:`command_line` (each word quoted for a POSIX shell).
 """
 
 from __future__ import annotations
@@ -280,7 +278,7 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
             for e in run.events
         ]
         data["pending_promises"] = [_promise_json(p, path) for p in promises]
-        _dump(data)
+        _dump({**data, **_worker.queue_json(run, str(path))})
         return
     from rich.markup import escape
     from rich.table import Table
@@ -294,6 +292,7 @@ def show(workflow_id: str, as_json: bool, store: Path | None) -> None:
         f"execution {run.execution_id}, created {_when(run.created_at)}, updated {_when(run.updated_at)}"
     )
     console.print(_text(f"input:  {_short(run.input, 200)}"))
+    console.print(_text(_worker.queue_line(run, str(path))))
     if run.output is not None:
         console.print(_text(f"output: {_short(run.output, 200)}"))
     if run.error is not None:
@@ -595,5 +594,7 @@ def _who() -> str:
         return "cli"
 
 
-# Commands of other topics live in modules of this package and register themselves on
-# ``main`` when imported here (one import line each, kept sorted).
+# Commands of other topics live in modules of this package, registered on ``main`` here.
+from flovyn_nb.cli import worker as _worker
+
+_worker.register(main, _Errors)

@@ -32,7 +32,7 @@ from flovyn_nb.engine.threads import EngineThread
 from flovyn_nb.engine.waits import Wait
 from flovyn_nb.engine.writer import Writer
 from flovyn_nb.model import RunStatus
-from flovyn_nb.store import DoorbellWatcher, RunRow, Store
+from flovyn_nb.store import DoorbellWatcher, Store
 
 log = logging.getLogger("flovyn_nb")
 log.addHandler(logging.NullHandler())
@@ -54,12 +54,12 @@ class EngineCore:
     queues: list[str]  # the queues whose runs this engine claims
     max_runs: int | None  # at most this many runs held at once (a worker's --concurrency)
     draining: bool  # stopping gracefully: claims nothing more
-    claim_listeners: list[Callable[[RunRow], None]]  # told of every run claimed
     _claiming: bool  # a claim loop runs (recovery.py)
     _claim_again: bool
     _backlog: bool  # the last claim left runs waiting for a free slot
     _retry_at: float | None  # a claim is due then (a queue's rate limit)
     _work_watcher: DoorbellWatcher | None
+    _slot_watcher: DoorbellWatcher | None
     thread: EngineThread
     errors: list[str]  # internal errors, kept for inspection, never printed
     # the loop's services (from _main on)

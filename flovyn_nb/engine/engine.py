@@ -78,6 +78,10 @@ class Engine(Recovery):
         switch_interval: while running, the longest the GIL is held against a thread that
             wants it back (``sys.setswitchinterval``; None leaves it): DuckDB gives it up
             within every statement.
+        queues: the queues whose runs it claims (default ``["default"]``).
+        max_runs: at most this many runs held at once (default: no limit).
+        listener: called on the loop with ``(what, execution_id, data)`` for every item
+            (``"claimed"``: data is the workflow id; ``"finished"``: the final status).
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class Engine(Recovery):
         registry_: Registry = registry,
         queues: Sequence[str] | None = None,
         max_runs: int | None = None,
+        listener: Listener | None = None,
     ) -> None:
         if max_concurrent_tasks < 1:
             raise InvalidInput("max_concurrent_tasks must be at least 1")
@@ -105,12 +110,12 @@ class Engine(Recovery):
             raise InvalidInput(f"max_runs must be at least 1, got {max_runs}")
         self.max_runs = max_runs
         self.draining = False
-        self.claim_listeners = []
         self._claiming = False
         self._claim_again = False
         self._backlog = False
         self._retry_at = None
         self._work_watcher = None
+        self._slot_watcher = None
         self.id = str(uuid.uuid4())
         self.store: Store = open_store(store, lock_timeout=lock_timeout, idle_release=idle_release)
         self.clock: Clock = clock or SystemClock()
@@ -130,7 +135,8 @@ class Engine(Recovery):
         # every run this engine started, was handed back by an idempotent start, or adopted
         self.seen_runs = {}
         self._by_workflow_id = {}
-        self._listeners = []
+        # A listener given here hears everything, the claims made while starting included.
+        self._listeners = [] if listener is None else [listener]
         self._finished = threading.Lock()  # guards the two below
         self._final = {}  # recent ends, for handles
         # threads blocked in wait_finished, by run: each is woken when its run ends (not
@@ -255,6 +261,7 @@ class Engine(Recovery):
         self._due_timeouts = []
         self._bell_watcher = self.store.doorbell.watcher()
         self._work_watcher = self.store.work_bell.watcher()
+        self._slot_watcher = self.store.slot_bell.watcher()
         self.clock.attach(self._idle)
         self._stop_event = anyio.Event()
         now = self.clock.now()
@@ -422,6 +429,24 @@ class Engine(Recovery):
         """A deadline is near: have the store file open by then (see DeadlineQueue). An
         open file is touched too, or its idle release could fall just before the deadline."""
         self.start_soon(offload, _warm, self.store)
+
+    def drain(self, grace: float) -> int:
+        """Stop claiming runs and wait up to ``grace`` seconds for the task attempts in
+        flight to end (a graceful stop; :meth:`stop` then hands the runs back). Returns
+        how many attempts still run."""
+        self.draining = True
+        if not self.thread.running:
+            return 0
+        result: int = self.thread.call(self._drain, grace)
+        return result
+
+    async def _drain(self, grace: float) -> int:
+        with anyio.move_on_after(grace):
+            while self.tasks.attempts_in_progress:  # noqa: ASYNC110
+                # Attempts end in threads and tasks of their own, which signal nothing; a
+                # look every 20 ms is plenty for a stop that may take seconds.
+                await anyio.sleep(0.02)
+        return self.tasks.attempts_in_progress
 
     def flush(self) -> None:
         """Make everything recorded so far durable (queries call this first)."""

@@ -86,6 +86,11 @@ class Host(Protocol):
         ...
 
     @property
+    def draining(self) -> bool:
+        """Stopping gracefully: no new step starts (the next owner starts it)."""
+        ...
+
+    @property
     def workflow_threads(self) -> anyio.CapacityLimiter:
         """Bounds the threads of ``def`` workflows."""
         ...

@@ -56,8 +56,11 @@ class Peers(Inbox):
         while True:
             await anyio.sleep(self.poll_interval)
             self._check_peers()
-            assert self._work_watcher is not None
-            if self._work_watcher.rung_by_others():  # runs may wait for this engine
+            assert self._work_watcher is not None and self._slot_watcher is not None
+            # New runs may wait for this engine; or a slot of a queue whose runs it was
+            # refused for want of one is free.
+            slot_freed = self._slot_watcher.rung_by_others()
+            if self._work_watcher.rung_by_others() or (slot_freed and self._backlog):
                 self.want_claim()
             rung = self._observe_bell()
             # A new engine may have registered: look at most twice a second, but put the

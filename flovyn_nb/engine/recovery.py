@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+
 from flovyn_nb import serde
 from flovyn_nb.engine import ownership
 from flovyn_nb.engine.run import Run
@@ -13,6 +15,9 @@ from flovyn_nb.engine.writer import Write
 from flovyn_nb.history.replay import History, Recorded
 from flovyn_nb.model import EventType, RunStatus
 from flovyn_nb.store import Claimed, RunRow, RunUpdate
+
+# How long a claim waits for more wishes to join it (see Recovery._claim_loop).
+CLAIM_LINGER = 0.05
 
 
 class Recovery(PromiseTimeouts):
@@ -49,6 +54,10 @@ class Recovery(PromiseTimeouts):
     async def _claim_loop(self) -> None:
         try:
             while True:
+                # Wishes come in bursts (a notebook starting runs in a loop rings the work
+                # bell once per run): one claim after a short pause takes them together,
+                # instead of taking the store away from the starter once per run.
+                await anyio.sleep(CLAIM_LINGER)
                 self._claim_again = False
                 await self._recover()
                 if not self._claim_again:
@@ -128,9 +137,10 @@ class Recovery(PromiseTimeouts):
             self.inbox_changed(run.execution_id)
 
     def _adopted(self, row: RunRow) -> None:
-        """A run was claimed (a hook: the worker logs it)."""
-        for listener in self.claim_listeners:
-            listener(row)
+        """Tell the listeners (the change feed) that a run was claimed: ``data`` is its
+        workflow id (a worker logs it)."""
+        for listener in self._listeners:
+            self._notify(listener, "claimed", row.id, row.workflow_id)
 
     def _repair_ended(self, execution_id: str, ended: Recorded) -> None:
         """The run ended but the process died before its row said so: say it now."""

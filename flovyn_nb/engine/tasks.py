@@ -82,6 +82,10 @@ class TaskRunner:
         recorded: bool = False,
         resume_at: float | None = None,
     ) -> None:
+        if self.host.draining and not recorded:
+            # A graceful stop: the step is neither recorded nor started here; the run
+            # waits, is handed back, and its next owner schedules the step on replay.
+            return
         if not recorded:
             run.emit(
                 E.TASK_SCHEDULED,

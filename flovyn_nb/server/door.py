@@ -28,9 +28,9 @@ T = TypeVar("T")
 
 def find_store(setting: str, root_dir: str) -> str:
     """The location of the store to serve: ``c.FlovynNb.store`` (relative to the server's
-    root folder), else the client's discovery (``FLOVYN_NB_STORE``, else the default store
-    beside the notebooks) taken from the root folder rather than the server's working
-    folder.
+    root folder), else ``FLOVYN_NB_STORE``, else the store a kernel started in the root
+    folder finds (the client's discovery, from the root folder rather than the server's
+    working folder).
 
     Raises:
         InvalidInput: the setting is not a usable path or URL.
@@ -40,11 +40,13 @@ def find_store(setting: str, root_dir: str) -> str:
         is_url = "://" in setting
         target = setting if is_url or Path(setting).expanduser().is_absolute() else root / setting
         return client.store_location(target)
+    if os.environ.get("FLOVYN_NB_STORE"):
+        return client.store_location()
+    discover = getattr(client, "discovered_store_location", None)
+    if discover is not None:  # the client walks up from a folder to the project's store
+        return str(discover(root))
+    # An older client resolves its default from the working folder only.
     found = Path(client.store_location())
-    if os.environ.get("FLOVYN_NB_STORE") or "://" in str(found):
-        return str(found)
-    # The client resolves its default from the working folder; the server's notebooks
-    # live under root_dir, which is often elsewhere (`jupyter lab --notebook-dir=...`).
     try:
         relative = found.relative_to(Path.cwd().resolve())
     except ValueError:

@@ -232,9 +232,15 @@ class Store(Protocol):
 
     @property
     def work_bell(self) -> Doorbell:
-        """Rings after a commit that may have made runs claimable: a run started without
-        an owner, runs released (a stopping engine), a run ended (its queue slot is
-        free), a queue's limits changed, a schedule fired. Engines claim when it rings."""
+        """Rings after a commit that left runs waiting for an engine: a run started
+        without an owner, runs released (a stopping engine), a queue's limits changed, a
+        schedule fired. Engines claim when it rings."""
+        ...
+
+    @property
+    def slot_bell(self) -> Doorbell:
+        """Rings after a commit that ended runs (a slot of their queue is free). Engines
+        whose last claim left runs waiting for a slot claim when it rings."""
         ...
 
     # -- the engine's writes

@@ -100,15 +100,20 @@ def test_limits_are_recorded_and_replaced(store: Store) -> None:
     ]
 
 
-def test_the_work_bell_rings_for_unowned_runs_and_ends_only(make_store: StoreFactory) -> None:
+def test_the_work_bell_rings_for_waiting_runs_and_the_slot_bell_for_ends(
+    make_store: StoreFactory,
+) -> None:
     one, other = make_store(), make_store()
-    watcher = other.work_bell.watcher()
+    work, slot = other.work_bell.watcher(), other.slot_bell.watcher()
     owned = new_run("owned", owner="e1")
     one.commit([Change(new_run=owned, events=[event(owned.execution_id, 1)])])
-    assert not watcher.rung_by_others()
+    assert (work.rung_by_others(), slot.rung_by_others()) == (False, False)
     enqueue(one, "waiting", "q")
-    assert watcher.rung_by_others()
+    assert (work.rung_by_others(), slot.rung_by_others()) == (True, False)
     end(one, owned)
-    assert watcher.rung_by_others()
+    assert (work.rung_by_others(), slot.rung_by_others()) == (False, True)
     one.set_queue(QueueRow("q", concurrency=3), now=time.time())
-    assert watcher.rung_by_others()
+    assert work.rung_by_others()
+    register(one, "e1")
+    one.stop_engine("e1")
+    assert work.rung_by_others()

@@ -123,6 +123,7 @@ class DuckDBStore:
                 ) from None
         self._prepared = False
         self._work_bell = Bell(Path(f"{self.path}.work"))
+        self._slot_bell = Bell(Path(f"{self.path}.slot"))
         self.lease = Lease(
             self.path, lock_timeout=lock_timeout, idle_release=idle_release, on_open=self._on_open
         )
@@ -212,6 +213,10 @@ class DuckDBStore:
     def work_bell(self) -> Bell:
         return self._work_bell
 
+    @property
+    def slot_bell(self) -> Bell:
+        return self._slot_bell
+
     def warm(self) -> None:
         with self._mapped():
             self.lease.warm()
@@ -240,8 +245,10 @@ class DuckDBStore:
             results = self.autocommit(lambda con: _apply(con, changes))
         else:
             results = self.transaction(lambda con: _apply(con, changes))
-        if _frees_work(changes):
+        if _new_work(changes):
             self._work_bell.ring()
+        if _ends(changes):
+            self._slot_bell.ring()
         return results
 
     def _one(self, intent: Intent) -> Any:
@@ -409,18 +416,22 @@ class DuckDBStore:
 # -- applying changes ------------------------------------------------------------------------
 
 
-def _frees_work(changes: Sequence[Change]) -> bool:
-    """Whether the commit may have made runs claimable (see ``Store.work_bell``)."""
-    for c in changes:
-        if c.new_run is not None and c.new_run.owner is None:
-            return True
-        if any(isinstance(i, ReleaseRun) for i in c.intents):
-            return True
-        if c.run_update is not None and c.run_update.status.is_terminal:
-            return True
-        if any(u.status.is_terminal for u in c.statuses):
-            return True
-    return False
+def _new_work(changes: Sequence[Change]) -> bool:
+    """Whether the commit left runs waiting for an engine (see ``Store.work_bell``)."""
+    return any(
+        (c.new_run is not None and c.new_run.owner is None)
+        or any(isinstance(i, ReleaseRun) for i in c.intents)
+        for c in changes
+    )
+
+
+def _ends(changes: Sequence[Change]) -> bool:
+    """Whether the commit ended runs (see ``Store.slot_bell``)."""
+    return any(
+        (c.run_update is not None and c.run_update.status.is_terminal)
+        or any(u.status.is_terminal for u in c.statuses)
+        for c in changes
+    )
 
 
 def _one_statement(changes: Sequence[Change]) -> bool:

@@ -1,0 +1,188 @@
+"""``flovyn-nb worker`` in real processes: runs started by a notebook process on a queue
+it does not serve are executed by worker processes, each run once and each step once;
+SIGTERM stops a worker gracefully; a worker killed mid-run is taken over.
+
+``FLOVYN_NB_WORKER_RUNS`` sets the number of runs of the big test (default 50).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import flovyn_nb as fn
+from flovyn_nb.testing import temporary_engine, wait_until
+
+PROCS = Path(__file__).parent / "worker_procs"
+DEFS = PROCS / "worker_defs.py"
+RUNS = int(os.environ.get("FLOVYN_NB_WORKER_RUNS", "50"))
+sys.path.insert(0, str(PROCS))
+
+import worker_defs
+
+
+class Worker:
+    """A ``flovyn-nb worker`` process whose stderr lines are collected as they come."""
+
+    def __init__(self, store: Path, effects: Path, *options: str) -> None:
+        env = {**os.environ, "FLOVYN_TEST_EFFECTS": str(effects), "FLOVYN_NB_LOCK_TIMEOUT": "60"}
+        command = [sys.executable, "-m", "flovyn_nb.cli", "worker", str(DEFS)]
+        self.popen = subprocess.Popen(
+            [*command, "--store", str(store), *options],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stderr is not None
+        for line in self.popen.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> str:
+        def found() -> str | None:
+            return next((line for line in self.lines if re.search(pattern, line)), None)
+
+        return wait_until(found, timeout=timeout, message=f"{pattern!r} in {self.lines}")
+
+    def claimed(self) -> list[str]:
+        return [m.group(1) for line in self.lines if (m := re.search(r"claimed run (\S+)", line))]
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        code = self.popen.wait(timeout=timeout)
+        self._close()
+        return code
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait(timeout=60)
+        self._close()
+
+    def _close(self) -> None:
+        self._reader.join(timeout=10)
+        if self.popen.stderr is not None:
+            self.popen.stderr.close()
+
+
+@pytest.fixture
+def effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "effects"
+    folder.mkdir()
+    monkeypatch.setenv("FLOVYN_TEST_EFFECTS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.kill()
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def _status(workflow_id: str) -> str:
+    return fn.get_run(workflow_id, events=False).status.value
+
+
+@pytest.mark.timeout(900)  # DuckDB hands the file from process to process at every commit
+def test_three_workers_execute_runs_a_notebook_queued_each_once(
+    store_path: Path, effects: Path, workers: list[Worker]
+) -> None:
+    with temporary_engine(store=store_path):  # the notebook: serves "default" only
+        for i in range(RUNS):
+            fn.start_workflow(worker_defs.job, f"r{i}", workflow_id=f"r{i}", queue="q")
+        assert fn.get_run("r0", events=False).owner is None  # nothing here serves q
+        began = time.monotonic()
+        # At most 40 % of the runs each: all three workers take part.
+        share = str(max(1, RUNS * 2 // 5))
+        workers += [
+            Worker(store_path, effects, "--queue", "q", "--concurrency", share) for _ in range(3)
+        ]
+        wait_until(
+            lambda: all(_status(f"r{i}") == "COMPLETED" for i in range(RUNS)),
+            timeout=max(300, RUNS * 3),
+            message="every run completed",
+        )
+        elapsed = time.monotonic() - began
+        assert fn.get_handle("r7").result(timeout=10) == ["r7:0", "r7:1", "r7:2"]
+    print(f"{RUNS} runs by 3 workers in {elapsed:.2f} s: {RUNS / elapsed:.1f} runs/s")
+    for worker in workers:
+        assert worker.stop() == 0, worker.lines
+        assert any("stopped; its runs went back" in line for line in worker.lines)
+    claims = [run for worker in workers for run in worker.claimed()]
+    assert sorted(claims) == sorted(f"r{i}" for i in range(RUNS)), "each run claimed once"
+    for i in range(RUNS):
+        for n in range(3):
+            assert len(_lines(effects / f"r{i}-{n}")) == 1, f"step {n} of r{i}"
+    shares = [len(worker.claimed()) for worker in workers]
+    print("claims per worker:", shares)
+    assert all(shares), "every worker took part"
+
+
+def test_sigterm_lets_the_step_in_flight_finish_then_hands_the_run_over(
+    store_path: Path, effects: Path, workers: list[Worker]
+) -> None:
+    with temporary_engine(store=store_path):
+        first = Worker(store_path, effects, "--queue", "q")
+        workers.append(first)
+        first.wait_for("serving wk-gate, wk-job")
+        fn.start_workflow(worker_defs.gate_flow, "g", workflow_id="g", queue="q")
+        wait_until(lambda: _lines(effects / "g-gated-started"), timeout=60)
+        first.popen.send_signal(signal.SIGTERM)
+        first.wait_for("received SIGTERM")
+        (effects / "g.gate").touch()  # the step in flight may finish now
+        assert first.stop() == 0, first.lines
+        assert _lines(effects / "g-gated-done") == [str(first.popen.pid)]
+        second = Worker(store_path, effects, "--queue", "q")
+        workers.append(second)
+        assert fn.get_handle("g").result(timeout=60) == "opened"
+    second.wait_for("claimed run g")
+    assert second.claimed() == ["g"]
+    assert _lines(effects / "g-2") == [str(second.popen.pid)]  # only the rest ran there
+    for name in ("g-0", "g-gated-started", "g-gated-done"):
+        assert _lines(effects / name) == [str(first.popen.pid)], name
+
+
+def test_a_worker_killed_mid_run_is_taken_over_without_repeating_a_completed_step(
+    store_path: Path, effects: Path, workers: list[Worker]
+) -> None:
+    with temporary_engine(store=store_path):
+        workers += [Worker(store_path, effects, "--queue", "q") for _ in range(2)]
+        for worker in workers:
+            worker.wait_for("serving wk-gate, wk-job")
+        fn.start_workflow(worker_defs.gate_flow, "k", workflow_id="k", queue="q")
+        [pid] = wait_until(lambda: _lines(effects / "k-gated-started"), timeout=60)
+        victim = next(w for w in workers if str(w.popen.pid) == pid)
+        survivor = next(w for w in workers if w is not victim)
+        victim.popen.send_signal(signal.SIGKILL)
+        victim.popen.wait(timeout=60)
+        # The survivor takes the run over and starts the step that was in flight again.
+        wait_until(lambda: len(_lines(effects / "k-gated-started")) == 2, timeout=60)
+        (effects / "k.gate").touch()
+        assert fn.get_handle("k").result(timeout=60) == "opened"
+    assert survivor.claimed() == ["k"]
+    assert _lines(effects / "k-0") == [pid], "the completed first step did not run again"
+    assert _lines(effects / "k-gated-started") == [pid, str(survivor.popen.pid)]
+    assert _lines(effects / "k-gated-done") == [str(survivor.popen.pid)]
+    assert _lines(effects / "k-2") == [str(survivor.popen.pid)]
+    assert survivor.stop() == 0
