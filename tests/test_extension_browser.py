@@ -450,3 +450,27 @@ def test_measure_sidebar_first_load_with_10000_runs(lab: Lab, browser: Any, tmp_
     )
     print(f"next page click → rows 51-100 on screen: {ms(next_pages)}")
     print(f"search typed → 1 match on screen (incl. 250 ms debounce): {ms(searches)}")
+
+
+def test_bulk_resolve_the_selected_promises(lab: Lab, browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    for n in (1, 2):
+        lab.engine.ask(f'start ext-confirm bulk-confirm-{n} "box {n}"')
+    page = open_lab(browser, lab, tmp_path)
+    try:
+        inbox = page.locator(".jp-FlovynInbox")
+        for n in (1, 2):
+            item = inbox.locator(f".jp-FlovynInboxItem[data-workflow-id='bulk-confirm-{n}']")
+            item.get_by_role("checkbox").check()
+        bulk = inbox.locator(".jp-FlovynBulk")
+        bulk.locator("input[type='checkbox'][id$='_value']").check()
+        bulk.get_by_role("button", name="Resolve 2 selected").click()
+        for n in (1, 2):
+            row = page.locator(f".jp-FlovynRunRow[data-workflow-id='bulk-confirm-{n}']")
+            expect(row).to_have_attribute("data-status", "COMPLETED", timeout=30_000)
+        expect(inbox.locator(".jp-FlovynInboxItem[data-workflow-id^='bulk-']")).to_have_count(0)
+        assert lab.api("runs/bulk-confirm-2")["output"] == "box 2: True"
+    except BaseException:
+        shoot_on_failure(page, tmp_path, lab)
+        raise
