@@ -4,15 +4,44 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint types unit postgres-deps notebooks-test lab bench bench-smoke bench-env browser-deps install clean
+.PHONY: demo test lint types unit postgres-deps notebooks-test lab bench bench-smoke bench-env browser-deps install clean extension extension-test
 
+# The editable install skips the wheel's extension build hook (SKIP_JUPYTER_BUILDER): the
+# extension is built below from the lockfile with the venv's jlpm, then linked, so that
+# `jupyter labextension list` shows flovyn-nb enabled and no `jupyter lab build` is needed.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	SKIP_JUPYTER_BUILDER=1 $(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) extension
+
+# extension/ (TypeScript) → flovyn_nb/labextension/ (gitignored build output).
+JLPM := $(CURDIR)/$(VENV)/bin/jlpm
+EXT_MODULES := extension/node_modules/.yarn-state.yml
+EXT_BUILT := flovyn_nb/labextension/static/style.js
+EXT_LINK := $(VENV)/share/jupyter/labextensions/flovyn-nb
+EXT_SOURCES := $(wildcard extension/src/*.ts extension/src/*.tsx extension/style/* extension/schema/*) \
+	extension/package.json extension/tsconfig.json
+
+$(EXT_MODULES): extension/yarn.lock extension/package.json | $(STAMP)
+	cd extension && CI=true $(JLPM) install --immutable
+	touch $(EXT_MODULES)
+
+$(EXT_BUILT): $(EXT_MODULES) $(EXT_SOURCES)
+	cd extension && PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(JLPM) build:prod
+
+# (`jupyter labextension develop` runs `jupyter-builder`, found on PATH.)
+$(EXT_LINK): $(EXT_BUILT)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/jupyter labextension develop --overwrite .
+	touch -h $(EXT_LINK)
+
+extension: $(EXT_LINK)
+
+# The front end's unit tests (vitest: API client, live feed, paging, schema forms, plots).
+extension-test: $(EXT_MODULES)
+	cd extension && $(JLPM) test
 
 # The main job on the embedded default store (./.flovyn/flovyn.duckdb): a batch run that
 # stops at its approval (exit 3), the approval from the CLI, the run that finishes it.
@@ -36,7 +65,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) browser-deps postgres-deps
+unit: $(STAMP) browser-deps postgres-deps extension
 	$(PY) -m pytest -q
 
 # nbval runs every example notebook top to bottom and compares its outputs with the saved
@@ -45,7 +74,7 @@ notebooks-test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider --nbval notebooks/ \
 		--nbval-sanitize-with notebooks/sanitize.cfg
 
-lab: $(STAMP)
+lab: install
 	$(VENV)/bin/jupyter lab notebooks/
 
 # tests/test_browser.py drives Debian's Chromium through Playwright: install the package
@@ -82,7 +111,8 @@ bench: $(BENCH_STAMP)
 bench-smoke: $(BENCH_STAMP)
 	$(BENCH_PY) bench/run.py --smoke
 
-test: lint types unit notebooks-test bench-smoke
+test: lint types extension-test unit notebooks-test bench-smoke
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf extension/node_modules extension/lib extension/tsconfig.tsbuildinfo flovyn_nb/labextension

@@ -189,6 +189,18 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter server extension (REST API and live feed under ``/flovyn-nb/api/``)."""
+    from flovyn_nb.server.app.extension import FlovynNb
+
+    return [{"module": "flovyn_nb.server.app.extension", "app": FlovynNb}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (``extension/``, built into ``labextension/``)."""
+    return [{"src": "labextension", "dest": "flovyn-nb"}]
+
+
 def __getattr__(name: str) -> Any:
     if name == "testing":  # fn.testing.wait_until without a separate import
         return importlib.import_module("flovyn_nb.testing")

@@ -214,6 +214,7 @@ UPPER = [
     "flovyn_nb.kernel",
     "flovyn_nb.cli",
     "flovyn_nb.batch",
+    "flovyn_nb.server",
     "flovyn_nb.worker",
 ]
 BELOW_THE_CLIENT = ["flovyn_nb.store", "flovyn_nb.engine", "flovyn_nb.history.replay"]

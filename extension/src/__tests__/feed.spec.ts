@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { EventSourceLike, FeedEvent, LiveFeed, backoffDelay, changesLists } from '../feed';
+
+class FakeSource implements EventSourceLike {
+  onopen: ((event: any) => void) | null = null;
+  onmessage: ((event: { data: string }) => void) | null = null;
+  onerror: ((event: any) => void) | null = null;
+  closed = false;
+  close(): void {
+    this.closed = true;
+  }
+}
+
+function harness() {
+  const sources: FakeSource[] = [];
+  const timers: { fn: () => void; ms: number; cleared: boolean }[] = [];
+  const feed = new LiveFeed('/events', {
+    connect: () => {
+      const s = new FakeSource();
+      sources.push(s);
+      return s;
+    },
+    minDelayMs: 500,
+    maxDelayMs: 4000,
+    random: () => 0.999999, // jitter at its top: delays are the ceilings
+    setTimer: (fn, ms) => {
+      const t = { fn, ms, cleared: false };
+      timers.push(t);
+      return t;
+    },
+    clearTimer: t => ((t as any).cleared = true)
+  });
+  const events: FeedEvent[] = [];
+  feed.subscribe(e => events.push(e));
+  const fire = () => timers[timers.length - 1].fn();
+  return { feed, sources, timers, events, fire };
+}
+
+describe('backoffDelay', () => {
+  it('doubles from the minimum up to the maximum, with jitter in [50%, 100%]', () => {
+    expect([0, 1, 2, 3, 4, 10].map(a => backoffDelay(a, 500, 4000, 1))).toEqual([500, 1000, 2000, 4000, 4000, 4000]);
+    expect(backoffDelay(2, 500, 4000, 0)).toBe(1000);
+  });
+});
+
+describe('LiveFeed', () => {
+  it('hands every JSON message to the listeners and ignores malformed ones', () => {
+    const { feed, sources, events } = harness();
+    feed.start();
+    sources[0].onopen!({});
+    sources[0].onmessage!({ data: '{"type": "run-changed", "workflowId": "a", "status": "RUNNING"}' });
+    sources[0].onmessage!({ data: 'not json' });
+    sources[0].onmessage!({ data: '{"no": "type"}' });
+    expect(events).toEqual([{ type: 'run-changed', workflowId: 'a', status: 'RUNNING' }]);
+    expect(feed.state).toBe('open');
+  });
+
+  it('reconnects with growing delays, then resets them and says it reconnected', () => {
+    const { feed, sources, timers, events, fire } = harness();
+    feed.start();
+    sources[0].onopen!({});
+    sources[0].onerror!({});
+    expect(sources[0].closed).toBe(true);
+    expect(feed.state).toBe('waiting');
+    fire();
+    sources[1].onerror!({});
+    fire();
+    sources[2].onerror!({});
+    fire();
+    sources[3].onerror!({});
+    fire();
+    sources[4].onerror!({});
+    expect(timers.map(t => t.ms)).toEqual([500, 1000, 2000, 4000, 4000]);
+    fire();
+    sources[5].onopen!({});
+    expect(events).toEqual([{ type: 'reconnected' }]);
+    sources[5].onerror!({});
+    expect(timers[timers.length - 1].ms).toBe(500);
+  });
+
+  it('ignores a replaced connection and stops cleanly', () => {
+    const { feed, sources, timers, events } = harness();
+    feed.start();
+    sources[0].onerror!({});
+    feed.stop();
+    expect(timers[0].cleared).toBe(true);
+    expect(feed.state).toBe('stopped');
+    feed.start();
+    expect(sources.length).toBe(2);
+    sources[1].onmessage!({ data: '{"type": "promise-waiting", "workflowId": "w", "name": "ok"}' });
+    expect(events.map(e => e.type)).toEqual(['promise-waiting']);
+  });
+
+  it('keeps serving the other listeners when one throws', () => {
+    const { feed, sources, events } = harness();
+    feed.subscribe(() => {
+      throw new Error('boom');
+    });
+    const original = console.error;
+    console.error = () => undefined;
+    try {
+      feed.start();
+      sources[0].onmessage!({ data: '{"type": "run-changed"}' });
+    } finally {
+      console.error = original;
+    }
+    expect(events.length).toBe(1);
+  });
+});
+
+describe('changesLists', () => {
+  it('reloads the lists for new runs, status changes and reconnections, not for progress', () => {
+    expect(changesLists({ type: 'run-changed', workflowId: 'a', status: 'RUNNING', statusChanged: true })).toBe(true);
+    expect(changesLists({ type: 'run-changed', workflowId: 'a', status: 'RUNNING' })).toBe(true);
+    expect(changesLists({ type: 'reconnected' })).toBe(true);
+    expect(changesLists({ type: 'run-changed', workflowId: 'a', status: 'RUNNING', statusChanged: false })).toBe(false);
+    expect(changesLists({ type: 'promise-waiting', workflowId: 'a', name: 'p' })).toBe(false);
+  });
+});
