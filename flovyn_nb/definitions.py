@@ -275,14 +275,36 @@ def _name_of(fn: Callable[..., Any], name: str | None) -> str:
 def workflow(fn: F, /) -> WorkflowDefinition[Any]: ...
 @overload
 def workflow(
-    *, name: str | None = None
+    *, name: str | None = None, schedule: str | None = None, queue: str | None = None
 ) -> Callable[[Callable[..., Any]], WorkflowDefinition[Any]]: ...
-def workflow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
+def workflow(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    schedule: str | None = None,
+    queue: str | None = None,
+) -> Any:
     """Register a workflow: ``async def wf(ctx, input)`` or a plain ``def``.
 
     The function takes a :class:`~flovyn_nb.WorkflowContext` and at most one input value.
     Re-running the decorator under the same name replaces the definition.
+
+    Args:
+        name: the workflow's kind (defaults to the function name).
+        schedule: a cron expression (UTC): an engine that registers the workflow records
+            the schedule (named after the workflow) and a run starts at every slot.
+        queue: the queue its scheduled runs wait in (default ``"default"``).
+
+    Raises:
+        InvalidInput: a bad name, signature, cron expression or queue name.
     """
+    if schedule is not None:
+        from flovyn_nb.cron import check_cron
+
+        check_cron(schedule)
+    if queue is not None and (not isinstance(queue, str) or not queue or queue.strip() != queue):
+        raise InvalidInput(f"a queue name must be a non-empty string, got {queue!r}")
 
     def register(f: Callable[..., Any]) -> WorkflowDefinition[Any]:
         sig = _inspect(f, "workflow")
@@ -300,6 +322,10 @@ def workflow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None
             return_type=sig.return_type,
             source_hash=_source_hash(f),
         )
+        if schedule is not None:
+            definition.extra["schedule"] = schedule
+        if queue is not None:
+            definition.extra["queue"] = queue
         registry.add_workflow(definition)
         return definition
 

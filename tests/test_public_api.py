@@ -51,6 +51,7 @@ EXPECTED = [
     "resolve_promise",
     "run_logs",
     # Issue 14: Flovyn's signal-with-start.
+    "schedule",
     "signal_with_start_workflow",
     "signal_workflow",
     "sql",

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 import flovyn_nb as fn
+from flovyn_nb import client
+from flovyn_nb import cron as sched_runs
 from flovyn_nb.testing import temporary_engine, wait_until
 
 PROCS = Path(__file__).parent / "worker_procs"
@@ -27,15 +29,16 @@ DEFS = PROCS / "worker_defs.py"
 RUNS = int(os.environ.get("FLOVYN_NB_WORKER_RUNS", "50"))
 sys.path.insert(0, str(PROCS))
 
+import sched_defs
 import worker_defs
 
 
 class Worker:
     """A ``flovyn-nb worker`` process whose stderr lines are collected as they come."""
 
-    def __init__(self, store: Path, effects: Path, *options: str) -> None:
+    def __init__(self, store: Path, effects: Path, *options: str, source: Path = DEFS) -> None:
         env = {**os.environ, "FLOVYN_TEST_EFFECTS": str(effects), "FLOVYN_NB_LOCK_TIMEOUT": "60"}
-        command = [sys.executable, "-m", "flovyn_nb.cli", "worker", str(DEFS)]
+        command = [sys.executable, "-m", "flovyn_nb.cli", "worker", str(source)]
         self.popen = subprocess.Popen(
             [*command, "--store", str(store), *options],
             stderr=subprocess.PIPE,
@@ -186,3 +189,46 @@ def test_a_worker_killed_mid_run_is_taken_over_without_repeating_a_completed_ste
     assert _lines(effects / "k-gated-done") == [str(survivor.popen.pid)]
     assert _lines(effects / "k-2") == [str(survivor.popen.pid)]
     assert survivor.stop() == 0
+
+
+def test_two_workers_racing_fire_each_missed_slot_once(
+    store_path: Path, effects: Path, workers: list[Worker]
+) -> None:
+    """Both workers start with six slots of a schedule missed (catch-up "all") and race
+    to fire them: each slot's run starts once and runs once."""
+    with temporary_engine(store=store_path):
+        pass  # the store exists; this process runs no engine from here on
+    fn.schedule(sched_defs.ping, cron="*/10 * * * *", input=7, name="race", catch_up="all",
+                store=store_path)  # fmt: skip
+    now = time.time()
+    first = now - now % 600 - 3600  # a slot an hour ago
+    fn.sql(
+        "UPDATE schedules SET next_fire = to_timestamp(?)::TIMESTAMP WHERE name = 'race'",
+        [first],
+        store=store_path,
+        write=True,
+    )
+    workers += [Worker(store_path, effects, source=PROCS / "sched_defs.py") for _ in range(2)]
+    wait_until(
+        lambda: (
+            (s := client.list_schedules(store=store_path)[0]).last_slot is not None
+            and s.last_slot.timestamp() >= first + 3600
+        ),
+        timeout=120,
+    )
+    runs = [r for r in fn.list_runs(store=store_path) if r.workflow_id.startswith("sched-")]
+    slots = sorted(r.workflow_id for r in runs)
+    assert len(slots) >= 7 and len(set(slots)) == len(slots)
+    assert slots[0] == sched_runs.run_id("race", first)
+    wait_until(
+        lambda: all(
+            r.status.value == "COMPLETED"
+            for r in fn.list_runs(store=store_path)
+            if r.workflow_id.startswith("sched-")
+        ),
+        timeout=120,
+    )
+    for workflow_id in slots:
+        assert len(_lines(effects / workflow_id)) == 1, workflow_id
+    for worker in workers:
+        assert worker.stop() == 0

@@ -46,6 +46,12 @@ def register(main: click.Group, errors: Callable[[], Any]) -> None:
                 name, value, workflow_id=workflow_id, queue=queue, store=store
             )
             served = client.queue_info(queue, store=store).engines
+        if not served:  # on stderr: --json output stays one document
+            click.echo(
+                f"no live engine serves queue {queue!r} yet: start "
+                f"`flovyn-nb worker MODULE --queue {queue}`",
+                err=True,
+            )
         if as_json:
             data = {
                 "workflow_id": handle.workflow_id,
@@ -57,9 +63,3 @@ def register(main: click.Group, errors: Callable[[], Any]) -> None:
             click.echo(json.dumps(data, indent=2))
             return
         click.echo(f"started {handle.workflow_id} ({handle.kind}) on queue {queue!r}")
-        if not served:
-            click.echo(
-                f"no live engine serves queue {queue!r} yet: start "
-                f"`flovyn-nb worker MODULE --queue {queue}`",
-                err=True,
-            )

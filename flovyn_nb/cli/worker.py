@@ -45,9 +45,10 @@ def queue_line(run: Any, store: str) -> str:
 def register(main: click.Group, errors: Callable[[], Any]) -> None:
     """Add ``worker``, ``start`` and ``schedules`` to ``main``; ``errors()`` turns
     flovyn errors into one line."""
-    from flovyn_nb.cli import start
+    from flovyn_nb.cli import schedules, start
 
     start.register(main, errors)
+    schedules.register(main, errors)
 
     @main.command(
         epilog=(

@@ -50,7 +50,8 @@ __all__ = [
     "pending_promises", "reject_promise", "resolve_promise", "resolve_promise_soon",
     "run_logs", "run_snapshot", "run_source_hashes", "set_handle_display", "signal_with_start_workflow", "signal_workflow",
     "sql", "start", "start_workflow", "stop", "store_for", "store_location", "watch",
-    "list_workflows", "workflow_source", "queue", "QueueInfo", "queue_info",
+    "list_workflows", "workflow_source", "queue", "QueueInfo", "queue_info", "schedule",
+    "ScheduleInfo", "list_schedules", "pause_schedule", "resume_schedule", "delete_schedule",
 ]  # fmt: skip
 
 _lock = threading.Lock()
@@ -169,11 +170,10 @@ def start_workflow(
 ) -> WorkflowHandle:
     """Start a run (or return the existing run with this ``workflow_id``: idempotent).
 
-    With this process's engine and no ``queue``, the engine runs it at once. With a
-    ``queue`` (or without an engine: on ``"default"``) the run is created unowned in the
-    store and waits there for an engine that serves the queue and has the workflow (a
-    ``flovyn-nb worker``, another kernel); a workflow that is not importable here is named
-    by its kind and its input checked against the schema its engines recorded.
+    With this process's engine and no ``queue``, the engine runs it at once. Else the run
+    waits unowned in ``queue`` (default ``"default"``) for an engine that serves it and has
+    the workflow; one not importable here is named by its kind, its input checked
+    against the schema its engines recorded.
 
     Raises:
         InvalidInput: the input does not fit the workflow's input type; bad queue name.
@@ -189,9 +189,9 @@ def start_workflow(
         )
         started = engine.start_workflow(definition, input, workflow_id=workflow_id)
         return WorkflowHandle(started.workflow_id, started.execution_id, started.kind)
-    from flovyn_nb.client.enqueue import enqueue
+    from flovyn_nb.client.enqueue import enqueue, queue_store
 
-    target = store_for(store)
+    target = queue_store(store_for, store, engine_here=engine is not None)
     queued = enqueue(target, workflow, input, workflow_id=workflow_id, queue=queue or "default")
     if engine is not None and same_store and queued.queue in engine.queues:
         engine.claim_soon()  # its own ring of the work bell does not count as a knock
@@ -588,5 +588,13 @@ from flovyn_nb.client.definitions import (
     workflow_source,
 )
 from flovyn_nb.client.queues import QueueInfo, queue, queue_info
+from flovyn_nb.client.schedules import (
+    ScheduleInfo,
+    delete_schedule,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    schedule,
+)
 
-bind_store_lookup(lambda store: store_for(store, flush=False))
+bind_store_lookup(lambda store: store_for(store, flush=False), running_engine)

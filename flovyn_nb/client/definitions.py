@@ -71,9 +71,19 @@ StoreLookup = Callable[[str | os.PathLike[str] | None], Store]
 _lookup: list[StoreLookup] = []
 
 
-def bind_store_lookup(lookup: StoreLookup) -> None:
-    """The client package hands its store cache over (importing it here would be a cycle)."""
+_engine: list[Callable[[], Any]] = []
+
+
+def bind_store_lookup(lookup: StoreLookup, engine: Callable[[], Any]) -> None:
+    """The client package hands its store cache and its running engine over (importing
+    it here would be a cycle)."""
     _lookup[:] = [lookup]
+    _engine[:] = [engine]
+
+
+def running_engine() -> Any:
+    """This process's running engine, or None (for the client's own modules)."""
+    return _engine[0]()
 
 
 def store_of(store: str | os.PathLike[str] | None) -> Store:

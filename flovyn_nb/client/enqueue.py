@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +20,17 @@ from flovyn_nb import serde
 from flovyn_nb.definitions import WorkflowDefinition, registry
 from flovyn_nb.engine.faults import storable
 from flovyn_nb.engine.queues import check_queue_name
-from flovyn_nb.errors import DuplicateWorkflowId, InvalidInput, UnknownWorkflowKind
+from flovyn_nb.errors import (
+    DuplicateWorkflowId,
+    EngineError,
+    InvalidInput,
+    StoreError,
+    UnknownWorkflowKind,
+)
 from flovyn_nb.model import EventType, WorkflowStarted
 from flovyn_nb.store import Change, EventRow, NewRun, Store
 
-__all__ = ["Enqueued", "enqueue"]
+__all__ = ["Enqueued", "checked_input", "enqueue", "queue_store"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ class Enqueued:
     existing: bool  # the workflow id was taken by a run of the same kind: that one
 
 
-def _checked_input(
+def checked_input(
     workflow: WorkflowDefinition[Any] | str, input: Any, store: Store
 ) -> tuple[str, Any, str | None]:
     """(kind, input as JSON data, source hash) of a start, the input checked."""
@@ -68,6 +75,25 @@ def _checked_input(
     return kind, data, rows[0].source_hash
 
 
+def queue_store(store_for: Callable[[Any], Store], store: Any, *, engine_here: bool) -> Store:
+    """The store to queue a run in. Without an engine here and without a store there,
+    the error says both ways out (start an engine, or name an existing store).
+
+    Raises:
+        EngineError: no engine here and no store at that path.
+    """
+    try:
+        return store_for(store)
+    except StoreError as exc:
+        if engine_here:
+            raise
+        raise EngineError(
+            "the flovyn engine is not running in this process and there is no store to "
+            f"queue the run in ({exc}): call flovyn_nb.start(store=...) or %load_ext "
+            "flovyn_nb to run workflows here, or pass store= naming an existing store"
+        ) from None
+
+
 def enqueue(
     store: Store,
     workflow: WorkflowDefinition[Any] | str,
@@ -88,7 +114,7 @@ def enqueue(
     check_queue_name(queue)
     if workflow_id is not None and (not isinstance(workflow_id, str) or not workflow_id):
         raise InvalidInput("workflow_id must be a non-empty string")
-    kind, data, source_hash = _checked_input(workflow, input, store)
+    kind, data, source_hash = checked_input(workflow, input, store)
     workflow_id = workflow_id or str(uuid.uuid4())
     execution_id = str(uuid.uuid4())
     now = time.time() if now is None else now

@@ -27,6 +27,7 @@ from flovyn_nb.engine.clock import Clock
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import is_code_failure
 from flovyn_nb.engine.run import Run
+from flovyn_nb.engine.schedules import Scheduler
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.threads import EngineThread
 from flovyn_nb.engine.waits import Wait
@@ -60,6 +61,7 @@ class EngineCore:
     _retry_at: float | None  # a claim is due then (a queue's rate limit)
     _work_watcher: DoorbellWatcher | None
     _slot_watcher: DoorbellWatcher | None
+    scheduler: Scheduler  # cron schedules (schedules.py), from _main on
     thread: EngineThread
     errors: list[str]  # internal errors, kept for inspection, never printed
     # the loop's services (from _main on)

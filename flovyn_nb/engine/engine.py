@@ -44,6 +44,7 @@ from flovyn_nb.engine.host import Started
 from flovyn_nb.engine.queues import queue_names
 from flovyn_nb.engine.recovery import Recovery
 from flovyn_nb.engine.runs import Activity, LiveRun
+from flovyn_nb.engine.schedules import Scheduler, declared
 from flovyn_nb.engine.tasks import TaskRunner
 from flovyn_nb.engine.threads import EngineThread, Status, offload
 from flovyn_nb.engine.writer import Writer
@@ -262,6 +263,7 @@ class Engine(Recovery):
         self._bell_watcher = self.store.doorbell.watcher()
         self._work_watcher = self.store.work_bell.watcher()
         self._slot_watcher = self.store.slot_bell.watcher()
+        self.scheduler = Scheduler(self)
         self.clock.attach(self._idle)
         self._stop_event = anyio.Event()
         now = self.clock.now()
@@ -286,6 +288,7 @@ class Engine(Recovery):
                 self._timeouts_loop,
                 self._watch_bell,
                 self._heartbeat_loop,
+                self.scheduler.run,
             ):
                 tg.start_soon(self._keep, service)
             await self._recover()
@@ -346,7 +349,7 @@ class Engine(Recovery):
         self._internal_error(f"waiting for the store to write the runs' record: {exc}")
 
     def _idle(self) -> bool:
-        return self.writer.idle and self.tasks.attempts_in_progress == 0
+        return self.writer.idle and self.tasks.attempts_in_progress == 0 and not self.scheduler.busy
 
     async def _record_definitions(self, definitions: Sequence[Any]) -> None:
         """Say in the store's catalog what this engine serves (a failure to describe a
@@ -362,8 +365,16 @@ class Engine(Recovery):
                     now=self.clock.now(),
                 )
             )
-        except (StoreError, StoreLocked) as exc:
-            self._internal_error(f"recording definitions: {exc}")
+            # @workflow(schedule=...): recorded (kept as fired) at every registration.
+            for definition in definitions:
+                schedule = declared(definition, self.clock.now())
+                if schedule is not None:
+                    await offload(self.store.put_schedule, schedule)
+        except Exception as exc:  # the catalog is for others to read: never fatal here
+            self._internal_error(f"recording definitions: {exc!r}")
+        scheduler = getattr(self, "scheduler", None)
+        if scheduler is not None:  # a registered kind may own a schedule
+            scheduler.poke()
 
     # -- calls from other threads ----------------------------------------------------------
 

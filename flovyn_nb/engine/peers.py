@@ -60,7 +60,10 @@ class Peers(Inbox):
             # New runs may wait for this engine; or a slot of a queue whose runs it was
             # refused for want of one is free.
             slot_freed = self._slot_watcher.rung_by_others()
-            if self._work_watcher.rung_by_others() or (slot_freed and self._backlog):
+            new_work = self._work_watcher.rung_by_others()
+            if new_work:
+                self.scheduler.poke()  # schedules may have changed, too
+            if new_work or (slot_freed and self._backlog):
                 self.want_claim()
             rung = self._observe_bell()
             # A new engine may have registered: look at most twice a second, but put the

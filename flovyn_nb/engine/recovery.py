@@ -44,12 +44,14 @@ class Recovery(PromiseTimeouts):
         self.start_soon(self._claim_loop)
 
     def claim_soon(self) -> None:
-        """From any thread: claim soon (a run was enqueued in this process)."""
+        """From any thread: claim soon and look at the schedules again (this process
+        enqueued a run or changed a schedule: its own rings do not wake it)."""
         if self.thread.running:
             self.thread.spawn(self._want_claim_on_loop)
 
     async def _want_claim_on_loop(self) -> None:
         self.want_claim()
+        self.scheduler.poke()
 
     async def _claim_loop(self) -> None:
         try:

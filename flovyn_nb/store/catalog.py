@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flovyn_nb.store.rows import EngineRow, NewRun
+from flovyn_nb.store.rows import EngineRow, EventRow, NewRun
 
 DefinitionType = Literal["workflow", "task"]
 
@@ -100,4 +100,4 @@ class FireSchedule:
     expected_last_slot: float | None
     last_slot: float | None
     next_fire: float | None
-    runs: list[NewRun]
+    runs: list[tuple[NewRun, EventRow]]  # each run with its WORKFLOW_STARTED event

@@ -44,7 +44,13 @@ from flovyn_nb.store.rows import (
 if TYPE_CHECKING:
     import pandas
 
-    from flovyn_nb.store.catalog import DefinitionRow, NewDefinition, QueueRow
+    from flovyn_nb.store.catalog import (
+        DefinitionRow,
+        FireSchedule,
+        NewDefinition,
+        QueueRow,
+        ScheduleRow,
+    )
 
 # -- intents: the small writes that ride along in a change ------------------------------
 
@@ -398,6 +404,38 @@ class Store(Protocol):
 
     def list_queues(self) -> list[QueueRow]:
         """Every queue with recorded limits, by name."""
+        ...
+
+    # -- the catalog: schedules
+
+    def put_schedule(self, schedule: ScheduleRow) -> ScheduleRow:
+        """Record a schedule (a new one as given; an existing one keeps its last slot, its
+        pause and, when its cron is unchanged, its next slot), ring the work bell and
+        return it as stored."""
+        ...
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule, by name."""
+        ...
+
+    def pause_schedule(self, name: str, paused: bool, *, next_fire: float | None) -> None:
+        """Pause or resume a schedule. A ``next_fire`` becomes its next slot and the slots
+        before it are forgotten (resuming skips the slots that passed while paused).
+
+        Raises:
+            InvalidInput: no such schedule.
+        """
+        ...
+
+    def delete_schedule(self, name: str) -> None:
+        """Raises: InvalidInput: no such schedule."""
+        ...
+
+    def fire_schedule(self, fire: FireSchedule) -> list[str] | None:
+        """Fire slots of a schedule in one transaction (see :class:`FireSchedule`): None
+        when its last slot is no longer ``expected_last_slot`` (another engine fired) or
+        it is paused or gone; else the workflow ids of the runs started (runs whose id
+        exists already are skipped). Rings the work bell when it started runs."""
         ...
 
     # -- holding the store (hints; a server database implements them trivially)

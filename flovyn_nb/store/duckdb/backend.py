@@ -53,7 +53,13 @@ from flovyn_nb.store.rows import (
 if TYPE_CHECKING:
     import pandas
 
-    from flovyn_nb.store.catalog import DefinitionRow, NewDefinition, QueueRow
+    from flovyn_nb.store.catalog import (
+        DefinitionRow,
+        FireSchedule,
+        NewDefinition,
+        QueueRow,
+        ScheduleRow,
+    )
 
 T = TypeVar("T")
 Con = duckdb.DuckDBPyConnection
@@ -387,6 +393,30 @@ class DuckDBStore:
 
     def list_queues(self) -> list[QueueRow]:
         return self.read(catalog_ops.list_queues)
+
+    def put_schedule(self, schedule: ScheduleRow) -> ScheduleRow:
+        row = self.transaction(lambda con: catalog_ops.put_schedule(con, schedule))
+        self._work_bell.ring()
+        return row
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        return self.read(catalog_ops.list_schedules)
+
+    def pause_schedule(self, name: str, paused: bool, *, next_fire: float | None) -> None:
+        if not self.transaction(lambda con: catalog_ops.set_paused(con, name, paused, next_fire)):
+            raise InvalidInput(catalog_ops.no_schedule(name))
+        self._work_bell.ring()
+
+    def delete_schedule(self, name: str) -> None:
+        if not self.transaction(lambda con: catalog_ops.delete_schedule(con, name)):
+            raise InvalidInput(catalog_ops.no_schedule(name))
+        self._work_bell.ring()
+
+    def fire_schedule(self, fire: FireSchedule) -> list[str] | None:
+        started = self.transaction(lambda con: catalog_ops.fire_schedule(con, fire))
+        if started:
+            self._work_bell.ring()
+        return started
 
     def sql(
         self, query: str, params: list[Any] | None = None, *, write: bool = False

@@ -11,7 +11,15 @@ from typing import Any
 
 import duckdb
 
-from flovyn_nb.store.catalog import DefinitionRow, NewDefinition, QueueRow, Server
+from flovyn_nb.store.catalog import (
+    DefinitionRow,
+    FireSchedule,
+    NewDefinition,
+    QueueRow,
+    ScheduleRow,
+    Server,
+)
+from flovyn_nb.store.duckdb import ops
 from flovyn_nb.store.duckdb.ops import epoch, to_ts
 from flovyn_nb.store.rows import EngineRow
 
@@ -150,3 +158,109 @@ def list_queues(con: Con) -> list[QueueRow]:
         "ORDER BY name"
     ).fetchall()
     return [QueueRow(*r) for r in rows]
+
+
+# -- schedules --------------------------------------------------------------------------
+
+_SCHEDULE_COLS = (
+    "name, kind, cron, input, queue, catch_up, paused, next_fire, last_slot, created_at"
+)
+
+
+def _schedule(r: Sequence[Any]) -> ScheduleRow:
+    return ScheduleRow(
+        name=r[0],
+        kind=r[1],
+        cron=r[2],
+        input_json=r[3] if r[3] is not None else "null",
+        queue=r[4],
+        catch_up=r[5],
+        paused=bool(r[6]),
+        next_fire=epoch(r[7]),
+        last_slot=epoch(r[8]),
+        created_at=epoch(r[9]) or 0.0,
+    )
+
+
+def no_schedule(name: str) -> str:
+    return f"no schedule named {name!r}; see `flovyn-nb schedules list`"
+
+
+def find_schedule(con: Con, name: str) -> ScheduleRow | None:
+    row = con.execute(f"SELECT {_SCHEDULE_COLS} FROM schedules WHERE name = ?", [name]).fetchone()
+    return None if row is None else _schedule(row)
+
+
+def put_schedule(con: Con, row: ScheduleRow) -> ScheduleRow:
+    old = find_schedule(con, row.name)
+    if old is None:
+        con.execute(
+            f"INSERT INTO schedules ({_SCHEDULE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                row.name,
+                row.kind,
+                row.cron,
+                row.input_json,
+                row.queue,
+                row.catch_up,
+                row.paused,
+                to_ts(row.next_fire),
+                to_ts(row.last_slot),
+                to_ts(row.created_at),
+            ],
+        )
+        return row
+    # Defined again (a cell run again, a worker restarted): the definition is replaced,
+    # what was fired and whether it is paused are kept; an unchanged cron keeps its next
+    # slot (a restart must not skip a slot that fell due while nothing ran).
+    next_fire = old.next_fire if old.cron == row.cron else row.next_fire
+    con.execute(
+        "UPDATE schedules SET kind = ?, cron = ?, input = ?, queue = ?, catch_up = ?, "
+        "next_fire = ? WHERE name = ?",
+        [row.kind, row.cron, row.input_json, row.queue, row.catch_up, to_ts(next_fire), row.name],
+    )
+    found = find_schedule(con, row.name)
+    assert found is not None  # updated in this transaction
+    return found
+
+
+def list_schedules(con: Con) -> list[ScheduleRow]:
+    rows = con.execute(f"SELECT {_SCHEDULE_COLS} FROM schedules ORDER BY name").fetchall()
+    return [_schedule(r) for r in rows]
+
+
+def set_paused(con: Con, name: str, paused: bool, next_fire: float | None) -> bool:
+    # A new next slot forgets the slots before it (those passed while paused).
+    found = con.execute(
+        "UPDATE schedules SET paused = ?, next_fire = coalesce(?, next_fire), "
+        "last_slot = CASE WHEN ? THEN NULL ELSE last_slot END WHERE name = ? RETURNING name",
+        [paused, to_ts(next_fire), next_fire is not None, name],
+    ).fetchall()
+    return bool(found)
+
+
+def delete_schedule(con: Con, name: str) -> bool:
+    return bool(
+        con.execute("DELETE FROM schedules WHERE name = ? RETURNING name", [name]).fetchall()
+    )
+
+
+def fire_schedule(con: Con, fire: FireSchedule) -> list[str] | None:
+    """None when the schedule moved on (another engine fired) or is paused or gone."""
+    moved = con.execute(
+        "UPDATE schedules SET last_slot = ?, next_fire = ? WHERE name = ? AND NOT paused "
+        "AND last_slot IS NOT DISTINCT FROM ? RETURNING name",
+        [to_ts(fire.last_slot), to_ts(fire.next_fire), fire.name, to_ts(fire.expected_last_slot)],
+    ).fetchall()
+    if not moved:
+        return None
+    started = []
+    for run, event in fire.runs:
+        taken = con.execute(
+            "SELECT 1 FROM workflow_executions WHERE workflow_id = ?", [run.workflow_id]
+        ).fetchone()
+        if taken is None:
+            ops.insert_runs(con, [run])
+            ops.insert_events(con, [event])
+            started.append(run.workflow_id)
+    return started

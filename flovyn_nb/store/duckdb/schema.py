@@ -15,7 +15,7 @@ import duckdb
 from flovyn_nb.errors import StoreError
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 5
+CURRENT_VERSION = 6
 
 _V1 = [
     """CREATE TABLE schema_version (
@@ -177,8 +177,25 @@ _V5 = [
         updated_at TIMESTAMP NOT NULL)""",
 ]
 
+# v6: cron schedules. ``last_slot`` is the latest slot fired: firing is a compare-and-set
+# on it, so of the engines racing for a slot one fires it (and the run ids, derived from
+# the schedule and the slot, make a second start of the same slot impossible anyway).
+_V6 = [
+    """CREATE TABLE schedules (
+        name VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        cron VARCHAR NOT NULL,
+        input JSON,
+        queue VARCHAR NOT NULL,
+        catch_up VARCHAR NOT NULL,
+        paused BOOLEAN NOT NULL DEFAULT FALSE,
+        next_fire TIMESTAMP,
+        last_slot TIMESTAMP,
+        created_at TIMESTAMP NOT NULL)""",
+]
+
 # version -> statements that bring a store from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
