@@ -146,8 +146,10 @@ def promise(item: PromiseInfo) -> JSON:
         "schema": item.schema,
         "createdAt": iso(item.created_at),
         "timeoutAt": iso(item.timeout_at),
-        # Promises carry no description in the store yet; the field is kept for the form.
-        "description": None,
+        # ctx.promise(description=...) is kept at the top of the promise's JSON schema.
+        "description": item.schema.get("description")
+        if isinstance(item.schema, dict) and isinstance(item.schema.get("description"), str)
+        else None,
     }
 
 

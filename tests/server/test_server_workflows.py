@@ -89,11 +89,6 @@ async def test_a_bad_start_records_nothing(
     assert page["total"] == 4
 
 
-HAS_RETRY = hasattr(client, "retry_run") and hasattr(client, "fork_run")
-needs_retry = pytest.mark.skipif(not HAS_RETRY, reason="this client has no retry_run/fork_run")
-
-
-@needs_retry
 async def test_retry_reopens_a_failed_run_once(api: Any, seeded: dict[str, str]) -> None:
     status, answer = await api("runs", "brk-1", "retry", method="POST")
     assert (status, answer) == (202, {"workflowId": "brk-1"})
@@ -103,7 +98,6 @@ async def test_retry_reopens_a_failed_run_once(api: Any, seeded: dict[str, str])
     assert status == 409 and "only a failed or cancelled run" in answer["error"]
 
 
-@needs_retry
 @pytest.mark.parametrize(("workflow_id", "status"), [("dbl-1", 409), ("apr-1", 409), ("no-1", 404)])
 async def test_retry_refuses_what_did_not_fail(
     api: Any, seeded: dict[str, str], workflow_id: str, status: int
@@ -112,7 +106,6 @@ async def test_retry_refuses_what_did_not_fail(
     assert answer_status == status and repr(workflow_id) in answer["error"]
 
 
-@needs_retry
 async def test_fork_starts_a_new_run_from_a_step(api: Any, seeded: dict[str, str]) -> None:
     status, answer = await api(
         "runs", "dbl-1", "fork", method="POST",
@@ -125,15 +118,6 @@ async def test_fork_starts_a_new_run_from_a_step(api: Any, seeded: dict[str, str
     assert status == 400 and "9" in answer["error"]
     status, answer = await api("runs", "no-1", "fork", method="POST", json={"fromStep": 1})
     assert status == 404 and "'no-1'" in answer["error"]
-
-
-@pytest.mark.skipif(HAS_RETRY, reason="the client has retry_run and fork_run")
-@pytest.mark.parametrize("action", ["retry", "fork"])
-async def test_retry_and_fork_say_what_is_missing(
-    api: Any, seeded: dict[str, str], action: str
-) -> None:
-    status, answer = await api("runs", "brk-1", action, method="POST", json={"fromStep": 1})
-    assert status == 501 and f"client.{action}_run" in answer["error"]
 
 
 @pytest.mark.parametrize(

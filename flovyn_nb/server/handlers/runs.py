@@ -47,14 +47,6 @@ def _active_run(store: str, workflow_id: str, action: str) -> RunInfo:
     return run
 
 
-def _door_function(name: str, issue: str) -> Any:
-    """A client function this installation may not have yet (501 says what is missing)."""
-    function = getattr(client, name, None)
-    if function is None:
-        raise ApiError(501, f"this flovyn_nb has no client.{name} yet ({issue}); upgrade flovyn_nb")
-    return function
-
-
 class RunsHandler(BaseHandler):
     """``GET runs?status=&kind=&q=&limit=&offset=&sort=``: one page of runs and the total."""
 
@@ -157,7 +149,7 @@ class CancelHandler(BaseHandler):
 
         def cancel() -> None:
             _active_run(location, workflow_id, "cancel")
-            client.cancel_workflow(workflow_id, store=location)
+            client.cancel_workflow(workflow_id, reason or "", store=location)
 
         await self.door.call(cancel)
         self.reply({"workflowId": workflow_id, "cancelRequested": True}, 202)
@@ -170,7 +162,6 @@ class RetryHandler(BaseHandler):
 
     @web.authenticated
     async def post(self, workflow_id: str) -> None:
-        retry_run = _door_function("retry_run", "retry of failed runs")
         if not self.door.exists():
             raise _no_store(self.door.location, workflow_id)
         location = self.door.location
@@ -183,8 +174,7 @@ class RetryHandler(BaseHandler):
                     f"run {workflow_id!r} is {run.status.value}; only a failed or cancelled "
                     "run can be retried (fork it to run it again from a step)",
                 )
-            handle = retry_run(workflow_id, store=location)
-            return str(getattr(handle, "workflow_id", workflow_id))
+            return client.retry_run(workflow_id, store=location).workflow_id
 
         self.reply({"workflowId": await self.door.call(retry)}, 202)
 
@@ -195,9 +185,8 @@ class ForkHandler(BaseHandler):
 
     @web.authenticated
     async def post(self, workflow_id: str) -> None:
-        fork_run = _door_function("fork_run", "fork of runs")
         body = self.body()
-        from_step = body.get("fromStep")
+        from_step: int | str | None = body.get("fromStep")
         valid_int = isinstance(from_step, int) and not isinstance(from_step, bool) and from_step > 0
         if not valid_int and not (isinstance(from_step, str) and from_step):
             raise InvalidInput(
@@ -214,7 +203,8 @@ class ForkHandler(BaseHandler):
         location = self.door.location
 
         def fork() -> str:
-            handle = fork_run(workflow_id, from_step, store=location, **options)
+            assert from_step is not None  # checked above
+            handle = client.fork_run(workflow_id, from_step, store=location, **options)
             return str(handle.workflow_id)
 
         self.reply({"workflowId": await self.door.call(fork)}, 201)
