@@ -1,5 +1,8 @@
-"""The doorbell on PostgreSQL: ``NOTIFY`` in every write transaction, ``LISTEN`` on one
+"""The doorbells on PostgreSQL: ``NOTIFY`` in every write transaction, ``LISTEN`` on one
 connection per store handle.
+
+A store has three bells (``Store.doorbell``, ``work_bell``, ``slot_bell``), each a channel;
+one listening thread hears them all and counts rings per channel.
 
 A notification is delivered at commit, to every listener on the database, carrying the
 token of the handle that wrote; the listening thread counts the ones whose token is not
@@ -13,49 +16,44 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from collections.abc import Callable
 
 import psycopg
 
 from flovyn_nb.errors import StoreError
 from flovyn_nb.store.postgres.connect import Target, connect
 
-CHANNEL = "flovyn_nb"
+CHANNEL = "flovyn_nb"  # every commit
+WORK_CHANNEL = "flovyn_nb_work"  # a commit left runs waiting for an engine
+SLOT_CHANNEL = "flovyn_nb_slot"  # a commit ended runs (a queue slot is free)
+CHANNELS = (CHANNEL, WORK_CHANNEL, SLOT_CHANNEL)
 _LISTEN_SLICE = 0.5  # seconds a wait for notifications lasts before the thread looks up
 _RECONNECT_PAUSE = 0.5
 
 
-class PgBell:
-    """The doorbell of one store handle (see the module docs)."""
+class Listener:
+    """The listening side of one store handle's bells (see the module docs)."""
 
-    def __init__(self, target: Target, token: str, ring: Any) -> None:
+    def __init__(self, target: Target, token: str) -> None:
         self._target = target
         self.token = token
-        self._ring = ring  # the store's standalone ring (a NOTIFY on a pooled connection)
         self._lock = threading.Lock()
-        self._others = 0  # rings by other handles heard so far
+        self._others = dict.fromkeys(CHANNELS, 0)  # rings by other handles heard so far
         self._ready = threading.Event()
         self._failure: StoreError | None = None
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
-    def ring(self) -> None:
-        self._ring()
-
-    def heard(self) -> int:
+    def heard(self, channel: str) -> int:
         with self._lock:
-            return self._others
+            return self._others[channel]
 
-    def watcher(self) -> PgBellWatcher:
-        """A watcher that counts rings from now on (the listener is up when it returns).
+    def listen(self) -> None:
+        """Start the listening thread (it is up when this returns).
 
         Raises:
             StoreError: the listening connection cannot be made.
         """
-        self._listen()
-        return PgBellWatcher(self)
-
-    def _listen(self) -> None:
         with self._lock:
             if self._closed.is_set():
                 raise StoreError(f"the store {self._target.location} is closed")
@@ -86,17 +84,19 @@ class PgBell:
                 self._closed.wait(_RECONNECT_PAUSE)
                 continue
             try:
-                con.execute(f"LISTEN {CHANNEL}")
+                for channel in CHANNELS:
+                    con.execute(f"LISTEN {channel}")
                 if not first:
-                    with self._lock:
-                        self._others += 1  # something may have committed while deaf
+                    with self._lock:  # something may have committed while deaf
+                        for channel in CHANNELS:
+                            self._others[channel] += 1
                 first = False
                 self._ready.set()
                 while not self._closed.is_set():
                     for note in con.notifies(timeout=_LISTEN_SLICE):
-                        if note.payload != self.token:
+                        if note.payload != self.token and note.channel in self._others:
                             with self._lock:
-                                self._others += 1
+                                self._others[note.channel] += 1
             except psycopg.Error:
                 self._closed.wait(_RECONNECT_PAUSE)
             finally:
@@ -107,8 +107,33 @@ class PgBell:
         self._closed.set()
 
 
+class PgBell:
+    """One bell (a channel) of a store handle: ``ring`` notifies on a pooled connection
+    (a commit notifies inside its own transaction instead)."""
+
+    def __init__(self, listener: Listener, channel: str, ring: Callable[[str], None]) -> None:
+        self._listener = listener
+        self.channel = channel
+        self._ring = ring
+
+    def ring(self) -> None:
+        self._ring(self.channel)
+
+    def heard(self) -> int:
+        return self._listener.heard(self.channel)
+
+    def watcher(self) -> PgBellWatcher:
+        """A watcher that counts rings from now on (the listener is up when it returns).
+
+        Raises:
+            StoreError: the listening connection cannot be made.
+        """
+        self._listener.listen()
+        return PgBellWatcher(self)
+
+
 class PgBellWatcher:
-    """Tells whether another handle committed since the last look."""
+    """Tells whether another handle rang the bell since the last look."""
 
     def __init__(self, bell: PgBell) -> None:
         self._bell = bell
