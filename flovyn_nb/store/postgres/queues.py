@@ -95,16 +95,22 @@ def pick(
 
 
 def take(
-    con: Con, execution_ids: Sequence[str], engine_id: str, alive: Sequence[str], now: float
+    con: Con,
+    execution_ids: Sequence[str],
+    engine_id: str,
+    alive: Sequence[str],
+    now: float,
+    limit: int | None = None,
 ) -> set[str]:
-    """Take these runs where their owner is none or not alive, skipping rows another
-    transaction holds; a first claim stamps ``claimed_at`` (the run holds a slot of its
-    queue from then on)."""
-    if not execution_ids:
+    """Take the oldest ``limit`` of these runs whose owner is none or not alive, skipping
+    rows another transaction holds (the next ones are taken instead); a first claim stamps
+    ``claimed_at`` (the run holds a slot of its queue from then on)."""
+    if not execution_ids or limit == 0:
         return set()
     rows = con.execute(
         "WITH chosen AS (SELECT id FROM workflow_executions WHERE id = ANY(%s) "
-        "AND (owner IS NULL OR owner <> ALL(%s)) FOR UPDATE SKIP LOCKED) "
+        "AND (owner IS NULL OR owner <> ALL(%s)) ORDER BY created_at, id "
+        f"{'' if limit is None else f'LIMIT {int(limit)} '}FOR UPDATE SKIP LOCKED) "
         "UPDATE workflow_executions AS w SET owner = %s, "
         "claimed_at = coalesce(w.claimed_at, %s) FROM chosen WHERE w.id = chosen.id "
         "RETURNING w.id",
@@ -144,12 +150,12 @@ def claim(con: Con, request: Claim, living: Callable[[EngineRow, float], bool]) 
         alive=alive,
         now=now,
     )
-    candidates = picked[: request.limit]
-    taken = take(con, [row.id for row in candidates], request.engine_id, alive, now)
-    rows = [replace(row, owner=request.engine_id) for row in candidates if row.id in taken]
+    ids = [row.id for row in picked]
+    taken = take(con, ids, request.engine_id, alive, now, request.limit)
+    rows = [replace(row, owner=request.engine_id) for row in picked if row.id in taken]
     histories = ops.load_histories(con, [row.id for row in rows])
-    # A run skipped because another transaction held its row is left waiting too.
-    more = held_back or len(candidates) < len(picked) or len(rows) < len(candidates)
+    # Left waiting: by a limit, or because another transaction held its row.
+    more = held_back or len(rows) < len(picked)
     retry_at = rate_retry_at(con, request.queues, now) if held_back else None
     return Claimed([(row, histories[row.id]) for row in rows], alive_rows, more, retry_at)
 
