@@ -25,7 +25,7 @@ import flovyn_nb as fn
 from flovyn_nb.errors import InvalidInput, PromiseAlreadyResolved, StoreError
 from flovyn_nb.model import PromiseStatus, RunStatus
 from flovyn_nb.store import Change, NewPromise, SettlePromise, open_store
-from flovyn_nb.testing import wait_until
+from flovyn_nb.testing import temporary_engine, wait_until
 
 HERE = Path(__file__).resolve().parent
 PROC = HERE / "pg_procs" / "pg_proc.py"
@@ -235,6 +235,30 @@ def test_racing_settlers_on_many_connections_leave_one_winner(pg_url: str) -> No
     finally:
         for store in stores:
             store.close()
+
+
+@fn.workflow(name="pg-wake")
+async def _wake_me(ctx: fn.WorkflowContext) -> str:
+    return str(await ctx.promise("go"))
+
+
+def test_a_resolve_by_another_process_wakes_the_engine_without_waiting_for_its_look(
+    pg_url: str,
+) -> None:
+    """The engine looks at its doorbell once an hour here: only the LISTEN thread waking
+    it at the notification can bring the resolve (by another handle: another token, as
+    another process) to the run within the deadline."""
+    with temporary_engine(store=pg_url, poll_interval=3600.0):
+        handle = fn.start_workflow(_wake_me, workflow_id="pg-wake-1")
+        wait_until(lambda: fn.pending_promises("pg-wake-1"), timeout=30,
+                   message="the promise was never created")  # fmt: skip
+        other = open_store(pg_url)
+        try:
+            other.settle_promise(SettlePromise("pg-wake-1", "go", PromiseStatus.RESOLVED,
+                                               "now", None, "other", time.time))  # fmt: skip
+        finally:
+            other.close()
+        assert handle.result(timeout=30) == "now"
 
 
 def test_sql_reads_postgresql_and_refuses_writes(pg_url: str) -> None:

@@ -10,13 +10,17 @@ its own. ``rung_by_others`` then compares counters (no query): the engine and th
 feed look at it as often as they like, and a write wakes them as soon as PostgreSQL
 delivers it. The listener starts with the first watcher and reconnects on its own; a
 reconnection counts as a ring (a commit may have gone unheard meanwhile).
+
+A watcher's owner that would rather not poll registers a callback (``on_ring``): the
+listening thread calls it after counting a ring by others, so the engine wakes as soon
+as PostgreSQL delivers the notification instead of at its next look.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import psycopg
 
@@ -39,6 +43,7 @@ class Listener:
         self.token = token
         self._lock = threading.Lock()
         self._others = dict.fromkeys(CHANNELS, 0)  # rings by other handles heard so far
+        self._callbacks: list[Callable[[], None]] = []  # called on the listening thread
         self._ready = threading.Event()
         self._failure: StoreError | None = None
         self._thread: threading.Thread | None = None
@@ -47,6 +52,26 @@ class Listener:
     def heard(self, channel: str) -> int:
         with self._lock:
             return self._others[channel]
+
+    def on_ring(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (on the listening thread; it must not block) after every
+        ring by others; returns the function that stops it."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def stop() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return stop
+
+    def _rang(self, channels: Iterable[str]) -> None:
+        with self._lock:
+            for channel in channels:
+                self._others[channel] += 1
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
 
     def listen(self) -> None:
         """Start the listening thread (it is up when this returns).
@@ -87,16 +112,13 @@ class Listener:
                 for channel in CHANNELS:
                     con.execute(f"LISTEN {channel}")
                 if not first:
-                    with self._lock:  # something may have committed while deaf
-                        for channel in CHANNELS:
-                            self._others[channel] += 1
+                    self._rang(CHANNELS)  # something may have committed while deaf
                 first = False
                 self._ready.set()
                 while not self._closed.is_set():
                     for note in con.notifies(timeout=_LISTEN_SLICE):
                         if note.payload != self.token and note.channel in self._others:
-                            with self._lock:
-                                self._others[note.channel] += 1
+                            self._rang([note.channel])
             except psycopg.Error:
                 self._closed.wait(_RECONNECT_PAUSE)
             finally:
@@ -112,7 +134,7 @@ class PgBell:
     (a commit notifies inside its own transaction instead)."""
 
     def __init__(self, listener: Listener, channel: str, ring: Callable[[str], None]) -> None:
-        self._listener = listener
+        self.listener = listener
         self.channel = channel
         self._ring = ring
 
@@ -120,7 +142,7 @@ class PgBell:
         self._ring(self.channel)
 
     def heard(self) -> int:
-        return self._listener.heard(self.channel)
+        return self.listener.heard(self.channel)
 
     def watcher(self) -> PgBellWatcher:
         """A watcher that counts rings from now on (the listener is up when it returns).
@@ -128,7 +150,7 @@ class PgBell:
         Raises:
             StoreError: the listening connection cannot be made.
         """
-        self._listener.listen()
+        self.listener.listen()
         return PgBellWatcher(self)
 
 
@@ -138,6 +160,11 @@ class PgBellWatcher:
     def __init__(self, bell: PgBell) -> None:
         self._bell = bell
         self._seen = bell.heard()
+
+    def on_ring(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on the listening thread after any ring by others (of any
+        of the handle's bells); returns the function that stops it."""
+        return self._bell.listener.on_ring(callback)
 
     def rung_by_others(self) -> bool:
         heard = self._bell.heard()
