@@ -2,10 +2,12 @@
 processes on any number of hosts.
 
 :class:`PostgresStore` implements :class:`flovyn_nb.store.Store` over a psycopg
-connection pool. Every commit is one transaction that ends with a ``NOTIFY`` (``bell.py``);
-runs are claimed ``FOR UPDATE SKIP LOCKED`` and promises settled under a row lock
-(``ops.py``); ``schema.py`` holds the tables and migrations, ``queries.py`` the user's
-reads, ``readonly.py`` ``fn.sql``. psycopg's errors leave as one-line
+connection pool. Every commit is one transaction that ends with a ``NOTIFY`` on the
+doorbell's channel, after those of the work and slot bells it rings (``bell.py``); runs
+are claimed within their queues' limits ``FOR UPDATE SKIP LOCKED`` (``queues.py``),
+promises settled under a row lock (``ops.py``); ``catalog.py`` holds definitions and
+schedules, ``retry.py`` retries and the step cache, ``schema.py`` the tables and
+migrations, ``queries.py`` the user's reads, ``readonly.py`` ``fn.sql``. psycopg's errors leave as one-line
 :class:`~flovyn_nb.errors.StoreError`\\ s that name the server, never the password.
 
 Holding the store means nothing on a server: :meth:`warm` opens a pooled connection ahead
