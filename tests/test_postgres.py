@@ -13,18 +13,19 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 from jsonlines_proc import JsonLinesProc
-from store_contract.contract_helpers import start
+from store_contract.contract_helpers import event, new_run, start
 
 import flovyn_nb as fn
 from flovyn_nb.errors import InvalidInput, PromiseAlreadyResolved, StoreError
 from flovyn_nb.model import PromiseStatus, RunStatus
 from flovyn_nb.store import Change, NewPromise, SettlePromise, open_store
-from flovyn_nb.testing import wait_until
+from flovyn_nb.testing import temporary_engine, wait_until
 
 HERE = Path(__file__).resolve().parent
 PROC = HERE / "pg_procs" / "pg_proc.py"
@@ -149,6 +150,58 @@ def test_concurrent_claimers_never_take_the_same_run(pg_url: str) -> None:
             store.close()
 
 
+def test_claimers_of_different_kinds_keep_a_queues_concurrency_across_connections(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two engines serving different kinds of one queue (concurrency 2) claim at once. Each
+    sees its own 2 oldest runs as allowed; without the claimers taking turns on the queue
+    they would take 4. The take waits until the other claimer has picked too, or waits
+    for the queue's lock: the race happens every time, not by chance."""
+    from flovyn_nb.store.catalog import QueueRow
+    from flovyn_nb.store.postgres import queues
+
+    stores = [open_store(pg_url) for _ in range(2)]
+    watcher = psycopg.connect(pg_url, autocommit=True)
+    picked: list[str] = []
+    real_take = queues.take
+
+    def blocked_on_a_queue() -> bool:
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone()
+        return row is not None and row[0] > 0
+
+    def take(con: psycopg.Connection[tuple[object, ...]], *args: object, **kw: object) -> object:
+        picked.append("picked")
+        wait_until(lambda: len(picked) == 2 or blocked_on_a_queue(), timeout=30,
+                   message="the other claimer neither picked nor waited for the queue")  # fmt: skip
+        return real_take(con, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queues, "take", take)
+    try:
+        stores[0].set_queue(QueueRow("q", concurrency=2), now=time.time())
+        for n in range(6):
+            run = replace(new_run(f"q-{n}", kind="ab"[n % 2]), queue="q")  # waiting in q
+            stores[0].commit([Change(new_run=run, events=[event(run.execution_id, 1)])])
+        taken: dict[str, list[str]] = {}
+
+        def claim(index: int) -> None:
+            got = stores[index].claim(f"e{index}", ["ab"[index]], lambda e: True, queues=["q"])
+            taken[f"e{index}"] = [row.workflow_id for row, _ in got.runs]
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        claimed = [run for runs in taken.values() for run in runs]
+        assert len(taken) == 2 and len(claimed) == len(set(claimed)) == 2, taken
+    finally:
+        watcher.close()
+        for store in stores:
+            store.close()
+
+
 def test_racing_settlers_on_many_connections_leave_one_winner(pg_url: str) -> None:
     stores = [open_store(pg_url) for _ in range(6)]
     try:
@@ -182,6 +235,30 @@ def test_racing_settlers_on_many_connections_leave_one_winner(pg_url: str) -> No
     finally:
         for store in stores:
             store.close()
+
+
+@fn.workflow(name="pg-wake")
+async def _wake_me(ctx: fn.WorkflowContext) -> str:
+    return str(await ctx.promise("go"))
+
+
+def test_a_resolve_by_another_process_wakes_the_engine_without_waiting_for_its_look(
+    pg_url: str,
+) -> None:
+    """The engine looks at its doorbell once an hour here: only the LISTEN thread waking
+    it at the notification can bring the resolve (by another handle: another token, as
+    another process) to the run within the deadline."""
+    with temporary_engine(store=pg_url, poll_interval=3600.0):
+        handle = fn.start_workflow(_wake_me, workflow_id="pg-wake-1")
+        wait_until(lambda: fn.pending_promises("pg-wake-1"), timeout=30,
+                   message="the promise was never created")  # fmt: skip
+        other = open_store(pg_url)
+        try:
+            other.settle_promise(SettlePromise("pg-wake-1", "go", PromiseStatus.RESOLVED,
+                                               "now", None, "other", time.time))  # fmt: skip
+        finally:
+            other.close()
+        assert handle.result(timeout=30) == "now"
 
 
 def test_sql_reads_postgresql_and_refuses_writes(pg_url: str) -> None:

@@ -16,6 +16,12 @@ from flovyn_nb.errors import InvalidInput, UnknownWorkflowKind
 from flovyn_nb.testing import temporary_engine, wait_until
 
 
+@pytest.fixture
+def store_path(store_target: Path | str) -> Path | str:
+    """Every test of this module runs on both backends (see tests/conftest.py)."""
+    return store_target
+
+
 @fn.workflow(name="qt-double")
 async def double(ctx: fn.WorkflowContext, n: int) -> int:
     return n * 2

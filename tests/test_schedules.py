@@ -13,6 +13,13 @@ from flovyn_nb import client
 from flovyn_nb.errors import InvalidInput
 from flovyn_nb.testing import FakeClock, temporary_engine, wait_until
 
+
+@pytest.fixture
+def store_path(store_target: Path | str) -> Path | str:
+    """Every test of this module runs on both backends (see tests/conftest.py)."""
+    return store_target
+
+
 START = datetime(2030, 1, 1, tzinfo=UTC)
 
 

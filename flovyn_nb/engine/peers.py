@@ -4,7 +4,11 @@ engines that died elsewhere)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import anyio
 
@@ -15,6 +19,42 @@ from flovyn_nb.engine.threads import offload
 from flovyn_nb.engine.writer import Write
 from flovyn_nb.errors import StoreLocked
 from flovyn_nb.store import EngineRow, Heartbeat
+
+
+@runtime_checkable
+class _Announcing(Protocol):
+    """A doorbell watcher that hears rings on a thread of its own (PostgreSQL's LISTEN)
+    and can say so at once."""
+
+    def on_ring(self, callback: Callable[[], None]) -> Callable[[], None]: ...
+
+
+class _Wake:
+    """The bell watcher's pause between looks: ``poll_interval``, cut short by a ring a
+    watcher announces (then a commit elsewhere is seen at once, not at the next look)."""
+
+    def __init__(self, watchers: list[object]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._event = anyio.Event()
+        self._stops = [w.on_ring(self._ring) for w in watchers if isinstance(w, _Announcing)]
+
+    def _ring(self) -> None:  # on the watcher's thread
+        with contextlib.suppress(RuntimeError):  # the loop closed: nothing waits any more
+            self._loop.call_soon_threadsafe(self._set)
+
+    def _set(self) -> None:
+        self._event.set()
+
+    async def pause(self, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
+            await self._event.wait()
+        # A ring counted before this point is seen by the look that follows: the watchers
+        # count before they announce.
+        self._event = anyio.Event()
+
+    def close(self) -> None:
+        for stop in self._stops:
+            stop()
 
 
 class Peers(Inbox):
@@ -51,10 +91,18 @@ class Peers(Inbox):
         return True
 
     async def _watch_bell(self) -> None:
+        assert self._work_watcher is not None and self._slot_watcher is not None
+        wake = _Wake([self._bell_watcher, self._work_watcher, self._slot_watcher])
+        try:
+            await self._look_at_bells(wake)
+        finally:
+            wake.close()
+
+    async def _look_at_bells(self, wake: _Wake) -> None:
         last_refresh = 0.0
         refresh_due = False
         while True:
-            await anyio.sleep(self.poll_interval)
+            await wake.pause(self.poll_interval)
             self._check_peers()
             assert self._work_watcher is not None and self._slot_watcher is not None
             # New runs may wait for this engine; or a slot of a queue whose runs it was

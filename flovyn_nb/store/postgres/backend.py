@@ -2,10 +2,12 @@
 processes on any number of hosts.
 
 :class:`PostgresStore` implements :class:`flovyn_nb.store.Store` over a psycopg
-connection pool. Every commit is one transaction that ends with a ``NOTIFY`` (``bell.py``);
-runs are claimed ``FOR UPDATE SKIP LOCKED`` and promises settled under a row lock
-(``ops.py``); ``schema.py`` holds the tables and migrations, ``queries.py`` the user's
-reads, ``readonly.py`` ``fn.sql``. psycopg's errors leave as one-line
+connection pool. Every commit is one transaction that ends with a ``NOTIFY`` on the
+doorbell's channel, after those of the work and slot bells it rings (``bell.py``); runs
+are claimed within their queues' limits ``FOR UPDATE SKIP LOCKED`` (``queues.py``),
+promises settled under a row lock (``ops.py``); ``catalog.py`` holds definitions and
+schedules, ``retry.py`` retries and the step cache, ``schema.py`` the tables and
+migrations, ``queries.py`` the user's reads, ``readonly.py`` ``fn.sql``. psycopg's errors leave as one-line
 :class:`~flovyn_nb.errors.StoreError`\\ s that name the server, never the password.
 
 Holding the store means nothing on a server: :meth:`warm` opens a pooled connection ahead
@@ -33,8 +35,8 @@ import psycopg
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import inbox_rules
-from flovyn_nb.store.postgres import connect, incoming, ops, queries, schema
-from flovyn_nb.store.postgres.bell import CHANNEL, PgBell
+from flovyn_nb.store.postgres import catalog, connect, ops, queries, queues, retry, schema
+from flovyn_nb.store.postgres.bell import CHANNEL, SLOT_CHANNEL, WORK_CHANNEL, Listener, PgBell
 from flovyn_nb.store.protocol import (
     CachedStep,
     CacheStep,
@@ -52,7 +54,6 @@ from flovyn_nb.store.protocol import (
     SettlePromise,
     TimeOutPromises,
 )
-from flovyn_nb.store.reopen_rules import check_reopen
 from flovyn_nb.store.rows import (
     Claimed,
     EngineRow,
@@ -66,6 +67,14 @@ from flovyn_nb.store.runquery import RunPage, RunQuery
 
 if TYPE_CHECKING:
     import pandas
+
+    from flovyn_nb.store.catalog import (
+        DefinitionRow,
+        FireSchedule,
+        NewDefinition,
+        QueueRow,
+        ScheduleRow,
+    )
 
 T = TypeVar("T")
 Con = ops.Con
@@ -137,11 +146,14 @@ class PostgresStore:
         self._closed = False
         self._lock = threading.Lock()
         self._pool = connect.make_pool(self._target, max_size=pool_size, timeout=timeout)
-        self._bell = PgBell(self._target, self._token, self._ring)
+        self._listener = Listener(self._target, self._token)
+        self._bell = PgBell(self._listener, CHANNEL, self._ring)
+        self._work_bell = PgBell(self._listener, WORK_CHANNEL, self._ring)
+        self._slot_bell = PgBell(self._listener, SLOT_CHANNEL, self._ring)
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[Con], T], *, write: bool) -> T:
+    def _run(self, fn: Callable[[Con], T], *, write: bool, bells: Sequence[str] = ()) -> T:
         if self._closed:
             raise StoreError(f"the store {self.location} is closed", path=self.location)
         from psycopg_pool import PoolClosed, PoolTimeout
@@ -153,7 +165,10 @@ class PostgresStore:
                         return fn(con)
                     with con.transaction():
                         result = fn(con)
-                        con.execute("SELECT pg_notify(%s, %s)", [CHANNEL, self._token])
+                        # Delivered at commit, in this order: the doorbell last, so that
+                        # whoever heard it heard the commit's other bells too.
+                        for channel in (*bells, CHANNEL):
+                            con.execute("SELECT pg_notify(%s, %s)", [channel, self._token])
                     return result
             except (
                 _StartOver,
@@ -183,16 +198,17 @@ class PostgresStore:
                 raise connect.store_error(self._target, exc) from None
         raise AssertionError("unreachable")
 
-    def transaction(self, fn: Callable[[Con], T]) -> T:
-        """Run ``fn(con)`` in one committed transaction that rings the doorbell."""
-        return self._run(fn, write=True)
+    def transaction(self, fn: Callable[[Con], T], *, bells: Sequence[str] = ()) -> T:
+        """Run ``fn(con)`` in one committed transaction that rings the doorbell (and the
+        ``bells`` channels)."""
+        return self._run(fn, write=True, bells=bells)
 
     def read(self, fn: Callable[[Con], T]) -> T:
         """Run ``fn(con)`` on a pooled autocommit connection."""
         return self._run(fn, write=False)
 
-    def _ring(self) -> None:
-        self.read(lambda con: con.execute("SELECT pg_notify(%s, %s)", [CHANNEL, self._token]))
+    def _ring(self, channel: str) -> None:
+        self.read(lambda con: con.execute("SELECT pg_notify(%s, %s)", [channel, self._token]))
 
     # -- the protocol: identity and holding ---------------------------------------------
 
@@ -203,6 +219,14 @@ class PostgresStore:
     @property
     def doorbell(self) -> PgBell:
         return self._bell
+
+    @property
+    def work_bell(self) -> PgBell:
+        return self._work_bell
+
+    @property
+    def slot_bell(self) -> PgBell:
+        return self._slot_bell
 
     def warm(self) -> None:
         """Make sure a pooled connection is open (the pool keeps one)."""
@@ -226,13 +250,14 @@ class PostgresStore:
             if self._closed:
                 return
             self._closed = True
-        self._bell.close()
+        self._listener.close()
         self._pool.close(timeout=5.0)
 
     # -- the protocol: writes ------------------------------------------------------------
 
     def commit(self, changes: Sequence[Change]) -> list[Any]:
-        return self.transaction(lambda con: _apply(con, changes, self.lease))
+        bells = [WORK_CHANNEL] * _new_work(changes) + [SLOT_CHANNEL] * _ends(changes)
+        return self.transaction(lambda con: _apply(con, changes, self.lease), bells=bells)
 
     def _one(self, intent: Intent) -> Any:
         return self.commit([Change(intents=[intent])])[0]
@@ -249,7 +274,7 @@ class PostgresStore:
             ops.release_runs(con, engine_id)
             ops.stop_engines(con, [engine_id])
 
-        self.transaction(stop)
+        self.transaction(stop, bells=[WORK_CHANNEL])
 
     def claim(
         self,
@@ -258,12 +283,14 @@ class PostgresStore:
         alive: Callable[[EngineRow], bool],
         *,
         limit: int | None = None,
+        queues: Sequence[str] = ("default",),
+        now: float | None = None,
     ) -> Claimed:
-        result: Claimed = self._one(Claim(engine_id, kinds, alive, limit))
+        result: Claimed = self._one(Claim(engine_id, kinds, alive, limit, queues, now))
         return result
 
     def release_runs(self, engine_id: str) -> None:
-        self.transaction(lambda con: ops.release_runs(con, engine_id))
+        self.transaction(lambda con: ops.release_runs(con, engine_id), bells=[WORK_CHANNEL])
 
     def time_out_promises(self, promise_ids: Sequence[str]) -> list[PromiseRow]:
         ids = list(promise_ids)
@@ -284,15 +311,14 @@ class PostgresStore:
 
     def query_runs(self, query: RunQuery) -> RunPage:
         checked = query.checked()
-        return RunPage(*self.read(lambda con: incoming.query_runs(con, checked)))
+        return self.read(lambda con: queries.query_runs(con, checked))
 
     def find_cached_step(
         self, task_kind: str, source_hash: str, input_hash: str
     ) -> CachedStep | None:
-        row = self.read(
-            lambda con: incoming.find_cached_step(con, task_kind, source_hash, input_hash)
+        return self.read(
+            lambda con: retry.find_cached_step(con, task_kind, source_hash, input_hash)
         )
-        return None if row is None else CachedStep(*row)
 
     # -- the protocol: reads -------------------------------------------------------------
 
@@ -312,7 +338,7 @@ class PostgresStore:
         ids = list(execution_ids)
 
         def scan(con: Con) -> Inbox:
-            cancels = incoming.cancel_requested(con, ids)
+            cancels = ops.cancel_requested(con, ids)
             return Inbox(
                 ops.undelivered_promises(con, ids),
                 [SignalRow(*row) for row in ops.undelivered_signals(con, ids)],
@@ -348,6 +374,68 @@ class PostgresStore:
 
     def logs(self, execution_id: str, *, since_ts: float | None = None) -> list[LogEntry]:
         return self.read(lambda con: queries.logs(con, execution_id, since_ts=since_ts))
+
+    # -- the protocol: the catalog ---------------------------------------------------------
+
+    def record_definitions(
+        self,
+        definitions: Sequence[NewDefinition],
+        *,
+        engine_id: str | None,
+        queues: Sequence[str],
+        now: float,
+    ) -> None:
+        chosen, served = list(definitions), list(queues)
+        if chosen:
+            self.transaction(
+                lambda con: catalog.record_definitions(con, chosen, engine_id, served, now)
+            )
+
+    def list_definitions(
+        self, *, type: str | None = None, kind: str | None = None, all_versions: bool = False
+    ) -> list[DefinitionRow]:
+        return self.read(
+            lambda con: catalog.list_definitions(
+                con, type=type, kind=kind, all_versions=all_versions
+            )
+        )
+
+    def set_queue(self, queue: QueueRow, *, now: float) -> None:
+        self.transaction(lambda con: queues.set_queue(con, queue, now), bells=[WORK_CHANNEL])
+
+    def list_queues(self) -> list[QueueRow]:
+        return self.read(queues.list_queues)
+
+    def put_schedule(self, schedule: ScheduleRow) -> ScheduleRow:
+        return self.transaction(
+            lambda con: catalog.put_schedule(con, schedule), bells=[WORK_CHANNEL]
+        )
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        return self.read(catalog.list_schedules)
+
+    def pause_schedule(self, name: str, paused: bool, *, next_fire: float | None) -> None:
+        def pause(con: Con) -> None:
+            if not catalog.set_paused(con, name, paused, next_fire):
+                raise InvalidInput(catalog.no_schedule(name))  # rolls back: nothing rang
+
+        self.transaction(pause, bells=[WORK_CHANNEL])
+
+    def delete_schedule(self, name: str) -> None:
+        def delete(con: Con) -> None:
+            if not catalog.delete_schedule(con, name):
+                raise InvalidInput(catalog.no_schedule(name))
+
+        self.transaction(delete, bells=[WORK_CHANNEL])
+
+    def fire_schedule(self, fire: FireSchedule) -> list[str] | None:
+        def fire_slots(con: Con) -> list[str] | None:
+            started = catalog.fire_schedule(con, fire)
+            if started:
+                con.execute("SELECT pg_notify(%s, %s)", [WORK_CHANNEL, self._token])
+            return started
+
+        return self.transaction(fire_slots)
 
     def sql(
         self, query: str, params: list[Any] | None = None, *, write: bool = False
@@ -432,32 +520,41 @@ def _do(con: Con, intent: Intent, lease: float) -> Any:
         case SendSignal():
             return _signal(con, intent)
         case CacheStep():
-            incoming.remember_step(con, intent)
+            retry.remember_step(con, intent)
         case ReopenRun():
-            return incoming.reopen_run(con, intent, check_reopen)
+            return retry.reopen_run(con, intent)
         case RequestCancel(workflow_id, reason):
             run = ops.find_run(con, workflow_id, lock="FOR NO KEY UPDATE")
             run = inbox_rules.active_run(run, workflow_id, "cancel")
-            incoming.request_cancel(con, run.id, reason)
+            ops.request_cancel(con, run.id, reason)
             return run
     return None
 
 
 def _claim(con: Con, claim: Claim, lease: float) -> Claimed:
-    engines = ops.live_engine_rows(con)
-
     def living(row: EngineRow, age: float) -> bool:
-        if row.id == claim.engine_id:
-            return True
         # On another host no PID can be checked: the lease, on the server's clock, decides.
         return claim.alive(row) and (row.host == HOST or age <= lease)
 
-    alive = [row for row, age in engines if living(row, age)]
-    alive_ids = [row.id for row in alive]
-    ops.stop_engines(con, [row.id for row, _ in engines if row.id not in alive_ids])
-    rows = ops.claim_runs(con, claim.engine_id, claim.kinds, alive_ids, claim.limit)
-    histories = ops.load_histories(con, [row.id for row in rows])
-    return Claimed([(row, histories[row.id]) for row in rows], alive)
+    return queues.claim(con, claim, living)
+
+
+def _new_work(changes: Sequence[Change]) -> bool:
+    """Whether the commit left runs waiting for an engine (see ``Store.work_bell``)."""
+    return any(
+        (c.new_run is not None and c.new_run.owner is None)
+        or any(isinstance(i, ReleaseRun) for i in c.intents)
+        for c in changes
+    )
+
+
+def _ends(changes: Sequence[Change]) -> bool:
+    """Whether the commit ended runs (see ``Store.slot_bell``)."""
+    return any(
+        (c.run_update is not None and c.run_update.status.is_terminal)
+        or any(u.status.is_terminal for u in c.statuses)
+        for c in changes
+    )
 
 
 def _settle(con: Con, request: SettlePromise) -> PromiseRow:

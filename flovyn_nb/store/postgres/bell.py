@@ -1,5 +1,8 @@
-"""The doorbell on PostgreSQL: ``NOTIFY`` in every write transaction, ``LISTEN`` on one
+"""The doorbells on PostgreSQL: ``NOTIFY`` in every write transaction, ``LISTEN`` on one
 connection per store handle.
+
+A store has three bells (``Store.doorbell``, ``work_bell``, ``slot_bell``), each a channel;
+one listening thread hears them all and counts rings per channel.
 
 A notification is delivered at commit, to every listener on the database, carrying the
 token of the handle that wrote; the listening thread counts the ones whose token is not
@@ -7,55 +10,75 @@ its own. ``rung_by_others`` then compares counters (no query): the engine and th
 feed look at it as often as they like, and a write wakes them as soon as PostgreSQL
 delivers it. The listener starts with the first watcher and reconnects on its own; a
 reconnection counts as a ring (a commit may have gone unheard meanwhile).
+
+A watcher's owner that would rather not poll registers a callback (``on_ring``): the
+listening thread calls it after counting a ring by others, so the engine wakes as soon
+as PostgreSQL delivers the notification instead of at its next look.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import psycopg
 
 from flovyn_nb.errors import StoreError
 from flovyn_nb.store.postgres.connect import Target, connect
 
-CHANNEL = "flovyn_nb"
+CHANNEL = "flovyn_nb"  # every commit
+WORK_CHANNEL = "flovyn_nb_work"  # a commit left runs waiting for an engine
+SLOT_CHANNEL = "flovyn_nb_slot"  # a commit ended runs (a queue slot is free)
+CHANNELS = (CHANNEL, WORK_CHANNEL, SLOT_CHANNEL)
 _LISTEN_SLICE = 0.5  # seconds a wait for notifications lasts before the thread looks up
 _RECONNECT_PAUSE = 0.5
 
 
-class PgBell:
-    """The doorbell of one store handle (see the module docs)."""
+class Listener:
+    """The listening side of one store handle's bells (see the module docs)."""
 
-    def __init__(self, target: Target, token: str, ring: Any) -> None:
+    def __init__(self, target: Target, token: str) -> None:
         self._target = target
         self.token = token
-        self._ring = ring  # the store's standalone ring (a NOTIFY on a pooled connection)
         self._lock = threading.Lock()
-        self._others = 0  # rings by other handles heard so far
+        self._others = dict.fromkeys(CHANNELS, 0)  # rings by other handles heard so far
+        self._callbacks: list[Callable[[], None]] = []  # called on the listening thread
         self._ready = threading.Event()
         self._failure: StoreError | None = None
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
-    def ring(self) -> None:
-        self._ring()
-
-    def heard(self) -> int:
+    def heard(self, channel: str) -> int:
         with self._lock:
-            return self._others
+            return self._others[channel]
 
-    def watcher(self) -> PgBellWatcher:
-        """A watcher that counts rings from now on (the listener is up when it returns).
+    def on_ring(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (on the listening thread; it must not block) after every
+        ring by others; returns the function that stops it."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def stop() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return stop
+
+    def _rang(self, channels: Iterable[str]) -> None:
+        with self._lock:
+            for channel in channels:
+                self._others[channel] += 1
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
+
+    def listen(self) -> None:
+        """Start the listening thread (it is up when this returns).
 
         Raises:
             StoreError: the listening connection cannot be made.
         """
-        self._listen()
-        return PgBellWatcher(self)
-
-    def _listen(self) -> None:
         with self._lock:
             if self._closed.is_set():
                 raise StoreError(f"the store {self._target.location} is closed")
@@ -86,17 +109,16 @@ class PgBell:
                 self._closed.wait(_RECONNECT_PAUSE)
                 continue
             try:
-                con.execute(f"LISTEN {CHANNEL}")
+                for channel in CHANNELS:
+                    con.execute(f"LISTEN {channel}")
                 if not first:
-                    with self._lock:
-                        self._others += 1  # something may have committed while deaf
+                    self._rang(CHANNELS)  # something may have committed while deaf
                 first = False
                 self._ready.set()
                 while not self._closed.is_set():
                     for note in con.notifies(timeout=_LISTEN_SLICE):
-                        if note.payload != self.token:
-                            with self._lock:
-                                self._others += 1
+                        if note.payload != self.token and note.channel in self._others:
+                            self._rang([note.channel])
             except psycopg.Error:
                 self._closed.wait(_RECONNECT_PAUSE)
             finally:
@@ -107,12 +129,42 @@ class PgBell:
         self._closed.set()
 
 
+class PgBell:
+    """One bell (a channel) of a store handle: ``ring`` notifies on a pooled connection
+    (a commit notifies inside its own transaction instead)."""
+
+    def __init__(self, listener: Listener, channel: str, ring: Callable[[str], None]) -> None:
+        self.listener = listener
+        self.channel = channel
+        self._ring = ring
+
+    def ring(self) -> None:
+        self._ring(self.channel)
+
+    def heard(self) -> int:
+        return self.listener.heard(self.channel)
+
+    def watcher(self) -> PgBellWatcher:
+        """A watcher that counts rings from now on (the listener is up when it returns).
+
+        Raises:
+            StoreError: the listening connection cannot be made.
+        """
+        self.listener.listen()
+        return PgBellWatcher(self)
+
+
 class PgBellWatcher:
-    """Tells whether another handle committed since the last look."""
+    """Tells whether another handle rang the bell since the last look."""
 
     def __init__(self, bell: PgBell) -> None:
         self._bell = bell
         self._seen = bell.heard()
+
+    def on_ring(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on the listening thread after any ring by others (of any
+        of the handle's bells); returns the function that stops it."""
+        return self._bell.listener.on_ring(callback)
 
     def rung_by_others(self) -> bool:
         heard = self._bell.heard()

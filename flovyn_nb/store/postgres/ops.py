@@ -3,7 +3,7 @@ connection, called inside the backend's transactions.
 
 The twin of ``store/duckdb/ops.py`` with PostgreSQL's concurrency in mind: other writers
 commit at the same time, so every read that a write depends on locks what it read (runs
-claimed ``FOR UPDATE SKIP LOCKED``, a promise settled ``FOR UPDATE``), inserts that may
+claimed ``FOR UPDATE SKIP LOCKED`` in ``queues.py``, a promise settled ``FOR UPDATE``), inserts that may
 meet a concurrent one say ``ON CONFLICT``, and a timeout is a conditional ``UPDATE``.
 Times cross as epoch seconds and are stored as ``TIMESTAMPTZ``; JSON values arrive as
 text and leave parsed (psycopg's JSON loader).
@@ -12,13 +12,12 @@ text and leave parsed (psycopg's JSON loader).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from flovyn_nb.model import ACTIVE_STATUSES, PromiseStatus, RunStatus
+from flovyn_nb.model import PromiseStatus, RunStatus
 from flovyn_nb.store.rows import (
     EngineRow,
     EventRow,
@@ -81,7 +80,9 @@ def insert_logs(con: Con, rows: Sequence[LogRow]) -> None:
 
 # -- runs ------------------------------------------------------------------------------
 
-RUN_COLS = "id, workflow_id, kind, status, input, owner, parent_id, cancel_requested, source_hash"
+RUN_COLS = (
+    "id, workflow_id, kind, status, input, owner, parent_id, cancel_requested, source_hash, queue"
+)
 
 
 def run_row(row: Sequence[Any]) -> RunRow:
@@ -95,6 +96,7 @@ def run_row(row: Sequence[Any]) -> RunRow:
         parent_id=row[6],
         cancel_requested=bool(row[7]),
         source_hash=row[8],
+        queue=row[9],
     )
 
 
@@ -113,7 +115,7 @@ def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
     _insert_many(
         con,
         "workflow_executions (id, workflow_id, kind, status, input, source_hash, owner, "
-        "parent_id, created_at, updated_at)",
+        "parent_id, created_at, updated_at, queue, claimed_at)",
         (
             "text",
             "text",
@@ -124,6 +126,8 @@ def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
             "text",
             "text",
             "timestamptz",
+            "timestamptz",
+            "text",
             "timestamptz",
         ),
         [
@@ -138,6 +142,8 @@ def insert_runs(con: Con, runs: Sequence[NewRun]) -> None:
                 r.parent_id,
                 to_ts(r.now),
                 to_ts(r.now),
+                r.queue,
+                None if r.owner is None else to_ts(r.now),  # its creator runs it
             )
             for r in runs
         ],
@@ -183,35 +189,6 @@ def run_status(con: Con, execution_id: str) -> tuple[RunStatus, Any, Any] | None
     return None if row is None else (RunStatus(row[0]), row[1], row[2])
 
 
-def claim_runs(
-    con: Con, engine_id: str, kinds: Sequence[str], alive: Sequence[str], limit: int | None
-) -> list[RunRow]:
-    """Take the active runs of these kinds whose owner is none or not alive, oldest first.
-
-    ``SKIP LOCKED``: a run another engine is claiming right now (or whose row any
-    transaction holds) is left to it; two claimers never wait on each other or take the
-    same run."""
-    if not kinds:
-        return []
-    rows = con.execute(
-        f"WITH chosen AS (SELECT id FROM workflow_executions "
-        f"WHERE status = ANY(%s) AND kind = ANY(%s) "
-        f"AND (owner IS NULL OR owner <> ALL(%s)) ORDER BY created_at "
-        f"{'' if limit is None else 'LIMIT %s'} FOR UPDATE SKIP LOCKED) "
-        f"UPDATE workflow_executions AS w SET owner = %s FROM chosen WHERE w.id = chosen.id "
-        f"RETURNING {', '.join('w.' + c.strip() for c in RUN_COLS.split(','))}, w.created_at",
-        [
-            [s.value for s in ACTIVE_STATUSES],
-            list(kinds),
-            list(alive),
-            *([] if limit is None else [limit]),
-            engine_id,
-        ],
-    ).fetchall()
-    rows.sort(key=lambda r: r[-1])
-    return [replace(run_row(r), owner=engine_id) for r in rows]
-
-
 def release_runs(con: Con, engine_id: str) -> None:
     con.execute("UPDATE workflow_executions SET owner = NULL WHERE owner = %s", [engine_id])
 
@@ -223,9 +200,12 @@ def release_run(con: Con, execution_id: str, engine_id: str) -> None:
     )
 
 
-def request_cancel(con: Con, execution_id: str) -> None:
+def request_cancel(con: Con, execution_id: str, reason: str = "") -> None:
+    # The first reason given stays: the owner may have recorded it already.
     con.execute(
-        "UPDATE workflow_executions SET cancel_requested = TRUE WHERE id = %s", [execution_id]
+        "UPDATE workflow_executions SET cancel_requested = TRUE, "
+        "cancel_reason = coalesce(cancel_reason, nullif(%s, '')) WHERE id = %s",
+        [reason, execution_id],
     )
 
 
@@ -439,14 +419,16 @@ def mark_signal_delivered(con: Con, signal_id: str) -> None:
     con.execute("UPDATE signals SET delivered = TRUE WHERE id = %s", [signal_id])
 
 
-def cancel_requested(con: Con, execution_ids: Sequence[str]) -> list[str]:
+def cancel_requested(con: Con, execution_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(execution id, reason or "") of the runs among these with a cancel request."""
     if not execution_ids:
         return []
     rows = con.execute(
-        "SELECT id FROM workflow_executions WHERE id = ANY(%s) AND cancel_requested",
+        "SELECT id, coalesce(cancel_reason, '') FROM workflow_executions "
+        "WHERE id = ANY(%s) AND cancel_requested",
         [list(execution_ids)],
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(r[0], r[1]) for r in rows]
 
 
 # -- engines ---------------------------------------------------------------------------

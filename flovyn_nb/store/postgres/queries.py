@@ -17,9 +17,12 @@ from flovyn_nb.model import (
     RunStatus,
 )
 from flovyn_nb.store.postgres.ops import Con, to_ts
+from flovyn_nb.store.runquery import RunPage, RunQuery
 
-_RUN_INFO_COLS = (
-    "id, workflow_id, kind, status, input, output, error, parent_id, owner, created_at, updated_at"
+# The columns every RunInfo is read from (one list: get_run, list_runs, query_runs).
+RUN_INFO_COLUMNS = (
+    "id, workflow_id, kind, status, input, output, error, parent_id, owner, created_at, "
+    "updated_at, queue"
 )
 
 
@@ -33,7 +36,7 @@ def _error(data: Any) -> ErrorInfo | None:
 
 def get_run(con: Con, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
     row = con.execute(
-        f"SELECT {_RUN_INFO_COLS} FROM workflow_executions WHERE workflow_id = %s OR id = %s "
+        f"SELECT {RUN_INFO_COLUMNS} FROM workflow_executions WHERE workflow_id = %s OR id = %s "
         "ORDER BY workflow_id = %s DESC LIMIT 1",
         [workflow_id, workflow_id, workflow_id],
     ).fetchone()
@@ -64,6 +67,7 @@ def _run_info(row: Sequence[Any], events: list[EventInfo]) -> RunInfo:
         owner=row[8],
         created_at=row[9].astimezone(UTC),
         updated_at=row[10].astimezone(UTC),
+        queue=row[11],
         events=events,
     )
 
@@ -83,7 +87,7 @@ def list_runs(
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     tail = f" LIMIT {int(limit)}" if limit else ""
     rows = con.execute(
-        f"SELECT {_RUN_INFO_COLS} FROM workflow_executions{where} ORDER BY created_at DESC{tail}",
+        f"SELECT {RUN_INFO_COLUMNS} FROM workflow_executions{where} ORDER BY created_at DESC{tail}",
         params,
     ).fetchall()
     return [_run_info(r, []) for r in rows]
@@ -162,3 +166,63 @@ def logs(con: Con, execution_id: str, *, since_ts: float | None = None) -> list[
         )
         for r in rows
     ]
+
+
+# -- a page of runs (``Store.query_runs``) ------------------------------------------------------------------
+
+# Sort keys as SQL expressions (never user text in the statement: only these).
+_ORDER = {
+    "created": "created_at",
+    "updated": "updated_at",
+    "duration": "(updated_at - created_at)",
+    "status": "status",
+    "workflow_id": "workflow_id",
+    "kind": "kind",
+}
+
+
+def _filters(query: RunQuery, *, with_status: bool) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if with_status and query.statuses:
+        clauses.append("status = ANY(%s)")
+        params.append(list(query.statuses))
+    if query.kind is not None:
+        clauses.append("kind = %s")
+        params.append(query.kind)
+    if query.search:
+        # Substring, case-insensitive; LIKE's own wildcards in the text are literal.
+        text = query.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{text}%"
+        clauses.append("(lower(workflow_id) LIKE %s OR lower(id) LIKE %s OR lower(kind) LIKE %s)")
+        params.extend([pattern, pattern, pattern])
+    if query.created_from is not None:
+        clauses.append("created_at >= %s")
+        params.append(to_ts(query.created_from))
+    if query.created_to is not None:
+        clauses.append("created_at < %s")
+        params.append(to_ts(query.created_to))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def query_runs(con: Con, query: RunQuery) -> RunPage:
+    """A checked query's page (see ``store/runquery.py`` for the semantics)."""
+    where, params = _filters(query, with_status=True)
+    direction = "DESC" if query.descending else "ASC"
+    rows = con.execute(
+        f"SELECT {RUN_INFO_COLUMNS} FROM workflow_executions{where} "
+        f"ORDER BY {_ORDER[query.sort]} {direction}, workflow_id {direction} "
+        f"LIMIT {int(query.limit)} OFFSET {int(query.offset)}",
+        params,
+    ).fetchall()
+    loose, loose_params = _filters(query, with_status=False)
+    counts = {
+        str(status): int(n)
+        for status, n in con.execute(
+            f"SELECT status, count(*) FROM workflow_executions{loose} GROUP BY status",
+            loose_params,
+        ).fetchall()
+    }
+    chosen = query.statuses or tuple(counts)
+    total = sum(counts.get(status, 0) for status in chosen)
+    return RunPage([_run_info(r, []) for r in rows], total, counts)

@@ -22,10 +22,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from flovyn_nb.errors import StoreError
-from flovyn_nb.store.postgres import incoming
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 5
+CURRENT_VERSION = 8
 # pg_advisory_xact_lock key for migrations (any constant; "flovynnb" in ASCII).
 _MIGRATION_LOCK = 0x666C6F76796E6E62
 
@@ -135,14 +134,80 @@ _V1 = [
         GROUP BY 1, 2""",
 ]
 
+# v4: a cancel request keeps its reason.
+_V4 = ["ALTER TABLE workflow_executions ADD COLUMN cancel_reason TEXT"]
+
+# v5: the step cache (``@task(cache=True)``).
+_V5 = [
+    """CREATE TABLE step_cache (
+        task_kind TEXT NOT NULL,
+        source_hash TEXT NOT NULL,
+        input_hash TEXT NOT NULL,
+        execution_id TEXT NOT NULL,
+        task_execution_id TEXT NOT NULL,
+        output JSON,
+        created_at TIMESTAMPTZ NOT NULL)""",
+    "CREATE INDEX step_cache_key ON step_cache (input_hash, task_kind, source_hash)",
+]
+
+# v6: the definitions registry (what each engine registered and serves on which queues).
+_V6 = [
+    """CREATE TABLE definitions (
+        type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source_hash TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        description TEXT,
+        source TEXT,
+        input_schema JSON,
+        output_schema JSON,
+        registered_at TIMESTAMPTZ NOT NULL,
+        last_registered_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (type, kind, source_hash))""",
+    """CREATE TABLE definition_servers (
+        engine_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source_hash TEXT NOT NULL,
+        queues JSON NOT NULL,
+        registered_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (engine_id, type, kind))""",
+]
+
+# v7: queues; ``claimed_at`` is a run's first claim (it holds a slot of its queue from
+# then until it ends). Runs so far were started by the engine that owned them.
+_V7 = [
+    "ALTER TABLE workflow_executions ADD COLUMN queue TEXT NOT NULL DEFAULT 'default'",
+    "ALTER TABLE workflow_executions ADD COLUMN claimed_at TIMESTAMPTZ",
+    "UPDATE workflow_executions SET claimed_at = created_at",
+    """CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        concurrency INTEGER,
+        worker_concurrency INTEGER,
+        rate_limit INTEGER,
+        rate_period DOUBLE PRECISION,
+        updated_at TIMESTAMPTZ NOT NULL)""",
+]
+
+# v8: cron schedules; firing is a compare-and-set on ``last_slot``.
+_V8 = [
+    """CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        cron TEXT NOT NULL,
+        input JSON,
+        queue TEXT NOT NULL,
+        catch_up TEXT NOT NULL,
+        paused BOOLEAN NOT NULL DEFAULT FALSE,
+        next_fire TIMESTAMPTZ,
+        last_slot TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL)""",
+]
+
 # version -> statements that bring a store from version-1 to version (see the module docs).
 MIGRATIONS: dict[int, list[str]] = {
-    1: _V1,
-    2: [],
-    3: [],
-    4: incoming.CANCEL_REASON,
-    5: incoming.STEP_CACHE,
-}
+    1: _V1, 2: [], 3: [], 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8,
+}  # fmt: skip
 
 
 def _tables(con: psycopg.Connection[tuple[object, ...]]) -> set[str]:
