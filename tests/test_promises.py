@@ -363,17 +363,26 @@ def test_resolves_racing_the_deadline_from_this_process_agree_with_the_workflow(
     resolve goes depends on the machine's speed, so two anchors make sure both stories are
     told whatever the load: one resolved at once with its deadline minutes away, one
     resolved 0.3 s after its deadline."""
-    # The first deadline leaves a loaded machine time to get all 42 runs waiting.
     timeouts = {f"race-{i}": 3.0 + 0.03 * i for i in range(40)}
     timeouts.update({"race-early": 300.0, "race-late": 3.0})
-    count = len(timeouts)
     handles = {wid: fn.start_workflow(approval, t, workflow_id=wid) for wid, t in timeouts.items()}
-    wait_until(lambda: len(fn.pending_promises()) == count, timeout=60, message="not all waiting")
-    deadlines = {
-        p.workflow_id: p.timeout_at.timestamp()
-        for p in fn.pending_promises()
-        if p.timeout_at is not None
-    }
+
+    def recorded_deadlines() -> dict[str, float] | None:
+        # From the histories, not from the pending promises: on a loaded machine some
+        # deadlines may pass (and their promises time out) before the last run waits.
+        found = {}
+        for workflow_id in handles:
+            events = fn.get_run(workflow_id).events
+            created = [e for e in events if e.type is EventType.PROMISE_CREATED]
+            if not created:
+                return None
+            timeout_at = datetime.fromisoformat(created[0].payload["timeoutAt"])
+            found[workflow_id] = timeout_at.timestamp()
+        return found
+
+    deadlines = wait_until(
+        recorded_deadlines, timeout=60, interval=0.05, message="not all runs wait"
+    )
     rng = random.Random(7)
     plan = sorted(
         [(deadlines[w] + rng.uniform(-0.006, 0.004), w) for w in handles if w[5:].isdigit()]
@@ -381,14 +390,14 @@ def test_resolves_racing_the_deadline_from_this_process_agree_with_the_workflow(
     )
     accepted: dict[str, bool] = {}
     for at, workflow_id in plan:
-        wait_until(lambda at=at: time.time() >= at, timeout=10, interval=0.0005)
+        wait_until(lambda at=at: time.time() >= at, timeout=60, interval=0.0005)
         try:
             fn.resolve_promise(workflow_id, "approval", {"approved": True})
             accepted[workflow_id] = True
         except fn.PromiseAlreadyResolved:
             accepted[workflow_id] = False
     for workflow_id, handle in handles.items():
-        result = handle.result(timeout=10)
+        result = handle.result(timeout=60)
         assert result == ("approved=True" if accepted[workflow_id] else "timed out"), workflow_id
     for workflow_id in handles:
         status = _promise_row(workflow_id)[0]

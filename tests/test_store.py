@@ -583,6 +583,34 @@ def test_transaction_rings_the_bell(store_path: Path) -> None:
     store.close()
 
 
+def test_only_a_registration_tells_watchers_that_an_engine_may_have_joined(
+    store_path: Path,
+) -> None:
+    """Engines refresh their peers (a read, which takes the file from its holder) only
+    when an engine registered, not on every commit of a busy neighbour."""
+    here = DuckDBStore(store_path)
+    here.read(lambda con: None)  # the store exists (created by this handle)
+    watcher = here.doorbell.watcher()
+    # Another process's handle: a bell of its own (its rings are not this one's).
+    elsewhere = DuckDBStore(store_path, create=False)
+    try:
+        for _ in range(3):
+            elsewhere.transaction(lambda con: con.execute("SELECT 1"))
+        assert watcher.rung_by_others()
+        assert not watcher.engines_may_have_joined()
+        elsewhere.register_engine("e-1", pid=os.getpid(), host="h", proc_start=None, now=0.0)
+        elsewhere.transaction(lambda con: con.execute("SELECT 1"))
+        assert watcher.rung_by_others()
+        assert watcher.engines_may_have_joined()
+        assert not watcher.engines_may_have_joined()  # told once
+        here.register_engine("e-2", pid=os.getpid(), host="h", proc_start=None, now=0.0)
+        assert not watcher.rung_by_others()  # this handle's own ring
+        assert not watcher.engines_may_have_joined()
+    finally:
+        elsewhere.close()
+        here.close()
+
+
 # -- 6. ownership --------------------------------------------------------------------------
 
 

@@ -43,7 +43,7 @@ import duckdb
 
 from flovyn_nb.errors import StoreError, StoreLocked
 from flovyn_nb.store.duckdb import checkpoint
-from flovyn_nb.store.duckdb.bell import Bell
+from flovyn_nb.store.duckdb.bell import RING, Bell
 from flovyn_nb.store.duckdb.checkpoint import Backup
 
 T = TypeVar("T")
@@ -221,7 +221,13 @@ class Lease:
             finally:
                 self._last_used = time.monotonic()
 
-    def transaction(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, ring: bool = True) -> T:
+    def transaction(
+        self,
+        fn: Callable[[duckdb.DuckDBPyConnection], T],
+        *,
+        ring: bool = True,
+        mark: bytes = RING,
+    ) -> T:
         """Run ``fn`` in one transaction; commit, then ring the doorbell.
 
         The bell rings before the file can be let go: a process that holds the file knows
@@ -238,7 +244,7 @@ class Lease:
                     con.execute("ROLLBACK")
                 raise
             if ring:
-                self.bell.ring()
+                self.bell.ring(mark)
             self._checkpoint_if_over(con, checkpoint.MAX_THRESHOLD)
         return result
 
