@@ -56,7 +56,7 @@ def test_resolve_a_typed_promise(engine: Engine) -> None:
     assert promise.schema["title"] == "Decision"
     assert fn.get_run("p-1").status is RunStatus.WAITING
     fn.resolve_promise("p-1", "approval", Decision(approved=True, comment="ship it"))
-    assert h.result(timeout=10) == "approved=True ship it"
+    assert h.result(timeout=30) == "approved=True ship it"
     types = [e.type for e in fn.get_run("p-1").events]
     assert types[-2:] == [EventType.PROMISE_RESOLVED, EventType.WORKFLOW_COMPLETED]
 
@@ -71,7 +71,7 @@ def test_bad_value_is_refused_and_changes_nothing(engine: Engine) -> None:
     assert fn.sql("select * from promises").to_dict("records") == before
     assert len(fn.get_run("p-bad").events) == events_before
     fn.resolve_promise("p-bad", "approval", {"approved": False})
-    assert h.result(timeout=10) == "approved=False"
+    assert h.result(timeout=30) == "approved=False"
 
 
 def test_resolving_twice_keeps_the_first_value(engine: Engine) -> None:
@@ -80,7 +80,7 @@ def test_resolving_twice_keeps_the_first_value(engine: Engine) -> None:
     fn.resolve_promise("p-twice", "approval", {"approved": True, "comment": "first"})
     with pytest.raises(fn.PromiseAlreadyResolved, match="already resolved"):
         fn.resolve_promise("p-twice", "approval", {"approved": False, "comment": "second"})
-    assert h.result(timeout=10) == "approved=True first"
+    assert h.result(timeout=30) == "approved=True first"
     values = fn.sql("select value from promises")["value"].tolist()
     assert values == ['{"approved":true,"comment":"first"}']
 
@@ -89,13 +89,13 @@ def test_reject_raises_in_the_workflow(engine: Engine) -> None:
     h = fn.start_workflow(approval, None, workflow_id="p-rej")
     _waiting("p-rej")
     fn.reject_promise("p-rej", "approval", "too expensive")
-    assert h.result(timeout=10) == "rejected: too expensive"
+    assert h.result(timeout=30) == "rejected: too expensive"
     assert fn.get_run("p-rej").events[-2].type is EventType.PROMISE_REJECTED
 
 
 @fn.task(name="p-slow-step")
 def slow_step(gate: str) -> None:
-    wait_until(lambda: gate in resolved_early, timeout=10)
+    wait_until(lambda: gate in resolved_early, timeout=30)
 
 
 resolved_early: set[str] = set()
@@ -111,7 +111,7 @@ def test_resolve_before_the_workflow_reaches_the_promise(engine: Engine) -> None
     h = fn.start_workflow(late_promise, workflow_id="late-1")
     fn.resolve_promise("late-1", "number", 41)
     resolved_early.add("late-1")
-    assert h.result(timeout=10) == 41
+    assert h.result(timeout=30) == 41
     types = [e.type for e in fn.get_run("late-1").events]
     assert types.index(EventType.PROMISE_CREATED) < types.index(EventType.PROMISE_RESOLVED)
 
@@ -146,7 +146,7 @@ def test_four_hour_timeout_on_a_fake_clock(store_path) -> None:
         with pytest.raises(TimeoutError):
             h.result(timeout=0.1)
         clock.advance(timedelta(minutes=2))
-        assert h.result(timeout=10) == "timed out"
+        assert h.result(timeout=30) == "timed out"
 
 
 def test_promise_errors_name_the_problem(engine: Engine) -> None:
@@ -169,7 +169,7 @@ def test_signals_are_buffered_and_delivered_in_order(engine: Engine) -> None:
     h = fn.start_workflow(signals, workflow_id="sig-1")
     fn.signal_workflow("sig-1", "note", "call me")
     fn.signal_workflow("sig-1", "note", 7)
-    assert h.result(timeout=10) == ["call me", 7, "timeout"]
+    assert h.result(timeout=30) == ["call me", 7, "timeout"]
     received = [
         e.payload["value"]
         for e in fn.get_run("sig-1").events
@@ -188,7 +188,7 @@ def test_engine_activity_says_what_each_run_waits_on(engine: Engine) -> None:
         "waiting on promise 'approval'",
     )
     fn.resolve_promise("p-activity", "approval", Decision(approved=False))
-    assert handle.result(timeout=10) == "approved=False"
+    assert handle.result(timeout=30) == "approved=False"
     wait_until(lambda: not [r for r in client.activity().runs if r.workflow_id == "p-activity"])
 
 
@@ -240,12 +240,12 @@ def test_a_deadline_keeps_an_open_store_from_being_let_go_just_before_it(
         # little before (opening takes ~100 ms, and the release counts from the end of a
         # use), so that the timed use itself is short.
         touch_at = promise.timeout_at.timestamp() - idle - 0.04
-        wait_until(lambda: time.time() >= touch_at - 0.2, timeout=5, interval=0.001)
+        wait_until(lambda: time.time() >= touch_at - 0.2, timeout=30, interval=0.001)
         fn.list_runs()
-        wait_until(lambda: time.time() >= touch_at, timeout=5, interval=0.001)
+        wait_until(lambda: time.time() >= touch_at, timeout=30, interval=0.001)
         fn.list_runs()
         opens = lease.opens
-        assert handle.result(timeout=10) == "timed out"
+        assert handle.result(timeout=30) == "timed out"
         assert lease.opens == opens, "the store was let go and reopened for the timeout"
 
 
@@ -288,7 +288,7 @@ def test_timeouts_are_decided_without_asking_the_store_and_recorded_with_their_e
     # The file stays open all along: nobody else can have committed.
     with temporary_engine(store=store_path, idle_release=60.0):
         handles = [fn.start_workflow(approval, 0.5, workflow_id=f"mem-{i}") for i in range(30)]
-        assert [h.result(timeout=10) for h in handles] == ["timed out"] * 30
+        assert [h.result(timeout=30) for h in handles] == ["timed out"] * 30
         assert store_timeouts == []
         for i in range(30):
             assert _promise_row(f"mem-{i}") == ("TIMED_OUT", "timeout", True, True)
@@ -327,7 +327,7 @@ def test_a_resolve_committed_elsewhere_before_the_deadline_wins_over_the_timeout
             elsewhere.close()
         running_engine().store.warm()  # this process holds the file again (a new tenure)
         clock.advance(61)
-        assert handle.result(timeout=10) == "approved=True just in time"
+        assert handle.result(timeout=30) == "approved=True just in time"
         assert store_timeouts == [1]
         assert _promise_row("p-race")[:2] == ("RESOLVED", "elsewhere")
 
@@ -341,7 +341,7 @@ def test_a_resolve_after_the_deadline_fails_though_no_engine_wrote_the_timeout(
         [promise] = _waiting("p-late")
     assert promise.timeout_at is not None
     deadline = promise.timeout_at.timestamp()
-    wait_until(lambda: time.time() > deadline, timeout=5, message="deadline never passed")
+    wait_until(lambda: time.time() > deadline, timeout=30, message="deadline never passed")
     store = DuckDBStore(store_path, create=False)
     try:
         with pytest.raises(fn.PromiseAlreadyResolved, match="'approval' of run 'p-late' timed out"):
@@ -351,7 +351,7 @@ def test_a_resolve_after_the_deadline_fails_though_no_engine_wrote_the_timeout(
         store.close()
     assert pending == [("PENDING",)]  # the refusal changed nothing
     with temporary_engine(store=store_path):  # the run resumes; its deadline has passed
-        assert fn.get_handle("p-late").result(timeout=10) == "timed out"
+        assert fn.get_handle("p-late").result(timeout=30) == "timed out"
         assert _promise_row("p-late") == ("TIMED_OUT", "timeout", True, True)
 
 

@@ -47,7 +47,7 @@ class Proc(JsonLinesProc):
     def report(self) -> dict[str, Any]:
         """An engine helper's internal errors and number of live runs."""
         self.send("report")
-        return self.expect("report", timeout=10)
+        return self.expect("report", timeout=30)
 
 
 Spawn = Callable[..., Proc]
@@ -462,7 +462,7 @@ def test_resolves_from_another_process_racing_the_deadline_agree_with_the_workfl
         resolver = spawn("resolve-at", str(store_path), "--plan", str(tmp_path / "plan.json"))
         resolver.expect("armed")
         outcomes = resolver.expect("done", timeout=60)["outcomes"]
-        results = {h.workflow_id: h.result(timeout=10) for h in handles}
+        results = {h.workflow_id: h.result(timeout=30) for h in handles}
         rows = dict(
             fn.sql(
                 "SELECT w.workflow_id, p.status FROM promises p "
@@ -554,7 +554,7 @@ def test_two_waiters_knocking_at_once_both_get_in_while_the_holder_keeps_writing
     # The writer is still alive and still writing.
     last = max(r["counts"][-1] for r in results)
     query_text = "SELECT count(*) FROM logs WHERE execution_id = 'writer'"
-    wait_until(lambda: query(store_path, query_text)[0][0] > last + 10, timeout=10, interval=0.05)
+    wait_until(lambda: query(store_path, query_text)[0][0] > last + 10, timeout=30, interval=0.05)
     assert writer.alive
 
 
