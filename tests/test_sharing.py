@@ -284,15 +284,19 @@ def test_an_engine_that_went_quiet_right_after_registering_is_still_watched(
 # -- 2. no write lost under contention ---------------------------------------------------------
 
 RESOLVERS = 3
-RUNS = 30
-PROMISES = 30  # RUNS * PROMISES / RESOLVERS = 300 resolutions per resolver
+# RUNS * PROMISES / RESOLVERS resolutions per resolver: 100 by default (enough for the
+# writes to interleave; 300 took over 150 s under load), 300 with FLOVYN_SHARING_STRESS=1.
+STRESS = os.environ.get("FLOVYN_SHARING_STRESS") == "1"
+RUNS = 30 if STRESS else 15
+PROMISES = 30 if STRESS else 20
 
 
 @pytest.mark.timeout(240)  # ~45 s here: every resolution is a hand-over of the file
 def test_three_resolvers_and_an_engine_lose_no_write(
     tmp_path: Path, store_path: Path, spawn: Spawn
 ) -> None:
-    """Three processes resolve 300 promises each while a fourth executes the workflows.
+    """Three processes resolve 100 promises each (300 with FLOVYN_SHARING_STRESS=1) while a
+    fourth executes the workflows.
 
     Resolvers run no engine: each resolution is a transaction of its own on the shared
     file; many arrive before the workflow reached the promise (early resolution).
@@ -342,7 +346,9 @@ def test_three_resolvers_and_an_engine_lose_no_write(
         store_path,
         "SELECT resolved_by, status, delivered, count(*) FROM promises GROUP BY 1, 2, 3 ORDER BY 1",
     )
-    assert rows == [(f"resolver-{k}", "RESOLVED", True, 300) for k in range(RESOLVERS)]
+    assert rows == [
+        (f"resolver-{k}", "RESOLVED", True, settled // RESOLVERS) for k in range(RESOLVERS)
+    ]
 
     # Every history holds each promise created and resolved exactly once.
     per_promise = query(
