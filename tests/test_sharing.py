@@ -94,7 +94,7 @@ def completed(path: Path, prefix: str) -> int:
     return int(rows[0][0])
 
 
-def wait_completed(path: Path, prefix: str, count: int, timeout: float = 30.0) -> None:
+def wait_completed(path: Path, prefix: str, count: int, timeout: float = 90.0) -> None:
     wait_until(
         lambda: completed(path, prefix) == count,
         timeout=timeout,
