@@ -26,7 +26,7 @@ class JsonLinesProc:
         log: Path,
         env: dict[str, str],
         stdin: bool = False,
-        startup: float = 15.0,
+        startup: float = 60.0,  # a cold interpreter importing duckdb on a loaded machine
     ) -> None:
         self.name = script.name
         self.startup = startup

@@ -149,7 +149,7 @@ def test_kills_inside_checkpoints_and_at_random_lose_no_acknowledged_commit(
         if targeted:
             # Wait for a checkpoint's copy (its manifest), then for DuckDB to write the
             # file, and kill a moment into that.
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while not manifest.exists():
                 assert time.monotonic() < deadline, "no protected checkpoint began"
             before = file_state(path)

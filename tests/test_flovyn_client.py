@@ -27,9 +27,9 @@ def test_promise_errors_carry_flovyn_names(engine: Runtime) -> None:
     h = fn.start_workflow(fc_promise, None, workflow_id="fc-rej")
     wait_until(lambda: any(p.name == "approval" for p in fn.pending_promises("fc-rej")))
     fn.reject_promise("fc-rej", "approval", "too expensive")
-    assert h.result(timeout=10) == "rejected:approval:too expensive:too expensive"
+    assert h.result(timeout=30) == "rejected:approval:too expensive:too expensive"
     h2 = fn.start_workflow(fc_promise, 0.05, workflow_id="fc-timeout")
-    assert h2.result(timeout=10) == "timeout:approval:approval"
+    assert h2.result(timeout=30) == "timeout:approval:approval"
 
 
 @fn.task(name="fc-slow", timeout=timedelta(milliseconds=150))
@@ -59,7 +59,7 @@ async def fc_tasks(ctx: fn.WorkflowContext) -> list[str]:
 
 def test_task_errors_carry_flovyn_names(engine: Runtime) -> None:
     h = fn.start_workflow(fc_tasks, workflow_id="fc-tasks")
-    assert h.result(timeout=20) == ["timeout:150:False", "failed:False:ValueError"]
+    assert h.result(timeout=30) == ["timeout:150:False", "failed:False:ValueError"]
 
 
 def test_other_flovyn_names_and_task_cancelled() -> None:

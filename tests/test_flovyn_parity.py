@@ -74,7 +74,7 @@ def _replayed(workflow_id: str, store_path: Path, clock: Any = None) -> Any:
     fn.stop()
     with temporary_engine(store=store_path, clock=clock):
         fn.resolve_promise(workflow_id, "done", None)
-        result = fn.get_handle(workflow_id).result(timeout=10)
+        result = fn.get_handle(workflow_id).result(timeout=30)
         after = fn.get_run(workflow_id).events
     # Replay re-recorded nothing: the old events are unchanged, only the ending is new.
     assert after[: len(before)] == before
@@ -97,7 +97,7 @@ def test_state_calls_are_coroutines_in_async_workflows_and_replay(store_path: Pa
 
 def test_state_calls_stay_plain_in_sync_workflows(engine: Runtime) -> None:
     h = fn.start_workflow(sync_state, workflow_id="par-state-sync-1")
-    assert h.result(timeout=10) == {"keys": ["x", "y"], "after": [], "x": "none"}
+    assert h.result(timeout=30) == {"keys": ["x", "y"], "after": [], "x": "none"}
     assert [p["key"] for p in _events("par-state-sync-1", EventType.STATE_CLEARED)] == ["x", "y"]
 
 
@@ -123,8 +123,8 @@ def handles_sync(ctx: fn.SyncWorkflowContext) -> list[int]:
 
 
 def test_a_handle_is_awaited_directly_or_through_result(engine: Runtime) -> None:
-    assert fn.start_workflow(handles, workflow_id="par-h-1").result(timeout=10) == [2, 4]
-    assert fn.start_workflow(handles_sync, workflow_id="par-h-2").result(timeout=10) == [6]
+    assert fn.start_workflow(handles, workflow_id="par-h-1").result(timeout=30) == [2, 4]
+    assert fn.start_workflow(handles_sync, workflow_id="par-h-2").result(timeout=30) == [6]
 
 
 # -- 3. time in milliseconds; buffered signals: has / count / drain ------------------------
@@ -136,7 +136,7 @@ async def millis(ctx: fn.WorkflowContext) -> list[Any]:
 
 
 def test_current_time_millis_is_the_recorded_time(fake_engine: Runtime) -> None:
-    ms, iso = fn.start_workflow(millis, workflow_id="par-ms").result(timeout=10)
+    ms, iso = fn.start_workflow(millis, workflow_id="par-ms").result(timeout=30)
     assert isinstance(ms, int)
     recorded = [
         p["result"]
@@ -234,7 +234,7 @@ async def given_input(ctx: fn.WorkflowContext) -> str:
 
 
 def test_a_task_without_input_refuses_one_and_records_nothing(engine: Runtime) -> None:
-    message = fn.start_workflow(given_input, workflow_id="par-input-1").result(timeout=10)
+    message = fn.start_workflow(given_input, workflow_id="par-input-1").result(timeout=30)
     assert "'par-no-input' takes no input" in message
     assert "without an input" in message  # and says what to do
     events = fn.get_run("par-input-1").events

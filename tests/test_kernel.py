@@ -131,7 +131,7 @@ def test_define_start_resolve_then_restart_resumes_runs_in_any_order(
     # The handle displays as its panel (display_data, so its static form can be updated).
     assert "a-1" in cells[-1].displays[0]["text/plain"], cells[-1].describe()
     # The task runs (and prints) while this cell blocks: its output must not land here.
-    cells.append(kernel.run('fn.resolve_promise("a-1", "go", "yes")\nh.result(timeout=20)'))
+    cells.append(kernel.run('fn.resolve_promise("a-1", "go", "yes")\nh.result(timeout=30)'))
     assert cells[-1].result == "{'doubled': 6, 'answer': 'yes'}"
 
     # Two runs that wait for people, then the kernel restarts under them.
@@ -139,7 +139,7 @@ def test_define_start_resolve_then_restart_resumes_runs_in_any_order(
         kernel.run(
             'fn.start_workflow(approval, 4, workflow_id="a-2")\n'
             'fn.start_workflow(review, "essay", workflow_id="r-1")\n'
-            "wait_all(timeout=20)"
+            "wait_all(timeout=30)"
         )
     )
     summary = cells[-1].result
@@ -163,7 +163,7 @@ def test_define_start_resolve_then_restart_resumes_runs_in_any_order(
     kernel.run(TASKS)
     kernel.run(REVIEW)
     kernel.run('fn.resolve_promise("r-1", "verdict", "fine")')
-    review_done = kernel.run('fn.get_handle("r-1").result(timeout=20)')
+    review_done = kernel.run('fn.get_handle("r-1").result(timeout=30)')
     assert review_done.result == "'essay: fine'"
     kernel.run(APPROVAL)
     resolved = kernel.run('%flovyn resolve a-2 go {"later": true}')
@@ -184,7 +184,7 @@ def test_reload_ext_stops_the_old_engine_first(start_kernel: StartKernel) -> Non
     kernel.run(
         'h = fn.start_workflow(approval, 5, workflow_id="a-1")\n'
         'fn.start_workflow(review, "draft", workflow_id="r-1")\n'
-        "wait_all(timeout=20)"
+        "wait_all(timeout=30)"
     )
     before = kernel.run("fn.current_engine().id").result
     reloaded = kernel.run("%reload_ext flovyn_nb")
@@ -200,10 +200,10 @@ def test_reload_ext_stops_the_old_engine_first(start_kernel: StartKernel) -> Non
     assert after.result.endswith(f"[{new_id!r}])"), after.result  # exactly one live engine
     # The runs the old engine held (an async and a sync one) go on in the new one.
     kernel.run('fn.resolve_promise("a-1", "go", "after reload")')
-    done = kernel.run("h.result(timeout=20)")
+    done = kernel.run("h.result(timeout=30)")
     assert done.result == "{'doubled': 10, 'answer': 'after reload'}"
     kernel.run('fn.resolve_promise("r-1", "verdict", "ok")')
-    assert kernel.run('fn.get_handle("r-1").result(timeout=20)').result == "'draft: ok'"
+    assert kernel.run('fn.get_handle("r-1").result(timeout=30)').result == "'draft: ok'"
     unloaded = kernel.run("%unload_ext flovyn_nb\nfn.current_engine() is None")
     assert unloaded.result == "True"
 
@@ -216,7 +216,7 @@ def test_redefining_a_workflow_with_runs_in_flight_checks_their_replay_in_the_ce
     kernel.run(TASKS)
     kernel.run(APPROVAL)
     kernel.run('h = fn.start_workflow(approval, 1, workflow_id="a-1")')
-    kernel.run("wait_all(timeout=20)")
+    kernel.run("wait_all(timeout=30)")
     same = kernel.run(APPROVAL)
     assert same.displays == [] and same.texts.strip() == "", same.describe()
     # A change after the recorded steps replays: the cell says so.
@@ -239,7 +239,7 @@ def test_redefining_a_workflow_with_runs_in_flight_checks_their_replay_in_the_ce
     assert "DeterminismViolation" in warning["text/html"]
     # The live run keeps the code it started with.
     kernel.run('fn.resolve_promise("a-1", "go", "old code")')
-    assert kernel.run("h.result(timeout=20)").result == "{'doubled': 2, 'answer': 'old code'}"
+    assert kernel.run("h.result(timeout=30)").result == "{'doubled': 2, 'answer': 'old code'}"
     # With nothing in flight any more, a change is silent.
     quiet = kernel.run(APPROVAL)
     assert quiet.displays == [], quiet.describe()
@@ -258,7 +258,7 @@ def test_magics(start_kernel: StartKernel) -> None:
     assert "m-1" in started.displays[0]["text/plain"]
     kernel.run("%flovyn start approval --input '8' --id m-2")
     kernel.run("%flovyn start approval --input 9 --id m-3")
-    kernel.run("wait_all(timeout=20)")
+    kernel.run("wait_all(timeout=30)")
 
     runs = kernel.run("%flovyn runs --status waiting --kind approval").result
     assert runs.splitlines()[0] == "3 run(s)"
@@ -391,7 +391,7 @@ def test_await_handle_handles_clicks_while_result_queues_them(start_kernel: Star
     kernel.send_comm("test-clicks", {"id": "c-2", "value": "queued"})
     blocked = kernel.collect(blocking, timeout=20)
     assert blocked.error is not None and blocked.error["ename"] == "TimeoutError"
-    assert kernel.run("h.result(timeout=20)").result == "'queued'"
+    assert kernel.run("h.result(timeout=30)").result == "'queued'"
 
 
 # -- batch mode detection and wait_all, in this process --------------------------------------
@@ -422,7 +422,7 @@ gate = threading.Event()
 
 @fn.task(name="k-blocking")
 def blocking_task() -> str:
-    gate.wait(20)
+    gate.wait(30)
     return "unblocked"
 
 
@@ -495,7 +495,7 @@ def test_wait_all_returns_when_every_run_ended_or_waits_for_someone(engine: Runt
         (retry_wf, "retry", None),
     ]:
         fn.start_workflow(wf, value, workflow_id=workflow_id)
-    summary = waiting.wait_all(timeout=20)
+    summary = waiting.wait_all(timeout=30)
     assert rows(summary) == {
         "done": (RunStatus.COMPLETED, "output: 1"),
         "fail": (RunStatus.FAILED, "ValueError: boom"),
@@ -515,7 +515,7 @@ def test_wait_all_returns_when_every_run_ended_or_waits_for_someone(engine: Runt
 
     fn.resolve_promise("k-child", "ok", "child done")
     fn.signal_workflow("signal", "go", 5)
-    after = rows(waiting.wait_all(timeout=20))
+    after = rows(waiting.wait_all(timeout=30))
     assert after["parent"] == (RunStatus.COMPLETED, 'output: "child done"')
     assert after["signal"] == (RunStatus.COMPLETED, "output: 5")
 
@@ -526,7 +526,7 @@ def test_wait_all_waits_for_a_timer_due_within_the_horizon(engine: Runtime) -> N
     assert rows(waiting.wait_all(timeout=0, timer_horizon=0)) == {
         "nap": (RunStatus.WAITING, "waiting on timer")
     }
-    assert rows(waiting.wait_all(timeout=20)) == {"nap": (RunStatus.COMPLETED, 'output: "awake"')}
+    assert rows(waiting.wait_all(timeout=30)) == {"nap": (RunStatus.COMPLETED, 'output: "awake"')}
 
 
 def test_wait_all_waits_for_running_tasks_until_its_timeout(engine: Runtime) -> None:
@@ -539,7 +539,7 @@ def test_wait_all_waits_for_running_tasks_until_its_timeout(engine: Runtime) -> 
     ):
         waiting.wait_all(timeout=0.2)
     gate.set()
-    assert rows(waiting.wait_all(timeout=20)) == {
+    assert rows(waiting.wait_all(timeout=30)) == {
         "blocked": (RunStatus.COMPLETED, 'output: "unblocked"')
     }
 
@@ -552,6 +552,6 @@ def test_wait_all_needs_an_engine() -> None:
 
 def test_wait_all_with_no_runs_says_so(engine: Runtime) -> None:
     waiting.track()
-    summary = waiting.wait_all(timeout=5)
+    summary = waiting.wait_all(timeout=30)
     assert summary.runs == [] and summary.all_completed
     assert repr(summary) == "flovyn_nb: 0 run(s)\nno runs were started in this kernel"

@@ -50,7 +50,7 @@ def test_check_replays_in_flight_runs_on_the_current_code(kernel: Kernel) -> Non
     kernel.run(CELLS)
     nothing = kernel.run("%flovyn check calc")
     assert nothing.stdout == "no runs of 'calc' in flight: nothing to check\n"
-    kernel.run('fn.start_workflow(calc, 2, workflow_id="c-1")\nwait_all(timeout=20)')
+    kernel.run('fn.start_workflow(calc, 2, workflow_id="c-1")\nwait_all(timeout=30)')
     ok = kernel.run("%flovyn check calc")
     assert ok.stdout.splitlines() == [
         "c-1: replays OK (1 step(s); end of history (next: waiting on 'go'))",
@@ -73,9 +73,9 @@ def test_debug_puts_a_failed_steps_record_in_the_namespace(kernel: Kernel) -> No
     kernel.run("%load_ext flovyn_nb")
     kernel.run(CELLS)
     kernel.run(
-        'h = fn.start_workflow(calc, 0, workflow_id="d-1")\nwait_all(timeout=20)\n'
+        'h = fn.start_workflow(calc, 0, workflow_id="d-1")\nwait_all(timeout=30)\n'
         'fn.resolve_promise("d-1", "go", True)\n'
-        "try:\n    h.result(timeout=20)\nexcept fn.WorkflowFailed:\n    pass"
+        "try:\n    h.result(timeout=30)\nexcept fn.WorkflowFailed:\n    pass"
     )
     shown = kernel.run("%flovyn debug d-1 2")
     assert shown.stdout == (

@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
         return await ctx.schedule(noisy_async, 2)
 
     with fn.start(sys.argv[1]):
-        assert fn.start_workflow(wf, workflow_id="noisy").result(timeout=20) == 2
+        assert fn.start_workflow(wf, workflow_id="noisy").result(timeout=30) == 2
         for entry in fn.run_logs("noisy"):
             kind = "task" if entry.task_execution_id else "workflow"
             sys.__stdout__.write(f"LOG {kind} {entry.stream} {entry.level} {entry.message}\\n")

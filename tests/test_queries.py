@@ -32,7 +32,7 @@ async def other(ctx: fn.WorkflowContext) -> str:
 
 def test_get_list_promises_logs_and_sql(engine: Runtime) -> None:
     fn.start_workflow(flow, 1, workflow_id="q-1")
-    fn.start_workflow(other, workflow_id="q-2").result(timeout=10)
+    fn.start_workflow(other, workflow_id="q-2").result(timeout=30)
     [promise] = wait_until(lambda: fn.pending_promises())
     assert (promise.workflow_id, promise.name) == ("q-1", "ok")
     assert promise.timeout_at is not None
@@ -67,12 +67,12 @@ def test_get_list_promises_logs_and_sql(engine: Runtime) -> None:
         fn.sql("select * from no_such_table")
 
     fn.resolve_promise("q-1", "ok")
-    assert fn.get_handle("q-1").result(timeout=10) == 1
+    assert fn.get_handle("q-1").result(timeout=30) == 1
     assert fn.get_run("q-1").events[-1].type is EventType.WORKFLOW_COMPLETED
 
 
 def test_queries_without_an_engine_read_the_store(engine: Runtime, store_path) -> None:
-    fn.start_workflow(other, workflow_id="q-3").result(timeout=10)
+    fn.start_workflow(other, workflow_id="q-3").result(timeout=30)
     fn.stop()
     assert fn.get_run("q-3", store=store_path).status is RunStatus.COMPLETED
     assert [r.workflow_id for r in fn.list_runs(store=store_path)] == ["q-3"]

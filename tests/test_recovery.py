@@ -17,10 +17,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from flovyn_nb import WorkflowContext, client
 from flovyn_nb.errors import StoreError, UnknownWorkflow, WorkflowFailed
 from flovyn_nb.model import EventInfo, RunStatus
 from flovyn_nb.store import Change, EventRow, NewRun, open_store
-from flovyn_nb.testing import temporary_engine, wait_until
+from flovyn_nb.testing import FakeClock, temporary_engine, wait_until
 
 
 @pytest.fixture
@@ -164,10 +163,6 @@ def of_type(events: list[EventInfo], kind: str) -> list[EventInfo]:
 
 def epoch(text: Any) -> float:
     return datetime.fromisoformat(str(text)).timestamp()
-
-
-def now() -> float:
-    return time.time()
 
 
 def new_id(prefix: str) -> str:
@@ -311,12 +306,53 @@ def test_recorded_time_randomness_and_side_effects_replay_identically(
 # -- 2. timers keep their deadline --------------------------------------------------------
 
 
+# The recovering engine runs on virtual time (FakeClock) that starts before or after the
+# deadline the dead worker recorded and moves only when the test moves it: the recorded
+# deadline must fire when virtual time reaches it, while a wait restarted by the replay
+# (deadline = recovery + the whole wait) would not fire then at all. No wall-clock slack
+# is involved, so a loaded machine can make these tests slower but not wrong. The waits are
+# long (LONG_WAIT) so that the worker, however slow, is killed long before its deadline.
+
+LONG_WAIT = 600.0
+
+
+def virtual_clock(deadline: float, recover: str) -> FakeClock:
+    """Virtual time for the recovering engine: half-way through the wait, or past its end."""
+    start = deadline - LONG_WAIT / 2 if recover == "mid-wait" else deadline + LONG_WAIT
+    return FakeClock(datetime.fromtimestamp(start, UTC))
+
+
+def reach(clock: FakeClock, deadline: float) -> None:
+    """Move virtual time to ``deadline`` (a float sum may land a hair short: never stop there)."""
+    clock.advance(max(0.0, deadline - clock.now()))
+    while clock.now() < deadline:
+        clock.advance(1e-6)
+
+
+def recover_across(
+    store_path: Path, wid: str, deadline: float, recover: str, expected: Any
+) -> tuple[FakeClock, float, Any]:
+    """Recover ``wid`` on virtual time; return the clock, the virtual time at which the
+    recovered engine was let reach the deadline, and the run's final state."""
+    clock = virtual_clock(deadline, recover)
+    with temporary_engine(store=store_path, clock=clock) as engine:
+        wait_until(lambda: fn.get_run(wid, events=False).owner == engine.id, timeout=STARTUP)
+        if recover == "mid-wait":
+            assert clock.now() < deadline
+            reach(clock, deadline)
+        let_go_at = clock.now()
+        assert fn.get_handle(wid).result(timeout=STARTUP) == expected
+        run = fn.get_run(wid)
+    assert engine.errors == []
+    return clock, let_go_at, run
+
+
 @pytest.mark.parametrize(
     ("kind", "recover"),
     [
-        ("recovery-sleeper", "mid-sleep"),
+        ("recovery-sleeper", "mid-wait"),
         ("recovery-sleeper", "after-deadline"),
-        ("recovery-sync-sleeper", "mid-sleep"),
+        ("recovery-sync-sleeper", "mid-wait"),
     ],
 )
 def test_timer_keeps_its_original_deadline_across_a_crash(
@@ -327,28 +363,16 @@ def test_timer_keeps_its_original_deadline_across_a_crash(
     kind: str,
     recover: str,
 ) -> None:
-    # Engine start, replay and the timer's own latency: generous for a loaded machine
-    # (1.1 s was seen), yet below the seconds / 2 by which a restarted sleep overshoots.
-    seconds = 6.0
-    slack = 2.5
     wid = new_id("sleeper")
-    worker = spawn(store_path, kind, wid, seconds)
+    worker = spawn(store_path, kind, wid, LONG_WAIT)
     started = worker.wait_for(
         lambda: of_type(events_in(store_path, wid), "TIMER_STARTED"), "the timer started"
     )
     worker.kill()
     fire_at = epoch(started[0].payload["fireAt"])
-    # Recover late enough that restarting the sleep would overshoot the deadline by more
-    # than the slack: half-way through the sleep, or after the deadline has passed.
-    recover_at = fire_at - seconds / 2 if recover == "mid-sleep" else fire_at + slack
-    assert now() < recover_at, "the worker was killed too late to test a sleep in progress"
-    wait_until(lambda: now() >= recover_at, timeout=seconds + 5)
 
-    recovered_at = now()
-    with temporary_engine(store=store_path) as engine:
-        assert fn.get_handle(wid).result(timeout=FINISH) == "woke"
-        run = fn.get_run(wid)
-    assert engine.errors == []
+    # A restarted sleep would be due LONG_WAIT / 2 after the virtual time reached here.
+    _, let_go_at, run = recover_across(store_path, wid, fire_at, recover, "woke")
 
     assert lines(side_effects) == ["before", "after"]
     timer_started = of_type(run.events, "TIMER_STARTED")
@@ -358,11 +382,8 @@ def test_timer_keeps_its_original_deadline_across_a_crash(
     assert len(fired) == 1
     fired_at = fired[0].ts.timestamp()
     assert fired_at >= fire_at, "the timer fired before its deadline"
-    # A restarted sleep would fire at recovered_at + seconds: past this bound by >= slack.
-    assert fired_at < max(fire_at, recovered_at) + slack, (
-        f"fired {fired_at - fire_at:.3f} s after the original deadline "
-        f"(recovered {recovered_at - fire_at:+.3f} s from it)"
-    )
+    # Virtual time stood still at let_go_at: the recorded deadline is the one that fired.
+    assert fired_at == pytest.approx(let_go_at, abs=1e-3)
     after = [e for e in of_type(run.events, "TASK_STARTED") if e.seq > fired[0].seq]
     assert len(after) == 1
 
@@ -370,7 +391,6 @@ def test_timer_keeps_its_original_deadline_across_a_crash(
 def test_task_retry_keeps_its_backoff_deadline_across_a_crash(
     tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
 ) -> None:
-    slack = 0.5
     wid = new_id("retry")
     worker = spawn(store_path, "recovery-retry", wid, "job")
     retry = worker.wait_for(
@@ -378,24 +398,16 @@ def test_task_retry_keeps_its_backoff_deadline_across_a_crash(
     )
     worker.kill()
     next_at = epoch(retry[0].payload["nextAttemptAt"])
-    recover_at = next_at - workflows.RETRY_INTERVAL / 2
-    assert now() < recover_at, "the worker was killed too late to test a backoff in progress"
-    wait_until(lambda: now() >= recover_at, timeout=workflows.RETRY_INTERVAL + 5)
+    assert workflows.RETRY_INTERVAL == LONG_WAIT  # virtual_clock starts half-way through it
 
-    recovered_at = now()
-    with temporary_engine(store=store_path) as engine:
-        assert fn.get_handle(wid).result(timeout=FINISH) == "JOB"
-        run = fn.get_run(wid)
-    assert engine.errors == []
+    _, let_go_at, run = recover_across(store_path, wid, next_at, "mid-wait", "JOB")
 
     assert lines(side_effects) == ["job#1", "job#2"]
     started = of_type(run.events, "TASK_STARTED")
     assert [e.payload["attempt"] for e in started] == [1, 2]
     second_at = started[1].ts.timestamp()
     assert second_at >= next_at, "the retry ran before its backoff ended"
-    assert second_at < max(next_at, recovered_at) + slack, (
-        f"attempt 2 started {second_at - next_at:.3f} s after its recorded time"
-    )
+    assert second_at == pytest.approx(let_go_at, abs=1e-3)
 
 
 # -- 3. promises can be resolved after the crash -------------------------------------------
@@ -458,25 +470,22 @@ def test_cancellation_requested_while_the_owner_is_dead_ends_the_recovered_run(
     assert kinds[-1] == "WORKFLOW_CANCELLED"
 
 
+@pytest.mark.parametrize("recover", ["mid-wait", "after-deadline"])
 def test_promise_timeout_keeps_its_deadline_across_a_crash(
-    tmp_path: Path, store_path: Path, side_effects: Path, spawn: Callable[..., Worker]
+    tmp_path: Path,
+    store_path: Path,
+    side_effects: Path,
+    spawn: Callable[..., Worker],
+    recover: str,
 ) -> None:
-    seconds, slack = 2.0, 0.5
     wid = new_id("deadline")
-    worker = spawn(store_path, "recovery-deadline", wid, seconds)
+    worker = spawn(store_path, "recovery-deadline", wid, LONG_WAIT)
     worker.wait_for(lambda: pending_names(store_path, wid) == ["answer"], "the promise is pending")
     worker.kill()
     created = of_type(events_in(store_path, wid), "PROMISE_CREATED")
     timeout_at = epoch(created[0].payload["timeoutAt"])
-    recover_at = timeout_at - seconds / 2
-    assert now() < recover_at, "the worker was killed too late to test a wait in progress"
-    wait_until(lambda: now() >= recover_at, timeout=seconds + 5)
 
-    recovered_at = now()
-    with temporary_engine(store=store_path) as engine:
-        assert fn.get_handle(wid).result(timeout=FINISH) == "timed out"
-        run = fn.get_run(wid)
-    assert engine.errors == []
+    _, let_go_at, run = recover_across(store_path, wid, timeout_at, recover, "timed out")
 
     assert lines(side_effects) == ["asked", "gave-up"]
     timed_out = of_type(run.events, "PROMISE_TIMEOUT")
@@ -484,9 +493,7 @@ def test_promise_timeout_keeps_its_deadline_across_a_crash(
     assert timed_out[0].payload["promiseName"] == "answer"
     at = timed_out[0].ts.timestamp()
     assert at >= timeout_at, "the promise timed out before its deadline"
-    assert at < max(timeout_at, recovered_at) + slack, (
-        f"timed out {at - timeout_at:.3f} s after the recorded deadline"
-    )
+    assert at == pytest.approx(let_go_at, abs=1e-3)
 
 
 def test_parent_and_child_workflows_both_resume_after_a_crash(

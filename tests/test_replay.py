@@ -36,7 +36,7 @@ def test_swapped_commands_are_a_determinism_violation(store_path: Path) -> None:
 
     fn.start(store_path)
     with pytest.raises(fn.WorkflowFailed, match="DeterminismViolation") as info:
-        fn.get_handle("swap-1").result(timeout=10)
+        fn.get_handle("swap-1").result(timeout=30)
     message = info.value.cause["message"]
     assert "at step 1 history recorded schedule(task 'r-prepare')" in message
     assert "but the code now issued set('phase')" in message
@@ -70,4 +70,4 @@ def test_a_replay_waits_for_definitions_that_are_not_there_yet(store_path: Path)
     globals()["r_double"] = fn.task(name="r-double")(double.fn)  # now the task cell runs
     wait_until(lambda: fn.get_run("order-1", events=False).owner is not None, message="not resumed")
     fn.resolve_promise("order-1", "more", 1)
-    assert fn.get_handle("order-1").result(timeout=10) == 9
+    assert fn.get_handle("order-1").result(timeout=30) == 9

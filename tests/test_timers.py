@@ -64,11 +64,11 @@ def test_sleep_arguments_are_checked(engine: Engine) -> None:
         await ctx.sleep_until(datetime(2030, 1, 1))  # naive: ambiguous
 
     with pytest.raises(fn.WorkflowFailed, match="timezone-aware"):
-        fn.start_workflow(bad).result(timeout=10)
+        fn.start_workflow(bad).result(timeout=30)
 
     @fn.workflow(name="t-past")
     async def past(ctx: fn.WorkflowContext) -> str:
         await ctx.sleep_until(datetime(2000, 1, 1, tzinfo=UTC))  # already due: returns
         return "ok"
 
-    assert fn.start_workflow(past).result(timeout=10) == "ok"
+    assert fn.start_workflow(past).result(timeout=30) == "ok"

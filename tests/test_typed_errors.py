@@ -47,7 +47,7 @@ def test_an_error_worded_like_a_missing_definition_fails_the_replay(store_path: 
     try:
         with fn.start(store_path):
             with pytest.raises(fn.WorkflowFailed, match="no task named 'te-elsewhere'"):
-                fn.get_handle("te-1").result(timeout=10)
+                fn.get_handle("te-1").result(timeout=30)
             assert fn.get_run("te-1").status is RunStatus.FAILED
     finally:
         _replaying.clear()

@@ -69,7 +69,7 @@ async def ok(ctx: fn.WorkflowContext) -> str:
 
 def _engine_still_works(engine: Runtime) -> None:
     assert engine.running
-    assert fn.start_workflow(ok).result(timeout=10) == "still here"
+    assert fn.start_workflow(ok).result(timeout=30) == "still here"
 
 
 def _failed(workflow_id: str) -> fn.RunInfo:
@@ -86,7 +86,7 @@ def test_task_raising_interrupt_or_exit_fails_the_step(
 ) -> None:
     h = fn.start_workflow(calls_task, [task, kind], workflow_id=f"t-{task}-{kind}")
     with pytest.raises(fn.WorkflowFailed, match=kind):
-        h.result(timeout=10)
+        h.result(timeout=30)
     failed = [e for e in fn.get_run(h.workflow_id).events if e.type is EventType.TASK_FAILED]
     assert len(failed) == 1
     assert failed[0].payload["error"]["type"] == kind
@@ -102,7 +102,7 @@ def test_workflow_raising_interrupt_or_exit_fails_the_run(
 ) -> None:
     h = fn.start_workflow(workflow, kind, workflow_id=f"w-{kind}")
     with pytest.raises(fn.WorkflowFailed, match=kind):
-        h.result(timeout=10)
+        h.result(timeout=30)
     error = _failed(h.workflow_id).error
     assert error is not None and error.type == kind
     _engine_still_works(engine)
@@ -134,7 +134,7 @@ async def exit_not_retried(key: str) -> str:
 def test_interrupt_is_retried_per_policy(fake_engine: Runtime) -> None:
     tries.clear()
     h = fn.start_workflow(calls_task, ["faults-abort-retried", "a"], workflow_id="retried")
-    assert h.result(timeout=10) == "third time"
+    assert h.result(timeout=30) == "third time"
     events = fn.get_run("retried").events
     retries = [e.payload for e in events if e.type is EventType.TASK_RETRY_SCHEDULED]
     assert [(r["attempt"], r["error"]["type"]) for r in retries] == [
@@ -148,7 +148,7 @@ def test_non_retryable_exit_fails_at_once(fake_engine: Runtime) -> None:
     tries.clear()
     h = fn.start_workflow(calls_task, ["faults-exit-not-retried", "b"], workflow_id="no-retry")
     with pytest.raises(fn.WorkflowFailed, match="after 1 attempt"):
-        h.result(timeout=10)
+        h.result(timeout=30)
     assert tries == {"b": 1}
     _engine_still_works(fake_engine)
 
@@ -194,10 +194,10 @@ def test_recovered_run_raising_does_not_kill_the_next_engine(store_path: Path, k
     recovered_mode["on"] = "yes"
     with temporary_engine(store=store_path) as engine:
         with pytest.raises(fn.WorkflowFailed, match=kind):
-            fn.get_handle("rec-task").result(timeout=10)
+            fn.get_handle("rec-task").result(timeout=30)
         fn.resolve_promise("rec-wf", "go", None)
         with pytest.raises(fn.WorkflowFailed, match=kind):
-            fn.get_handle("rec-wf").result(timeout=10)
+            fn.get_handle("rec-wf").result(timeout=30)
         _engine_still_works(engine)
         assert engine.errors == []
 
@@ -255,7 +255,7 @@ def test_unstorable_task_result_is_retried_then_fails(fake_engine: Runtime, whic
     bad_tries.clear()
     h = fn.start_workflow(bad_task_result, which, workflow_id=f"task-{which}")
     with pytest.raises(fn.WorkflowFailed, match="cannot be stored as JSON"):
-        h.result(timeout=10)
+        h.result(timeout=30)
     assert bad_tries == {which: 2}  # the policy's two attempts
     events = fn.get_run(h.workflow_id).events
     assert not [e for e in events if e.type is EventType.TASK_COMPLETED]  # no null recorded
@@ -273,7 +273,7 @@ def test_unstorable_workflow_result_fails_the_run(
 ) -> None:
     h = fn.start_workflow(workflow, which, workflow_id=f"wf-{which}")
     with pytest.raises(fn.WorkflowFailed, match="cannot be stored as JSON"):
-        h.result(timeout=10)
+        h.result(timeout=30)
     run = _failed(h.workflow_id)
     assert run.error is not None and run.error.type == "UnstorableValue"
     assert "result of workflow" in run.error.message
@@ -298,16 +298,16 @@ async def bad_operation(ctx: fn.WorkflowContext) -> Any:
 
 
 def test_unstorable_state_value_is_refused_in_the_workflow(fake_engine: Runtime) -> None:
-    caught = fn.start_workflow(bad_state, True, workflow_id="state-caught").result(timeout=10)
+    caught = fn.start_workflow(bad_state, True, workflow_id="state-caught").result(timeout=30)
     message, score = caught
     assert "value of state 'score' (ctx.set) cannot be stored as JSON" in message
     assert score == 0.0
     h = fn.start_workflow(bad_state, False, workflow_id="state-uncaught")
     with pytest.raises(fn.WorkflowFailed, match="value of state 'score'"):
-        h.result(timeout=10)
+        h.result(timeout=30)
     h = fn.start_workflow(bad_operation, workflow_id="operation")
     with pytest.raises(fn.WorkflowFailed, match=r"result of ctx.run\('measure'\)"):
-        h.result(timeout=10)
+        h.result(timeout=30)
 
 
 # -- a loop that dies anyway ------------------------------------------------------------------
@@ -344,7 +344,7 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
             await anyio.sleep_forever()
 
         in_flight = engine.thread.soon(hold)  # a call the loop is serving
-        assert serving.wait(10)
+        assert serving.wait(30)
         # An internal fault, injected: a SystemExit out of a loop callback stops the loop
         # itself; an error in one of the engine's services ends its task group.
         if how == "loop-exit":
@@ -357,13 +357,13 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
         assert engine.failure is not None and engine.failure.cause == cause
         assert len(engine.errors) == 1 and cause.split(":")[0] in engine.errors[0]
         with pytest.raises(EngineStopped, match=cause):
-            in_flight.result(timeout=10)
+            in_flight.result(timeout=30)
         calls = {
             "start_workflow": lambda: fn.start_workflow(ok),
             "get_run": lambda: fn.get_run("survivor"),
             "list_runs": lambda: fn.list_runs(),
             "resolve_promise": lambda: fn.resolve_promise("survivor", "value", 1),
-            "result": lambda: h.result(timeout=5),
+            "result": lambda: h.result(timeout=30),
             "engine.start_workflow": lambda: engine.start_workflow(ok, None),
             "engine.activity": lambda: engine.activity(),
         }
@@ -375,7 +375,7 @@ def test_dead_loop_is_reported_and_every_call_says_so(store_path: Path, how: str
     # A new engine resumes the run.
     with temporary_engine(store=store_path) as engine:
         fn.resolve_promise("survivor", "value", 42)
-        assert fn.get_handle("survivor").result(timeout=10) == 42
+        assert fn.get_handle("survivor").result(timeout=30) == 42
         assert engine.errors == []
 
 
@@ -393,12 +393,12 @@ def test_unstorable_promise_or_signal_value_is_refused_to_the_caller(
     with pytest.raises(fn.InvalidInput, match="value for promise 'value'"):
         fn.resolve_promise(h.workflow_id, "value", BAD_VALUES[which]())
     fn.resolve_promise(h.workflow_id, "value", 7)  # nothing was stored: it still waits
-    assert h.result(timeout=10) == 7
+    assert h.result(timeout=30) == 7
     s = fn.start_workflow(waits_signal, workflow_id=f"signal-{which}")
     with pytest.raises(fn.InvalidInput, match="value of signal 'go'"):
         fn.signal_workflow(s.workflow_id, "go", BAD_VALUES[which]())
     fn.signal_workflow(s.workflow_id, "go", "now")
-    assert s.result(timeout=10) == "now"
+    assert s.result(timeout=30) == "now"
 
 
 def test_a_failing_service_restarts_instead_of_ending_the_loop(
@@ -420,7 +420,7 @@ def test_a_failing_service_restarts_instead_of_ending_the_loop(
         h = fn.start_workflow(waits, workflow_id="after-restart")
         wait_until(lambda: fn.pending_promises())
         fn.resolve_promise("after-restart", "value", 5)
-        assert h.result(timeout=10) == 5
+        assert h.result(timeout=30) == 5
         assert engine.running and len(engine.errors) == 1
 
 

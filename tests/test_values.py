@@ -93,7 +93,7 @@ def test_nan_inside_a_model_is_refused_too(engine: Runtime) -> None:
 
 def test_text_that_merely_spells_nan_is_fine(engine: Runtime) -> None:
     h = fn.start_workflow(echo, {"s": "NaN and -Infinity"})
-    assert h.result(timeout=10) == {"s": "NaN and -Infinity"}
+    assert h.result(timeout=30) == {"s": "NaN and -Infinity"}
 
 
 @pytest.mark.parametrize(("value", "path", "problem"), BAD_VALUES)
@@ -109,7 +109,7 @@ def test_a_bad_promise_value_is_refused_in_process(
     assert expected in str(caught.value) and problem in str(caught.value), str(caught.value)
     assert fn.sql("select * from promises").to_dict("records") == before
     fn.resolve_promise("v-p", "big", {"ok": True})
-    assert h.result(timeout=10) == len('{"ok": true}')
+    assert h.result(timeout=30) == len('{"ok": true}')
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_a_bad_signal_value_is_refused(engine: Runtime) -> None:
         fn.signal_workflow("v-s", "go", {"at": float("-inf")})
     assert fn.sql("select count(*) as n from signals")["n"][0] == 0
     fn.signal_workflow("v-s", "go", {"at": 1})
-    assert h.result(timeout=10) == {"at": 1}
+    assert h.result(timeout=30) == {"at": 1}
 
 
 @pytest.mark.parametrize(

@@ -198,7 +198,7 @@ def test_resolve_button_completes_the_run_with_the_typed_value(
         promise="approval",
         values={"/approved": True, "/amount": "3", "/comment": ""},
     )
-    assert h.result(timeout=10) == "Decision approved=True amount=3"
+    assert h.result(timeout=30) == "Decision approved=True amount=3"
     done = shown(panel, lambda d: d["status"] == "COMPLETED", "panel never showed COMPLETED")
     assert done["promises"] == []
     assert json.loads(done["output"]) == "Decision approved=True amount=3"
@@ -238,7 +238,7 @@ def test_bad_value_shows_the_error_and_changes_nothing(
     # A good value afterwards clears the error and completes the run.
     click(panel, action="resolve", workflow_id="wp-bad", promise="approval", values={
         "/approved": False, "/amount": "2"})  # fmt: skip
-    assert h.result(timeout=10) == "Decision approved=False amount=2"
+    assert h.result(timeout=30) == "Decision approved=False amount=2"
 
 
 def test_reject_button(engine: Runtime, comms: list[RecordingComm]) -> None:
@@ -247,7 +247,7 @@ def test_reject_button(engine: Runtime, comms: list[RecordingComm]) -> None:
     waiting("wp-rej")
     shown(panel, lambda d: d["promises"], "the promise form never showed")
     click(panel, action="reject", workflow_id="wp-rej", promise="approval", reason="too much")
-    assert h.result(timeout=10) == "rejected: too much"
+    assert h.result(timeout=30) == "rejected: too much"
     data = shown(panel, lambda d: d["status"] == "COMPLETED", "panel never showed COMPLETED")
     assert [s["status"] for s in data["steps"] if s["kind"] == "promise"] == ["REJECTED"]
 
@@ -258,7 +258,7 @@ def test_cancel_button(engine: Runtime, comms: list[RecordingComm]) -> None:
     waiting("wp-cancel")
     click(panel, action="cancel", workflow_id="wp-cancel")
     with pytest.raises(fn.WorkflowCancelled):
-        h.result(timeout=10)
+        h.result(timeout=30)
     data = shown(panel, lambda d: d["status"] == "CANCELLED", "panel never showed CANCELLED")
     assert data["promises"] == [] and data["cancel_requested"] is True
     assert "CANCELLED" in repr(panel)
@@ -341,7 +341,7 @@ def test_failure_shows_the_error_with_its_traceback(
 ) -> None:
     h = fn.start_workflow(broken, workflow_id="wp-broken")
     with pytest.raises(fn.WorkflowFailed):
-        h.result(timeout=10)
+        h.result(timeout=30)
     panel = RunPanel("wp-broken")
     data = sent_data(panel)
     assert data["status"] == "FAILED"
@@ -366,7 +366,7 @@ def _run_once(store: Path) -> tuple[str, str, str]:
         h = fn.start_workflow(approval, 3600.0, workflow_id="wp-same")
         waiting_text = widgets.handle_mimebundle(h)["text/plain"]
         fn.resolve_promise("wp-same", "approval", {"approved": True, "amount": 7})
-        h.result(timeout=10)
+        h.result(timeout=30)
         bundle = widgets.handle_mimebundle(h)
         return waiting_text, bundle["text/plain"], bundle["text/html"]
 
@@ -463,7 +463,7 @@ def test_dashboard_lists_runs_and_resolves_across_runs(
 
     click(board, action="resolve", workflow_id="wd-wait", promise="approval", values={
         "/approved": True, "/amount": "5"})  # fmt: skip
-    assert h.result(timeout=10) == "Decision approved=True amount=5"
+    assert h.result(timeout=30) == "Decision approved=True amount=5"
     data = shown(
         board,
         lambda d: d["counts"].get("COMPLETED") == 1 and d["detail"]["status"] == "COMPLETED",
@@ -575,7 +575,7 @@ async def nb_approval(ctx: fn.WorkflowContext) -> str:
     return f"approved={decision.approved}"
 """,
     'h = fn.start_workflow(nb_approval, workflow_id="nb-1")\nh',
-    'fn.resolve_promise("nb-1", "approval", {"approved": True})\nh.result(timeout=10)',
+    'fn.resolve_promise("nb-1", "approval", {"approved": True})\nh.result(timeout=30)',
     "h",
 ]
 

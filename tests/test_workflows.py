@@ -60,7 +60,7 @@ async def typed_workflow(ctx: fn.WorkflowContext, order: Order) -> Receipt:
 @pytest.mark.duckdb_only
 def test_typed_values_round_trip(engine: Runtime) -> None:
     h = fn.start_workflow(typed_workflow, Order(id=7, amount=10.0), workflow_id="typed-1")
-    result = h.result(timeout=10)
+    result = h.result(timeout=30)
     assert isinstance(result, Receipt)
     assert result == Receipt(order_id=7, total=12.0)
     run = fn.get_run("typed-1")
@@ -88,7 +88,7 @@ def sync_workflow(ctx: fn.SyncWorkflowContext, n: int) -> int:
 
 
 def test_sync_workflow_uses_the_same_commands(engine: Runtime) -> None:
-    assert fn.start_workflow(sync_workflow, 3, workflow_id="sync-1").result(timeout=10) == 12 + 6
+    assert fn.start_workflow(sync_workflow, 3, workflow_id="sync-1").result(timeout=30) == 12 + 6
 
 
 @fn.workflow(name="wf-echo")
@@ -100,7 +100,7 @@ def test_same_workflow_id_returns_the_existing_run(engine: Runtime) -> None:
     first = fn.start_workflow(echo, {"n": 1}, workflow_id="echo-1")
     second = fn.start_workflow(echo, {"n": 2}, workflow_id="echo-1")
     assert second.execution_id == first.execution_id
-    assert second.result(timeout=10) == {"n": 1}
+    assert second.result(timeout=30) == {"n": 1}
     assert len(fn.list_runs()) == 1
 
 
@@ -163,7 +163,7 @@ async def parent(ctx: fn.WorkflowContext, n: int) -> dict:
 
 
 def test_child_workflows_and_their_failure(engine: Runtime) -> None:
-    result = fn.start_workflow(parent, 21, workflow_id="parent-1").result(timeout=10)
+    result = fn.start_workflow(parent, 21, workflow_id="parent-1").result(timeout=30)
     assert result["doubled"] == 42
     assert "ValueError: negative input" in result["error"]
     children = fn.list_runs(kind="wf-child")
@@ -183,7 +183,7 @@ async def failing(ctx: fn.WorkflowContext) -> None:
 def test_failed_run_raises_workflow_failed_with_cause(engine: Runtime) -> None:
     h = fn.start_workflow(failing, workflow_id="fail-1")
     with pytest.raises(fn.WorkflowFailed, match="RuntimeError: boom") as info:
-        h.result(timeout=10)
+        h.result(timeout=30)
     assert info.value.cause["type"] == "RuntimeError"
     assert "raise RuntimeError" in info.value.cause["traceback"]
     run = fn.get_run("fail-1")
@@ -205,7 +205,7 @@ def test_a_blocking_call_from_the_engine_loop_fails_clearly(engine: Runtime, how
     raises an EngineError that says what to do instead, and only the run fails."""
     h = fn.start_workflow(blocks_its_loop, how, workflow_id=f"blocks-{how}")
     with pytest.raises(fn.WorkflowFailed, match="cannot be made from workflow code") as info:
-        h.result(timeout=10)
+        h.result(timeout=30)
     assert info.value.cause["type"] == "EngineError"
     assert engine.running
 
@@ -234,7 +234,7 @@ async def stateful(ctx: fn.WorkflowContext) -> dict:
 
 def test_state_operations_and_deterministic_helpers(engine: Runtime) -> None:
     side_effects.clear()
-    out = fn.start_workflow(stateful, workflow_id="state-1").result(timeout=10)
+    out = fn.start_workflow(stateful, workflow_id="state-1").result(timeout=30)
     assert out["count"] == 2 and out["tmp"] == "gone" and out["token"] == "tok-1"
     assert side_effects == ["token"]
     events = fn.get_run("state-1").events
@@ -274,7 +274,7 @@ def test_time_and_randomness_are_the_same_after_replay(store_path) -> None:
 
     fn.start(store_path)  # the workflow is registered: the run is recovered by replay
     fn.resolve_promise("det-1", "go")
-    out = fn.get_handle("det-1").result(timeout=10)
+    out = fn.get_handle("det-1").result(timeout=30)
     recorded_values = first[0]["input"]
     assert out[:3] == recorded_values
     assert out[3] == recorded_values
@@ -302,5 +302,5 @@ def test_redefining_a_workflow_replaces_it(engine: Runtime) -> None:
     async def v2(ctx: fn.WorkflowContext) -> str:
         return "v2"
 
-    assert fn.start_workflow("wf-redefined", workflow_id="redef").result(timeout=10) == "v2"
+    assert fn.start_workflow("wf-redefined", workflow_id="redef").result(timeout=30) == "v2"
     assert v2.version == v1.version + 1

@@ -113,12 +113,15 @@ class Peers(Inbox):
                 self.scheduler.poke()  # schedules may have changed, too
             if new_work or (slot_freed and self._backlog):
                 self.want_claim()
-            rung = self._observe_bell()
-            # A new engine may have registered: look at most twice a second, but put the
-            # look off rather than drop it, or a peer that registered and went quiet
-            # within the half second would never be watched (its death would then wait
-            # for the heartbeat).
-            refresh_due = refresh_due or rung
+            self._observe_bell()
+            # A new engine may have registered (its commit rings the bell in its own way):
+            # look at most twice a second, but put the look off rather than drop it, or a
+            # peer that registered and went quiet within the half second would never be
+            # watched (its death would then wait for the heartbeat). Not on every ring: a
+            # look is a read, which takes the file from a busy writer (a few engines
+            # looking at each of its commits starved it; see store/duckdb/bell.py).
+            assert self._bell_watcher is not None
+            refresh_due = refresh_due or self._bell_watcher.engines_may_have_joined()
             if refresh_due and time.monotonic() - last_refresh > 0.5:
                 refresh_due = False
                 last_refresh = time.monotonic()

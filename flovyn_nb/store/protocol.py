@@ -264,6 +264,11 @@ class DoorbellWatcher(Protocol):
         """Whether another process committed since the last look (cheap: no query)."""
         ...
 
+    def engines_may_have_joined(self) -> bool:
+        """Whether an engine may have registered among the rings ``rung_by_others``
+        reported since the last call (a backend that cannot tell says True after any)."""
+        ...
+
 
 class Doorbell(Protocol):
     """Rings after every commit; other processes notice without asking the database."""

@@ -107,7 +107,7 @@ class Kernel:
         assert self.kc is not None
         return str(self.kc.execute(textwrap.dedent(code), store_history=True))
 
-    def collect(self, msg_id: str, code: str = "", timeout: float = 30) -> Cell:
+    def collect(self, msg_id: str, code: str = "", timeout: float = 60) -> Cell:
         """The outputs of the cell with request ``msg_id``, once the kernel is idle."""
         assert self.kc is not None
         cell = Cell(code)
@@ -143,7 +143,7 @@ class Kernel:
                 cell.status = reply["content"]["status"]
                 return cell
 
-    def run(self, code: str, *, timeout: float = 30, ok: bool = True) -> Cell:
+    def run(self, code: str, *, timeout: float = 60, ok: bool = True) -> Cell:
         """Execute a cell; with ``ok`` (the default) it must not raise."""
         cell = self.collect(self.submit(code), code, timeout)
         if ok:

@@ -40,7 +40,7 @@ import flovyn_nb as fn
 from flovyn_nb import client
 from flovyn_nb.engine.clock import SystemClock
 
-LIFETIME = 150.0
+LIFETIME = 600.0  # a safety net for strays: beyond every deadline of the tests
 
 
 def emit(event: str, **data: Any) -> None:

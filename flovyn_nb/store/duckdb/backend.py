@@ -29,7 +29,7 @@ from flovyn_nb.store.duckdb import (
     schema,
     stepcache,
 )
-from flovyn_nb.store.duckdb.bell import Bell
+from flovyn_nb.store.duckdb.bell import JOINED, RING, Bell
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
     CachedStep,
@@ -177,10 +177,10 @@ class DuckDBStore:
                     path=str(self.path),
                 ) from None
 
-    def transaction(self, fn: Callable[[Con], T]) -> T:
+    def transaction(self, fn: Callable[[Con], T], *, mark: bytes = RING) -> T:
         """Run ``fn(con)`` in one committed transaction (then ring the doorbell)."""
         with self._mapped():
-            return self.lease.transaction(fn)
+            return self.lease.transaction(fn, mark=mark)
 
     def autocommit(self, fn: Callable[[Con], T]) -> T:
         """Run ``fn(con)``, which must issue exactly one statement, committed on its own."""
@@ -266,7 +266,8 @@ class DuckDBStore:
         self, engine_id: str, *, pid: int, host: str, proc_start: str | None, now: float
     ) -> None:
         self.transaction(
-            lambda con: ops.register_engine(con, engine_id, pid, host, proc_start, now)
+            lambda con: ops.register_engine(con, engine_id, pid, host, proc_start, now),
+            mark=JOINED,  # the other engines refresh their peers on this ring only
         )
 
     def stop_engine(self, engine_id: str) -> None:

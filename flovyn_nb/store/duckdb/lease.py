@@ -43,7 +43,7 @@ import duckdb
 
 from flovyn_nb.errors import StoreError, StoreLocked
 from flovyn_nb.store.duckdb import checkpoint
-from flovyn_nb.store.duckdb.bell import Bell
+from flovyn_nb.store.duckdb.bell import RING, Bell
 from flovyn_nb.store.duckdb.checkpoint import Backup
 
 T = TypeVar("T")
@@ -106,20 +106,36 @@ class TurnLock:
                     except OSError:
                         os.close(fd)
                         return False
-                    with contextlib.suppress(OSError):
-                        os.ftruncate(fd, 0)
-                        os.write(fd, str(os.getpid()).encode())
+                    # Keep the plain DuckDB client the last turn met (while it lives):
+                    # until this turn meets it too, a waiter must still name it, not us.
+                    self._write(fd, self._live_blocker(fd))
                 self._fd = fd
             self._holders += 1
             return True
 
-    def note_blocker(self, pid: int) -> None:
-        """DuckDB said that ``pid`` (not a flovyn process taking turns) holds the file."""
+    def note_blocker(self, pid: int | None) -> None:
+        """DuckDB said that ``pid`` (not a flovyn process taking turns) holds the file;
+        None: this process opened it (nobody blocks it any more)."""
         with self._mutex:
             if self._fd is not None and self._fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, 0)
-                    os.pwrite(self._fd, f"{os.getpid()} {pid}".encode(), 0)
+                self._write(self._fd, pid)
+
+    @staticmethod
+    def _write(fd: int, blocker: int | None) -> None:
+        # One fixed-width write, never a truncate: a waiter reading the file meanwhile
+        # sees the old or the new names, never an empty file or a mix of two.
+        text = f"{os.getpid():<{_PID_WIDTH}} {blocker or '':<{_PID_WIDTH}}"
+        with contextlib.suppress(OSError):
+            os.pwrite(fd, text.encode(), 0)
+
+    @staticmethod
+    def _live_blocker(fd: int) -> int | None:
+        try:
+            words = os.pread(fd, 2 * _PID_WIDTH + 1, 0).split()
+        except OSError:
+            return None
+        blocker = int(words[1]) if len(words) > 1 and words[1].isdigit() else None
+        return blocker if blocker is not None and _alive(blocker) else None
 
     def release(self) -> None:
         with self._mutex:
@@ -143,6 +159,19 @@ class TurnLock:
             if pid != os.getpid():
                 return pid
         return None
+
+
+_PID_WIDTH = 10  # digits a PID is padded to in the turn file (Linux allows up to 7)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 _TURNS: dict[Path, TurnLock] = {}
@@ -221,7 +250,13 @@ class Lease:
             finally:
                 self._last_used = time.monotonic()
 
-    def transaction(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, ring: bool = True) -> T:
+    def transaction(
+        self,
+        fn: Callable[[duckdb.DuckDBPyConnection], T],
+        *,
+        ring: bool = True,
+        mark: bytes = RING,
+    ) -> T:
         """Run ``fn`` in one transaction; commit, then ring the doorbell.
 
         The bell rings before the file can be let go: a process that holds the file knows
@@ -238,7 +273,7 @@ class Lease:
                     con.execute("ROLLBACK")
                 raise
             if ring:
-                self.bell.ring()
+                self.bell.ring(mark)
             self._checkpoint_if_over(con, checkpoint.MAX_THRESHOLD)
         return result
 
@@ -333,6 +368,7 @@ class Lease:
                 if self.turn.acquire():
                     try:
                         con = self._connect()
+                        self.turn.note_blocker(None)
                         break
                     except duckdb.Error as exc:
                         pid = holder_pid(exc)  # a process that opened it with plain DuckDB

@@ -160,6 +160,7 @@ class PgBellWatcher:
     def __init__(self, bell: PgBell) -> None:
         self._bell = bell
         self._seen = bell.heard()
+        self._rung = False
 
     def on_ring(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` on the listening thread after any ring by others (of any
@@ -169,4 +170,10 @@ class PgBellWatcher:
     def rung_by_others(self) -> bool:
         heard = self._bell.heard()
         rung, self._seen = heard != self._seen, heard
+        self._rung = self._rung or rung
+        return rung
+
+    def engines_may_have_joined(self) -> bool:
+        # A notification does not say what was written: any ring may be a registration.
+        rung, self._rung = self._rung, False
         return rung
