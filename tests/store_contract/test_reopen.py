@@ -11,6 +11,7 @@ from contract_helpers import StoreFactory, end, event, promise, start
 from flovyn_nb.errors import InvalidInput, UnknownWorkflow
 from flovyn_nb.model import RunStatus
 from flovyn_nb.store import Change, EventRow, FlagCancel, ReopenRun, Store
+from flovyn_nb.testing import wait_until
 
 RETRYABLE = (RunStatus.FAILED, RunStatus.CANCELLED)
 
@@ -69,3 +70,14 @@ def test_a_run_not_failed_is_refused_and_nothing_changes(store: Store, status: R
 def test_an_unknown_run_is_refused(store: Store) -> None:
     with pytest.raises(UnknownWorkflow):
         store.commit([Change(intents=[ReopenRun("no-such-id", RETRYABLE, 1.0)])])
+
+
+def test_a_reopened_run_rings_the_work_bell(make_store: StoreFactory) -> None:
+    """A retry written by a process without the workflow (the CLI) wakes the engines at
+    once: a reopened run waits for one, like a new unowned run."""
+    one, other = make_store(), make_store()
+    run = start(one, "w-ring", owner="engine-a")
+    end(one, run, RunStatus.FAILED)
+    work = other.work_bell.watcher()  # the setup never rings it: no run waits for an engine
+    one.commit([Change(intents=[ReopenRun(run.execution_id, RETRYABLE, time.time())])])
+    wait_until(work.rung_by_others, timeout=30, message="the work bell never rang")

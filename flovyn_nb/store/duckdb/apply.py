@@ -43,24 +43,6 @@ from flovyn_nb.store.rows import (
 Con = duckdb.DuckDBPyConnection
 
 
-def new_work(changes: Sequence[Change]) -> bool:
-    """Whether the commit left runs waiting for an engine (see ``Store.work_bell``)."""
-    return any(
-        (c.new_run is not None and c.new_run.owner is None)
-        or any(isinstance(i, ReleaseRun) for i in c.intents)
-        for c in changes
-    )
-
-
-def ends(changes: Sequence[Change]) -> bool:
-    """Whether the commit ended runs (see ``Store.slot_bell``)."""
-    return any(
-        (c.run_update is not None and c.run_update.status.is_terminal)
-        or any(u.status.is_terminal for u in c.statuses)
-        for c in changes
-    )
-
-
 def one_statement(changes: Sequence[Change]) -> bool:
     """Whether the changes make one statement, which commits without BEGIN / COMMIT."""
     if any(

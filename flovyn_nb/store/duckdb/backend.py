@@ -20,6 +20,7 @@ import duckdb
 
 from flovyn_nb.errors import FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
+from flovyn_nb.store import bells
 from flovyn_nb.store.duckdb import (
     apply,
     catalog_ops,
@@ -253,9 +254,9 @@ class DuckDBStore:
             results = self.autocommit(lambda con: apply.apply(con, changes))
         else:
             results = self.transaction(lambda con: apply.apply(con, changes))
-        if apply.new_work(changes):
+        if bells.leaves_work(changes):
             self._work_bell.ring()
-        if apply.ends(changes):
+        if bells.ends_runs(changes):
             self._slot_bell.ring()
         return results
 

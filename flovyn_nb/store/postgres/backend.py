@@ -34,6 +34,7 @@ import psycopg
 
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
+from flovyn_nb.store import bells as rings
 from flovyn_nb.store import inbox_rules
 from flovyn_nb.store.postgres import catalog, connect, ops, queries, queues, retry, schema
 from flovyn_nb.store.postgres.bell import CHANNEL, SLOT_CHANNEL, WORK_CHANNEL, Listener, PgBell
@@ -256,8 +257,9 @@ class PostgresStore:
     # -- the protocol: writes ------------------------------------------------------------
 
     def commit(self, changes: Sequence[Change]) -> list[Any]:
-        bells = [WORK_CHANNEL] * _new_work(changes) + [SLOT_CHANNEL] * _ends(changes)
-        return self.transaction(lambda con: _apply(con, changes, self.lease), bells=bells)
+        channels = [WORK_CHANNEL] * rings.leaves_work(changes)
+        channels += [SLOT_CHANNEL] * rings.ends_runs(changes)
+        return self.transaction(lambda con: _apply(con, changes, self.lease), bells=channels)
 
     def _one(self, intent: Intent) -> Any:
         return self.commit([Change(intents=[intent])])[0]
@@ -537,24 +539,6 @@ def _claim(con: Con, claim: Claim, lease: float) -> Claimed:
         return claim.alive(row) and (row.host == HOST or age <= lease)
 
     return queues.claim(con, claim, living)
-
-
-def _new_work(changes: Sequence[Change]) -> bool:
-    """Whether the commit left runs waiting for an engine (see ``Store.work_bell``)."""
-    return any(
-        (c.new_run is not None and c.new_run.owner is None)
-        or any(isinstance(i, ReleaseRun) for i in c.intents)
-        for c in changes
-    )
-
-
-def _ends(changes: Sequence[Change]) -> bool:
-    """Whether the commit ended runs (see ``Store.slot_bell``)."""
-    return any(
-        (c.run_update is not None and c.run_update.status.is_terminal)
-        or any(u.status.is_terminal for u in c.statuses)
-        for c in changes
-    )
 
 
 def _settle(con: Con, request: SettlePromise) -> PromiseRow:
