@@ -65,8 +65,10 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Three workers, a test file each at a time: most tests wait on other processes (kernels,
+# JupyterLab, Chromium, PostgreSQL), so three keep this 2-core machine busy, not starved.
 unit: $(STAMP) browser-deps postgres-deps extension
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 3 --dist loadfile
 
 # nbval runs every example notebook top to bottom and compares its outputs with the saved
 # ones (real outputs of a run: `python notebooks/refresh.py` re-makes them).
