@@ -30,7 +30,7 @@ def cli(*args: str, store: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@fn.task(name="rc-step")
+@fn.task(name="retry-cli-step")
 def step(name: str) -> str:
     calls[name] += 1
     if name == "fragile" and broken["now"]:
@@ -38,7 +38,7 @@ def step(name: str) -> str:
     return name
 
 
-@fn.workflow(name="rc-flow")
+@fn.workflow(name="retry-cli-flow")
 async def flow(ctx: fn.WorkflowContext) -> str:
     first = await ctx.schedule(step, "first")
     second = await ctx.schedule(step, "fragile")
