@@ -21,6 +21,8 @@ from pathlib import Path
 
 import nbformat
 
+import flovyn_nb
+
 from flovyn_nb.testing import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,6 +101,14 @@ def start_lab(
         target = home / "settings" / f"{name}.jupyterlab-settings"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(values))
+    # The front end of the flovyn_nb under test (a worktree's build), ahead of the one the
+    # venv links: the user data dir comes first on JupyterLab's extension path.
+    built = Path(flovyn_nb.__file__).parent / "labextension"
+    if (built / "package.json").is_file():
+        linked = home / "data" / "labextensions" / "flovyn-nb"
+        linked.parent.mkdir(parents=True, exist_ok=True)
+        if not linked.exists():
+            linked.symlink_to(built, target_is_directory=True)
     store = folder / "flovyn.duckdb"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "FLOVYN_NB"))}
     env.update(
