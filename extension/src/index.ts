@@ -196,7 +196,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         })
         .catch(error => console.warn('flovyn-nb: settings not loaded', error));
       // Panels saved in a notebook show their last state after the kernel is gone.
-      void ensureWidgetStateSaved(settingRegistry);
+      void ensureWidgetStateSaved(settingRegistry).then(outcome =>
+        console.info(`flovyn-nb: widget manager saveState: ${outcome}`)
+      );
     }
 
     feed.start();
