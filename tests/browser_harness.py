@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+import flovyn_nb
 from flovyn_nb.testing import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,11 +100,21 @@ def start_lab(
         target = home / "settings" / f"{name}.jupyterlab-settings"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(values))
+    # The front end of the flovyn_nb under test (a worktree's build), ahead of the one the
+    # venv links: JUPYTER_PATH comes first on JupyterLab's extension path (before the venv,
+    # which a venv's jupyter_core puts before the user data dir).
+    built = Path(flovyn_nb.__file__).parent / "labextension"
+    if (built / "package.json").is_file():
+        linked = home / "path" / "labextensions" / "flovyn-nb"
+        linked.parent.mkdir(parents=True, exist_ok=True)
+        if not linked.exists():
+            linked.symlink_to(built, target_is_directory=True)
     store = folder / "flovyn.duckdb"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "FLOVYN_NB"))}
     env.update(
         JUPYTER_CONFIG_DIR=str(config),
         JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_PATH=str(home / "path"),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),

@@ -63,12 +63,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     folder = tmp_path_factory.mktemp("panels")
-    # Widget state saved with the notebook (JupyterLab's widget manager setting): a panel
-    # reopened without its kernel renders from it, showing its last state, disconnected.
-    settings: dict[str, dict[str, object]] = {
-        "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}
-    }
-    with start_lab(folder, settings=settings) as lab, sync_playwright() as pw:
+    # No widget manager settings: the extension turns its saveState on, so a panel
+    # reopened without its kernel renders from the saved state, disconnected.
+    with start_lab(folder) as lab, sync_playwright() as pw:
         write_notebook(lab.root / "waits.ipynb", ["%load_ext flovyn_nb", WAITS])
         context = pw.chromium.launch_persistent_context(
             str(folder / "chromium-profile"),

@@ -3,10 +3,11 @@ children told apart by their input, the raw history for the "events" tab."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import flovyn_nb as fn
-from flovyn_nb.widgets.panel import events_json
+from flovyn_nb.widgets.panel import events_json, run_source
 from flovyn_nb.widgets.render import run_json
 from flovyn_nb.widgets.state import LogBook, RunState, store_key
 
@@ -52,3 +53,48 @@ def test_a_retried_step_shows_its_result_and_every_attempt(tmp_path: Path) -> No
     types = [e["type"] for e in history["items"]]
     assert history["total"] == len(types) and types[0] == "WORKFLOW_STARTED"
     assert "TASK_RETRY_SCHEDULED" in types and types[-1] == "WORKFLOW_COMPLETED"
+
+
+def test_the_source_tab_shows_the_code_each_run_started_with(tmp_path: Path) -> None:
+    store = tmp_path / "s.duckdb"
+
+    @fn.workflow(name="versioned")
+    async def first(ctx: fn.WorkflowContext) -> str:
+        return "version one"
+
+    with fn.start(store):
+        assert fn.start_workflow(first, workflow_id="v-1").result(timeout=60) == "version one"
+
+    @fn.workflow(name="versioned")
+    async def second(ctx: fn.WorkflowContext) -> str:
+        return "version two"
+
+    with fn.start(store):
+        assert fn.start_workflow(second, workflow_id="v-2").result(timeout=60) == "version two"
+    sources = {}
+    for workflow_id in ("v-1", "v-2"):
+        state = RunState(workflow_id, store_key(store))
+        state.refresh(bell=True)
+        sources[workflow_id] = run_source(state, store_key(store))
+    # Each run's own version, though the store's latest is the second.
+    assert sources["v-1"] is not None and '"version one"' in sources["v-1"]
+    assert "version two" not in sources["v-1"]
+    assert sources["v-2"] is not None and '"version two"' in sources["v-2"]
+
+
+def test_the_source_tab_says_when_the_source_is_not_recorded(tmp_path: Path) -> None:
+    store = tmp_path / "s.duckdb"
+
+    @fn.workflow(name="forgotten")
+    async def forgotten(ctx: fn.WorkflowContext) -> int:
+        return 1
+
+    with fn.start(store):
+        assert fn.start_workflow(forgotten, workflow_id="f-1").result(timeout=60) == 1
+        state = RunState("f-1", store_key(store))
+        state.refresh(bell=True)
+    assert state.events  # a run with its WORKFLOW_STARTED, whose hash the store lacks:
+    for seq, event in state.events.items():
+        if event.type == "WORKFLOW_STARTED":
+            state.events[seq] = replace(event, payload={**event.payload, "sourceHash": "0" * 16})
+    assert run_source(state, store_key(store)) is None

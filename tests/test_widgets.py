@@ -629,3 +629,46 @@ def test_dashboard_function_survives_importing_the_widget_modules() -> None:
         importlib.import_module(f"flovyn_nb.widgets.{name}")
     assert callable(widgets.dashboard) and widgets.dashboard.__module__ == "flovyn_nb.widgets"
     assert fn.dashboard is widgets.dashboard
+
+
+# -- a child run opened from its step's name (issue 16) ----------------------------------
+
+
+@fn.workflow(name="w-parent")
+async def parent_wf(ctx: fn.WorkflowContext) -> str:
+    return "parent got " + await ctx.schedule_workflow(approval)
+
+
+def test_clicking_a_child_step_shows_the_childs_own_panel(
+    engine: Runtime, comms: list[RecordingComm]
+) -> None:
+    h = fn.start_workflow(parent_wf, workflow_id="wp-parent")
+    panel = RunPanel("wp-parent")
+    data = shown(
+        panel,
+        lambda d: any(s["kind"] == "child" and s.get("child") for s in d["steps"]),
+        "the child step never showed",
+    )
+    assert data["source"] is not None and "schedule_workflow(approval)" in data["source"]
+    [child_id] = [s["child"] for s in data["steps"] if s["kind"] == "child"]
+    waiting(child_id)
+    click(panel, action="select", workflow_id=child_id)
+    data = shown(
+        panel,
+        lambda d: d["child"] and d["child"]["promises"],
+        "the child's panel (with its promise form) never showed in the parent's",
+    )
+    assert data["child"]["workflow_id"] == child_id
+    assert "ctx.promise(" in data["child"]["source"]
+    # The nested child's buttons act on the child.
+    click(
+        panel,
+        action="resolve",
+        workflow_id=child_id,
+        promise="approval",
+        values={"/approved": True, "/amount": "2", "/comment": ""},
+    )
+    assert h.result(timeout=30) == "parent got Decision approved=True amount=2"
+    shown(panel, lambda d: d["child"]["status"] == "COMPLETED", "the child never showed done")
+    click(panel, action="select", workflow_id=None)
+    shown(panel, lambda d: d["child"] is None, "the child's panel never closed")

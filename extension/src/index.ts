@@ -22,6 +22,7 @@ import { createRunView } from './runview';
 import { quickAnswers } from './schemaform';
 import { FlovynSidebar } from './sidebar';
 import { createStartPanel } from './start';
+import { ensureWidgetStateSaved } from './widgetstate';
 
 const PLUGIN_ID = 'flovyn-nb:plugin';
 const API_PATH = 'flovyn-nb/api';
@@ -194,6 +195,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
           loaded.changed.connect(applySettings);
         })
         .catch(error => console.warn('flovyn-nb: settings not loaded', error));
+      // Panels saved in a notebook show their last state after the kernel is gone.
+      void ensureWidgetStateSaved(settingRegistry).then(outcome =>
+        console.info(`flovyn-nb: widget manager saveState: ${outcome}`)
+      );
     }
 
     feed.start();

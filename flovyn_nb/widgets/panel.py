@@ -94,6 +94,10 @@ class RunPanel(PanelWidget):
         self._state = state
         self._actions = actions
         self._problem: str | None = None
+        # The workflow's code as the run started it: read once (a definition never changes).
+        self._source = run_source(state, key)
+        # A child run opened from a step's name: shown nested, under this run.
+        self._child: RunPanel | None = None
         # The updater thread and the after-cell flush both read the run state.
         self._reading = threading.Lock()
         super().__init__(data=self._snapshot())
@@ -138,6 +142,9 @@ class RunPanel(PanelWidget):
         # What the run was started with, shown under its title.
         data["input"] = None if info is None else preview(info.input, 2000)
         data["events"] = events_json(self._state)
+        data["source"] = self._source
+        child = self._child
+        data["child"] = None if child is None else child.data
         return data
 
     def _unattended(self, view: Any) -> str | None:
@@ -161,7 +168,39 @@ class RunPanel(PanelWidget):
         updater().add(self)
 
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("action") == "select":
+            self._select(content.get("workflow_id"))
+            return
+        child = self._child
+        if (
+            child is not None
+            and isinstance(content, dict)
+            and content.get("workflow_id") == child.workflow_id
+        ):
+            child._on_msg(child, content, buffers)  # the nested child's own buttons
+            return
         self._actions.handle(content)
+
+    def _select(self, workflow_id: Any) -> None:
+        """Show the run ``workflow_id`` (a child's name was clicked) nested under this run,
+        live (its own panel model, mirrored here); None closes it."""
+        old = self._child
+        if old is not None:
+            old.unobserve(self._child_changed, names="data")
+        self._child = None
+        self._problem = None
+        if isinstance(workflow_id, str) and workflow_id and workflow_id != self.workflow_id:
+            try:
+                child = panel_for(workflow_id, store=self.store)
+            except Exception as exc:  # an unreadable child is said in the panel, not raised
+                self._problem = f"cannot show run {workflow_id}: {describe(exc)}"
+            else:
+                child.observe(self._child_changed, names="data")
+                self._child = child
+        updater().add(self)
+
+    def _child_changed(self, change: Any) -> None:
+        updater().add(self)
 
     # -- the updater's Target protocol -------------------------------------------------
 
@@ -206,6 +245,9 @@ class RunPanel(PanelWidget):
     def close(self) -> None:
         # Also called from __del__, even for a panel whose __init__ failed half-way.
         updater().remove(self)
+        child = getattr(self, "_child", None)
+        if child is not None:
+            child.unobserve(self._child_changed, names="data")
         state = getattr(self, "_state", None)
         if state is not None:
             key = (state.store, state.workflow_id)
@@ -213,6 +255,24 @@ class RunPanel(PanelWidget):
                 if _panels.get(key) is self:
                     del _panels[key]
         super().close()
+
+
+def run_source(state: RunState, store: Path | str) -> str | None:
+    """The workflow's source as the run started it (the hash its WORKFLOW_STARTED event
+    recorded), for the panel's "source" tab; None when the store has no such version."""
+    info = state.info
+    if info is None:
+        return None
+    started = [
+        state.events[s] for s in sorted(state.events) if state.events[s].type == "WORKFLOW_STARTED"
+    ]
+    source_hash = started[0].payload.get("sourceHash") if started else None
+    if not source_hash:
+        return None
+    try:
+        return client.workflow_source(info.kind, source_hash, store=store)
+    except Exception:  # the source is a courtesy: a failed read must not break the panel
+        return None
 
 
 EVENTS_SHOWN = 500  # the latest events the "events" tab lists (fn.get_run has them all)

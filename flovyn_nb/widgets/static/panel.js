@@ -307,7 +307,28 @@ class RunView {
     this.tab = this.memory.tab || "timeline";
     this.tabs = h("div", { class: "fnb-tabs", role: "tablist" });
     this.events = h("div", { class: "fnb-events" });
-    this.node = h("div", { class: "fnb-run" }, this.head, this.origin, this.input, this.problem, this.forms, this.tabs, this.steps, this.events, this.logs, this.result);
+    this.source = h("div", { class: "fnb-source" });
+    this.childBox = h("div", { class: "fnb-child" }); // a child run opened from a step's name
+    this.child = null;
+    this.childKey = null;
+    this.node = h("div", { class: "fnb-run" }, this.head, this.origin, this.input, this.problem, this.forms, this.tabs, this.steps, this.events, this.source, this.childBox, this.logs, this.result);
+  }
+
+  renderChild() {
+    const data = this.run.child;
+    if (!data) {
+      this.child = null;
+      this.childKey = null;
+      fill(this.childBox);
+      return;
+    }
+    if (!this.child || this.childKey !== data.workflow_id) {
+      this.child = new RunView(this.send, this.clock, memoryFor(`child\u0000${data.workflow_id}`));
+      this.childKey = data.workflow_id;
+      const close = h("button", { class: "fnb-btn fnb-close", text: "× close", onclick: () => this.send({ action: "select", workflow_id: null }) });
+      fill(this.childBox, close, this.child.node);
+    }
+    this.child.update(data);
   }
 
   update(run) {
@@ -323,6 +344,7 @@ class RunView {
     syncCards(this.forms, this.cards, run.promises, this.send, false, this.memory.drafts);
     this.renderTabs();
     this.renderSteps();
+    this.renderChild();
     this.renderLogs();
     this.renderResult();
     this.tick();
@@ -481,9 +503,15 @@ class RunView {
     const events = this.run.events || { total: 0, items: [] };
     const tab = (name, label) => h("button", { class: `fnb-tab${this.tab === name ? " fnb-on" : ""}`, role: "tab", "aria-selected": this.tab === name ? "true" : "false", "data-tab": name, text: label,
       onclick: () => { this.tab = this.memory.tab = name; this.renderTabs(); this.renderSteps(); } });
-    fill(this.tabs, tab("timeline", "timeline"), tab("events", `events ${events.total}`));
+    fill(this.tabs, tab("timeline", "timeline"), tab("events", `events ${events.total}`), tab("source", "source"));
     this.steps.style.display = this.tab === "timeline" ? "" : "none";
     this.events.style.display = this.tab === "events" ? "" : "none";
+    this.source.style.display = this.tab === "source" ? "" : "none";
+    if (this.tab === "source") {
+      // The workflow's code as this run started it (null: not recorded in the store).
+      const text = this.run.source;
+      fill(this.source, typeof text === "string" ? h("pre", { class: "fnb-code", text }) : h("div", { class: "fnb-muted", text: "source not recorded" }));
+    }
     if (this.tab !== "events") return;
     const t0 = this.run.created;
     const hidden = events.total - events.items.length;
