@@ -71,6 +71,36 @@ def queue_throughput(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     return outcome
 
 
+def queue_recovery(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """4 workers on queued 3-step runs; once 30 % completed, ``kill -9`` one worker and
+    spawn a replacement. The figure: seconds from the kill until every run that was in
+    flight at that moment (taken by some worker, not finished) has completed."""
+    from bench.systems.postgres import fresh_database
+
+    if system.name not in _DONE:
+        raise RuntimeError(f"queue_recovery runs on flovyn_nb@pg and dbos@pg, not {system.name}")
+    outcome = Outcome()
+    seconds, repeats = [], []
+    count = sizes.queue_recovery_runs
+    for r in range(sizes.queue_repeats):
+        url = fresh_database(workdir / f"store-{r}.url")
+        _enqueue(system.name, url, count)
+        run = _serve(system.name, url, count, workdir / f"r{r}", sizes.timeout, kill_at=0.3)
+        _verify(system.name, url, count)
+        repeats.append(run)
+        if "recovered" in run:
+            seconds.append(run["recovered"] - run["killed"])
+    outcome.details["repeats"] = repeats
+    if not seconds:  # tiny (smoke) sizes: every run may be done by the first count
+        outcome.details["note"] = "no run was in flight at the kill: nothing to recover"
+        return outcome
+    what = f"kill -9 of 1 of {WORKERS} workers at 30 % of {count} runs"
+    label = f"in-flight runs all done after {what}"
+    outcome.metrics.append(metric("recovered_s", label, "s", seconds))
+    outcome.details["repeats"] = repeats
+    return outcome
+
+
 def _enqueue(name: str, url: str, count: int) -> float:
     """Seconds to enqueue ``count`` runs from this process (which has no engine)."""
     started = time.perf_counter()
@@ -125,32 +155,40 @@ def _command(name: str, url: str) -> list[str]:
     return [sys.executable, "-m", "bench.queue_dbos", url]
 
 
-def _serve(name: str, url: str, count: int, logs: Path, timeout: float) -> dict[str, Any]:
-    """Spawn the workers, wait until ``count`` runs completed, stop the workers."""
+def _serve(
+    name: str, url: str, count: int, logs: Path, timeout: float, kill_at: float | None = None
+) -> dict[str, Any]:
+    """Spawn the workers, wait until ``count`` runs completed, stop the workers. With
+    ``kill_at``, SIGKILL the first worker once that share of the runs completed and spawn
+    a replacement at once (DBOS recovers a dead executor's runs only when one launches)."""
     logs.mkdir(parents=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     query = _DONE[name]
     procs: list[subprocess.Popen[str]] = []
-    files = []
+    files: list[Any] = []
+
+    def spawn() -> None:
+        files.append((logs / f"worker-{len(procs)}.log").open("w"))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        procs.append(
+            subprocess.Popen(
+                _command(name, url),
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=files[-1],
+                text=True,
+            )
+        )
+
     with psycopg.connect(url, autocommit=True) as con:
         if _count(con, query):
             raise RuntimeError("runs completed before any worker started")
         spawned = time.time()
         try:
-            for i in range(WORKERS):
-                files.append((logs / f"worker-{i}.log").open("w"))
-                procs.append(
-                    subprocess.Popen(
-                        _command(name, url),
-                        cwd=ROOT,
-                        env=env,
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.DEVNULL,
-                        stderr=files[-1],
-                        text=True,
-                    )
-                )
-            marks = _wait(con, query, count, procs, logs, spawned + timeout)
+            for _ in range(WORKERS):
+                spawn()
+            marks = _wait(name, con, count, procs, spawn, logs, spawned + timeout, kill_at)
         finally:
             _stop(procs)
             for f in files:
@@ -159,29 +197,58 @@ def _serve(name: str, url: str, count: int, logs: Path, timeout: float) -> dict[
 
 
 def _wait(
+    name: str,
     con: psycopg.Connection[Any],
-    query: str,
     count: int,
     procs: list[subprocess.Popen[str]],
+    spawn: Any,
     logs: Path,
     deadline: float,
-) -> dict[str, float]:
-    """When the first run, 10 %, 90 % and all of the ``count`` runs had completed."""
-    marks: dict[str, float] = {}
+    kill_at: float | None,
+) -> dict[str, Any]:
+    """When the first run, 10 %, 90 % and all of the ``count`` runs had completed (and,
+    with ``kill_at``, when the kill happened and its in-flight runs had all completed)."""
+    marks: dict[str, Any] = {}
+    in_flight: list[str] = []
     while True:
-        done = _count(con, query)
+        done = _count(con, _DONE[name])
         now = time.time()
         for mark, share in (("first", 1 / count), ("p10", 0.1), ("p90", 0.9), ("done", 1.0)):
             if done >= share * count and mark not in marks:
                 marks[mark] = now
-        if done >= count:
+        if kill_at is not None and "killed" not in marks and done >= kill_at * count:
+            procs[0].kill()
+            procs[0].wait(timeout=10)
+            marks["killed"] = time.time()
+            in_flight = [r[0] for r in con.execute(_IN_FLIGHT[name]).fetchall()]
+            marks["in_flight"] = len(in_flight)
+            spawn()
+        if in_flight and "recovered" not in marks:
+            left = con.execute(_LEFT[name], [in_flight]).fetchone()
+            if left is not None and int(left[0]) == 0:
+                marks["recovered"] = time.time()
+        if done >= count and (kill_at is None or "recovered" in marks or not in_flight):
             return marks
-        dead = [p for p in procs if p.poll() is not None]
+        dead = [p for p in procs[1 if "killed" in marks else 0 :] if p.poll() is not None]
         if dead or now >= deadline:
             why = f"worker {dead[0].pid} exited with {dead[0].returncode}" if dead else "timeout"
             tail = "".join(p.read_text()[-1500:] for p in sorted(logs.glob("*.log")))
             raise RuntimeError(f"{done}/{count} runs completed ({why}); worker logs:\n{tail}")
         time.sleep(POLL)
+
+
+# Runs a worker had taken and not finished, and how many of those are still not done.
+_IN_FLIGHT = {
+    "flovyn_nb@pg": "SELECT workflow_id FROM workflow_executions"
+    " WHERE owner IS NOT NULL AND status IN ('RUNNING', 'WAITING', 'PENDING')",
+    "dbos@pg": "SELECT workflow_uuid FROM dbos.workflow_status WHERE status = 'PENDING'",
+}
+_LEFT = {
+    "flovyn_nb@pg": "SELECT count(*) FROM workflow_executions"
+    " WHERE workflow_id = ANY(%s) AND status <> 'COMPLETED'",
+    "dbos@pg": "SELECT count(*) FROM dbos.workflow_status"
+    " WHERE workflow_uuid = ANY(%s) AND status <> 'SUCCESS'",
+}
 
 
 def _count(con: psycopg.Connection[Any], query: str) -> int:
