@@ -97,7 +97,6 @@ def queue_recovery(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     what = f"kill -9 of 1 of {WORKERS} workers at 30 % of {count} runs"
     label = f"in-flight runs all done after {what}"
     outcome.metrics.append(metric("recovered_s", label, "s", seconds))
-    outcome.details["repeats"] = repeats
     return outcome
 
 
