@@ -57,6 +57,9 @@ class Sizes:
     idle_waiters: int = 10
     busy_seconds: float = 5.0
     import_repeats: int = 5
+    queue_runs: int = 2000  # queued 3-step runs served by 4 worker processes
+    queue_repeats: int = 3
+    queue_recovery_runs: int = 1000
     timeout: float = 180.0
 
 
@@ -81,6 +84,9 @@ SMOKE = Sizes(
     idle_waiters=2,
     busy_seconds=0.5,
     import_repeats=1,
+    queue_runs=20,
+    queue_repeats=1,
+    queue_recovery_runs=40,
     timeout=60.0,
 )
 
@@ -697,6 +703,20 @@ def store_open_close(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     return open_close(system, workdir, sizes)
 
 
+def queue_throughput(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """PostgreSQL only: 4 worker processes on queued 3-step runs (queue_throughput.py)."""
+    from bench.queue_throughput import queue_throughput as measure
+
+    return measure(system, workdir, sizes)
+
+
+def queue_recovery(system: System, workdir: Path, sizes: Sizes) -> Outcome:
+    """PostgreSQL only: kill -9 of one of 4 queue workers (queue_throughput.py)."""
+    from bench.queue_throughput import queue_recovery as measure
+
+    return measure(system, workdir, sizes)
+
+
 def stream_tokens(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     """flovyn_nb's durable streams: tokens per second (``stream_workloads.py``)."""
     from bench.stream_workloads import stream_tokens as measure
@@ -747,6 +767,8 @@ WORKLOADS: dict[str, Workload] = {
     "store_open_close": store_open_close,
     "stream_tokens": stream_tokens,
     "dashboard_at_scale": dashboard_at_scale,
+    "queue_throughput": queue_throughput,
+    "queue_recovery": queue_recovery,
 }
 #: Workloads whose figures depend on how often DBOS polls: run at both polling settings.
 #: (DBOS's timers and recv timeouts wait on asyncio, not on the poller; at 0.01 s the
@@ -758,4 +780,6 @@ ONLY = {
     "store_open_close": ("flovyn_nb",),
     "stream_tokens": ("flovyn_nb",),
     "dashboard_at_scale": ("flovyn_nb",),
+    "queue_throughput": ("flovyn_nb@pg", "dbos@pg"),
+    "queue_recovery": ("flovyn_nb@pg", "dbos@pg"),
 }

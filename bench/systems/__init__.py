@@ -50,7 +50,13 @@ SYSTEMS: dict[str, Callable[[], System]] = {
 #: Systems on the bench's own PostgreSQL server (run only when named with --system).
 ON_POSTGRES = ("flovyn_nb@pg", "dbos@pg")
 #: What they run: the costs a server store changes.
-POSTGRES_WORKLOADS = ("step_overhead", "one_step_workflow", "resolve_resume")
+POSTGRES_WORKLOADS = (
+    "step_overhead",
+    "one_step_workflow",
+    "resolve_resume",
+    "queue_throughput",
+    "queue_recovery",
+)
 #: The module whose import registers a system's workflows (timed in recovery).
 MODULES: dict[str, str] = {
     "flovyn_nb": "bench.systems.flovyn",
