@@ -3,7 +3,6 @@ children told apart by their input, the raw history for the "events" tab."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import flovyn_nb as fn
@@ -93,8 +92,7 @@ def test_the_source_tab_says_when_the_source_is_not_recorded(tmp_path: Path) -> 
         assert fn.start_workflow(forgotten, workflow_id="f-1").result(timeout=60) == 1
         state = RunState("f-1", store_key(store))
         state.refresh(bell=True)
-    assert state.events  # a run with its WORKFLOW_STARTED, whose hash the store lacks:
-    for seq, event in state.events.items():
-        if event.type == "WORKFLOW_STARTED":
-            state.events[seq] = replace(event, payload={**event.payload, "sourceHash": "0" * 16})
+    assert state.view is not None and state.view.source_hash  # recorded at its start
+    assert run_source(state, store_key(store)) is not None
+    state.view.source_hash = "0" * 16  # a hash whose definition the store lacks
     assert run_source(state, store_key(store)) is None

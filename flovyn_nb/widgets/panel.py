@@ -258,19 +258,14 @@ class RunPanel(PanelWidget):
 
 
 def run_source(state: RunState, store: Path | str) -> str | None:
-    """The workflow's source as the run started it (the hash its WORKFLOW_STARTED event
-    recorded), for the panel's "source" tab; None when the store has no such version."""
-    info = state.info
-    if info is None:
-        return None
-    started = [
-        state.events[s] for s in sorted(state.events) if state.events[s].type == "WORKFLOW_STARTED"
-    ]
-    source_hash = started[0].payload.get("sourceHash") if started else None
-    if not source_hash:
+    """The workflow's source as the run started it (by the source hash the history fold
+    found in its start), for the panel's "source" tab; None when the store has no such
+    version."""
+    info, view = state.info, state.view
+    if info is None or view is None or not view.source_hash:
         return None
     try:
-        return client.workflow_source(info.kind, source_hash, store=store)
+        return client.workflow_source(info.kind, view.source_hash, store=store)
     except Exception:  # the source is a courtesy: a failed read must not break the panel
         return None
 

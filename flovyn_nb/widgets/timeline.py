@@ -79,6 +79,7 @@ class RunView:
     steps: list[Step] = field(default_factory=list)
     # Retries and forks: where this run came from, one line each (see history.attempts)
     origin: list[str] = field(default_factory=list)
+    source_hash: str | None = None  # of the workflow's code the run started with
 
     @property
     def pending_promises(self) -> list[Step]:
@@ -129,6 +130,7 @@ def fold(
     view.error = None if folded.error is None else folded.error.as_dict()
     view.cancel_requested = folded.cancel_requested
     view.origin = _origin(folded)
+    view.source_hash = folded.source_hash
     # State changes are recorded steps, but not timeline rows.
     view.steps = [_step(s) for s in folded.steps if s.kind is not StepKind.STATE]
 
