@@ -38,7 +38,9 @@ import worker_defs
 class Worker:
     """A ``flovyn-nb worker`` process whose stderr lines are collected as they come."""
 
-    def __init__(self, store: Path | str, effects: Path, *options: str, source: Path = DEFS) -> None:
+    def __init__(
+        self, store: Path | str, effects: Path, *options: str, source: Path = DEFS
+    ) -> None:
         env = {**os.environ, "FLOVYN_TEST_EFFECTS": str(effects), "FLOVYN_NB_LOCK_TIMEOUT": "60"}
         command = [sys.executable, "-m", "flovyn_nb.cli", "worker", str(source)]
         self.popen = subprocess.Popen(
