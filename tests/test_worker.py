@@ -119,8 +119,8 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def _status(workflow_id: str) -> str:
-    return fn.get_run(workflow_id, events=False).status.value
+def _run_status(store: Path | str, workflow_id: str) -> str:
+    return fn.get_run(workflow_id, events=False, store=store).status.value
 
 
 @pytest.mark.slow
@@ -169,7 +169,7 @@ def test_sigterm_lets_the_step_in_flight_finish_then_hands_the_run_over(
     with temporary_engine(store=store_path):
         first = Worker(store_path, effects, "--queue", "q")
         workers.append(first)
-        first.wait_for("serving wk-gate, wk-job")
+        first.wait_for("serving .*wk-gate")
         fn.start_workflow(worker_defs.gate_flow, "g", workflow_id="g", queue="q")
         wait_until(lambda: _lines(effects / "g-gated-started"), timeout=60)
         first.popen.send_signal(signal.SIGTERM)
@@ -193,7 +193,7 @@ def test_a_worker_killed_mid_run_is_taken_over_without_repeating_a_completed_ste
     with temporary_engine(store=store_path):
         workers += [Worker(store_path, effects, "--queue", "q") for _ in range(2)]
         for worker in workers:
-            worker.wait_for("serving wk-gate, wk-job")
+            worker.wait_for("serving .*wk-gate")
         fn.start_workflow(worker_defs.gate_flow, "k", workflow_id="k", queue="q")
         [pid] = wait_until(lambda: _lines(effects / "k-gated-started"), timeout=60)
         victim = next(w for w in workers if str(w.popen.pid) == pid)
@@ -210,6 +210,31 @@ def test_a_worker_killed_mid_run_is_taken_over_without_repeating_a_completed_ste
     assert _lines(effects / "k-gated-done") == [str(survivor.popen.pid)]
     assert _lines(effects / "k-2") == [str(survivor.popen.pid)]
     assert survivor.stop() == 0
+
+
+def test_a_resolve_from_the_cli_wakes_a_run_a_worker_holds(
+    store_path: Path | str, effects: Path, workers: list[Worker]
+) -> None:
+    """The run waits in a worker process; ``flovyn-nb resolve`` in a third process wakes
+    it there (the bell across processes: no engine in this one), and the rest runs once."""
+    with temporary_engine(store=store_path):
+        fn.start_workflow(worker_defs.await_flow, "a", workflow_id="a", queue="q")
+    worker = Worker(store_path, effects, "--queue", "q")
+    workers.append(worker)
+    wait_until(lambda: fn.pending_promises("a", store=store_path), timeout=60,
+               message=f"the run never waited on its promise: {worker.lines}")  # fmt: skip
+    resolved = subprocess.run(
+        [sys.executable, "-m", "flovyn_nb.cli", "resolve", "a", "go", "--value", '"yes"',
+         "--store", str(store_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert resolved.returncode == 0, resolved.stderr
+    wait_until(lambda: _run_status(store_path, "a") == "COMPLETED", timeout=60,
+               message=f"the resolve never woke the run: {worker.lines}")  # fmt: skip
+    assert fn.get_run("a", store=store_path).output == "yes"
+    assert worker.claimed() == ["a"]
+    assert _lines(effects / "a-1") == [str(worker.popen.pid)]
+    assert worker.stop() == 0
 
 
 def test_two_workers_racing_fire_each_missed_slot_once(

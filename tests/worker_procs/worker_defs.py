@@ -47,3 +47,11 @@ async def gate_flow(ctx: fn.WorkflowContext, run: str) -> str:
     opened = await ctx.schedule(gated, run)
     await ctx.schedule(step, {"run": run, "n": 2})
     return str(opened)
+
+
+@fn.workflow(name="wk-await")
+async def await_flow(ctx: fn.WorkflowContext, run: str) -> str:
+    """Waits on promise ``go`` (resolved from the CLI in another process), then steps."""
+    value = await ctx.promise("go")
+    await ctx.schedule(step, {"run": run, "n": 1})
+    return f"{value}"
