@@ -11,11 +11,9 @@ commit).
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,63 +26,11 @@ from flovyn_nb import cron as sched_runs
 from flovyn_nb.testing import temporary_engine, wait_until
 
 PROCS = Path(__file__).parent / "worker_procs"
-DEFS = PROCS / "worker_defs.py"
 sys.path.insert(0, str(PROCS))
 
 import sched_defs
 import worker_defs
-
-
-class Worker:
-    """A ``flovyn-nb worker`` process whose stderr lines are collected as they come."""
-
-    def __init__(
-        self, store: Path | str, effects: Path, *options: str, source: Path = DEFS
-    ) -> None:
-        env = {**os.environ, "FLOVYN_TEST_EFFECTS": str(effects), "FLOVYN_NB_LOCK_TIMEOUT": "60"}
-        command = [sys.executable, "-m", "flovyn_nb.cli", "worker", str(source)]
-        self.popen = subprocess.Popen(
-            [*command, "--store", str(store), *options],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stderr is not None
-        for line in self.popen.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> str:
-        def found() -> str | None:
-            return next((line for line in self.lines if re.search(pattern, line)), None)
-
-        return wait_until(found, timeout=timeout, message=f"{pattern!r} in {self.lines}")
-
-    def claimed(self) -> list[str]:
-        return [m.group(1) for line in self.lines if (m := re.search(r"claimed run (\S+)", line))]
-
-    def stop(self, timeout: float = 60) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-        code = self.popen.wait(timeout=timeout)
-        self._close()
-        return code
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-        self.popen.wait(timeout=60)
-        self._close()
-
-    def _close(self) -> None:
-        self._reader.join(timeout=10)
-        if self.popen.stderr is not None:
-            self.popen.stderr.close()
+from worker_proc import Worker
 
 
 @pytest.fixture

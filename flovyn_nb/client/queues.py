@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from flovyn_nb.client import definitions as catalog
 from flovyn_nb.engine.queues import check_queue_name
 from flovyn_nb.errors import InvalidInput
 from flovyn_nb.store.catalog import QueueRow
 
-__all__ = ["QueueInfo", "queue", "queue_info", "serving_engines"]
+__all__ = ["QueueInfo", "QueueWait", "queue", "queue_info", "queue_wait", "serving_engines"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,65 @@ def queue_info(name: str, *, store: str | os.PathLike[str] | None = None) -> Que
         limit,
         serving_engines(name, store=store),
     )
+
+
+@dataclass(frozen=True)
+class QueueWait:
+    """Where a run that no live engine holds waits: its queue, the live engines that
+    would claim it (they serve the queue and have its workflow loaded), and the queues on
+    which live engines have its workflow loaded."""
+
+    queue: str
+    kind: str
+    engines: list[str]
+    loaded_on: list[str]
+
+    @property
+    def served(self) -> bool:
+        return bool(self.engines)
+
+    def describe(self) -> str:
+        """One line for a panel or ``show``: which queue, and who serves it or what to
+        start so that someone does."""
+        where = f"waiting in queue {self.queue!r}"
+        count = len(self.engines)
+        if count:
+            return f"{where} — served by {count} engine{'s' if count > 1 else ''}"
+        worker = "flovyn-nb worker MODULE" + (
+            "" if self.queue == "default" else f" --queue {self.queue}"
+        )
+        if self.loaded_on:
+            queues = ", ".join(repr(q) for q in self.loaded_on)
+            return (
+                f"{where} — no engine serves it (workflow {self.kind!r} is loaded on "
+                f"queue {queues} only); start `{worker}`"
+            )
+        # A kernel serves the default queue: running the defining cell there is enough.
+        fix = "run its defining cell or start" if self.queue == "default" else "start"
+        return (
+            f"{where} — no engine serves it: no kernel or worker has workflow "
+            f"{self.kind!r} loaded; {fix} `{worker}`"
+        )
+
+
+def queue_wait(run: Any, *, store: str | os.PathLike[str] | None = None) -> QueueWait | None:
+    """Where ``run`` (a ``RunInfo``) waits for an engine to claim it: None for a run that
+    ended or that a live engine holds. Engines count as serving it only when they serve
+    its queue with its workflow loaded (only they would claim it).
+
+    Raises:
+        StoreError: the store cannot be read.
+    """
+    if run.status.is_terminal:
+        return None
+    target = catalog.store_of(store)
+    if run.owner is not None and run.owner in {e.id for e in target.live_engines()}:
+        return None
+    servers = [
+        server
+        for row in target.list_definitions(type="workflow", kind=run.kind)
+        for server in catalog.alive(row.servers)
+    ]
+    engines = {s.engine.id: None for s in servers if run.queue in s.queues}
+    loaded_on = sorted({q for s in servers for q in s.queues})
+    return QueueWait(run.queue, run.kind, list(engines), loaded_on)

@@ -109,6 +109,7 @@ class Dashboard(PanelWidget):
                 self._actions.cancel_status(selected.workflow_id),
                 now=time.time(),
                 check=self._actions.check_status(selected.workflow_id),
+                wait=selected.queue_wait(),
             )
         return {
             "kind": "dashboard",

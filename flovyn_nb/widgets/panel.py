@@ -123,20 +123,19 @@ class RunPanel(PanelWidget):
         self._actions.set_pending(
             {(view.workflow_id, p.name): p.schema for p in view.pending_promises}
         )
-        self._text = run_text(view)
-        self._html = run_html(view, self._state.logs)
-        notice = self._unattended(view)
-        if notice is not None:
-            self._text += f"\n  why is it waiting? {notice}"
+        wait = self._state.queue_wait()
+        self._text = run_text(view, wait)
+        self._html = run_html(view, self._state.logs, wait)
         data = run_json(
             view,
             self._state.logs,
             self._actions.forms(),
             self._actions.cancel_status(view.workflow_id),
             now=time.time(),
-            problem=self._problem or notice,
+            problem=self._problem,
             check=self._actions.check_status(view.workflow_id),
             again=self._actions.again_status(view.workflow_id),
+            wait=wait,
         )
         info = self._state.info
         # What the run was started with, shown under its title.
@@ -146,17 +145,6 @@ class RunPanel(PanelWidget):
         child = self._child
         data["child"] = None if child is None else child.data
         return data
-
-    def _unattended(self, view: Any) -> str | None:
-        """Why the run does not move when no live engine owns it (see client.unattended);
-        asked only of runs this process does not execute (a store read)."""
-        info = self._state.info
-        if info is None or view.status.is_terminal or self._state.live():
-            return None
-        try:
-            return client.unattended(info, client.live_engine_ids(store=self.store))
-        except Exception:  # the reason is a hint: a failed read must not break the panel
-            return None
 
     def _changed(self) -> None:
         updater().add(self) if self._state.final else updater().mark(self)
@@ -235,8 +223,9 @@ class RunPanel(PanelWidget):
             self._state.refresh(bell=True)
             view = self._state.view
             if view is not None:
-                self._text = run_text(view)
-                self._html = run_html(view, self._state.logs)
+                wait = self._state.queue_wait()
+                self._text = run_text(view, wait)
+                self._html = run_html(view, self._state.logs, wait)
 
     def fail(self, exc: BaseException) -> None:
         self._problem = f"cannot read the run: {describe(exc)}"

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from flovyn_nb.client import QueueWait
 from flovyn_nb.model import RunInfo, RunStatus
 from flovyn_nb.tracebacks import user_traceback
 from flovyn_nb.widgets.forms import build_form
@@ -80,8 +81,10 @@ def run_json(
     problem: str | None = None,
     check: FormStatus | None = None,
     again: FormStatus | None = None,
+    wait: QueueWait | None = None,
 ) -> dict[str, JSON]:
-    """What the browser view of one run renders from (the ``data`` trait)."""
+    """What the browser view of one run renders from (the ``data`` trait); ``wait``:
+    where the run waits for an engine (None: it ended or an engine holds it)."""
     steps = [
         {
             "key": step.key,
@@ -147,6 +150,18 @@ def run_json(
         "error": _error(view.error),
         "problem": problem,
         "check": dict(check or {}),
+        "queue": _wait_json(wait),
+    }
+
+
+def _wait_json(wait: QueueWait | None) -> dict[str, JSON] | None:
+    if wait is None:
+        return None
+    return {
+        "name": wait.queue,
+        "served": wait.served,
+        "engines": len(wait.engines),
+        "text": wait.describe(),
     }
 
 
@@ -172,12 +187,14 @@ def _step_line(step: Step, width: int) -> str:
     return "  ".join(parts)
 
 
-def run_text(view: RunView) -> str:
-    """The deterministic ``text/plain`` of a run."""
+def run_text(view: RunView, wait: QueueWait | None = None) -> str:
+    """The deterministic ``text/plain`` of a run (``wait``: where it waits for an engine)."""
     lines = [f"flovyn run {view.workflow_id!r} ({view.kind}): {view.status.value}"]
     if view.cancel_requested and not view.status.is_terminal:
         lines[0] += " (cancellation requested)"
     lines.extend(f"  ({line})" for line in view.origin)
+    if wait is not None:
+        lines.append(f"  {wait.describe()}")
     width = max([len(s.name) for s in view.steps] + [8])
     lines.extend(_step_line(step, width) for step in view.steps)
     lines.extend(
@@ -266,8 +283,9 @@ def _duration(start: float | None, end: float | None) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
-def run_html(view: RunView, logs: LogBook) -> str:
-    """A static HTML summary of a run: header, step table, waits, result or error."""
+def run_html(view: RunView, logs: LogBook, wait: QueueWait | None = None) -> str:
+    """A static HTML summary of a run: header, where it waits for an engine, step table,
+    waits, result or error."""
     e = html.escape
     out = [
         f'<div class="flovyn-run-static" style="{_BOX}">',
@@ -277,6 +295,12 @@ def run_html(view: RunView, logs: LogBook) -> str:
         + (f", took {e(_duration(view.created, view.ended))}" if view.ended else "")
         + "</span></div>",
     ]
+    if wait is not None:
+        color = "#57606a" if wait.served else "#9a6700"
+        out.append(
+            f'<div class="flovyn-queue" style="margin-top:4px;color:{color}">'
+            f"{e(wait.describe())}</div>"
+        )
     if view.steps:
         head = "".join(
             f'<th style="{_CELL}">{h}</th>'

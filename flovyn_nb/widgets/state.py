@@ -152,6 +152,18 @@ class RunState:
     def live(self) -> bool:
         return bool(self.execution_id) and client.is_live(self.execution_id, store=self.store)
 
+    def queue_wait(self) -> client.QueueWait | None:
+        """Where the run waits when no live engine holds it: its queue and whether any
+        engine serves it (see client.queue_wait); a store read, asked only of active runs
+        this process does not execute. None when it ended, runs here, or the read failed."""
+        info, view = self.info, self.view
+        if info is None or view is None or view.status.is_terminal or self.live():
+            return None
+        try:
+            return client.queue_wait(info, store=self.store)
+        except Exception:  # the reason is a hint: a failed read must not break the panel
+            return None
+
     def refresh(self, *, bell: bool) -> None:
         """Bring the state up to date: fold queued live items, re-read when needed."""
         live = self.live()

@@ -298,6 +298,7 @@ class RunView {
     this.run = null;
     this.head = h("div", { class: "fnb-head" });
     this.problem = h("div", { class: "fnb-problem" });
+    this.queue = h("div", { class: "fnb-queue" }); // where a run no engine holds waits
     this.origin = h("div", { class: "fnb-muted fnb-origin" }); // earlier attempts, fork origin
     this.forms = h("div", { class: "fnb-forms" });
     this.steps = h("div", { class: "fnb-steps" });
@@ -311,7 +312,7 @@ class RunView {
     this.childBox = h("div", { class: "fnb-child" }); // a child run opened from a step's name
     this.child = null;
     this.childKey = null;
-    this.node = h("div", { class: "fnb-run" }, this.head, this.origin, this.input, this.problem, this.forms, this.tabs, this.steps, this.events, this.source, this.childBox, this.logs, this.result);
+    this.node = h("div", { class: "fnb-run" }, this.head, this.origin, this.input, this.queue, this.problem, this.forms, this.tabs, this.steps, this.events, this.source, this.childBox, this.logs, this.result);
   }
 
   renderChild() {
@@ -341,6 +342,10 @@ class RunView {
     this.input.style.display = shownInput ? "" : "none";
     this.problem.textContent = run.problem || "";
     this.problem.style.display = run.problem ? "" : "none";
+    const queue = run.queue;
+    this.queue.textContent = queue ? queue.text : "";
+    this.queue.style.display = queue ? "" : "none";
+    this.queue.classList.toggle("fnb-unserved", Boolean(queue && !queue.served));
     syncCards(this.forms, this.cards, run.promises, this.send, false, this.memory.drafts);
     this.renderTabs();
     this.renderSteps();
