@@ -33,6 +33,11 @@ def _worker() -> ThreadPoolExecutor:
         return _pool
 
 
+def submit(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+    """Run ``call`` on the panels' worker threads (never on the kernel's main thread)."""
+    return _worker().submit(call, *args, **kwargs)
+
+
 def describe(exc: BaseException) -> str:
     """An error as the panel shows it: the message, prefixed with the type when unclear."""
     from flovyn_nb.errors import FlovynError

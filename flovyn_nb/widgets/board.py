@@ -15,6 +15,7 @@ from flovyn_nb.widgets.actions import Actions, describe
 from flovyn_nb.widgets.forms import build_form
 from flovyn_nb.widgets.panel import PanelWidget
 from flovyn_nb.widgets.render import dashboard_html, dashboard_text, ms, run_json
+from flovyn_nb.widgets.schedules import ScheduleButtons, schedules_json
 from flovyn_nb.widgets.state import RunState, store_key
 from flovyn_nb.widgets.updater import updater
 
@@ -35,8 +36,8 @@ _LIST_EVENTS = {
 
 
 class Dashboard(PanelWidget):
-    """All runs in the store with status filters, pending promises with their forms, and
-    a click-through run panel.
+    """All runs in the store with status filters, pending promises with their forms, a
+    click-through run panel, and the store's schedules with their next fire times.
 
     Args:
         store: the store to show (default: the engine's, else the default store).
@@ -62,6 +63,8 @@ class Dashboard(PanelWidget):
         self._promises: list[PromiseInfo] = []
         self._problem: str | None = None
         self._actions = Actions(self.store, lambda: updater().mark(self))
+        self._schedules: list[client.ScheduleInfo] = []
+        self._buttons = ScheduleButtons(self.store, self._reread)
         self._read_list()
         super().__init__(data=self._snapshot())
         self.on_msg(self._on_msg)
@@ -87,6 +90,12 @@ class Dashboard(PanelWidget):
         # Which engines live: an active run none of them owns waits for its workflow.
         self._live = client.live_engine_ids(store=self.store)
         self._promises = client.pending_promises(store=self.store)
+        self._schedules = client.list_schedules(store=self.store)
+
+    def _reread(self) -> None:
+        """The list changed in a way no run event tells (a schedule paused or resumed)."""
+        self._stale = True
+        updater().mark(self)
 
     def _snapshot(self) -> dict[str, JSON]:
         schemas = {(p.workflow_id, p.name): p.schema for p in self._promises}
@@ -97,8 +106,8 @@ class Dashboard(PanelWidget):
         self._actions.set_pending(schemas)
         forms = self._actions.forms()
         runs = self._runs
-        self._text = dashboard_text(runs, self._store_name)
-        self._html = dashboard_html(runs, self._store_name)
+        self._text = dashboard_text(runs, self._store_name, self._schedules)
+        self._html = dashboard_html(runs, self._store_name, self._schedules)
         page = self._page
         detail = None
         if selected is not None and selected.view is not None:
@@ -134,13 +143,14 @@ class Dashboard(PanelWidget):
                 }
                 for p in self._promises
             ],
+            "schedules": schedules_json(self._schedules, self._buttons.states()),
             "selected": None if selected is None else selected.workflow_id,
             "detail": detail,
             "problem": self._problem,
         }
 
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
-        if self._actions.handle(content):
+        if self._actions.handle(content) or self._buttons.handle(content):
             return
         if isinstance(content, dict) and content.get("action") == "query":
             with self._lock:

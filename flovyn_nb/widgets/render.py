@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flovyn_nb.client import QueueWait
+from flovyn_nb.client import QueueWait, ScheduleInfo
 from flovyn_nb.model import RunInfo, RunStatus
 from flovyn_nb.tracebacks import user_traceback
 from flovyn_nb.widgets.forms import build_form
+from flovyn_nb.widgets.schedules import schedules_html, schedules_text
 from flovyn_nb.widgets.state import LogBook, LogTail
 from flovyn_nb.widgets.streams import streams_html, streams_json
 from flovyn_nb.widgets.timeline import RunView, Step, preview
@@ -210,7 +211,9 @@ def run_text(view: RunView, wait: QueueWait | None = None) -> str:
     return "\n".join(lines)
 
 
-def dashboard_text(runs: list[RunInfo], store_name: str) -> str:
+def dashboard_text(
+    runs: list[RunInfo], store_name: str, schedules: list[ScheduleInfo] | None = None
+) -> str:
     counts = _counts(runs)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs"
     lines = [f"flovyn runs in {store_name}: {summary}"]
@@ -219,6 +222,7 @@ def dashboard_text(runs: list[RunInfo], store_name: str) -> str:
     lines.extend(
         f"  {r.workflow_id:<{width}}  {r.kind:<{kind_width}}  {r.status.value}" for r in runs
     )
+    lines.extend(schedules_text(schedules or []))
     return "\n".join(lines)
 
 
@@ -355,7 +359,9 @@ def run_html(view: RunView, logs: LogBook, wait: QueueWait | None = None) -> str
     return "".join(out)
 
 
-def dashboard_html(runs: list[RunInfo], store_name: str) -> str:
+def dashboard_html(
+    runs: list[RunInfo], store_name: str, schedules: list[ScheduleInfo] | None = None
+) -> str:
     e = html.escape
     counts = _counts(runs)
     summary = " ".join(f"{_chip(s)} {n}" for s, n in counts.items() if n) or "no runs"
@@ -377,5 +383,6 @@ def dashboard_html(runs: list[RunInfo], store_name: str) -> str:
             )
             out.append("<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in cells) + "</tr>")
         out.append("</table>")
+    out.append(schedules_html(schedules or [], _CELL))
     out.append("</div>")
     return "".join(out)

@@ -644,10 +644,11 @@ class DashboardView {
     this.head = h("div", { class: "fnb-head" });
     this.problem = h("div", { class: "fnb-problem" });
     this.inbox = h("div", { class: "fnb-inbox" });
+    this.schedules = h("div", { class: "fnb-schedules" });
     this.table = h("div", { class: "fnb-runs" });
     this.pager = h("div", { class: "fnb-pager" });
     this.detailBox = h("div", { class: "fnb-detail" });
-    this.node = h("div", { class: "fnb-dash" }, this.head, this.problem, this.inbox, this.table, this.pager);
+    this.node = h("div", { class: "fnb-dash" }, this.head, this.problem, this.inbox, this.schedules, this.table, this.pager);
   }
 
   query(change) {
@@ -660,6 +661,7 @@ class DashboardView {
     this.problem.style.display = data.problem ? "" : "none";
     this.renderHead();
     this.renderInbox();
+    this.renderSchedules();
     if (data.detail) {
       if (!this.detail || this.detailKey !== data.detail.workflow_id) {
         this.detail = new RunView(this.send, this.clock, memoryFor(`detail\u0000${data.detail.workflow_id}`));
@@ -759,6 +761,36 @@ class DashboardView {
     fill(this.inbox, h("div", { class: "fnb-section", text: `Waiting for input (${promises.length})` }), this.bulk, h("div", { class: "fnb-inbox-list" }, lines));
   }
 
+  // One row per schedule: its next fire time counts down here (local time beside it);
+  // Pause / Resume write the store in the kernel, which re-sends the list.
+  renderSchedules() {
+    const items = this.data.schedules || [];
+    if (!items.length) {
+      fill(this.schedules);
+      return;
+    }
+    const now = this.clock();
+    const rows = items.map((s) => h("tr", { class: "fnb-schedule-row", "data-schedule": s.name },
+      h("td", { class: "fnb-name", text: s.name }),
+      h("td", { class: "fnb-muted", text: s.workflow }),
+      h("td", {}, h("code", { text: s.cron })),
+      h("td", { class: "fnb-muted", text: s.queue }),
+      h("td", { class: "fnb-next" }, s.paused
+        ? chip("PAUSED")
+        : s.next_fire
+          ? h("span", { class: "fnb-countdown", "data-deadline": s.next_fire, "data-prefix": "",
+              text: `${fmtCountdown(s.next_fire - now)} (${fmtDateTime(s.next_fire)})` })
+          : h("span", { class: "fnb-muted", text: "—" })),
+      h("td", {},
+        h("button", { class: "fnb-btn fnb-schedule-toggle", disabled: s.busy,
+          text: s.busy ? "…" : s.paused ? "Resume" : "Pause",
+          onclick: () => this.send({ action: s.paused ? "resume_schedule" : "pause_schedule", name: s.name }) }),
+        s.error ? h("span", { class: "fnb-form-error fnb-inline", text: ` ${s.error}` }) : null)));
+    const head = h("tr", {}, ["schedule", "workflow", "cron", "queue", "next fire", ""].map((t) => h("th", { text: t })));
+    fill(this.schedules, h("div", { class: "fnb-section", text: `Schedules (${items.length})` }),
+      h("table", { class: "fnb-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+  }
+
   renderBulk() {
     if (!this.bulk) return;
     const n = this.selectedPromises.size;
@@ -824,7 +856,7 @@ class DashboardView {
 
   tick() {
     const now = this.clock();
-    for (const node of this.inbox.querySelectorAll("[data-deadline]")) {
+    for (const node of [...this.inbox.querySelectorAll("[data-deadline]"), ...this.schedules.querySelectorAll("[data-deadline]")]) {
       const deadline = Number(node.getAttribute("data-deadline"));
       if (deadline) node.textContent = (node.getAttribute("data-prefix") || "") + fmtCountdown(deadline - now) + ` (${fmtDateTime(deadline)})`;
     }
