@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 import flovyn_nb as fn
 from flovyn_nb import client
-from flovyn_nb.testing import temporary_engine, wait_until
+from flovyn_nb.testing import FakeClock, temporary_engine, wait_until
 from flovyn_nb.widgets.board import Dashboard
 from flovyn_nb.widgets.panel import STATIC, RunPanel
 from tests.browser_harness import CHROMIUM, CHROMIUM_FLAGS
@@ -44,7 +45,7 @@ def board(store_path: Path | str) -> Iterator[Dashboard]:
             made.close()
 
 
-MINE = ("nightly", "yearly")  # (a decorated schedule of another test file may show too)
+MINE = ("nightly", "yearly", "ps-five")  # (a decorated schedule of another test file may show too)
 
 
 def _rows(board: Dashboard) -> dict[str, dict[str, Any]]:
@@ -104,6 +105,26 @@ def test_a_failed_pause_says_why_on_its_row(board: Dashboard) -> None:
     assert "nightly" in board._buttons.states()["nightly"]["error"]
     wait_until(lambda: "nightly" not in _rows(board), timeout=30,
                message="the deleted schedule stayed on the board")  # fmt: skip
+
+
+def test_the_next_fire_time_moves_on_when_the_engine_fires_a_slot(
+    store_path: Path | str,
+) -> None:
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    clock = FakeClock(autojump=False, start=start)
+    with temporary_engine(store=store_path, clock=clock):
+        fn.schedule(nightly, cron="*/5 * * * *", input=5, name="ps-five")
+        board = Dashboard()
+        try:
+            slot = (start + timedelta(minutes=5)).timestamp() * 1000
+            assert _rows(board)["ps-five"]["next_fire"] == slot
+            clock.advance(timedelta(minutes=5))  # the engine fires the slot: a run starts
+            after = (start + timedelta(minutes=10)).timestamp() * 1000
+            wait_until(lambda: _rows(board)["ps-five"]["next_fire"] == after, timeout=30,
+                       message=f"the board kept the fired slot: {_rows(board)}")  # fmt: skip
+            assert _rows(board)["ps-five"]["last_slot"] == slot
+        finally:
+            board.close()
 
 
 # -- the browser side ------------------------------------------------------------------------
