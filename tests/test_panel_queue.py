@@ -73,9 +73,11 @@ def test_a_run_in_a_queue_no_engine_serves_says_so_until_a_worker_takes_it(
         assert queue["text"] == expected
         assert f"\n  {expected}" in repr(panel)
         assert "no engine serves it" in panel._repr_mimebundle_()["text/html"]
-        # The dashboard's panel of the clicked run says it too.
+        # The dashboard's row and its panel of the clicked run say it too.
         board = Dashboard()
         panels.append(board)
+        [row] = [r for r in board.data["runs"] if r["workflow_id"] == "qa"]
+        assert row["stuck"] == expected
         board._on_msg(board, {"action": "select", "workflow_id": "qa"}, [])
         wait_until(lambda: board.data["detail"] and board.data["detail"]["queue"], timeout=30,
                    message="the dashboard's run never said where it waits")  # fmt: skip

@@ -65,7 +65,7 @@ __all__ = [
     "ReplayCheck", "StepRecord", "check_replay", "replay_summary", "step_record",
     "migrate_store", "store_target",
     "WorkflowInfo", "list_workflows", "workflow_source", "queue", "QueueInfo", "queue_info",
-    "QueueWait", "queue_wait",
+    "QueueWait", "queue_wait", "queue_waits",
     "schedule", "ScheduleInfo", "list_schedules", "pause_schedule", "resume_schedule",
     "delete_schedule",
 ]  # fmt: skip
@@ -539,7 +539,14 @@ from flovyn_nb.client.definitions import (
     list_workflows,
     workflow_source,
 )
-from flovyn_nb.client.queues import QueueInfo, QueueWait, queue, queue_info, queue_wait
+from flovyn_nb.client.queues import (
+    QueueInfo,
+    QueueWait,
+    queue,
+    queue_info,
+    queue_wait,
+    queue_waits,
+)
 from flovyn_nb.client.schedules import (
     ScheduleInfo,
     delete_schedule,

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from flovyn_nb.client import definitions as catalog
 from flovyn_nb.engine.queues import check_queue_name
 from flovyn_nb.errors import InvalidInput
-from flovyn_nb.store.catalog import QueueRow
+from flovyn_nb.store.catalog import QueueRow, Server
 
-__all__ = ["QueueInfo", "QueueWait", "queue", "queue_info", "queue_wait", "serving_engines"]
+__all__ = [
+    "QueueInfo",
+    "QueueWait",
+    "queue",
+    "queue_info",
+    "queue_wait",
+    "queue_waits",
+    "serving_engines",
+]
 
 
 @dataclass(frozen=True)
@@ -154,14 +163,33 @@ def queue_wait(run: Any, *, store: str | os.PathLike[str] | None = None) -> Queu
     """
     if run.status.is_terminal:
         return None
+    return queue_waits([run], store=store).get(run.workflow_id)
+
+
+def queue_waits(
+    runs: Iterable[Any], *, store: str | os.PathLike[str] | None = None
+) -> dict[str, QueueWait]:
+    """:func:`queue_wait` for a page of runs, by workflow id (only the waiting ones), in
+    two store reads whatever their number.
+
+    Raises:
+        StoreError: the store cannot be read.
+    """
+    active = [run for run in runs if not run.status.is_terminal]
+    if not active:
+        return {}
     target = catalog.store_of(store)
-    if run.owner is not None and run.owner in {e.id for e in target.live_engines()}:
-        return None
-    servers = [
-        server
-        for row in target.list_definitions(type="workflow", kind=run.kind)
-        for server in catalog.alive(row.servers)
-    ]
-    engines = {s.engine.id: None for s in servers if run.queue in s.queues}
-    loaded_on = sorted({q for s in servers for q in s.queues})
-    return QueueWait(run.queue, run.kind, list(engines), loaded_on)
+    live = {e.id for e in target.live_engines()}
+    waiting = [run for run in active if run.owner is None or run.owner not in live]
+    if not waiting:
+        return {}
+    servers: dict[str, list[Server]] = {}
+    for row in target.list_definitions(type="workflow"):
+        servers.setdefault(row.kind, []).extend(catalog.alive(row.servers))
+    waits = {}
+    for run in waiting:
+        loaded = servers.get(run.kind, [])
+        engines = {s.engine.id: None for s in loaded if run.queue in s.queues}
+        queues = sorted({q for s in loaded for q in s.queues})
+        waits[run.workflow_id] = QueueWait(run.queue, run.kind, list(engines), queues)
+    return waits

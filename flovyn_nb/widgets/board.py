@@ -55,6 +55,7 @@ class Dashboard(PanelWidget):
         self._query = runlist.first_query(max(1, min(limit, 1000)))
         self._page = client.RunPage([], 0, {})
         self._live: set[str] = set()
+        self._waits: dict[str, client.QueueWait] = {}
         self._lock = threading.Lock()
         self._want: str | None = None  # the run the user clicked (main thread writes)
         self._selected: RunState | None = None  # updater thread only
@@ -89,6 +90,8 @@ class Dashboard(PanelWidget):
         self._runs = self._page.runs
         # Which engines live: an active run none of them owns waits for its workflow.
         self._live = client.live_engine_ids(store=self.store)
+        # Where the runs no live engine holds wait: their queue, and who serves it.
+        self._waits = client.queue_waits(self._runs, store=self.store)
         self._promises = client.pending_promises(store=self.store)
         self._schedules = client.list_schedules(store=self.store)
 
@@ -128,7 +131,7 @@ class Dashboard(PanelWidget):
             "matching": page.total,
             "counts": page.counts,
             "query": runlist.query_json(self._query),
-            "runs": [runlist.row_json(r, self._live) for r in runs],
+            "runs": [runlist.row_json(r, self._live, self._waits.get(r.workflow_id)) for r in runs],
             "promises": [
                 {
                     "workflow_id": p.workflow_id,

@@ -68,9 +68,18 @@ def _error_summary(run: RunInfo) -> str | None:
     return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 1] + "…"
 
 
-def row_json(run: RunInfo, live: set[str] | None = None) -> dict[str, JSON]:
+def row_json(
+    run: RunInfo, live: set[str] | None = None, wait: client.QueueWait | None = None
+) -> dict[str, JSON]:
+    """A run's row in the dashboard's list; ``wait``: where it waits for an engine
+    (``client.queue_waits``), said instead of the generic "not loaded" hint."""
     created = run.created_at.timestamp()
     updated = run.updated_at.timestamp()
+    stuck = None
+    if wait is not None:
+        stuck = wait.describe()
+    elif live is not None:
+        stuck = client.unattended(run, live)
     return {
         "workflow_id": run.workflow_id,
         "kind": run.kind,
@@ -80,7 +89,7 @@ def row_json(run: RunInfo, live: set[str] | None = None) -> dict[str, JSON]:
         "duration": ms(updated - created) if run.status.is_terminal else None,
         "error": _error_summary(run),
         "child": run.parent_id is not None,
-        "stuck": None if live is None else client.unattended(run, live),
+        "stuck": stuck,
     }
 
 
