@@ -48,7 +48,9 @@ def __getattr__(name: str) -> Any:
 
 
 def dashboard(**options: Any) -> Dashboard:
-    """A live dashboard of all runs in the store (``fn.dashboard()``, ``%flovyn dashboard``).
+    """A live dashboard of all runs in the store (``fn.dashboard()``, ``%flovyn dashboard``):
+    status filters, the promises waiting for input, where unclaimed runs wait, and the
+    store's schedules with their next fire times and Pause / Resume buttons.
 
     Args:
         store: the store to show (default: the engine's, else the default store).
