@@ -209,7 +209,10 @@ class RunPanel(PanelWidget):
             self._state.refresh(bell=bell)
             self._problem = None
             data = self._snapshot()
-        self.data = data
+        if not _same_but_now(data, self.data):
+            # A re-read that found nothing new (a neighbour's commit rang the bell) sends
+            # nothing: the browser ticks countdowns itself, a fresh ``now`` alone is no news.
+            self.data = data
         if self._state.final:
             updater().remove(self)
         shown.changed(self)
@@ -295,3 +298,10 @@ def panel_for(workflow_id: str, *, store: str | os.PathLike[str] | None = None) 
     with _panels_lock:
         _panels[key] = panel
     return panel
+
+
+def _same_but_now(new: dict[str, JSON], old: Any) -> bool:
+    """Whether two snapshots differ in nothing but the time they were taken."""
+    if not isinstance(old, dict) or old.keys() != new.keys():
+        return False
+    return all(new[key] == old[key] for key in new if key != "now")
