@@ -43,7 +43,10 @@ def test_start_runs_on_a_served_queue_and_show_names_the_queue(store_path: Path)
         assert json.loads(parked.stdout)["queue_served_by"] == []
         assert "no live engine serves queue 'nobody'" in parked.stderr
         shown = cli("show", "e2", "--store", str(store_path))
-        assert "queue:  nobody (waiting; no live engine serves it" in shown.stdout
+        assert (
+            "queue:  nobody (waiting in queue 'nobody' — no engine serves it (workflow "
+            "'cq-echo' is loaded on queue 'default' only)" in shown.stdout
+        )
         data = json.loads(cli("show", "e2", "--json", "--store", str(store_path)).stdout)
         assert (data["queue"], data["waiting_in_queue"]) == ("nobody", True)
         bad = cli("start", "cq-echo", "--input", '"x"', "--store", str(store_path))

@@ -15,31 +15,31 @@ __all__ = ["LOG_FORMAT", "queue_json", "queue_line", "register"]
 LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 
 
-def _queue_state(run: Any, store: str) -> tuple[bool, list[str]]:
-    """(whether the run waits for an engine, the live engines serving its queue)."""
+def _queue_wait(run: Any, store: str) -> Any:
+    """Where the run waits for an engine (None: it ended or a live engine holds it); the
+    same answer as the run panel's (``client.queue_wait``)."""
     from flovyn_nb import client
 
-    waiting = not run.status.is_terminal and run.owner is None
-    return waiting, client.queue_info(run.queue, store=store).engines
+    return client.queue_wait(run, store=store)
 
 
 def queue_json(run: Any, store: str) -> dict[str, Any]:
-    """``show --json`` fields: the run's queue, whether it waits in it, who serves it."""
-    waiting, engines = _queue_state(run, store)
-    return {"queue": run.queue, "waiting_in_queue": waiting, "queue_served_by": engines}
+    """``show --json`` fields: the run's queue, whether it waits in it, who would claim it
+    (live engines serving the queue with the run's workflow loaded)."""
+    wait = _queue_wait(run, store)
+    return {
+        "queue": run.queue,
+        "waiting_in_queue": wait is not None,
+        "queue_served_by": [] if wait is None else wait.engines,
+    }
 
 
 def queue_line(run: Any, store: str) -> str:
     """``show``'s line about the run's queue."""
-    waiting, engines = _queue_state(run, store)
-    if not waiting:
+    wait = _queue_wait(run, store)
+    if wait is None:
         return f"queue:  {run.queue}"
-    if engines:
-        return f"queue:  {run.queue} (waiting; {len(engines)} live engine(s) serve it)"
-    return (
-        f"queue:  {run.queue} (waiting; no live engine serves it: start "
-        f"`flovyn-nb worker MODULE --queue {run.queue}`)"
-    )
+    return f"queue:  {run.queue} ({wait.describe()})"
 
 
 def register(main: click.Group, errors: Callable[[], Any]) -> None:
