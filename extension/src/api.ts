@@ -80,11 +80,30 @@ export interface RunError {
   traceback: string | null;
 }
 
+/** An attempt of a run that a retry superseded, with its steps as they stood. */
+export interface EarlierAttempt {
+  attempt: number;
+  status: string;
+  error: string | null;
+  endedAt: string | null;
+  retriedAt: string;
+  /** The step the next attempt ran again from (null: only the code after the last step). */
+  fromStep: number | null;
+  reason: string;
+  steps: Step[];
+}
+
 export interface RunDetail extends Omit<RunSummary, 'error'> {
   input: Json;
   output: Json;
   error: RunError | null;
   steps: Step[];
+  /** The run's attempt (1 until it is retried) and the attempts before, oldest first. */
+  attempt?: number;
+  earlierAttempts?: EarlierAttempt[];
+  /** A fork: the run it was forked from and the step it ran again from. */
+  forkedFrom?: string | null;
+  fromStep?: number | null;
   events: RunEvent[];
   source: string | null;
 }

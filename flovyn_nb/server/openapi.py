@@ -90,6 +90,16 @@ SCHEMAS: dict[str, J] = {
         endedAt=_null(TIME),
         childWorkflowId=_null(STR),
     ),
+    "EarlierAttempt": _obj(
+        attempt={**INT, "description": "1 for the first attempt"},
+        status=STATUS,
+        error={**_null(STR), "description": "one-line summary"},
+        endedAt=_null(TIME),
+        retriedAt=TIME,
+        fromStep={**_null(INT), "description": "the step the next attempt ran again from"},
+        reason=STR,
+        steps={**_list(_ref("Step")), "description": "its steps as they stood"},
+    ),
     "Event": _obj(seq=INT, type=STR, payload={"type": "object"}, ts=TIME),
     "RunDetail": {
         "allOf": [
@@ -101,6 +111,13 @@ SCHEMAS: dict[str, J] = {
                 error=_null(_ref("Failure")),
                 parentId=_null(STR),
                 steps=_list(_ref("Step")),
+                attempt={**INT, "description": "the run's attempt (1 until retried)"},
+                earlierAttempts={
+                    **_list(_ref("EarlierAttempt")),
+                    "description": "the attempts a retry superseded, oldest first",
+                },
+                forkedFrom={**_null(STR), "description": "a fork: the run it was forked from"},
+                fromStep={**_null(INT), "description": "a fork: the step it ran again from"},
                 events=_list(_ref("Event")),
                 source={**_null(STR), "description": "the workflow's source as registered"},
             ),

@@ -94,6 +94,12 @@ async def test_retry_reopens_a_failed_run_once(api: Any, seeded: dict[str, str])
     assert (status, answer) == (202, {"workflowId": "brk-1"})
     _, run = await api("runs", "brk-1")
     assert run["status"] in ("PENDING", "RUNNING")  # until an engine serving it claims it
+    # The run view's timeline shows the attempt and the one it superseded.
+    assert run["attempt"] == 2
+    [first] = run["earlierAttempts"]
+    assert (first["attempt"], first["status"], first["fromStep"]) == (1, "FAILED", 1)
+    assert "ValueError: cannot take 3" in first["error"]
+    assert [(s["name"], s["status"]) for s in first["steps"]] == [("explode", "FAILED")]
     status, answer = await api("runs", "brk-1", "retry", method="POST")
     assert status == 409 and "only a failed or cancelled run" in answer["error"]
 
@@ -114,6 +120,9 @@ async def test_fork_starts_a_new_run_from_a_step(api: Any, seeded: dict[str, str
     assert (status, answer) == (201, {"workflowId": "dbl-1-again"})
     _, run = await api("runs", "dbl-1-again")
     assert (run["kind"], run["input"]) == ("doubler", 5)
+    assert (run["forkedFrom"], run["fromStep"], run["attempt"]) == ("dbl-1", 1, 1)
+    _, origin = await api("runs", "dbl-1")
+    assert (origin["forkedFrom"], origin["fromStep"], origin["earlierAttempts"]) == (None, None, [])
     status, answer = await api("runs", "dbl-1", "fork", method="POST", json={"fromStep": 9})
     assert status == 400 and "9" in answer["error"]
     status, answer = await api("runs", "no-1", "fork", method="POST", json={"fromStep": 1})
