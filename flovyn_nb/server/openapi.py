@@ -10,11 +10,12 @@ from typing import Any
 
 __all__ = ["API_VERSION", "document"]
 
-API_VERSION = "1.0.0"  # of this API (additions: minor; changed shapes: major)
+API_VERSION = "2.0.0"  # of this API (additions: minor; changed shapes: major)
 
 J = dict[str, Any]
 STR: J = {"type": "string"}
 INT: J = {"type": "integer"}
+NUM: J = {"type": "number"}
 TIME: J = {"type": "string", "format": "date-time"}
 ANY: J = {}  # any JSON value
 
@@ -148,19 +149,34 @@ SCHEMAS: dict[str, J] = {
         queues={**_list(STR), "description": "the queues on which it is served"},
     ),
     "Metrics": _obj(
-        ["stepDurations", "failureRates", "runsPerDay"],
+        ["days", "since", "runs", "stepDurations", "failureRates", "runsPerDay"],
         days=INT,
-        sampledRuns={**INT, "description": "finished runs the durations come from"},
+        since={**_null(TIME), "description": "the window's start, a midnight UTC"},
+        runs={**INT, "description": "runs created in the window (all of them are counted)"},
         stepDurations=_list(
             _obj(
                 workflow=STR,
-                step=STR,
-                p50Ms={"type": "number"},
-                p90Ms={"type": "number"},
+                step={**STR, "description": "the task's name, or the child workflow's"},
+                kind={"type": "string", "enum": ["task", "child"]},
                 count=INT,
+                p50Ms=NUM,
+                p90Ms=NUM,
+                p99Ms=NUM,
+                maxMs=NUM,
+                histogram={
+                    **_list(_obj(upToMs=NUM, count=INT)),
+                    "description": "steps by duration, in buckets [upToMs / 2, upToMs)",
+                },
             )
         ),
-        failureRates=_list(_obj(workflow=STR, runs=INT, failed=INT, rate={"type": "number"})),
+        failureRates=_list(
+            _obj(
+                workflow=STR,
+                runs={**INT, "description": "runs that ended"},
+                failed=INT,
+                rate=NUM,
+            )
+        ),
         runsPerDay=_list(_obj(day={**STR, "format": "date"}, workflow=STR, count=INT)),
     ),
     "Started": _obj(workflowId=STR),
@@ -344,7 +360,7 @@ PATHS: dict[str, J] = {
     },
     "/metrics": {
         "get": _op(
-            "Step durations, failure rates, runs per day",
+            "Step duration distributions, failure rates, runs per day (every run of the window)",
             _ref("Metrics"),
             codes="400 403 503",
             params=[

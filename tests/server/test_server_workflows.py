@@ -1,4 +1,4 @@
-"""Definitions, starting runs, retry and fork (501 until the client has them), metrics."""
+"""Definitions, starting runs, retry and fork (501 until the client has them)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,6 @@ import pytest
 
 from flovyn_nb import client
 from flovyn_nb.definitions import registry
-
-
-async def test_metrics_of_the_recorded_runs(api: Any, seeded: dict[str, str]) -> None:
-    status, answer = await api("metrics", params={"days": "14"})
-    assert status == 200
-    assert answer["sampledRuns"] == 3  # the finished ones
-    rates = {r["workflow"]: r for r in answer["failureRates"]}
-    assert rates["breaker"] == {"workflow": "breaker", "runs": 1, "failed": 1, "rate": 1.0}
-    assert rates["doubler"]["runs"] == 2 and rates["doubler"]["rate"] == 0.0
-    [day] = {d["day"] for d in answer["runsPerDay"]}
-    assert {(d["workflow"], d["count"]) for d in answer["runsPerDay"]} == {
-        ("approval", 1), ("breaker", 1), ("doubler", 2)
-    }  # fmt: skip
-    durations = {(d["workflow"], d["step"]): d for d in answer["stepDurations"]}
-    assert durations[("doubler", "double")]["count"] == 2
-    assert (
-        0 <= durations[("doubler", "double")]["p50Ms"] <= durations[("doubler", "double")]["p90Ms"]
-    )
-    assert len(day) == 10
-
-
-@pytest.mark.parametrize("days", ["0", "400", "week"])
-async def test_metrics_days_is_checked(api: Any, seeded: dict[str, str], days: str) -> None:
-    status, answer = await api("metrics", params={"days": days})
-    assert status == 400 and "days must be" in answer["error"]
 
 
 async def test_recorded_workflows_with_their_input_schema(api: Any, seeded: dict[str, str]) -> None:
