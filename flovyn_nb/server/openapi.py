@@ -180,6 +180,17 @@ SCHEMAS: dict[str, J] = {
         runsPerDay=_list(_obj(day={**STR, "format": "date"}, workflow=STR, count=INT)),
     ),
     "Started": _obj(workflowId=STR),
+    "Schedule": _obj(
+        name=STR,
+        workflow={**STR, "description": "the workflow each firing starts a run of"},
+        cron={**STR, "description": "a cron expression, in UTC"},
+        input=ANY,
+        queue=STR,
+        catchUp={"type": "string", "enum": ["none", "one", "all"]},
+        paused={"type": "boolean"},
+        nextFire={**_null(TIME), "description": "its next slot (null while paused)"},
+        lastSlot={**_null(TIME), "description": "the latest slot it fired"},
+    ),
 }
 
 _ERRORS = {
@@ -366,6 +377,29 @@ PATHS: dict[str, J] = {
             params=[
                 _q("days", {**INT, "minimum": 1, "maximum": 366, "default": 14}, "window in days")
             ],
+        )
+    },
+    "/schedules": {
+        "get": _op(
+            "Cron schedules with their next fire time",
+            _obj(schedules=_list(_ref("Schedule"))),
+            codes="403 503",
+        )
+    },
+    "/schedules/{name}/pause": {
+        "post": _op(
+            "Stop firing a schedule (slots while paused are skipped)",
+            _ref("Schedule"),
+            codes="403 404 503",
+            params=[_p("name")],
+        )
+    },
+    "/schedules/{name}/resume": {
+        "post": _op(
+            "Fire a paused schedule again from its next slot",
+            _ref("Schedule"),
+            codes="403 404 503",
+            params=[_p("name")],
         )
     },
     "/events": {
