@@ -8,6 +8,7 @@ promise, and obeys commands written on its stdin, one a line:
 
 - ``start KIND ID JSON``: start a run (answers ``started ID EPOCH``);
 - ``many N``: start N runs of ``ext-bulk`` (answers ``many N``);
+- ``schedule NAME KIND CRON``: schedule KIND with the input NAME (answers ``scheduled NAME``);
 - ``fix``: register the fixed version of the task ``ext-divide``, as re-running a fixed
   cell does (answers ``fixed``).
 """
@@ -115,6 +116,9 @@ for line in sys.stdin:
         for i in range(count):
             fn.start_workflow("ext-bulk", i, workflow_id=f"bulk-{i:05d}")
         print(f"many {count}", flush=True)
+    elif parts[0] == "schedule":
+        fn.schedule(parts[2], cron=parts[3].strip(), name=parts[1], input=parts[1])
+        print(f"scheduled {parts[1]}", flush=True)
     elif parts[0].strip() == "fix":
         fn.task(name="ext-divide")(divide_v2)  # as re-running the fixed cell does
         print("fixed", flush=True)

@@ -1,4 +1,5 @@
-"""The run view's actions in a real browser: Retry, Fork from a step, Start again.
+"""The run view's actions in a real browser: Retry, Fork from a step, Start again; and,
+in the same JupyterLab, the metrics of those runs and the sidebar's schedules.
 
 One JupyterLab (and one engine process, see ``tests/extension_harness.py``) for the whole
 story, as a user lives it: a run fails because of a bug in a task; the bug is fixed in the
@@ -114,6 +115,30 @@ def test_retry_after_a_fix_then_fork_from_a_step_then_start_again_with_a_new_inp
         again_detail = lab.api("runs/calc-again")
         assert (again_detail["input"], again_detail["output"]) == (20, [40, 25])
         expect(page.locator(".jp-FlovynRunRow[data-workflow-id='calc-again']")).to_have_count(1)
+
+        # -- Metrics: the distributions count every step of these runs --------------------
+        page.evaluate("() => window.jupyterapp.commands.execute('flovyn-nb:open-metrics')")
+        metrics = page.locator(".jp-FlovynMetrics")
+        divide = metrics.locator(".jp-FlovynDurationRow[data-step='ext-calc/ext-divide']")
+        expect(divide).to_have_attribute("data-count", "4")  # failed, retried, fork, again
+        expect(metrics.locator(".jp-FlovynMetricsSummary")).to_contain_text("runs since")
+
+        # -- Schedules: the next fire time, Pause and Resume --------------------------------
+        assert (
+            lab.engine.ask("schedule hourly-hello ext-hello 0 * * * *") == "scheduled hourly-hello"
+        )
+        sidebar = page.locator(".jp-FlovynSidebar")
+        sidebar.get_by_role("button", name="Refresh").click()
+        schedule = sidebar.locator(".jp-FlovynScheduleRow[data-name='hourly-hello']")
+        expect(schedule).to_have_attribute("data-paused", "false")
+        expect(schedule.locator(".jp-FlovynNextFire")).to_contain_text("next in ")
+        expect(schedule.locator(".jp-FlovynNextFire")).to_contain_text(":00")
+        schedule.get_by_role("button", name="Pause").click()
+        expect(schedule).to_have_attribute("data-paused", "true")
+        assert [s["paused"] for s in lab.api("schedules")["schedules"]] == [True]
+        schedule.get_by_role("button", name="Resume").click()
+        expect(schedule).to_have_attribute("data-paused", "false")
+        page.screenshot(path=str(tmp_path / "schedules.png"), full_page=True)
     except BaseException:
         shoot_on_failure(page, tmp_path, lab)
         raise
