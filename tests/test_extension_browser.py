@@ -6,14 +6,12 @@ with a token and temporary Jupyter folders. Runs come from another process: an e
 (``tests/extension_harness.py``) that registers the workflows, starts a run waiting on a
 promise, and starts more when the test writes commands on its stdin.
 
-Needs the built extension (``make extension``). ``FLOVYN_EXT_BENCH=1`` also runs the
-measurement with 10,000 runs (sidebar first-load time).
+Needs the built extension (``make extension``). The sidebar's first load with 10,000 runs
+is measured by ``bench/ext_first_load.py`` (same harness).
 """
 
 from __future__ import annotations
 
-import os
-import time
 import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +19,8 @@ from typing import Any
 
 import pytest
 
-from flovyn_nb.testing import wait_until
 from tests.extension_harness import (
     CHROMIUM,
-    TOKEN,
     Lab,
     open_browser,
     open_lab,
@@ -172,62 +168,6 @@ def test_notification_when_a_promise_starts_waiting(lab: Lab, browser: Any, tmp_
         f"{seen_ms - started_at * 1000:.0f} ms (feed event in the browser after "
         f"{fed_ms - started_at * 1000:.0f} ms)"
     )
-
-
-@pytest.mark.skipif(not os.environ.get("FLOVYN_EXT_BENCH"), reason="set FLOVYN_EXT_BENCH=1")
-@pytest.mark.timeout(1800)  # seeding 10,000 runs through an engine takes minutes
-def test_measure_sidebar_first_load_with_10000_runs(lab: Lab, browser: Any, tmp_path: Path) -> None:
-    count = 10_000
-    began = time.monotonic()
-    assert lab.engine.ask(f"many {count}", timeout=1200) == f"many {count}"
-    print(f"\nseeded {count} runs in {time.monotonic() - began:.0f} s")
-    wait_until(lambda: lab.api("runs")["total"] > count, timeout=120, message="runs not listed")
-    first_loads, next_pages, searches = [], [], []
-    requests: list[list[float]] = []
-    for _ in range(3):
-        page = browser.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{lab.url}/lab?token={TOKEN}")
-        # From the plugin's activation to the first page of runs on screen (the sidebar
-        # renders at start-up, shown or not): one GET runs of 50 out of 10,000 and a render.
-        page.wait_for_function("() => !!document.querySelector('.jp-FlovynRunRow')")
-        first_loads.append(page.evaluate("() => performance.now() - window.flovynNb.activatedAt"))
-        # Where the time went: the request for the page of runs (resource timing).
-        requests.append(
-            page.evaluate(
-                """() => {
-                    const r = performance.getEntriesByType('resource')
-                        .find(e => e.name.includes('/flovyn-nb/api/runs?'));
-                    return [r.startTime - window.flovynNb.activatedAt, r.duration];
-                }"""
-            )
-        )
-        page.evaluate(
-            "() => window.jupyterapp.restored.then("
-            "() => window.jupyterapp.commands.execute('flovyn-nb:open-sidebar'))"
-        )
-        label = page.locator(".jp-FlovynPagerLabel")
-        label.filter(has_text=f"of {count + 1:,}").wait_for()
-        t0 = page.evaluate("() => performance.now()")
-        page.locator(".jp-FlovynNext").click()
-        label.filter(has_text="51\u2013100").wait_for()
-        next_pages.append(page.evaluate(f"() => performance.now() - {t0}"))
-        t0 = page.evaluate("() => performance.now()")
-        page.locator(".jp-FlovynSearch").fill("bulk-00777")
-        page.locator(".jp-FlovynRunList[data-total='1']").wait_for(state="attached")
-        searches.append(page.evaluate(f"() => performance.now() - {t0}"))
-        page.close()
-
-    def ms(values: list[float]) -> str:
-        return ", ".join(f"{v:.0f}" for v in sorted(values)) + " ms"
-
-    print(f"sidebar first load with {count + 1} runs (activation → rows): {ms(first_loads)}")
-    print(
-        "  of which GET runs (sent after activation ms, took ms): "
-        + ", ".join(f"({a:.0f}, {b:.0f})" for a, b in requests)
-    )
-    print(f"next page click → rows 51-100 on screen: {ms(next_pages)}")
-    print(f"search typed → 1 match on screen (incl. 250 ms debounce): {ms(searches)}")
 
 
 def test_bulk_resolve_the_selected_promises(lab: Lab, browser: Any, tmp_path: Path) -> None:
