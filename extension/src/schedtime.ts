@@ -1,6 +1,15 @@
 /** How the sidebar shows schedules: their order, and when each fires next. */
 import type { Schedule } from './api';
 
+/** A feed message after which the schedules may have changed: a run a schedule started
+ * (`sched-<name>-<slot>`), or a reconnection (messages were missed). */
+export function firedBySchedule(event: { type: string; workflowId?: string }): boolean {
+  return (
+    event.type === 'reconnected' ||
+    (event.type === 'run-changed' && (event.workflowId ?? '').startsWith('sched-'))
+  );
+}
+
 /** "in 45 s", "in 12 min", "in 3 h 20 min", "in 2 d 4 h"; "due now" once the time is
  * reached (an engine fires it at its next look). */
 export function untilText(iso: string | null | undefined, now = Date.now()): string {

@@ -5,8 +5,8 @@
 import * as React from 'react';
 import { Schedule } from './api';
 import { FlovynContext } from './context';
-import { FeedEvent, changesLists } from './feed';
-import { localTime, soonestFire, sortSchedules, untilText } from './schedtime';
+import { FeedEvent } from './feed';
+import { firedBySchedule, localTime, soonestFire, sortSchedules, untilText } from './schedtime';
 
 const CLOCK_MS = 15_000; // how often the relative times ("in 5 min") are redrawn
 
@@ -93,11 +93,12 @@ export function SchedulesSection(props: { ctx: FlovynContext; tick: number }): J
   }, []);
 
   React.useEffect(() => void load(), [props.tick]);
-  // A schedule that fires starts a run: the run's status change is the cue to re-read.
+  // A schedule that fires starts run `sched-<name>-<slot>`: that run's first news is the
+  // cue to re-read (other runs' news leave schedules as they are: no request for them).
   React.useEffect(
     () =>
       ctx.feed.subscribe((event: FeedEvent) => {
-        if (changesLists(event)) {
+        if (firedBySchedule(event)) {
           void load();
         }
       }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlovynApi, Schedule } from '../api';
-import { localTime, soonestFire, sortSchedules, untilText } from '../schedtime';
+import { firedBySchedule, localTime, soonestFire, sortSchedules, untilText } from '../schedtime';
 
 const NOW = Date.parse('2026-12-01T21:00:00Z');
 
@@ -49,6 +49,13 @@ describe('schedules in the sidebar', () => {
     expect(sortSchedules(list).map(s => s.name)).toEqual(['sooner', 'later', 'paused-a']);
     expect(soonestFire(list)).toBe(Date.parse('2026-12-01T22:00:00Z'));
     expect(soonestFire([schedule('p', null, true)])).toBeNull();
+  });
+
+  it('re-reads the schedules only after a scheduled run or a reconnection', () => {
+    expect(firedBySchedule({ type: 'run-changed', workflowId: 'sched-nightly-2026-12-02T06:00:00Z' })).toBe(true);
+    expect(firedBySchedule({ type: 'reconnected' })).toBe(true);
+    expect(firedBySchedule({ type: 'run-changed', workflowId: 'order-1' })).toBe(false);
+    expect(firedBySchedule({ type: 'promise-waiting', workflowId: 'sched-x-1' })).toBe(false);
   });
 
   it('pauses and resumes through the API, the name encoded', async () => {
