@@ -80,11 +80,30 @@ export interface RunError {
   traceback: string | null;
 }
 
+/** An attempt of a run that a retry superseded, with its steps as they stood. */
+export interface EarlierAttempt {
+  attempt: number;
+  status: string;
+  error: string | null;
+  endedAt: string | null;
+  retriedAt: string;
+  /** The step the next attempt ran again from (null: only the code after the last step). */
+  fromStep: number | null;
+  reason: string;
+  steps: Step[];
+}
+
 export interface RunDetail extends Omit<RunSummary, 'error'> {
   input: Json;
   output: Json;
   error: RunError | null;
   steps: Step[];
+  /** The run's attempt (1 until it is retried) and the attempts before, oldest first. */
+  attempt?: number;
+  earlierAttempts?: EarlierAttempt[];
+  /** A fork: the run it was forked from and the step it ran again from. */
+  forkedFrom?: string | null;
+  fromStep?: number | null;
   events: RunEvent[];
   source: string | null;
 }
@@ -113,10 +132,41 @@ export interface WorkflowDefinition {
   served: boolean;
 }
 
+/** The duration distribution of one step of a workflow (a task, or a child workflow). */
+export interface StepDurations {
+  workflow: string;
+  step: string;
+  kind?: 'task' | 'child';
+  count: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms?: number;
+  maxMs?: number;
+  /** Steps by duration, in buckets [upToMs / 2, upToMs). */
+  histogram?: { upToMs: number; count: number }[];
+}
+
+/** `GET metrics`: over every run created in the window (from `since`, a UTC midnight). */
 export interface Metrics {
-  stepDurations: { workflow: string; step: string; p50Ms: number; p90Ms: number; count: number }[];
+  days?: number;
+  since?: string | null;
+  runs?: number;
+  stepDurations: StepDurations[];
   failureRates: { workflow: string; runs: number; failed: number; rate: number }[];
   runsPerDay: { day: string; workflow: string; count: number }[];
+}
+
+/** A cron schedule (`fn.schedule`); `nextFire` is null while it is paused. */
+export interface Schedule {
+  name: string;
+  workflow: string;
+  cron: string;
+  input: Json;
+  queue: string;
+  catchUp: string;
+  paused: boolean;
+  nextFire: string | null;
+  lastSlot: string | null;
 }
 
 /** An answer of the server other than 2xx, with the message of its `{error}` body. */
@@ -223,6 +273,16 @@ export class FlovynApi {
 
   metrics(days = 14): Promise<Metrics> {
     return this.get(`metrics?days=${days}`);
+  }
+
+  async listSchedules(): Promise<Schedule[]> {
+    const body = await this.get<{ schedules: Schedule[] }>('schedules');
+    return body.schedules;
+  }
+
+  /** Pauses (`paused: true`) or resumes a schedule; answers it as it is now. */
+  setSchedulePaused(name: string, paused: boolean): Promise<Schedule> {
+    return this.post(`schedules/${seg(name)}/${paused ? 'pause' : 'resume'}`, {});
   }
 
   private get<T>(path: string): Promise<T> {

@@ -4,21 +4,34 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Metrics } from './api';
 import { FlovynContext } from './context';
-import { formatDuration, linearScale, niceTicks, stackRunsPerDay } from './plots';
+import {
+  durationDomain,
+  formatDuration,
+  linearScale,
+  logScale,
+  logTicks,
+  niceTicks,
+  stackRunsPerDay,
+  windowDays
+} from './plots';
 
 const WIDTH = 640;
 const LABEL = 220;
 const ROW = 22;
 const PALETTE = 6;
 
+/**
+ * One row per step: the histogram of its durations on a log scale (bars: how many steps
+ * took that long), with ticks at p50, p90 and p99.
+ */
 function StepDurations(props: { data: Metrics['stepDurations'] }): JSX.Element {
   const rows = props.data;
-  const max = Math.max(1, ...rows.map(r => r.p90Ms));
-  const ticks = niceTicks(max);
-  const x = linearScale([0, ticks[ticks.length - 1]], [LABEL, WIDTH - 10]);
+  const [low, high] = durationDomain(rows);
+  const x = logScale([low, high], [LABEL, WIDTH - 10]);
+  const ticks = logTicks(low, high);
   const height = rows.length * ROW + 30;
   return (
-    <svg className="jp-FlovynPlot" width={WIDTH} height={height} role="img">
+    <svg className="jp-FlovynPlot jp-FlovynDurations" width={WIDTH} height={height} role="img">
       {ticks.map(t => (
         <g key={t}>
           <line className="jp-FlovynGrid" x1={x(t)} x2={x(t)} y1={0} y2={height - 20} />
@@ -27,16 +40,59 @@ function StepDurations(props: { data: Metrics['stepDurations'] }): JSX.Element {
           </text>
         </g>
       ))}
-      {rows.map((r, i) => (
-        <g key={`${r.workflow}/${r.step}`} transform={`translate(0, ${i * ROW})`}>
-          <title>{`${r.workflow} / ${r.step}: p50 ${formatDuration(r.p50Ms)}, p90 ${formatDuration(r.p90Ms)}, ${r.count} runs`}</title>
-          <text className="jp-FlovynLabel" x={LABEL - 6} y={ROW / 2 + 4} textAnchor="end">
-            {`${r.workflow} / ${r.step}`}
-          </text>
-          <rect className="jp-FlovynRange" x={x(0)} y={6} width={x(r.p90Ms) - x(0)} height={ROW - 12} />
-          <rect className="jp-FlovynMedian" x={x(0)} y={4} width={Math.max(1, x(r.p50Ms) - x(0))} height={ROW - 8} />
-        </g>
-      ))}
+      {rows.map((r, i) => {
+        const buckets = r.histogram ?? [];
+        const most = Math.max(1, ...buckets.map(b => b.count));
+        const marks: [string, number | undefined][] = [
+          ['p50', r.p50Ms],
+          ['p90', r.p90Ms],
+          ['p99', r.p99Ms]
+        ];
+        return (
+          <g
+            key={`${r.workflow}/${r.step}`}
+            className="jp-FlovynDurationRow"
+            data-step={`${r.workflow}/${r.step}`}
+            data-count={r.count}
+            transform={`translate(0, ${i * ROW})`}
+          >
+            <title>
+              {`${r.workflow} / ${r.step}${r.kind === 'child' ? ' (child run)' : ''}: ` +
+                `${r.count} steps, p50 ${formatDuration(r.p50Ms)}, p90 ${formatDuration(r.p90Ms)}` +
+                (r.p99Ms !== undefined ? `, p99 ${formatDuration(r.p99Ms)}` : '') +
+                (r.maxMs !== undefined ? `, max ${formatDuration(r.maxMs)}` : '')}
+            </title>
+            <text className="jp-FlovynLabel" x={LABEL - 6} y={ROW / 2 + 4} textAnchor="end">
+              {`${r.workflow} / ${r.step}`}
+            </text>
+            {buckets.map(b => {
+              const barHeight = Math.max(1, ((ROW - 6) * b.count) / most);
+              return (
+                <rect
+                  key={b.upToMs}
+                  className="jp-FlovynRange"
+                  x={x(b.upToMs / 2)}
+                  width={Math.max(1, x(b.upToMs) - x(b.upToMs / 2) - 1)}
+                  y={ROW - 3 - barHeight}
+                  height={barHeight}
+                />
+              );
+            })}
+            {marks.map(([name, value]) =>
+              value === undefined ? null : (
+                <line
+                  key={name}
+                  className={`jp-FlovynMark jp-FlovynMark-${name}`}
+                  x1={x(value)}
+                  x2={x(value)}
+                  y1={2}
+                  y2={ROW - 2}
+                />
+              )
+            )}
+          </g>
+        );
+      })}
     </svg>
   );
 }
@@ -63,12 +119,13 @@ function FailureRates(props: { data: Metrics['failureRates'] }): JSX.Element {
   );
 }
 
-function RunsPerDay(props: { data: Metrics['runsPerDay'] }): JSX.Element {
-  const { days, workflows, counts, maxTotal } = stackRunsPerDay(props.data);
+function RunsPerDay(props: { data: Metrics['runsPerDay']; allDays: string[] }): JSX.Element {
+  const { days, workflows, counts, maxTotal } = stackRunsPerDay(props.data, props.allDays);
   const height = 200;
   const ticks = niceTicks(Math.max(maxTotal, 4)); // counts: whole-number ticks
   const y = linearScale([0, ticks[ticks.length - 1] || 1], [height - 30, 10]);
   const band = days.length ? (WIDTH - 50) / days.length : 0;
+  const labelEvery = Math.max(1, Math.ceil(days.length / 14)); // labels that do not overlap
   return (
     <div>
       <svg className="jp-FlovynPlot" width={WIDTH} height={height} role="img">
@@ -102,9 +159,11 @@ function RunsPerDay(props: { data: Metrics['runsPerDay'] }): JSX.Element {
                 base += count;
                 return rect;
               })}
-              <text className="jp-FlovynTick" x={band / 2} y={height - 14} textAnchor="middle">
-                {day.slice(5)}
-              </text>
+              {i % labelEvery === 0 && (
+                <text className="jp-FlovynTick" x={band / 2} y={height - 14} textAnchor="middle">
+                  {day.slice(5)}
+                </text>
+              )}
             </g>
           );
         })}
@@ -151,12 +210,22 @@ function MetricsBody(props: { ctx: FlovynContext }): JSX.Element {
       {error && <div className="jp-FlovynError">{error}</div>}
       {data && (
         <>
-          <h3>{trans.__('Step durations (bar: p90, dark: p50)')}</h3>
+          <div className="jp-FlovynMuted jp-FlovynMetricsSummary">
+            {trans._n(
+              '%1 run since %2 (UTC), all counted',
+              '%1 runs since %2 (UTC), all counted',
+              data.runs ?? 0,
+              (data.since ?? '').slice(0, 10)
+            )}
+          </div>
+          <h3>
+            {trans.__('Step durations (bars: how many steps took that long; ticks: p50, p90, p99)')}
+          </h3>
           {data.stepDurations.length ? <StepDurations data={data.stepDurations} /> : trans.__('No step yet.')}
           <h3>{trans.__('Failure rate per workflow')}</h3>
           {data.failureRates.length ? <FailureRates data={data.failureRates} /> : trans.__('No run yet.')}
           <h3>{trans.__('Runs per day')}</h3>
-          {data.runsPerDay.length ? <RunsPerDay data={data.runsPerDay} /> : trans.__('No run yet.')}
+          {data.runsPerDay.length ? <RunsPerDay data={data.runsPerDay} allDays={windowDays(data.since, data.days ?? days)} /> : trans.__('No run yet.')}
         </>
       )}
     </div>

@@ -47,14 +47,70 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
-/** Runs per day with the workflows stacked in a fixed order, days sorted, gaps filled. */
-export function stackRunsPerDay(rows: Metrics['runsPerDay']): {
+/**
+ * The days (ISO dates, UTC) of a metrics window: `days` days from `since` (a UTC
+ * midnight), so that days without runs show as empty bars.
+ */
+export function windowDays(since: string | null | undefined, days: number): string[] {
+  const start = since ? Date.parse(since) : NaN;
+  if (Number.isNaN(start) || !(days > 0)) {
+    return [];
+  }
+  const result: string[] = [];
+  for (let i = 0; i < days; i++) {
+    result.push(new Date(start + i * 86_400_000).toISOString().slice(0, 10));
+  }
+  return result;
+}
+
+/** A log₂ map from [d0, d1] (both > 0) to [r0, r1]; values under d0 map to r0. */
+export function logScale(
+  domain: [number, number],
+  range: [number, number]
+): (value: number) => number {
+  const [l0, l1] = domain.map(d => Math.log2(Math.max(d, Number.MIN_VALUE)));
+  const x = linearScale([l0, l1], range);
+  return value => x(Math.log2(Math.max(value, domain[0])));
+}
+
+/** The powers of ten from `low` to `high` (durations in ms: 1 ms, 10 ms, 100 ms, 1 s …). */
+export function logTicks(low: number, high: number): number[] {
+  const ticks: number[] = [];
+  for (let t = 10 ** Math.ceil(Math.log10(Math.max(low, 1e-3))); t <= high; t *= 10) {
+    ticks.push(Number(t.toPrecision(12)));
+  }
+  return ticks;
+}
+
+/** The duration range the distributions span: [smallest bucket's start, largest value]. */
+export function durationDomain(rows: Metrics['stepDurations']): [number, number] {
+  let low = Infinity;
+  let high = 0;
+  for (const row of rows) {
+    for (const bucket of row.histogram ?? []) {
+      low = Math.min(low, bucket.upToMs / 2);
+      high = Math.max(high, bucket.upToMs);
+    }
+    high = Math.max(high, row.maxMs ?? row.p90Ms);
+  }
+  if (!Number.isFinite(low)) {
+    low = 1;
+  }
+  return [Math.max(low, 0.5), Math.max(high, low * 2)];
+}
+
+/** Runs per day with the workflows stacked in a fixed order, days sorted, gaps filled
+ * (every day of `allDays`, when given). */
+export function stackRunsPerDay(
+  rows: Metrics['runsPerDay'],
+  allDays: string[] = []
+): {
   days: string[];
   workflows: string[];
   counts: Map<string, Map<string, number>>;
   maxTotal: number;
 } {
-  const days = [...new Set(rows.map(r => r.day))].sort();
+  const days = [...new Set([...allDays, ...rows.map(r => r.day)])].sort();
   const workflows = [...new Set(rows.map(r => r.workflow))].sort();
   const counts = new Map<string, Map<string, number>>();
   for (const day of days) {

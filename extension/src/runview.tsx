@@ -5,7 +5,7 @@
 import * as React from 'react';
 import { Dialog, MainAreaWidget, Notification, showDialog } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
-import { Json, JsonSchema, LogLine, RunDetail, Step } from './api';
+import { EarlierAttempt, Json, JsonSchema, LogLine, RunDetail, Step } from './api';
 import {
   FormState,
   JsonView,
@@ -143,6 +143,61 @@ function Timeline(props: {
         );
       })}
     </ol>
+  );
+}
+
+/** Where the run came from: the attempts a retry superseded, the run it was forked from. */
+function Lineage(props: { ctx: FlovynContext; run: RunDetail }): JSX.Element | null {
+  const { ctx, run } = props;
+  const { trans } = ctx;
+  const earlier: EarlierAttempt[] = run.earlierAttempts ?? [];
+  const open = (workflowId: string): void => {
+    void ctx.commands.execute(CommandIDs.openRun, { workflowId });
+  };
+  if (!earlier.length && !run.forkedFrom) {
+    return null;
+  }
+  return (
+    <div className="jp-FlovynLineage">
+      {run.forkedFrom && (
+        <div className="jp-FlovynOrigin">
+          {trans.__('Forked from')}{' '}
+          <button className="jp-FlovynLink" onClick={() => open(run.forkedFrom!)}>
+            {run.forkedFrom}
+          </button>{' '}
+          {run.fromStep ? trans.__('at step %1', run.fromStep) : ''}
+        </div>
+      )}
+      {earlier.length > 0 && (
+        <div className="jp-FlovynRunAttempts">
+          <div>{trans.__('attempt %1; earlier attempts:', run.attempt ?? earlier.length + 1)}</div>
+          <ul>
+            {earlier.map(a => (
+              <li key={a.attempt} data-attempt={a.attempt} data-status={a.status}>
+                <details>
+                  <summary>
+                    {trans.__('attempt %1', a.attempt)} <StatusChip status={a.status} />{' '}
+                    <span className="jp-FlovynMuted">
+                      {trans.__('retried %1', timeAgo(a.retriedAt))}
+                      {a.fromStep ? ` · ${trans.__('again from step %1', a.fromStep)}` : ''}
+                    </span>{' '}
+                    {a.error && <span className="jp-FlovynError">{a.error}</span>}
+                  </summary>
+                  <ol className="jp-FlovynEarlierSteps">
+                    {a.steps.map(step => (
+                      <li key={step.index} value={step.index}>
+                        <StatusChip status={step.status} /> {step.name}{' '}
+                        {step.error && <span className="jp-FlovynError">{step.error}</span>}
+                      </li>
+                    ))}
+                  </ol>
+                </details>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </div>
   );
 }
 
@@ -360,7 +415,10 @@ function RunViewBody(props: { ctx: FlovynContext; workflowId: string }): JSX.Ele
       </div>
       <div className="jp-FlovynTabBody">
         {tab === 'timeline' && (
-          <Timeline ctx={ctx} run={run} selected={selected} onSelect={setSelected} />
+          <>
+            <Lineage ctx={ctx} run={run} />
+            <Timeline ctx={ctx} run={run} selected={selected} onSelect={setSelected} />
+          </>
         )}
         {tab === 'events' && (
           <table className="jp-FlovynEvents">

@@ -1,6 +1,6 @@
 /**
- * The left sidebar: the "Waiting for you" inbox of pending promises, and every run of the
- * store (any notebook, any process), one server-side page at a time.
+ * The left sidebar: the "Waiting for you" inbox of pending promises, every run of the
+ * store (any notebook, any process), one server-side page at a time, and the schedules.
  */
 import * as React from 'react';
 import { ReactWidget } from '@jupyterlab/ui-components';
@@ -9,6 +9,7 @@ import { FormState, SchemaForm, StatusChip, formValue, initialForm, timeAgo } fr
 import { CommandIDs, FlovynContext } from './context';
 import { FeedEvent, FeedState, changesLists } from './feed';
 import { DEFAULT_FILTER, RunsPaging } from './paging';
+import { SchedulesSection } from './schedules';
 
 const DEFAULT_KEY = JSON.stringify(DEFAULT_FILTER);
 
@@ -489,6 +490,7 @@ export class FlovynSidebar extends ReactWidget {
         </div>
         <Inbox ctx={ctx} tick={this.tick} />
         <RunList ctx={ctx} tick={this.tick} firstPage={this.firstPage} />
+        <SchedulesSection ctx={ctx} tick={this.tick} />
       </div>
     );
   }

@@ -67,7 +67,7 @@ __all__ = [
     "WorkflowInfo", "list_workflows", "workflow_source", "queue", "QueueInfo", "queue_info",
     "QueueWait", "queue_wait", "queue_waits",
     "schedule", "ScheduleInfo", "list_schedules", "pause_schedule", "resume_schedule",
-    "delete_schedule",
+    "delete_schedule", "run_metrics", "RunMetrics", "StepDurations", "FailureRate", "DayCount",
 ]  # fmt: skip
 
 _handle_display: HandleDisplay | None = None
@@ -557,3 +557,4 @@ from flovyn_nb.client.schedules import (
 )
 
 bind_store_lookup(lambda store: store_for(store, flush=False), running_engine)
+from flovyn_nb.client.metrics import DayCount, FailureRate, RunMetrics, StepDurations, run_metrics

@@ -10,11 +10,12 @@ from typing import Any
 
 __all__ = ["API_VERSION", "document"]
 
-API_VERSION = "1.0.0"  # of this API (additions: minor; changed shapes: major)
+API_VERSION = "2.0.0"  # of this API (additions: minor; changed shapes: major)
 
 J = dict[str, Any]
 STR: J = {"type": "string"}
 INT: J = {"type": "integer"}
+NUM: J = {"type": "number"}
 TIME: J = {"type": "string", "format": "date-time"}
 ANY: J = {}  # any JSON value
 
@@ -90,6 +91,16 @@ SCHEMAS: dict[str, J] = {
         endedAt=_null(TIME),
         childWorkflowId=_null(STR),
     ),
+    "EarlierAttempt": _obj(
+        attempt={**INT, "description": "1 for the first attempt"},
+        status=STATUS,
+        error={**_null(STR), "description": "one-line summary"},
+        endedAt=_null(TIME),
+        retriedAt=TIME,
+        fromStep={**_null(INT), "description": "the step the next attempt ran again from"},
+        reason=STR,
+        steps={**_list(_ref("Step")), "description": "its steps as they stood"},
+    ),
     "Event": _obj(seq=INT, type=STR, payload={"type": "object"}, ts=TIME),
     "RunDetail": {
         "allOf": [
@@ -101,6 +112,13 @@ SCHEMAS: dict[str, J] = {
                 error=_null(_ref("Failure")),
                 parentId=_null(STR),
                 steps=_list(_ref("Step")),
+                attempt={**INT, "description": "the run's attempt (1 until retried)"},
+                earlierAttempts={
+                    **_list(_ref("EarlierAttempt")),
+                    "description": "the attempts a retry superseded, oldest first",
+                },
+                forkedFrom={**_null(STR), "description": "a fork: the run it was forked from"},
+                fromStep={**_null(INT), "description": "a fork: the step it ran again from"},
                 events=_list(_ref("Event")),
                 source={**_null(STR), "description": "the workflow's source as registered"},
             ),
@@ -131,22 +149,48 @@ SCHEMAS: dict[str, J] = {
         queues={**_list(STR), "description": "the queues on which it is served"},
     ),
     "Metrics": _obj(
-        ["stepDurations", "failureRates", "runsPerDay"],
+        ["days", "since", "runs", "stepDurations", "failureRates", "runsPerDay"],
         days=INT,
-        sampledRuns={**INT, "description": "finished runs the durations come from"},
+        since={**_null(TIME), "description": "the window's start, a midnight UTC"},
+        runs={**INT, "description": "runs created in the window (all of them are counted)"},
         stepDurations=_list(
             _obj(
                 workflow=STR,
-                step=STR,
-                p50Ms={"type": "number"},
-                p90Ms={"type": "number"},
+                step={**STR, "description": "the task's name, or the child workflow's"},
+                kind={"type": "string", "enum": ["task", "child"]},
                 count=INT,
+                p50Ms=NUM,
+                p90Ms=NUM,
+                p99Ms=NUM,
+                maxMs=NUM,
+                histogram={
+                    **_list(_obj(upToMs=NUM, count=INT)),
+                    "description": "steps by duration, in buckets [upToMs / 2, upToMs)",
+                },
             )
         ),
-        failureRates=_list(_obj(workflow=STR, runs=INT, failed=INT, rate={"type": "number"})),
+        failureRates=_list(
+            _obj(
+                workflow=STR,
+                runs={**INT, "description": "runs that ended"},
+                failed=INT,
+                rate=NUM,
+            )
+        ),
         runsPerDay=_list(_obj(day={**STR, "format": "date"}, workflow=STR, count=INT)),
     ),
     "Started": _obj(workflowId=STR),
+    "Schedule": _obj(
+        name=STR,
+        workflow={**STR, "description": "the workflow each firing starts a run of"},
+        cron={**STR, "description": "a cron expression, in UTC"},
+        input=ANY,
+        queue=STR,
+        catchUp={"type": "string", "enum": ["none", "one", "all"]},
+        paused={"type": "boolean"},
+        nextFire={**_null(TIME), "description": "its next slot (null while paused)"},
+        lastSlot={**_null(TIME), "description": "the latest slot it fired"},
+    ),
 }
 
 _ERRORS = {
@@ -327,12 +371,35 @@ PATHS: dict[str, J] = {
     },
     "/metrics": {
         "get": _op(
-            "Step durations, failure rates, runs per day",
+            "Step duration distributions, failure rates, runs per day (every run of the window)",
             _ref("Metrics"),
             codes="400 403 503",
             params=[
                 _q("days", {**INT, "minimum": 1, "maximum": 366, "default": 14}, "window in days")
             ],
+        )
+    },
+    "/schedules": {
+        "get": _op(
+            "Cron schedules with their next fire time",
+            _obj(schedules=_list(_ref("Schedule"))),
+            codes="403 503",
+        )
+    },
+    "/schedules/{name}/pause": {
+        "post": _op(
+            "Stop firing a schedule (slots while paused are skipped)",
+            _ref("Schedule"),
+            codes="403 404 503",
+            params=[_p("name")],
+        )
+    },
+    "/schedules/{name}/resume": {
+        "post": _op(
+            "Fire a paused schedule again from its next slot",
+            _ref("Schedule"),
+            codes="403 404 503",
+            params=[_p("name")],
         )
     },
     "/events": {

@@ -14,11 +14,12 @@ from typing import Any
 
 from flovyn_nb.history.events import events_of
 from flovyn_nb.history.fold import fold
-from flovyn_nb.history.folded import Attempt, Failure, FoldedRun, Step
+from flovyn_nb.history.folded import Attempt, EarlierAttempt, Failure, FoldedRun, Step
 from flovyn_nb.model import ErrorInfo, LogEntry, PromiseInfo, RunInfo
 from flovyn_nb.server.errors import one_line
 
 __all__ = [
+    "earlier_attempt",
     "folded",
     "iso",
     "log_line",
@@ -106,6 +107,20 @@ def step(item: Step) -> JSON:
     }
 
 
+def earlier_attempt(attempt: EarlierAttempt) -> JSON:
+    """An attempt of the run that a retry superseded, with its steps as they stood."""
+    return {
+        "attempt": attempt.number,
+        "status": attempt.status.value,
+        "error": _summary(attempt.error),
+        "endedAt": iso(attempt.ended_at),
+        "retriedAt": iso(attempt.retried_at),
+        "fromStep": attempt.from_step,
+        "reason": attempt.reason,
+        "steps": [step(s) for s in attempt.steps if s.number is not None],
+    }
+
+
 def folded(run: RunInfo) -> FoldedRun:
     """The fold of a run read with its events."""
     return fold(events_of(run.events))
@@ -128,6 +143,12 @@ def run_detail(
             "parentId": run.parent_id,
             # Numbered steps only: received signals are in ``events``.
             "steps": [step(s) for s in history.commands],
+            # A retried run: its attempt number and the attempts before, oldest first.
+            "attempt": history.attempt,
+            "earlierAttempts": [earlier_attempt(a) for a in history.earlier],
+            # A fork: the run it was forked from and the step it ran again from.
+            "forkedFrom": history.forked_from,
+            "fromStep": history.from_step,
             "events": [
                 {"seq": e.seq, "type": e.type.value, "payload": e.payload, "ts": iso(e.ts)}
                 for e in run.events

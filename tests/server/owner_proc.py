@@ -2,7 +2,8 @@
 code, as in JupyterLab): ``seed STORE -`` records the runs the tests read; ``owner STORE
 WORKFLOW_ID`` starts an engine and an ``approval`` run, reports it started, and reports
 the run's result when another process resolves its promise; ``resolve STORE
-WORKFLOW_ID`` resolves it without an engine. JSON lines on stdout."""
+WORKFLOW_ID`` resolves it without an engine; ``many STORE N`` records N completed doublers
+and two failed breakers. JSON lines on stdout."""
 
 from __future__ import annotations
 
@@ -38,11 +39,31 @@ def seed(store: str) -> None:
         fn.testing.wait_until(lambda: fn.pending_promises("apr-1"), timeout=60)
 
 
+def seed_many(store: str, count: int) -> None:
+    """``count`` completed doublers and two failed breakers."""
+    with fn.start(store=store):
+        done = [
+            fn.start_workflow(server_defs.doubler, i, workflow_id=f"m-dbl-{i}")
+            for i in range(count)
+        ]
+        bad = [fn.start_workflow(server_defs.breaker, i, workflow_id=f"m-brk-{i}") for i in (1, 2)]
+        for handle in done:
+            handle.result(timeout=120)
+        for handle in bad:
+            try:
+                handle.result(timeout=60)
+            except fn.FlovynError:
+                pass
+
+
 def main() -> None:
     command, store, workflow_id = sys.argv[1:4]
     try:
         if command == "seed":
             seed(store)
+            say("seeded")
+        elif command == "many":
+            seed_many(store, int(workflow_id))
             say("seeded")
         elif command == "owner":
             with fn.start(store=store):

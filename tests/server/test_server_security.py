@@ -23,6 +23,9 @@ SAMPLES = {
     "/workflows": "GET workflows",
     "/workflows/{name}/start": "POST workflows/approval/start",
     "/metrics": "GET metrics",
+    "/schedules": "GET schedules",
+    "/schedules/{name}/pause": "POST schedules/nightly/pause",
+    "/schedules/{name}/resume": "POST schedules/nightly/resume",
     "/events": "GET events",
     "/openapi.json": "GET openapi.json",
 }

@@ -1,4 +1,4 @@
-"""Definitions, starting runs, retry and fork (501 until the client has them), metrics."""
+"""Definitions, starting runs, retry and fork (501 until the client has them)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,6 @@ import pytest
 
 from flovyn_nb import client
 from flovyn_nb.definitions import registry
-
-
-async def test_metrics_of_the_recorded_runs(api: Any, seeded: dict[str, str]) -> None:
-    status, answer = await api("metrics", params={"days": "14"})
-    assert status == 200
-    assert answer["sampledRuns"] == 3  # the finished ones
-    rates = {r["workflow"]: r for r in answer["failureRates"]}
-    assert rates["breaker"] == {"workflow": "breaker", "runs": 1, "failed": 1, "rate": 1.0}
-    assert rates["doubler"]["runs"] == 2 and rates["doubler"]["rate"] == 0.0
-    [day] = {d["day"] for d in answer["runsPerDay"]}
-    assert {(d["workflow"], d["count"]) for d in answer["runsPerDay"]} == {
-        ("approval", 1), ("breaker", 1), ("doubler", 2)
-    }  # fmt: skip
-    durations = {(d["workflow"], d["step"]): d for d in answer["stepDurations"]}
-    assert durations[("doubler", "double")]["count"] == 2
-    assert (
-        0 <= durations[("doubler", "double")]["p50Ms"] <= durations[("doubler", "double")]["p90Ms"]
-    )
-    assert len(day) == 10
-
-
-@pytest.mark.parametrize("days", ["0", "400", "week"])
-async def test_metrics_days_is_checked(api: Any, seeded: dict[str, str], days: str) -> None:
-    status, answer = await api("metrics", params={"days": days})
-    assert status == 400 and "days must be" in answer["error"]
 
 
 async def test_recorded_workflows_with_their_input_schema(api: Any, seeded: dict[str, str]) -> None:
@@ -94,6 +69,12 @@ async def test_retry_reopens_a_failed_run_once(api: Any, seeded: dict[str, str])
     assert (status, answer) == (202, {"workflowId": "brk-1"})
     _, run = await api("runs", "brk-1")
     assert run["status"] in ("PENDING", "RUNNING")  # until an engine serving it claims it
+    # The run view's timeline shows the attempt and the one it superseded.
+    assert run["attempt"] == 2
+    [first] = run["earlierAttempts"]
+    assert (first["attempt"], first["status"], first["fromStep"]) == (1, "FAILED", 1)
+    assert "ValueError: cannot take 3" in first["error"]
+    assert [(s["name"], s["status"]) for s in first["steps"]] == [("explode", "FAILED")]
     status, answer = await api("runs", "brk-1", "retry", method="POST")
     assert status == 409 and "only a failed or cancelled run" in answer["error"]
 
@@ -114,6 +95,9 @@ async def test_fork_starts_a_new_run_from_a_step(api: Any, seeded: dict[str, str
     assert (status, answer) == (201, {"workflowId": "dbl-1-again"})
     _, run = await api("runs", "dbl-1-again")
     assert (run["kind"], run["input"]) == ("doubler", 5)
+    assert (run["forkedFrom"], run["fromStep"], run["attempt"]) == ("dbl-1", 1, 1)
+    _, origin = await api("runs", "dbl-1")
+    assert (origin["forkedFrom"], origin["fromStep"], origin["earlierAttempts"]) == (None, None, [])
     status, answer = await api("runs", "dbl-1", "fork", method="POST", json={"fromStep": 9})
     assert status == 400 and "9" in answer["error"]
     status, answer = await api("runs", "no-1", "fork", method="POST", json={"fromStep": 1})

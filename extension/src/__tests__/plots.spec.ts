@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, linearScale, niceTicks, stackRunsPerDay } from '../plots';
+import {
+  durationDomain,
+  formatDuration,
+  linearScale,
+  logScale,
+  logTicks,
+  niceTicks,
+  stackRunsPerDay,
+  windowDays
+} from '../plots';
 
 describe('plots', () => {
   it('maps a domain onto a range, and a flat domain onto its start', () => {
@@ -36,5 +45,46 @@ describe('plots', () => {
     expect(result.workflows).toEqual(['a', 'b']);
     expect(result.counts.get('2026-12-02')!.get('a')).toBe(4);
     expect(result.maxTotal).toBe(6);
+  });
+});
+
+describe('metrics over a window', () => {
+  it('lists every day of the window from its UTC midnight', () => {
+    expect(windowDays('2026-11-29T00:00:00.000000+00:00', 3)).toEqual([
+      '2026-11-29',
+      '2026-11-30',
+      '2026-12-01'
+    ]);
+    expect(windowDays(null, 3)).toEqual([]);
+  });
+
+  it('fills the days without runs with empty stacks', () => {
+    const result = stackRunsPerDay(
+      [{ day: '2026-12-01', workflow: 'a', count: 2 }],
+      ['2026-11-30', '2026-12-01']
+    );
+    expect(result.days).toEqual(['2026-11-30', '2026-12-01']);
+    expect(result.counts.get('2026-11-30')!.size).toBe(0);
+    expect(result.maxTotal).toBe(2);
+  });
+
+  it('maps durations on a log scale with power-of-ten ticks', () => {
+    const x = logScale([1, 1024], [0, 100]);
+    expect(x(1)).toBe(0);
+    expect(x(32)).toBe(50);
+    expect(x(1024)).toBe(100);
+    expect(x(0)).toBe(0); // under the domain: its start
+    expect(logTicks(0.5, 20_000)).toEqual([1, 10, 100, 1000, 10000]);
+  });
+
+  it('spans the histograms and the slowest step', () => {
+    const rows = [
+      { workflow: 'w', step: 'a', count: 3, p50Ms: 3, p90Ms: 6, maxMs: 7,
+        histogram: [{ upToMs: 4, count: 2 }, { upToMs: 8, count: 1 }] },
+      { workflow: 'w', step: 'b', count: 1, p50Ms: 900, p90Ms: 900, maxMs: 900,
+        histogram: [{ upToMs: 1024, count: 1 }] }
+    ];
+    expect(durationDomain(rows)).toEqual([2, 1024]);
+    expect(durationDomain([])).toEqual([1, 2]);
   });
 });

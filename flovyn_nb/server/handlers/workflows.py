@@ -10,7 +10,7 @@ from flovyn_nb import client
 from flovyn_nb.errors import InvalidInput
 from flovyn_nb.server.errors import ApiError
 from flovyn_nb.server.handlers.base import SEGMENT, BaseHandler, Route
-from flovyn_nb.server.metrics import metrics
+from flovyn_nb.server.metrics import empty, metrics
 
 __all__ = ["ROUTES"]
 
@@ -67,7 +67,8 @@ class StartHandler(BaseHandler):
 
 
 class MetricsHandler(BaseHandler):
-    """``GET metrics?days=14``: step durations, failure rates and runs per day."""
+    """``GET metrics?days=14``: step duration distributions and failure rates per
+    workflow, and runs per day, over every run created in the last ``days`` (UTC) days."""
 
     @web.authenticated
     async def get(self) -> None:
@@ -79,10 +80,7 @@ class MetricsHandler(BaseHandler):
         if not 1 <= days <= 366:
             raise InvalidInput(f"days must be a whole number from 1 to 366, not {raw!r}")
         if not self.door.exists():
-            self.reply(
-                {"days": days, "sampledRuns": 0, "stepDurations": [], "failureRates": [],
-                 "runsPerDay": []}
-            )  # fmt: skip
+            self.reply(empty(days))
             return
         self.reply(await self.door.call(metrics, self.door.location, days))
 
