@@ -79,6 +79,7 @@ class RunCommands(Blocking, Protocol):
         input: Any,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> StepHandle: ...
     async def schedule(
         self,
@@ -86,9 +87,14 @@ class RunCommands(Blocking, Protocol):
         input: Any,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> Any: ...
     def schedule_workflow_async(
-        self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
+        self,
+        workflow: WorkflowDefinition[Any] | str,
+        input: Any,
+        workflow_id: str | None,
+        queue: str | None = None,
     ) -> StepHandle: ...
     async def sleep(self, duration: timedelta | float) -> None: ...
     async def sleep_until(self, when: datetime) -> None: ...
@@ -237,16 +243,25 @@ class WorkflowContext(_ContextBase):
         *,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> Any:
         """Run a task durably and return its (typed) result.
 
         ``timeout`` (a timedelta or seconds) and ``retry_policy`` override the task
         definition's for this call only, as in Flovyn's SDK.
 
+        ``queue``: run the task on an engine that serves this queue (e.g. a
+        ``flovyn-nb worker --queue gpu``). Without one, or with a queue this run's engine
+        serves, it runs here. Otherwise the task waits in the store's task queue until an
+        engine serving the queue (with the task defined) claims it; the workflow waits for
+        its outcome, across restarts, and ``task`` may then be a name only the worker
+        defines (its result comes back untyped).
+
         Raises:
             TaskFailed: the task failed on its last attempt (``TaskTimeout`` for timeouts).
+            InvalidInput: ``queue`` is not a non-empty string without surrounding spaces.
         """
-        return await self._run.schedule(task, input, timeout, retry_policy)
+        return await self._run.schedule(task, input, timeout, retry_policy, queue)
 
     def schedule_async(
         self,
@@ -255,12 +270,16 @@ class WorkflowContext(_ContextBase):
         *,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
         """Start a task and return a handle to await later (fan-out / fan-in).
 
-        ``timeout`` and ``retry_policy`` override the definition's for this call only.
+        ``timeout``, ``retry_policy`` and ``queue`` as for :meth:`schedule`.
+
+        Raises:
+            InvalidInput: ``queue`` is not a non-empty string without surrounding spaces.
         """
-        return self._run.schedule_async(task, input, timeout, retry_policy)
+        return self._run.schedule_async(task, input, timeout, retry_policy, queue)
 
     async def schedule_workflow(
         self,
@@ -268,13 +287,29 @@ class WorkflowContext(_ContextBase):
         input: Any = None,
         *,
         workflow_id: str | None = None,
+        timeout: timedelta | float | None = None,
+        queue: str | None = None,
     ) -> Any:
         """Run a child workflow and return its result.
 
+        ``queue``: the child run's queue. By default the parent's own queue, not this
+        engine's: the child then goes wherever its parent would (a parent started on
+        ``"gpu"`` keeps its children on ``"gpu"``, whichever engine serves it), and a
+        child that outlives its parent's engine is taken over by the same engines. A
+        queue this engine does not serve leaves the child to an engine that does; the
+        parent waits for its end, across restarts.
+
+        ``timeout`` is accepted as in Flovyn's SDK, which does not enforce it either;
+        bound the wait in the workflow (e.g. a timer) if you need one.
+
         Raises:
             ChildWorkflowFailed: the child failed or was cancelled.
+            InvalidInput: a bad ``queue`` or ``timeout``.
         """
-        return await self.schedule_workflow_async(workflow, input, workflow_id=workflow_id)
+        _check_timeout(timeout)
+        return await self.schedule_workflow_async(
+            workflow, input, workflow_id=workflow_id, queue=queue
+        )
 
     def schedule_workflow_async(
         self,
@@ -282,8 +317,15 @@ class WorkflowContext(_ContextBase):
         input: Any = None,
         *,
         workflow_id: str | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
-        return self._run.schedule_workflow_async(workflow, input, workflow_id)
+        """Start a child workflow and return a handle to await later (see
+        :meth:`schedule_workflow` for ``queue``).
+
+        Raises:
+            InvalidInput: ``queue`` is not a non-empty string without surrounding spaces.
+        """
+        return self._run.schedule_workflow_async(workflow, input, workflow_id, queue)
 
     async def sleep(self, duration: timedelta | float) -> None:
         """A durable timer: survives restarts and keeps its original deadline."""
@@ -438,8 +480,10 @@ class SyncWorkflowContext(_ContextBase):
         *,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> Any:
-        return self._run.blocking(self._run.schedule, task, input, timeout, retry_policy)
+        """See :meth:`WorkflowContext.schedule`."""
+        return self._run.blocking(self._run.schedule, task, input, timeout, retry_policy, queue)
 
     def schedule_async(
         self,
@@ -448,9 +492,11 @@ class SyncWorkflowContext(_ContextBase):
         *,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
+        """See :meth:`WorkflowContext.schedule_async`."""
         result: StepHandle = self._run.blocking_sync(
-            self._run.schedule_async, task, input, timeout, retry_policy
+            self._run.schedule_async, task, input, timeout, retry_policy, queue
         )
         return result
 
@@ -460,8 +506,13 @@ class SyncWorkflowContext(_ContextBase):
         input: Any = None,
         *,
         workflow_id: str | None = None,
+        timeout: timedelta | float | None = None,
+        queue: str | None = None,
     ) -> Any:
-        return self.schedule_workflow_async(workflow, input, workflow_id=workflow_id).result()
+        """See :meth:`WorkflowContext.schedule_workflow`."""
+        _check_timeout(timeout)
+        handle = self.schedule_workflow_async(workflow, input, workflow_id=workflow_id, queue=queue)
+        return handle.result()
 
     def schedule_workflow_async(
         self,
@@ -469,9 +520,11 @@ class SyncWorkflowContext(_ContextBase):
         input: Any = None,
         *,
         workflow_id: str | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
+        """See :meth:`WorkflowContext.schedule_workflow_async`."""
         result: StepHandle = self._run.blocking_sync(
-            self._run.schedule_workflow_async, workflow, input, workflow_id
+            self._run.schedule_workflow_async, workflow, input, workflow_id, queue
         )
         return result
 
@@ -554,6 +607,22 @@ class SyncWorkflowContext(_ContextBase):
     def random_uuid(self) -> uuid.UUID:
         bits: int = self._run.blocking_sync(self._run.rng.getrandbits, 128)
         return uuid.UUID(int=bits, version=4)
+
+
+def _check_timeout(timeout: object) -> None:
+    """Raises: InvalidInput (``timeout`` is neither None, a timedelta nor seconds >= 0)."""
+    ok = (
+        timeout is None
+        or isinstance(timeout, timedelta)
+        or (isinstance(timeout, int | float) and not isinstance(timeout, bool))
+    )
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    if not ok or (isinstance(seconds, int | float) and seconds < 0):
+        from flovyn_nb.errors import InvalidInput
+
+        raise InvalidInput(
+            f"timeout of ctx.schedule_workflow must be a timedelta or seconds >= 0, got {timeout!r}"
+        )
 
 
 def _millis(when: datetime) -> int:

@@ -81,6 +81,7 @@ class Recovery(PromiseTimeouts):
             self.want_claim()
 
     async def _recover(self) -> None:
+        self.remote.claim_soon()  # queued tasks wait for claimers as runs do
         kinds = self.registry.workflow_names()
         now = self.clock.now()
         limit = None
@@ -135,6 +136,7 @@ class Recovery(PromiseTimeouts):
                 parent_id=row.parent_id,
             )
             run.row_status = row.status
+            run.queue = row.queue
             if row.status is not RunStatus.RUNNING:  # e.g. WAITING: say so if replay moves on
                 self.writer.note_status(run.execution_id, run.row_update)
             if history.last_seq == 0:  # the process died before the start event was written
