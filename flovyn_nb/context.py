@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine, Generator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from flovyn_nb.errors import WorkflowCancelled
+from flovyn_nb.errors import InvalidInput, WorkflowCancelled
 from flovyn_nb.task_context import TaskContext
 
 if TYPE_CHECKING:
@@ -250,16 +250,14 @@ class WorkflowContext(_ContextBase):
         ``timeout`` (a timedelta or seconds) and ``retry_policy`` override the task
         definition's for this call only, as in Flovyn's SDK.
 
-        ``queue``: run the task on an engine that serves this queue (e.g. a
-        ``flovyn-nb worker --queue gpu``). Without one, or with a queue this run's engine
-        serves, it runs here. Otherwise the task waits in the store's task queue until an
-        engine serving the queue (with the task defined) claims it; the workflow waits for
-        its outcome, across restarts, and ``task`` may then be a name only the worker
-        defines (its result comes back untyped).
+        ``queue``: a queue this run's engine does not serve sends the task to the store's
+        task queue, where an engine serving it (e.g. ``flovyn-nb worker --queue gpu``)
+        claims it; the workflow waits for its outcome across restarts, and ``task`` may be
+        a name only that worker defines (result untyped). Otherwise it runs here.
 
         Raises:
             TaskFailed: the task failed on its last attempt (``TaskTimeout`` for timeouts).
-            InvalidInput: ``queue`` is not a non-empty string without surrounding spaces.
+            InvalidInput: a bad ``queue``.
         """
         return await self._run.schedule(task, input, timeout, retry_policy, queue)
 
@@ -272,13 +270,8 @@ class WorkflowContext(_ContextBase):
         retry_policy: RetryPolicy | None = None,
         queue: str | None = None,
     ) -> StepHandle:
-        """Start a task and return a handle to await later (fan-out / fan-in).
-
-        ``timeout``, ``retry_policy`` and ``queue`` as for :meth:`schedule`.
-
-        Raises:
-            InvalidInput: ``queue`` is not a non-empty string without surrounding spaces.
-        """
+        """Start a task and return a handle to await later (fan-out / fan-in); the
+        options as for :meth:`schedule`. Raises: InvalidInput (a bad ``queue``)."""
         return self._run.schedule_async(task, input, timeout, retry_policy, queue)
 
     async def schedule_workflow(
@@ -292,24 +285,18 @@ class WorkflowContext(_ContextBase):
     ) -> Any:
         """Run a child workflow and return its result.
 
-        ``queue``: the child run's queue. By default the parent's own queue, not this
-        engine's: the child then goes wherever its parent would (a parent started on
-        ``"gpu"`` keeps its children on ``"gpu"``, whichever engine serves it), and a
-        child that outlives its parent's engine is taken over by the same engines. A
-        queue this engine does not serve leaves the child to an engine that does; the
-        parent waits for its end, across restarts.
-
-        ``timeout`` is accepted as in Flovyn's SDK, which does not enforce it either;
-        bound the wait in the workflow (e.g. a timer) if you need one.
+        ``queue``: the child run's queue; by default the parent's own (not this engine's:
+        a child goes where its parent would, and one that outlives this engine is taken
+        over by the engines that serve its parent). On a queue this engine does not serve
+        the child waits for an engine that does; the parent waits for its end.
+        ``timeout`` is accepted and, as in Flovyn's SDK, not enforced.
 
         Raises:
             ChildWorkflowFailed: the child failed or was cancelled.
             InvalidInput: a bad ``queue`` or ``timeout``.
         """
         _check_timeout(timeout)
-        return await self.schedule_workflow_async(
-            workflow, input, workflow_id=workflow_id, queue=queue
-        )
+        return await self._run.schedule_workflow_async(workflow, input, workflow_id, queue)
 
     def schedule_workflow_async(
         self,
@@ -319,12 +306,8 @@ class WorkflowContext(_ContextBase):
         workflow_id: str | None = None,
         queue: str | None = None,
     ) -> StepHandle:
-        """Start a child workflow and return a handle to await later (see
-        :meth:`schedule_workflow` for ``queue``).
-
-        Raises:
-            InvalidInput: ``queue`` is not a non-empty string without surrounding spaces.
-        """
+        """Start a child workflow; a handle to await later (``queue``: see
+        :meth:`schedule_workflow`). Raises: InvalidInput (a bad ``queue``)."""
         return self._run.schedule_workflow_async(workflow, input, workflow_id, queue)
 
     async def sleep(self, duration: timedelta | float) -> None:
@@ -482,7 +465,6 @@ class SyncWorkflowContext(_ContextBase):
         retry_policy: RetryPolicy | None = None,
         queue: str | None = None,
     ) -> Any:
-        """See :meth:`WorkflowContext.schedule`."""
         return self._run.blocking(self._run.schedule, task, input, timeout, retry_policy, queue)
 
     def schedule_async(
@@ -494,7 +476,6 @@ class SyncWorkflowContext(_ContextBase):
         retry_policy: RetryPolicy | None = None,
         queue: str | None = None,
     ) -> StepHandle:
-        """See :meth:`WorkflowContext.schedule_async`."""
         result: StepHandle = self._run.blocking_sync(
             self._run.schedule_async, task, input, timeout, retry_policy, queue
         )
@@ -509,7 +490,6 @@ class SyncWorkflowContext(_ContextBase):
         timeout: timedelta | float | None = None,
         queue: str | None = None,
     ) -> Any:
-        """See :meth:`WorkflowContext.schedule_workflow`."""
         _check_timeout(timeout)
         handle = self.schedule_workflow_async(workflow, input, workflow_id=workflow_id, queue=queue)
         return handle.result()
@@ -522,7 +502,6 @@ class SyncWorkflowContext(_ContextBase):
         workflow_id: str | None = None,
         queue: str | None = None,
     ) -> StepHandle:
-        """See :meth:`WorkflowContext.schedule_workflow_async`."""
         result: StepHandle = self._run.blocking_sync(
             self._run.schedule_workflow_async, workflow, input, workflow_id, queue
         )
@@ -610,19 +589,10 @@ class SyncWorkflowContext(_ContextBase):
 
 
 def _check_timeout(timeout: object) -> None:
-    """Raises: InvalidInput (``timeout`` is neither None, a timedelta nor seconds >= 0)."""
-    ok = (
-        timeout is None
-        or isinstance(timeout, timedelta)
-        or (isinstance(timeout, int | float) and not isinstance(timeout, bool))
-    )
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-    if not ok or (isinstance(seconds, int | float) and seconds < 0):
-        from flovyn_nb.errors import InvalidInput
-
-        raise InvalidInput(
-            f"timeout of ctx.schedule_workflow must be a timedelta or seconds >= 0, got {timeout!r}"
-        )
+    ok = isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0
+    if timeout is not None and not ok:
+        raise InvalidInput(f"ctx.schedule_workflow: timeout must be >= 0 seconds, got {timeout!r}")
 
 
 def _millis(when: datetime) -> int:

@@ -24,21 +24,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 
 from flovyn_nb import serde
-from flovyn_nb.definitions import RetryPolicy, TaskDefinition
+from flovyn_nb.definitions import Registry, RetryPolicy, TaskDefinition
 from flovyn_nb.engine import ownership
-from flovyn_nb.engine.host import TaskOwner
+from flovyn_nb.engine.clock import Clock
+from flovyn_nb.engine.host import TaskOwner, TaskStarter
 from flovyn_nb.engine.tasks import task_failure
 from flovyn_nb.engine.threads import offload
 from flovyn_nb.engine.waits import Wait
-from flovyn_nb.engine.writer import Write
+from flovyn_nb.engine.writer import Write, Writer
 from flovyn_nb.errors import InvalidInput, UnknownTask, WorkflowCancelled
 from flovyn_nb.model import (
     ErrorInfo,
@@ -51,11 +52,8 @@ from flovyn_nb.model import (
     TaskStarted,
     _Payload,
 )
-from flovyn_nb.store import Intent, LogRow
+from flovyn_nb.store import Intent, LogRow, Store
 from flovyn_nb.store import taskqueue as tq
-
-if TYPE_CHECKING:
-    from flovyn_nb.engine.engine import Engine
 
 E = EventType
 
@@ -92,6 +90,40 @@ def policy_from(data: Any, fallback: RetryPolicy) -> RetryPolicy:
         jitter=float(data.get("jitter", 0.1)),
         non_retryable_errors=tuple(str(e) for e in data.get("nonRetryableErrors", ())),
     )
+
+
+class _Parent(Protocol):
+    @property
+    def child_waits(self) -> Mapping[str, Wait]: ...
+
+
+class _Engine(Protocol):
+    """What this needs of its engine (which implements it; imported by nothing here)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def writer(self) -> Writer: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def tasks(self) -> TaskStarter: ...
+    @property
+    def queues(self) -> list[str]: ...
+    @property
+    def draining(self) -> bool: ...
+    @property
+    def stale_after(self) -> float: ...
+    @property
+    def runs(self) -> Mapping[str, _Parent]: ...
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None: ...
+    def submit_log(self, execution_id: str, row: LogRow) -> None: ...
+    async def follow_child(self, parent_id: str, child_execution_id: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -187,7 +219,7 @@ class _Claimed:
 class RemoteWork:
     """Queued tasks and child runs across engines (see the module docs); on the loop."""
 
-    def __init__(self, engine: Engine, *, max_tasks: int) -> None:
+    def __init__(self, engine: _Engine, *, max_tasks: int) -> None:
         self.engine = engine
         self._max_tasks = max_tasks
         self._awaited: dict[str, _Awaited] = {}  # task id -> the run waiting for it
