@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import flovyn_nb as fn
+from flovyn_nb.store import open_store
 from flovyn_nb.testing import temporary_engine, wait_until
 
 PROCS = Path(__file__).parent / "taskq_procs"
@@ -195,6 +196,33 @@ def test_a_child_workflow_on_a_queue_is_executed_by_the_engine_serving_it(
         initiated = [e for e in fn.get_run("tq-p").events if e.type == "CHILD_WORKFLOW_INITIATED"]
         assert initiated[0].payload["queue"] == "gpu"
     assert _lines(effects / "child") == [worker.pid]
+
+
+def test_cancelling_the_run_closes_its_remote_task_and_its_late_outcome_is_ignored(
+    store_path: Path | str, effects: Path, workers: list[Worker]
+) -> None:
+    with temporary_engine(store=store_path):
+        [worker] = _start(store_path, effects, workers)
+        handle = fn.start_workflow(defs.gated_flow, "c", workflow_id="tq-c")
+        wait_until(lambda: _lines(effects / "gated-c-started"), timeout=60)
+        fn.cancel_workflow("tq-c", reason="not needed")
+        with pytest.raises(fn.errors.WorkflowCancelled):
+            handle.result(timeout=60)
+        events = fn.get_run("tq-c").events
+        [task_id] = [e.payload["taskExecutionId"] for e in events if e.type == "TASK_SCHEDULED"]
+        assert "TASK_CANCELLED" in [e.type for e in events]
+        store = open_store(store_path)
+        try:
+            assert [row.status for row in store.queued_tasks([task_id])] == ["CANCELLED"]
+            (effects / "c.gate").touch()  # the attempt's thread ends; its outcome is refused
+            wait_until(lambda: _lines(effects / "gated-c-done"), timeout=60)
+            # The worker still serves: a later run's task completes there.
+            assert fn.start_workflow(defs.flow, "c2").result(timeout=60) == "Total:42"
+            assert [row.status for row in store.queued_tasks([task_id])] == ["CANCELLED"]
+        finally:
+            store.close()
+    assert _lines(effects / "add-c") == []  # the run went no further
+    assert worker.stop() == 0, worker.lines
 
 
 @pytest.mark.parametrize("queue", [" gpu", "", 5])
