@@ -81,7 +81,6 @@ class Recovery(PromiseTimeouts):
             self.want_claim()
 
     async def _recover(self) -> None:
-        self.remote.claim_soon()  # queued tasks wait for claimers as runs do
         kinds = self.registry.workflow_names()
         now = self.clock.now()
         limit = None
@@ -89,9 +88,11 @@ class Recovery(PromiseTimeouts):
             limit = self.max_runs - len(self.runs)
             if limit <= 0:
                 self._backlog = True
+                self.remote.claim_soon()  # queued tasks do not count against max_runs
                 return
         if self.draining:
             return
+        self.remote.claim_with_runs()  # queued tasks wait for claimers as runs do
         claim: Claimed = await self.writer.commit(
             Write(
                 intents=[
