@@ -47,10 +47,10 @@ def effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class Worker:
     """A ``flovyn-nb worker --queue gpu`` process; its stderr lines are collected."""
 
-    def __init__(self, store: Path | str, effects: Path) -> None:
+    def __init__(self, store: Path | str, effects: Path, source: Path = DEFS) -> None:
         env = {**os.environ, "FLOVYN_TEST_EFFECTS": str(effects), "FLOVYN_NB_LOCK_TIMEOUT": "60"}
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "flovyn_nb.cli", "worker", str(DEFS), "--store", str(store),
+            [sys.executable, "-m", "flovyn_nb.cli", "worker", str(source), "--store", str(store),
              "--queue", "gpu"],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -70,9 +70,9 @@ class Worker:
     def pid(self) -> str:
         return str(self.popen.pid)
 
-    def ready(self) -> None:
+    def ready(self, pattern: str = r"serving .*tq-parent") -> None:
         wait_until(
-            lambda: any(re.search(r"serving .*tq-parent", line) for line in self.lines),
+            lambda: any(re.search(pattern, line) for line in self.lines),
             timeout=60,
             message=f"worker ready: {self.lines}",
         )
@@ -222,6 +222,18 @@ def test_cancelling_the_run_closes_its_remote_task_and_its_late_outcome_is_ignor
         finally:
             store.close()
     assert _lines(effects / "add-c") == []  # the run went no further
+    assert worker.stop() == 0, worker.lines
+
+
+def test_a_task_only_a_tasks_only_worker_defines_is_scheduled_by_name(
+    store_path: Path | str, effects: Path, workers: list[Worker]
+) -> None:
+    with temporary_engine(store=store_path):
+        worker = Worker(store_path, effects, PROCS / "taskq_gpu_tasks.py")
+        workers.append(worker)
+        worker.ready(r"serving tasks tq-gpu-only on queue\(s\) gpu")
+        handle = fn.start_workflow(defs.by_name, 4, workflow_id="tq-n")
+        assert handle.result(timeout=60) == {"n": 40, "pid": worker.popen.pid}
     assert worker.stop() == 0, worker.lines
 
 

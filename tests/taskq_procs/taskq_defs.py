@@ -97,3 +97,9 @@ async def child(ctx: fn.WorkflowContext, n: int) -> int:
 async def parent(ctx: fn.WorkflowContext, n: int) -> str:
     got = await ctx.schedule_workflow(child, n, workflow_id=f"{ctx.workflow_id}-child", queue="gpu")
     return f"child gave {got}"
+
+
+@fn.workflow(name="tq-by-name")
+async def by_name(ctx: fn.WorkflowContext, n: int) -> dict[str, int]:
+    """Schedules a task this process does not define: only the gpu worker does."""
+    return dict(await ctx.schedule("tq-gpu-only", n, queue="gpu"))
