@@ -198,6 +198,23 @@ def test_a_child_workflow_on_a_queue_is_executed_by_the_engine_serving_it(
     assert _lines(effects / "child") == [worker.pid]
 
 
+def test_cancelling_a_parent_cancels_its_child_in_the_process_executing_it(
+    store_path: Path | str, effects: Path, workers: list[Worker]
+) -> None:
+    with temporary_engine(store=store_path):
+        [worker] = _start(store_path, effects, workers)
+        handle = fn.start_workflow(defs.parent_waits, workflow_id="tq-pw")
+        wait_until(lambda: fn.pending_promises("tq-cw"), timeout=60)  # the worker runs it
+        fn.cancel_workflow("tq-pw")
+        # As with a child executed here, the parent sees its child end cancelled.
+        with pytest.raises(fn.errors.FlovynError, match="cancelled"):
+            handle.result(timeout=60)
+        child = fn.get_handle("tq-cw")
+        with pytest.raises(fn.errors.WorkflowCancelled, match="parent cancelled"):
+            child.result(timeout=60)
+    assert worker.stop() == 0, worker.lines
+
+
 def test_cancelling_the_run_closes_its_remote_task_and_its_late_outcome_is_ignored(
     store_path: Path | str, effects: Path, workers: list[Worker]
 ) -> None:
@@ -248,3 +265,24 @@ def test_a_bad_queue_is_one_invalid_input_and_records_nothing(
         assert "\n" not in message
         types = [e.type for e in fn.get_run("tq-bad").events]
         assert "TASK_SCHEDULED" not in types
+
+
+def test_the_mock_context_takes_the_same_queue_options() -> None:
+    """A workflow tested with flovyn_nb.testing runs unchanged with ``queue=``."""
+    import asyncio
+
+    from flovyn_nb.testing import MockWorkflowContext
+
+    ctx = MockWorkflowContext()
+    ctx.mock_task_result("tq-add", defs.Total(value=3))
+    ctx.mock_workflow_result("tq-child", 9)
+
+    async def body() -> tuple[object, object, object]:
+        a = await ctx.schedule_async(
+            defs.add, {"n": 2}, retry_policy=fn.RetryPolicy(max_attempts=2), queue="gpu"
+        )
+        b = await ctx.schedule_workflow_async(defs.child, 8, workflow_id="c", queue="gpu")
+        c = await ctx.schedule_workflow(defs.child, 8, timeout=5, queue="gpu")
+        return a, b, c
+
+    assert asyncio.run(body()) == (defs.Total(value=3), 9, 9)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,7 +53,7 @@ from flovyn_nb.model import (
     TaskStarted,
     _Payload,
 )
-from flovyn_nb.store import Intent, LogRow, Store
+from flovyn_nb.store import Intent, LogRow, RequestCancel, Store
 from flovyn_nb.store import taskqueue as tq
 
 E = EventType
@@ -291,6 +292,18 @@ class RemoteWork:
         """The run ``parent_id`` waits on a child another process may execute."""
         self._children[child_execution_id] = parent_id
         self.look_soon()
+
+    async def cancel_elsewhere(self, execution_id: str, reason: str) -> None:
+        """Ask a run this engine does not hold (a child on another queue) to cancel."""
+        info = await offload(
+            functools.partial(self.engine.store.get_run, execution_id, with_events=False)
+        )
+        if info is None or info.status.is_terminal:
+            return
+        with contextlib.suppress(InvalidInput):  # it ended meanwhile
+            await self.engine.writer.commit(
+                Write(intents=[RequestCancel(info.workflow_id, reason)]), rows_current=True
+            )
 
     def _cancel(self, task_id: str) -> None:
         awaited = self._awaited.pop(task_id, None)

@@ -165,6 +165,8 @@ class RunRegistry(Listeners):
         run = self.runs.get(execution_id)
         if run is not None:
             await run.request_cancel("parent cancelled")
+        else:  # a child another process executes (its queue is not served here)
+            await self.remote.cancel_elsewhere(execution_id, "parent cancelled")
 
     def _live(self, workflow_id: str) -> Run | None:
         execution_id = self._by_workflow_id.get(workflow_id)

@@ -103,3 +103,13 @@ async def parent(ctx: fn.WorkflowContext, n: int) -> str:
 async def by_name(ctx: fn.WorkflowContext, n: int) -> dict[str, int]:
     """Schedules a task this process does not define: only the gpu worker does."""
     return dict(await ctx.schedule("tq-gpu-only", n, queue="gpu"))
+
+
+@fn.workflow(name="tq-child-waits")
+async def child_waits(ctx: fn.WorkflowContext) -> str:
+    return str(await ctx.promise("never"))
+
+
+@fn.workflow(name="tq-parent-waits")
+async def parent_waits(ctx: fn.WorkflowContext) -> str:
+    return str(await ctx.schedule_workflow(child_waits, workflow_id="tq-cw", queue="gpu"))
