@@ -243,6 +243,10 @@ class RemoteWork:
         wait: Wait,
     ) -> None:
         """Record the task's schedule and queue it in one commit; the run waits for it."""
+        if self.engine.draining:
+            # A graceful stop, as for a local task: nothing is recorded; the run is handed
+            # back and its next owner queues the task on replay.
+            return
         now = self.engine.clock.now()
         policy = definition.retry_policy
         timeout = definition.timeout.total_seconds() if definition.timeout else None
