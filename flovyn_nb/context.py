@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine, Generator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from flovyn_nb.errors import WorkflowCancelled
+from flovyn_nb.errors import InvalidInput, WorkflowCancelled
 from flovyn_nb.task_context import TaskContext
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class RunCommands(Blocking, Protocol):
         input: Any,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> StepHandle: ...
     async def schedule(
         self,
@@ -86,9 +87,14 @@ class RunCommands(Blocking, Protocol):
         input: Any,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> Any: ...
     def schedule_workflow_async(
-        self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
+        self,
+        workflow: WorkflowDefinition[Any] | str,
+        input: Any,
+        workflow_id: str | None,
+        queue: str | None = None,
     ) -> StepHandle: ...
     async def sleep(self, duration: timedelta | float) -> None: ...
     async def sleep_until(self, when: datetime) -> None: ...
@@ -237,16 +243,23 @@ class WorkflowContext(_ContextBase):
         *,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> Any:
         """Run a task durably and return its (typed) result.
 
         ``timeout`` (a timedelta or seconds) and ``retry_policy`` override the task
         definition's for this call only, as in Flovyn's SDK.
 
+        ``queue``: a queue this run's engine does not serve sends the task to the store's
+        task queue, where an engine serving it (e.g. ``flovyn-nb worker --queue gpu``)
+        claims it; the workflow waits for its outcome across restarts, and ``task`` may be
+        a name only that worker defines (result untyped). Otherwise it runs here.
+
         Raises:
             TaskFailed: the task failed on its last attempt (``TaskTimeout`` for timeouts).
+            InvalidInput: a bad ``queue``.
         """
-        return await self._run.schedule(task, input, timeout, retry_policy)
+        return await self._run.schedule(task, input, timeout, retry_policy, queue)
 
     def schedule_async(
         self,
@@ -255,12 +268,11 @@ class WorkflowContext(_ContextBase):
         *,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
-        """Start a task and return a handle to await later (fan-out / fan-in).
-
-        ``timeout`` and ``retry_policy`` override the definition's for this call only.
-        """
-        return self._run.schedule_async(task, input, timeout, retry_policy)
+        """Start a task and return a handle to await later (fan-out / fan-in); the
+        options as for :meth:`schedule`. Raises: InvalidInput (a bad ``queue``)."""
+        return self._run.schedule_async(task, input, timeout, retry_policy, queue)
 
     async def schedule_workflow(
         self,
@@ -268,13 +280,23 @@ class WorkflowContext(_ContextBase):
         input: Any = None,
         *,
         workflow_id: str | None = None,
+        timeout: timedelta | float | None = None,
+        queue: str | None = None,
     ) -> Any:
         """Run a child workflow and return its result.
 
+        ``queue``: the child run's queue; by default the parent's own (not this engine's:
+        a child goes where its parent would, and one that outlives this engine is taken
+        over by the engines that serve its parent). On a queue this engine does not serve
+        the child waits for an engine that does; the parent waits for its end.
+        ``timeout`` is accepted and, as in Flovyn's SDK, not enforced.
+
         Raises:
             ChildWorkflowFailed: the child failed or was cancelled.
+            InvalidInput: a bad ``queue`` or ``timeout``.
         """
-        return await self.schedule_workflow_async(workflow, input, workflow_id=workflow_id)
+        _check_timeout(timeout)
+        return await self._run.schedule_workflow_async(workflow, input, workflow_id, queue)
 
     def schedule_workflow_async(
         self,
@@ -282,8 +304,11 @@ class WorkflowContext(_ContextBase):
         input: Any = None,
         *,
         workflow_id: str | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
-        return self._run.schedule_workflow_async(workflow, input, workflow_id)
+        """Start a child workflow; a handle to await later (``queue``: see
+        :meth:`schedule_workflow`). Raises: InvalidInput (a bad ``queue``)."""
+        return self._run.schedule_workflow_async(workflow, input, workflow_id, queue)
 
     async def sleep(self, duration: timedelta | float) -> None:
         """A durable timer: survives restarts and keeps its original deadline."""
@@ -438,8 +463,9 @@ class SyncWorkflowContext(_ContextBase):
         *,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> Any:
-        return self._run.blocking(self._run.schedule, task, input, timeout, retry_policy)
+        return self._run.blocking(self._run.schedule, task, input, timeout, retry_policy, queue)
 
     def schedule_async(
         self,
@@ -448,9 +474,10 @@ class SyncWorkflowContext(_ContextBase):
         *,
         timeout: timedelta | float | None = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
         result: StepHandle = self._run.blocking_sync(
-            self._run.schedule_async, task, input, timeout, retry_policy
+            self._run.schedule_async, task, input, timeout, retry_policy, queue
         )
         return result
 
@@ -460,8 +487,12 @@ class SyncWorkflowContext(_ContextBase):
         input: Any = None,
         *,
         workflow_id: str | None = None,
+        timeout: timedelta | float | None = None,
+        queue: str | None = None,
     ) -> Any:
-        return self.schedule_workflow_async(workflow, input, workflow_id=workflow_id).result()
+        _check_timeout(timeout)
+        handle = self.schedule_workflow_async(workflow, input, workflow_id=workflow_id, queue=queue)
+        return handle.result()
 
     def schedule_workflow_async(
         self,
@@ -469,9 +500,10 @@ class SyncWorkflowContext(_ContextBase):
         input: Any = None,
         *,
         workflow_id: str | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
         result: StepHandle = self._run.blocking_sync(
-            self._run.schedule_workflow_async, workflow, input, workflow_id
+            self._run.schedule_workflow_async, workflow, input, workflow_id, queue
         )
         return result
 
@@ -554,6 +586,13 @@ class SyncWorkflowContext(_ContextBase):
     def random_uuid(self) -> uuid.UUID:
         bits: int = self._run.blocking_sync(self._run.rng.getrandbits, 128)
         return uuid.UUID(int=bits, version=4)
+
+
+def _check_timeout(timeout: object) -> None:
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    ok = isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0
+    if timeout is not None and not ok:
+        raise InvalidInput(f"ctx.schedule_workflow: timeout must be >= 0 seconds, got {timeout!r}")
 
 
 def _millis(when: datetime) -> int:

@@ -147,6 +147,10 @@ class TaskScheduled(_Payload):
     # @task(cache=True / cache_key=...): what a later run's identical step is found by.
     source_hash: str | None = None
     input_hash: str | None = None
+    # Set when the task went to the store's task queue for an engine serving this queue
+    # (``ctx.schedule(..., queue=)`` with a queue the run's engine does not serve): its
+    # outcome comes from that engine; absent: it runs in the run's own engine.
+    queue: str | None = None
 
 
 class TaskStarted(_Payload):
@@ -239,6 +243,7 @@ class ChildWorkflowInitiated(_Payload):
     child_workflow_id: str
     kind: str
     input: JSON = None
+    queue: str | None = None  # the child run's queue (absent in histories before v9)
 
 
 class ChildWorkflowCompleted(_Payload):

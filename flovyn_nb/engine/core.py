@@ -26,6 +26,7 @@ from flovyn_nb.definitions import Registry
 from flovyn_nb.engine.clock import Clock
 from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import is_code_failure
+from flovyn_nb.engine.remote import RemoteWork
 from flovyn_nb.engine.run import Run
 from flovyn_nb.engine.schedules import Scheduler
 from flovyn_nb.engine.tasks import TaskRunner
@@ -68,6 +69,7 @@ class EngineCore:
     writer: Writer
     deadlines: DeadlineQueue
     tasks: TaskRunner
+    remote: RemoteWork  # queued tasks and child runs across engines (remote.py)
     workflow_threads: anyio.CapacityLimiter
     _tg: TaskGroup
     # the runs this engine holds, by execution id, and by workflow id

@@ -105,6 +105,8 @@ class _DryHost:
         self.bell_gen = 0
         self.deadlines = self
         self.tasks = self
+        self.remote = self
+        self.queues = ["default"]
         self.workflow_threads = anyio.CapacityLimiter(4)
 
     # deadlines: nothing ever fires in a dry run
@@ -113,6 +115,13 @@ class _DryHost:
 
     # tasks: a recorded task with no outcome stays pending (its wait is the end of history)
     def start(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    # queued tasks and children elsewhere: their outcome is not recorded, so it never comes
+    def enqueue(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def follow(self, *args: Any, **kwargs: Any) -> None:
         return None
 
     def in_loop(self) -> bool:
@@ -124,7 +133,7 @@ class _DryHost:
     def inbox_changed(self, execution_id: str) -> None:
         return None
 
-    async def follow_child(self, parent_id: str, child_execution_id: str) -> None:
+    def follow_child(self, parent_id: str, child_execution_id: str) -> None:
         return None  # a child with no recorded outcome: its wait is the end of history
 
     async def cancel_execution(self, execution_id: str) -> None:
@@ -200,15 +209,20 @@ class DryRun(Run):
         input: Any,
         timeout: Any = None,
         retry_policy: RetryPolicy | None = None,
+        queue: str | None = None,
     ) -> StepHandle:
-        handle = super().schedule_async(task, input, timeout, retry_policy)
+        handle = super().schedule_async(task, input, timeout, retry_policy, queue)
         handle._wait = _Guarded(handle._wait)
         return handle
 
     def schedule_workflow_async(
-        self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
+        self,
+        workflow: WorkflowDefinition[Any] | str,
+        input: Any,
+        workflow_id: str | None,
+        queue: str | None = None,
     ) -> StepHandle:
-        handle = super().schedule_workflow_async(workflow, input, workflow_id)
+        handle = super().schedule_workflow_async(workflow, input, workflow_id, queue)
         handle._wait = _Guarded(handle._wait)
         return handle
 

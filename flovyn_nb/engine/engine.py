@@ -43,6 +43,7 @@ from flovyn_nb.engine.deadlines import DeadlineQueue
 from flovyn_nb.engine.faults import describe, is_code_failure, storable
 from flovyn_nb.engine.host import Started
 from flovyn_nb.engine.queues import queue_names
+from flovyn_nb.engine.remote import RemoteWork
 from flovyn_nb.engine.runs import Activity, LiveRun
 from flovyn_nb.engine.schedules import Scheduler, declared
 from flovyn_nb.engine.tasks import TaskRunner
@@ -257,6 +258,7 @@ class Engine(Attempts):
         self.writer.on_blocked = self._store_blocked
         self.deadlines = DeadlineQueue(self.clock, on_warm=self._warm_store)
         self.tasks = TaskRunner(self, max_concurrent_tasks=self._max_tasks)
+        self.remote = RemoteWork(self, max_tasks=self._max_tasks)
         self.workflow_threads = anyio.CapacityLimiter(10_000)
         self._inbox_event = anyio.Event()
         self._timeouts_event = anyio.Event()
@@ -290,6 +292,7 @@ class Engine(Attempts):
                 self._watch_bell,
                 self._heartbeat_loop,
                 self.scheduler.run,
+                self.remote.run,
             ):
                 tg.start_soon(self._keep, service)
             await self._recover()

@@ -24,7 +24,7 @@ from flovyn_nb.errors import WorkflowCancelled
 from flovyn_nb.model import EventType, RunStatus, _Payload
 from flovyn_nb.store import EventRow, Intent, LogRow, Store
 
-__all__ = ["Host", "Started", "TaskOwner", "TaskStarter"]
+__all__ = ["Host", "RemoteStarter", "Started", "TaskOwner", "TaskStarter"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,32 @@ class TaskStarter(Protocol):
     ) -> None: ...
 
 
+class RemoteStarter(Protocol):
+    """What a run needs for work other engines do (``engine.remote``)."""
+
+    def enqueue(
+        self,
+        run: TaskOwner,
+        definition: TaskDefinition[Any],
+        task_id: str,
+        input_json: Any,
+        queue: str,
+        wait: Wait,
+    ) -> None:
+        """Record the task's schedule and put it in the store's task queue (one commit)."""
+        ...
+
+    def follow(
+        self, run: TaskOwner, definition: TaskDefinition[Any], task_id: str, wait: Wait
+    ) -> None:
+        """Wait for the outcome of a task queued before (a replay)."""
+        ...
+
+    def follow_child(self, parent_id: str, child_execution_id: str) -> None:
+        """Deliver the child's end to its parent when it ends, in any process."""
+        ...
+
+
 class Host(Protocol):
     """What a run needs of its engine. Everything is called on the engine's loop."""
 
@@ -84,6 +110,13 @@ class Host(Protocol):
     def deadlines(self) -> DeadlineQueue: ...
     @property
     def tasks(self) -> TaskStarter: ...
+    @property
+    def remote(self) -> RemoteStarter: ...
+    @property
+    def queues(self) -> list[str]:
+        """The queues this engine serves (a task or child on another one goes there)."""
+        ...
+
     @property
     def registry(self) -> Registry: ...
     @property
@@ -143,6 +176,7 @@ class Host(Protocol):
         execution_id: str | None = None,
         parent_id: str | None = None,
         caller: int = 0,
+        queue: str = "default",
     ) -> Started: ...
     async def follow_child(self, parent_id: str, child_execution_id: str) -> None: ...
     async def cancel_execution(self, execution_id: str) -> None: ...

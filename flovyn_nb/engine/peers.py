@@ -84,6 +84,7 @@ class Peers(Inbox):
         if not self._bell_watcher.rung_by_others():
             return False
         self.bell_gen += 1
+        self.remote.look_soon()  # outcomes of queued tasks and of children run elsewhere
         self._wake_finish_waiters(None)  # runs finished elsewhere may be awaited here
         self._dirty.update(self.runs)
         if self._dirty:

@@ -88,9 +88,11 @@ class Recovery(PromiseTimeouts):
             limit = self.max_runs - len(self.runs)
             if limit <= 0:
                 self._backlog = True
+                self.remote.claim_soon()  # queued tasks do not count against max_runs
                 return
         if self.draining:
             return
+        self.remote.claim_with_runs()  # queued tasks wait for claimers as runs do
         claim: Claimed = await self.writer.commit(
             Write(
                 intents=[
@@ -135,6 +137,7 @@ class Recovery(PromiseTimeouts):
                 parent_id=row.parent_id,
             )
             run.row_status = row.status
+            run.queue = row.queue
             if row.status is not RunStatus.RUNNING:  # e.g. WAITING: say so if replay moves on
                 self.writer.note_status(run.execution_id, run.row_update)
             if history.last_seq == 0:  # the process died before the start event was written

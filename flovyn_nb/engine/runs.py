@@ -17,6 +17,7 @@ from flovyn_nb.engine.writer import Write
 from flovyn_nb.errors import DuplicateWorkflowId, InvalidInput
 from flovyn_nb.model import RunStatus
 from flovyn_nb.store import NewRun, ReleaseRun
+from flovyn_nb.store.catalog import DEFAULT_QUEUE
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class RunRegistry(Listeners):
         execution_id: str | None = None,
         parent_id: str | None = None,
         caller: int = 0,
+        queue: str = DEFAULT_QUEUE,
     ) -> Started:
         execution_id = execution_id or str(uuid.uuid4())
         now = self.clock.now()
@@ -63,6 +65,7 @@ class RunRegistry(Listeners):
             self.id,
             parent_id,
             now,
+            queue,
         )
         try:
             # The run row alone makes the start durable (it holds the input); its
@@ -90,6 +93,7 @@ class RunRegistry(Listeners):
             next_seq=1,
             parent_id=parent_id,
         )
+        run.queue = queue
         run.emit_started()
         self._adopt(run)
         return Started(execution_id, workflow_id, definition.name, existing=False)
@@ -161,6 +165,8 @@ class RunRegistry(Listeners):
         run = self.runs.get(execution_id)
         if run is not None:
             await run.request_cancel("parent cancelled")
+        else:  # a child another process executes (its queue is not served here)
+            await self.remote.cancel_elsewhere(execution_id, "parent cancelled")
 
     def _live(self, workflow_id: str) -> Run | None:
         execution_id = self._by_workflow_id.get(workflow_id)

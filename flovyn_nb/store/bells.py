@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flovyn_nb.store.protocol import Change, ReleaseRun, ReopenRun
+from flovyn_nb.store.taskqueue import QueueTask
 
 __all__ = ["ends_runs", "leaves_work"]
 
 
 def leaves_work(changes: Sequence[Change]) -> bool:
-    """Whether the commit left runs waiting for an engine: a new unowned run (an engine-less
-    start, a fork from the CLI), a run handed back, or a run reopened by a retry."""
+    """Whether the commit left work waiting for an engine: a new unowned run (an engine-less
+    start, a fork from the CLI, a child on a queue its parent's engine does not serve), a
+    run handed back, a run reopened by a retry, or a task put in the task queue."""
     return any(
         (c.new_run is not None and c.new_run.owner is None)
-        or any(isinstance(i, ReleaseRun | ReopenRun) for i in c.intents)
+        or any(isinstance(i, ReleaseRun | ReopenRun | QueueTask) for i in c.intents)
         for c in changes
     )
 

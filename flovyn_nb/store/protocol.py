@@ -41,6 +41,14 @@ from flovyn_nb.store.rows import (
     RunUpdate,
 )
 from flovyn_nb.store.runquery import RunPage, RunQuery
+from flovyn_nb.store.taskqueue import (
+    CancelTasks,
+    ClaimTasks,
+    FinishTask,
+    QueuedTask,
+    QueueTask,
+    TaskProgress,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -236,6 +244,12 @@ Intent = (
     | SendSignal
     | RequestCancel
     | CacheStep
+    # the task queue (store/taskqueue.py)
+    | QueueTask
+    | ClaimTasks
+    | TaskProgress
+    | FinishTask
+    | CancelTasks
 )
 
 
@@ -387,6 +401,12 @@ class Store(Protocol):
         ...
 
     def undelivered(self, execution_ids: Sequence[str]) -> Inbox: ...
+
+    def queued_tasks(self, task_ids: Sequence[str]) -> list[QueuedTask]:
+        """The task-queue rows of these tasks (see ``store/taskqueue.py``), oldest first;
+        unknown ids are left out. A run's owner reads its remote tasks' outcomes here, a
+        claimer whether the run cancelled them."""
+        ...
 
     # -- queries for users
 

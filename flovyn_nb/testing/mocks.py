@@ -222,6 +222,7 @@ class MockWorkflowContext:
         input: Any = None,
         *,
         timeout: timedelta | float | None = None,
+        retry_policy: Any = None,
         queue: str | None = None,
     ) -> MockTaskHandle:
         kind = _kind(task, "task")
@@ -242,7 +243,12 @@ class MockWorkflowContext:
         return self._workflow_outcome(kind, input)
 
     def schedule_workflow_async(
-        self, workflow: Any, input: Any = None, *, workflow_id: str | None = None, **_: Any
+        self,
+        workflow: Any,
+        input: Any = None,
+        *,
+        workflow_id: str | None = None,
+        queue: str | None = None,
     ) -> MockTaskHandle:
         kind = _kind(workflow, "workflow")
         self._executed_workflows.append((kind, input))

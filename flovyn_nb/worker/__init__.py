@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from flovyn_nb import client
-from flovyn_nb.definitions import registry
+from flovyn_nb.definitions import TaskDefinition, registry
 from flovyn_nb.errors import InvalidInput
 from flovyn_nb.model import RunStatus
 from flovyn_nb.worker import loading
@@ -82,8 +82,12 @@ def serve(
         raise InvalidInput(f"the grace period must not be negative, got {grace}")
     loaded = loading.load(source)
     names = registry.workflow_names()
-    if not names:
+    # A worker may serve only tasks: the steps other engines' runs put on its queues.
+    tasks = sorted(d.name for d in registry.definitions() if isinstance(d, TaskDefinition))
+    if not names and not tasks:
         raise InvalidInput(f"{loaded} defines no @workflow: nothing to serve")
+    serving = ", ".join(names) + (" and " if names and tasks else "")
+    serving += f"tasks {', '.join(tasks)}" if tasks else ""
     stop = stop or threading.Event()
     restore = _install(stop)
     try:
@@ -103,7 +107,7 @@ def serve(
         log.info(
             "worker %s serving %s on queue(s) %s of %s (pid %d)",
             runtime.id,
-            ", ".join(names),
+            serving,
             ", ".join(queues or ["default"]),
             runtime.store_location,
             os.getpid(),

@@ -6,11 +6,13 @@ from typing import Any
 
 from flovyn_nb import serde
 from flovyn_nb.context import StepHandle
-from flovyn_nb.definitions import WorkflowDefinition
+from flovyn_nb.definitions import Registry, WorkflowDefinition
 from flovyn_nb.engine.commands.base import RunBase
 from flovyn_nb.engine.faults import storable
+from flovyn_nb.engine.queues import check_queue_name
 from flovyn_nb.engine.waits import Wait
-from flovyn_nb.errors import ChildWorkflowFailed, InvalidInput
+from flovyn_nb.engine.writer import Write
+from flovyn_nb.errors import ChildWorkflowFailed, InvalidInput, UnknownWorkflowKind
 from flovyn_nb.model import (
     ChildWorkflowCompleted,
     ChildWorkflowFailedPayload,
@@ -20,6 +22,8 @@ from flovyn_nb.model import (
     RunStatus,
     _Payload,
 )
+from flovyn_nb.store import NewRun
+from flovyn_nb.store.catalog import DEFAULT_QUEUE
 
 E = EventType
 
@@ -27,14 +31,19 @@ E = EventType
 class ChildCommands(RunBase):
     """Child workflows: ``ctx.schedule_workflow(_async)`` and their outcomes."""
 
+    # The run's own queue (set by whoever creates or claims the run): its children's default.
+    queue: str = DEFAULT_QUEUE
+
     def schedule_workflow_async(
-        self, workflow: WorkflowDefinition[Any] | str, input: Any, workflow_id: str | None
+        self,
+        workflow: WorkflowDefinition[Any] | str,
+        input: Any,
+        workflow_id: str | None,
+        queue: str | None = None,
     ) -> StepHandle:
-        definition = (
-            workflow
-            if isinstance(workflow, WorkflowDefinition)
-            else self.host.registry.workflow(workflow)
-        )
+        child_queue = self.queue if queue is None else check_queue_name(queue)
+        here = child_queue in self.host.queues
+        definition = _definition(self.host.registry, workflow, here)
         index = self._next("child")
         issued = f"schedule_workflow({definition.name!r})"
         rec = self._match("child", index, definition.name, issued)
@@ -53,15 +62,17 @@ class ChildCommands(RunBase):
                     child_workflow_id=child_workflow_id,
                     kind=definition.name,
                     input=input_json,
+                    queue=child_queue,
                 ),
             )
             self.host.start_soon(
-                self._start_child,
+                self._start_child if here else self._queue_child,
                 definition,
                 child_execution_id,
                 child_workflow_id,
                 input_json,
                 wait,
+                child_queue,
             )
             return StepHandle(wait, issued, self)
         self.rng.getrandbits(128)
@@ -73,7 +84,9 @@ class ChildCommands(RunBase):
         else:
             self.children.add(child_execution_id)
             self.child_waits[child_execution_id] = wait
-            self.host.start_soon(self.host.follow_child, self.execution_id, child_execution_id)
+            # Executed here, or by another process (a queue this engine does not serve, or
+            # taken over): either way its end is delivered once it comes.
+            self.host.remote.follow_child(self.execution_id, child_execution_id)
         return StepHandle(wait, issued, self)
 
     async def _start_child(
@@ -83,6 +96,7 @@ class ChildCommands(RunBase):
         child_workflow_id: str,
         input_json: Any,
         wait: Wait,
+        queue: str,
     ) -> None:
         try:
             await self.host.create_run(
@@ -91,9 +105,39 @@ class ChildCommands(RunBase):
                 workflow_id=child_workflow_id,
                 execution_id=child_execution_id,
                 parent_id=self.execution_id,
+                queue=queue,
             )
         except Exception as exc:
             wait.set_error(exc)
+
+    async def _queue_child(
+        self,
+        definition: WorkflowDefinition[Any],
+        child_execution_id: str,
+        child_workflow_id: str,
+        input_json: Any,
+        wait: Wait,
+        queue: str,
+    ) -> None:
+        """Create the child unowned on a queue this engine does not serve (an engine that
+        serves it claims it) and wait for its end."""
+        new_run = NewRun(
+            child_execution_id,
+            child_workflow_id,
+            definition.name,
+            serde.dumps(input_json),
+            definition.source_hash or None,
+            None,
+            self.execution_id,
+            self.host.clock.now(),
+            queue,
+        )
+        try:
+            await self.host.writer.commit(Write(new_run=new_run))
+        except Exception as exc:
+            wait.set_error(exc)
+            return
+        self.host.remote.follow_child(self.execution_id, child_execution_id)
 
     def deliver_child(
         self, child_execution_id: str, status: RunStatus, output: Any, error: Any
@@ -153,3 +197,30 @@ class ChildCommands(RunBase):
                 cause=error,
             )
         )
+
+
+def _definition(
+    registry: Registry, workflow: WorkflowDefinition[Any] | str, here: bool
+) -> WorkflowDefinition[Any]:
+    """The child's definition; for a child on a queue this engine does not serve, a name
+    this process does not define is fine (its claimer defines it; its result is untyped)."""
+    if isinstance(workflow, WorkflowDefinition):
+        return workflow
+    found = registry.find_workflow(workflow) if isinstance(workflow, str) else None
+    if found is not None or here or not isinstance(workflow, str):
+        return found or registry.workflow(workflow)
+    return WorkflowDefinition(
+        name=workflow,
+        fn=_defined_elsewhere,
+        is_async=True,
+        takes_input=True,
+        input_type=Any,
+        return_type=Any,
+        source_hash="",
+    )
+
+
+def _defined_elsewhere(*args: Any) -> Any:
+    raise UnknownWorkflowKind(
+        "this workflow is defined in the engine that serves its queue", kind="unknown"
+    )

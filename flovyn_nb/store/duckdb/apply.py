@@ -17,6 +17,7 @@ from flovyn_nb.store.duckdb import (
     ops,
     reopen,
     stepcache,
+    taskqueue,
 )
 from flovyn_nb.store.protocol import (
     CacheStep,
@@ -38,6 +39,13 @@ from flovyn_nb.store.rows import (
     Claimed,
     PromiseRow,
     RunRow,
+)
+from flovyn_nb.store.taskqueue import (
+    CancelTasks,
+    ClaimTasks,
+    FinishTask,
+    QueueTask,
+    TaskProgress,
 )
 
 Con = duckdb.DuckDBPyConnection
@@ -120,6 +128,8 @@ def _do(con: Con, intent: Intent) -> Any:
             run = inbox_rules.active_run(ops.find_run(con, workflow_id), workflow_id, "cancel")
             ops.request_cancel(con, run.id, reason)
             return run
+        case QueueTask() | ClaimTasks() | TaskProgress() | FinishTask() | CancelTasks():
+            return taskqueue.do(con, intent)
     return None
 
 

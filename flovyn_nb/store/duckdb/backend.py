@@ -29,6 +29,7 @@ from flovyn_nb.store.duckdb import (
     runpages,
     schema,
     stepcache,
+    taskqueue,
 )
 from flovyn_nb.store.duckdb.bell import JOINED, RING, Bell
 from flovyn_nb.store.duckdb.lease import Lease
@@ -52,6 +53,7 @@ from flovyn_nb.store.rows import (
     SignalRow,
 )
 from flovyn_nb.store.runquery import RunPage, RunQuery
+from flovyn_nb.store.taskqueue import QueuedTask
 
 if TYPE_CHECKING:
     import pandas
@@ -340,6 +342,10 @@ class DuckDBStore:
             )
 
         return self.read(scan)
+
+    def queued_tasks(self, task_ids: Sequence[str]) -> list[QueuedTask]:
+        ids = list(task_ids)
+        return self.read(lambda con: taskqueue.read(con, ids))
 
     def get_run(self, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
         return self.read(lambda con: queries.get_run(con, workflow_id, with_events=with_events))

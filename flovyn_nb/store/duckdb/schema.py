@@ -15,7 +15,7 @@ import duckdb
 from flovyn_nb.errors import StoreError
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 8
+CURRENT_VERSION = 9
 
 _V1 = [
     """CREATE TABLE schema_version (
@@ -213,9 +213,34 @@ _V8 = [
         created_at TIMESTAMP NOT NULL)""",
 ]
 
+# v9: the task queue. A task scheduled with ``queue=`` a queue its run's engine does not
+# serve waits here for an engine that does; the claimer writes its progress and outcome
+# into the row, which the run's owner reads like an inbox (see store/taskqueue.py).
+_V9 = [
+    """CREATE TABLE task_queue (
+        id VARCHAR PRIMARY KEY,
+        execution_id VARCHAR NOT NULL,
+        workflow_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        queue VARCHAR NOT NULL,
+        input JSON,
+        max_attempts INTEGER NOT NULL,
+        timeout_seconds DOUBLE,
+        retry JSON,
+        status VARCHAR NOT NULL,
+        owner VARCHAR,
+        attempt INTEGER NOT NULL,
+        resume_at TIMESTAMP,
+        output JSON,
+        error JSON,
+        timed_out BOOLEAN NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL)""",
+]
+
 # version -> statements that bring a store from version-1 to version.
 MIGRATIONS: dict[int, list[str]] = {
-    1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8,
+    1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8, 9: _V9,
 }  # fmt: skip
 
 

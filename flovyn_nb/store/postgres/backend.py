@@ -36,7 +36,9 @@ from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, Sto
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import bells as rings
 from flovyn_nb.store import inbox_rules
+from flovyn_nb.store import taskqueue as tq
 from flovyn_nb.store.postgres import catalog, connect, ops, queries, queues, retry, schema
+from flovyn_nb.store.postgres import taskqueue as pg_tasks
 from flovyn_nb.store.postgres.bell import CHANNEL, SLOT_CHANNEL, WORK_CHANNEL, Listener, PgBell
 from flovyn_nb.store.protocol import (
     CachedStep,
@@ -350,6 +352,10 @@ class PostgresStore:
 
         return self.read(scan)
 
+    def queued_tasks(self, task_ids: Sequence[str]) -> list[tq.QueuedTask]:
+        ids = list(task_ids)
+        return self.read(lambda con: pg_tasks.read(con, ids))
+
     def get_run(self, workflow_id: str, *, with_events: bool = True) -> RunInfo | None:
         return self.read(lambda con: queries.get_run(con, workflow_id, with_events=with_events))
 
@@ -530,6 +536,10 @@ def _do(con: Con, intent: Intent, lease: float) -> Any:
             run = inbox_rules.active_run(run, workflow_id, "cancel")
             ops.request_cancel(con, run.id, reason)
             return run
+        case tq.QueueTask() | tq.ClaimTasks() | tq.TaskProgress() | tq.FinishTask():
+            return pg_tasks.do(con, intent, lease)
+        case tq.CancelTasks():
+            return pg_tasks.do(con, intent, lease)
     return None
 
 

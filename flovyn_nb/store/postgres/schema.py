@@ -24,7 +24,7 @@ import psycopg
 from flovyn_nb.errors import StoreError
 
 APP = "flovyn_nb"
-CURRENT_VERSION = 8
+CURRENT_VERSION = 9
 # pg_advisory_xact_lock key for migrations (any constant; "flovynnb" in ASCII).
 _MIGRATION_LOCK = 0x666C6F76796E6E62
 
@@ -204,9 +204,34 @@ _V8 = [
         created_at TIMESTAMPTZ NOT NULL)""",
 ]
 
+# v9: the task queue (see the DuckDB twin). Claims look at open rows only.
+_V9 = [
+    """CREATE TABLE task_queue (
+        id TEXT PRIMARY KEY,
+        execution_id TEXT NOT NULL,
+        workflow_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        input JSON,
+        max_attempts INTEGER NOT NULL,
+        timeout_seconds DOUBLE PRECISION,
+        retry JSON,
+        status TEXT NOT NULL,
+        owner TEXT,
+        attempt INTEGER NOT NULL,
+        resume_at TIMESTAMPTZ,
+        output JSON,
+        error JSON,
+        timed_out BOOLEAN NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE INDEX task_queue_open ON task_queue (queue, created_at)
+        WHERE status IN ('QUEUED', 'RUNNING')""",
+]
+
 # version -> statements that bring a store from version-1 to version (see the module docs).
 MIGRATIONS: dict[int, list[str]] = {
-    1: _V1, 2: [], 3: [], 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8,
+    1: _V1, 2: [], 3: [], 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8, 9: _V9,
 }  # fmt: skip
 
 
