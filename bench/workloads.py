@@ -57,7 +57,8 @@ class Sizes:
     idle_waiters: int = 10
     busy_seconds: float = 5.0
     import_repeats: int = 5
-    queue_runs: int = 2000  # queued 3-step runs served by 4 worker processes
+    queue_workers: int = 4  # worker processes serving the queue
+    queue_runs: int = 2000  # queued 3-step runs served by them
     queue_repeats: int = 3
     queue_recovery_runs: int = 1000
     timeout: float = 180.0
@@ -84,6 +85,7 @@ SMOKE = Sizes(
     idle_waiters=2,
     busy_seconds=0.5,
     import_repeats=1,
+    queue_workers=2,
     queue_runs=20,
     queue_repeats=1,
     queue_recovery_runs=40,

@@ -32,6 +32,20 @@ def server_url() -> str:
     return url
 
 
+def server_facts(url: str) -> dict[str, Any]:
+    """The server's version and the settings that shape the figures, and the client
+    libraries' versions (for the report)."""
+    from importlib.metadata import version
+
+    with psycopg.connect(url, autocommit=True) as con:
+        shown = {
+            name: str(row[0])
+            for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers")
+            if (row := con.execute(f"SHOW {name}").fetchone()) is not None
+        }
+    return {**shown, "psycopg": psycopg.__version__, "dbos": version("dbos")}
+
+
 def fresh_database(store: Path) -> str:
     """A new database on the bench's server; its URL is also written to ``store``."""
     base = server_url()
