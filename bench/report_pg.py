@@ -158,6 +158,7 @@ def section(results: dict[str, Any]) -> list[str]:
         _md(header, body),
         "",
         *_queue_notes(results),
+        *_path_table(results),
     ]
     if NOTES.exists():
         parts += [NOTES.read_text().rstrip(), ""]
@@ -187,3 +188,50 @@ def _queue_notes(results: dict[str, Any]) -> list[str]:
 def _span(values: list[float]) -> str:
     low, high = min(values, default=0.0), max(values, default=0.0)
     return fmt(low) if fmt(low) == fmt(high) else f"{fmt(low)} to {fmt(high)}"
+
+
+PATH_LABELS = {
+    "resolver_call": "resolver's call: its transaction committed (other process)",
+    "notify_heard": "NOTIFY delivered: the engine's listening thread counted the ring",
+    "inbox_scan_start": "engine loop woke, inbox scan handed to a thread",
+    "inbox_scan": "inbox scan: one read of the run's undelivered promises",
+    "history_commit": "run resumed (replay), its next commit returned (fsync)",
+    "step_start": "the step's body began in its worker thread",
+}
+
+
+def _path_table(results: dict[str, Any]) -> list[str]:
+    """Where flovyn_nb's cross-process resolve -> resume went (``pg_probe.py``)."""
+    work = results["systems"].get(PG_SUBJECT, {}).get("workloads", {})
+    details = work.get("resolve_resume", {}).get("details", {})
+    path = details.get("cross_process_path_ms")
+    if not path:
+        return []
+    body = [
+        [PATH_LABELS.get(name, name), fmt(s["p50"]), fmt(s["p90"]), fmt(s["p99"]), fmt(s["max"])]
+        for name, s in path.items()
+    ]
+    slowest = details.get("cross_process_slowest_ms", [])
+    worst = [
+        " + ".join(fmt(v) for v in sample.values()) + f" = {fmt(sum(sample.values()))}"
+        for sample in slowest
+    ]
+    return [
+        (
+            "Where flovyn_nb's resolve -> resume from another process goes, segment by segment"
+            " (`bench/pg_probe.py` times the engine's store calls in the bench process;"
+            f" {path[next(iter(path))]['n']} samples, ms; a sample's segments add up to its"
+            " latency, a column's percentiles do not):"
+        ),
+        "",
+        _md(["segment", "median", "p90", "p99", "max"], body),
+        "",
+        *(
+            [
+                f"The slowest 2 % of samples, segment by segment in that order: {'; '.join(worst)}.",
+                "",
+            ]
+            if worst
+            else []
+        ),
+    ]

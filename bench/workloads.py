@@ -345,10 +345,13 @@ def _resolve_samples(
     resolve: Callable[[str], dict[str, float] | None],
     prefix: str,
     timeout: float,
+    paths: list[dict[str, float]] | None = None,
 ) -> tuple[list[float], list[float]]:
-    """Latency from the resolve call to the next step starting, and the call's duration."""
+    """Latency from the resolve call to the next step starting, and the call's duration;
+    with a system's ``probe`` (``pg_probe.py``), each sample's path goes to ``paths``."""
     latencies: list[float] = []
     calls: list[float] = []
+    probe = getattr(system, "probe", None)
     rng = random.Random(6)
     for i in range(samples + 1):  # the first is warm-up
         key = f"{prefix}-{i}"
@@ -357,6 +360,8 @@ def _resolve_samples(
         system.wait_promise_pending(key, timeout=timeout)
         # A person resolves at any moment: never in step with the engine's polling.
         time.sleep(rng.uniform(0, system.wakeup_interval))
+        if probe is not None:
+            probe.clear()
         before = time.time()
         reply = resolve(key)
         returned = time.time()
@@ -368,6 +373,9 @@ def _resolve_samples(
         if i >= 1:
             latencies.append(resumed[0] - before)
             calls.append(returned - before)
+            path = None if probe is None else probe.segments(before, returned, resumed[0])
+            if path is not None and paths is not None:
+                paths.append(path)
     return latencies, calls
 
 
@@ -392,7 +400,10 @@ def resolve_resume(system: System, workdir: Path, sizes: Sizes) -> Outcome:
                 resolver.send(key)
                 return resolver.expect(timeout=sizes.timeout)
 
-            cross, cross_calls = _resolve_samples(system, samples, remote, "remote", sizes.timeout)
+            paths: list[dict[str, float]] = []
+            cross, cross_calls = _resolve_samples(
+                system, samples, remote, "remote", sizes.timeout, paths
+            )
             resolver.send("quit")
             resolver.finish()
         local_ms, cross_ms = _ms(local), _ms(cross)
@@ -408,6 +419,12 @@ def resolve_resume(system: System, workdir: Path, sizes: Sizes) -> Outcome:
             in_process_call_ms=summary(_ms(local_calls)),
             cross_process_call_ms=summary(_ms(cross_calls)),
         )
+        if paths:  # where the cross-process time went (pg_probe.py), per segment
+            outcome.details["cross_process_path_ms"] = {
+                name: summary([p[name] for p in paths]) for name in paths[0]
+            }
+            slowest = sorted(paths, key=lambda p: sum(p.values()))[-max(1, len(paths) // 50) :]
+            outcome.details["cross_process_slowest_ms"] = slowest
     return outcome
 
 

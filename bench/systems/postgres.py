@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from bench.pg_probe import Probe
 from bench.systems.dbos import DBOSConfig, DBOSSystem
 from bench.systems.flovyn import FlovynSystem
 
@@ -80,8 +81,20 @@ class FlovynPgSystem(FlovynSystem):
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "store": "postgresql", "psycopg": psycopg.__version__}
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Where a resolve -> resume spends its time (resolve_resume's details).
+        self.probe = Probe()
+
     def open(self, store: Path) -> None:
+        self.probe.install()
         super().open(fresh_database(store))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.probe.uninstall()
 
     def stats(self) -> dict[str, Any]:
         from flovyn_nb import client
