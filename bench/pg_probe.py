@@ -29,7 +29,7 @@ SEGMENTS = (
     "notify_heard",  # -> the engine's listening thread counted the ring
     "inbox_scan_start",  # -> the engine's inbox scan began (loop woke, thread handed)
     "inbox_scan",  # -> the scan's read returned
-    "history_commit",  # -> the run's next commit returned (settlement + step start)
+    "history_commit",  # -> the run resumed and its next commit returned (step start)
     "step_start",  # -> the step's body began (its worker thread ran it)
 )
 
@@ -100,10 +100,12 @@ class Probe:
         if commit is None:
             return None
         marks = [before, returned, ring, scan[0], scan[1], commit[1], resumed]
-        # A ring may be heard before the resolver's process saw its own commit return.
-        return {
-            name: (max(marks[i + 1], marks[i]) - marks[i]) * 1000 for i, name in enumerate(SEGMENTS)
-        }
+        # A ring may be heard before the resolver's process saw its own call return: then
+        # the engine's segments count from that return, so the segments add up to the
+        # sample's latency.
+        for i in range(1, len(marks)):
+            marks[i] = max(marks[i], marks[i - 1])
+        return {name: (marks[i + 1] - marks[i]) * 1000 for i, name in enumerate(SEGMENTS)}
 
 
 def _first(marks: list[float], after: float, until: float) -> float | None:

@@ -195,7 +195,7 @@ PATH_LABELS = {
     "notify_heard": "NOTIFY delivered: the engine's listening thread counted the ring",
     "inbox_scan_start": "engine loop woke, inbox scan handed to a thread",
     "inbox_scan": "inbox scan: one read of the run's undelivered promises",
-    "history_commit": "run resumed (replay), its next commit returned (fsync)",
+    "history_commit": "run resumed, its next commit (the step's start) returned",
     "step_start": "the step's body began in its worker thread",
 }
 
@@ -221,7 +221,8 @@ def _path_table(results: dict[str, Any]) -> list[str]:
             "Where flovyn_nb's resolve -> resume from another process goes, segment by segment"
             " (`bench/pg_probe.py` times the engine's store calls in the bench process;"
             f" {path[next(iter(path))]['n']} samples, ms; a sample's segments add up to its"
-            " latency, a column's percentiles do not):"
+            " latency (a ring heard before the resolver's call returned counts from that return),"
+            " a column's percentiles do not):"
         ),
         "",
         _md(["segment", "median", "p90", "p99", "max"], body),
