@@ -67,6 +67,10 @@ def queue_throughput(system: System, workdir: Path, sizes: Sizes) -> Outcome:
         metric("workflows_per_s_steady", "throughput, 10 % to 90 % completed", "wf/s", steady),
     ]
     outcome.details["repeats"] = repeats
+    if system.name == "dbos@pg":
+        from bench.queue_dbos import WORKER_CONCURRENCY
+
+        outcome.details["dbos_worker_concurrency"] = WORKER_CONCURRENCY
     return outcome
 
 
@@ -120,7 +124,7 @@ def _enqueue(name: str, url: str, count: int) -> float:
     else:
         from dbos import DBOSClient
 
-        from bench.queue_dbos import APP, VERSION
+        from bench.queue_dbos import APP, VERSION, WORKER_CONCURRENCY
 
         # The system tables, as `dbos migrate` (or a first launched app) creates them.
         dbos_cli = Path(sys.executable).with_name("dbos")
@@ -128,7 +132,7 @@ def _enqueue(name: str, url: str, count: int) -> float:
         started = time.perf_counter()
         client = DBOSClient(system_database_url=url, application_name=APP)
         try:
-            client.register_queue(QUEUE)
+            client.register_queue(QUEUE, worker_concurrency=WORKER_CONCURRENCY)
 
             def enqueue(i: int) -> None:
                 options: Any = {
