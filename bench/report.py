@@ -228,14 +228,15 @@ def markdown(results: dict[str, Any], plotted: bool) -> str:
         ),
         "",
         (
-            "Reproduce with one command: **`make bench`** (about 10 minutes on a 2-core machine). It"
+            "Reproduce with one command: **`make bench`** (about 20 minutes on a 2-core machine). It"
             " builds `.venv-bench` (the project, editable, plus the pinned `dbos` and `matplotlib` of"
             " `bench/requirements.txt`; DBOS is never a dependency of flovyn_nb), runs every workload"
             " on both systems, each system in its own fresh interpreter and every workload on a fresh"
             " store file (DuckDB for flovyn_nb, `sqlite:///…` for DBOS), writes"
             " `bench/out/results.json` and regenerates this page and `docs/benchmarks.png`."
             " Then it runs the workloads a server store changes on PostgreSQL, flovyn_nb's"
-            " backend and DBOS on one throwaway server ([below](#on-postgresql-flovyn_nb-and-dbos-on-one-server))."
+            " backend and DBOS on one throwaway server (about 10 of the 20 minutes;"
+            " [below](#on-postgresql-flovyn_nb-and-dbos-on-one-server))."
             " `make bench-smoke` runs the same code at tiny sizes (part of `make test`)."
         ),
         "",
@@ -267,21 +268,22 @@ def markdown(results: dict[str, Any], plotted: bool) -> str:
     ]
     if plotted:
         parts += [f"![flovyn_nb vs DBOS]({PLOT.name})", ""]
+    if NOTES.exists():
+        parts += [NOTES.read_text().rstrip(), ""]
     from bench import report_pg  # it builds on this module's helpers
 
     parts += report_pg.section(results)
     if results.get("errors"):
         parts += ["## Errors in this run", "", *(f"- `{e}`" for e in results["errors"]), ""]
-    if NOTES.exists():
-        parts += [NOTES.read_text().rstrip(), ""]
     return "\n".join(parts)
 
 
 def _footnotes(results: dict[str, Any]) -> list[str]:
     notes = []
+    systems = {k: v for k, v in results["systems"].items() if k in COLUMNS_BY_KEY}
     runs = {
         name: part["workloads"]["memory"]["details"]["runs"]
-        for name, part in results["systems"].items()
+        for name, part in systems.items()
         if "details" in part["workloads"].get("memory", {})
     }
     if runs:
@@ -291,7 +293,7 @@ def _footnotes(results: dict[str, Any]) -> list[str]:
         )
     samples = {
         name: part["workloads"]["resolve_resume"]["metrics"]["in_process_ms"]["n"]
-        for name, part in results["systems"].items()
+        for name, part in systems.items()
         if "metrics" in part["workloads"].get("resolve_resume", {})
     }
     if samples:

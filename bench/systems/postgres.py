@@ -63,15 +63,22 @@ def url_of(store: Path) -> str:
 
 
 def pg_commit_floor(samples: int) -> list[float]:
-    """Seconds per single-row autocommit INSERT on the server (the floor of a step)."""
+    """Seconds per single-row autocommit INSERT on the server (the floor of a step).
+
+    Into an ordinary table: a temporary (or unlogged) one writes no WAL, so its commit
+    waits for no flush and is no floor for a durable write."""
+    table = "floor_" + uuid.uuid4().hex[:12]
     with psycopg.connect(server_url(), autocommit=True) as con:
-        con.execute("CREATE TEMP TABLE t (id INTEGER, payload TEXT)")
-        timings = []
-        for i in range(samples):
-            started = time.perf_counter()
-            con.execute("INSERT INTO t VALUES (%s, %s)", [i, "x"])
-            timings.append(time.perf_counter() - started)
-        return timings
+        con.execute(f"CREATE TABLE {table} (id INTEGER, payload TEXT)")
+        try:
+            timings = []
+            for i in range(samples):
+                started = time.perf_counter()
+                con.execute(f"INSERT INTO {table} VALUES (%s, %s)", [i, "x"])
+                timings.append(time.perf_counter() - started)
+            return timings
+        finally:
+            con.execute(f"DROP TABLE {table}")
 
 
 class FlovynPgSystem(FlovynSystem):
