@@ -105,8 +105,9 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 
 bench-env: $(BENCH_STAMP)
 
-# Full run (~20 min, half of it PostgreSQL): both systems on DuckDB / SQLite, then both on one throwaway PostgreSQL
-# server (issue 17); bench/out/results.json, docs/benchmarks.md and its plot.
+# Full run (~20 min, half of it on PostgreSQL): both systems on DuckDB / SQLite, then both
+# on one throwaway PostgreSQL server (issue 17); bench/out/results.json, docs/benchmarks.md
+# and its plot.
 bench: $(BENCH_STAMP) postgres-deps
 	$(BENCH_PY) bench/run.py --docs
 
