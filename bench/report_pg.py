@@ -99,6 +99,8 @@ def section(results: dict[str, Any]) -> list[str]:
     meta = meta or {}
     verdicts = results.get("pg_targets", [])
     passed = sum(t["status"] == "PASS" for t in verdicts)
+    missing = sum(t["status"] == "n/a" for t in verdicts)
+    unmeasured = f"; {missing} not measured" if missing else ""
     settings = results["systems"].get(PG_SUBJECT, {}).get("settings", {})
     sizes = meta.get("sizes") or results["meta"]["sizes"]
     started = meta.get("started_at")
@@ -144,7 +146,7 @@ def section(results: dict[str, Any]) -> list[str]:
         "",
         _md(["", ""], machine_rows),
         "",
-        f"### Figures and issue 17's targets ({passed} of {len(verdicts)} met)",
+        f"### Figures and issue 17's targets ({passed} of {len(verdicts)} met{unmeasured})",
         "",
         (
             "Ratios are flovyn_nb / DBOS medians from this run (for throughput higher is better,"
