@@ -36,7 +36,6 @@ from bench.workloads import Outcome, Sizes, metric
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE = "bench"
-WORKERS = 4
 POLL = 0.02  # seconds between counts of the completed runs
 
 _DONE = {
@@ -55,19 +54,23 @@ def queue_throughput(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     for r in range(sizes.queue_repeats):
         url = fresh_database(workdir / f"store-{r}.url")
         enqueued = _enqueue(system.name, url, sizes.queue_runs)
-        run = _serve(system.name, url, sizes.queue_runs, workdir / f"r{r}", sizes.timeout)
+        run = _serve(system.name, url, sizes.queue_runs, workdir / f"r{r}", sizes)
         _verify(system.name, url, sizes.queue_runs)
         run["enqueue_s"] = enqueued
         repeats.append(run)
         total.append(sizes.queue_runs / (run["done"] - run["spawned"]))
         # 10 % to 90 % of the runs: the rate once every worker serves, before the tail.
         steady.append(0.8 * sizes.queue_runs / max(run["p90"] - run["p10"], POLL))
-    what = f"{WORKERS} workers, {sizes.queue_runs} queued 3-step runs"
+    what = f"{sizes.queue_workers} workers, {sizes.queue_runs} queued 3-step runs"
     outcome.metrics += [
         metric("workflows_per_s", f"throughput ({what}), from spawn", "wf/s", total),
         metric("workflows_per_s_steady", "throughput, 10 % to 90 % completed", "wf/s", steady),
     ]
     outcome.details["repeats"] = repeats
+    if system.name == "dbos@pg":
+        from bench.queue_dbos import WORKER_CONCURRENCY
+
+        outcome.details["dbos_worker_concurrency"] = WORKER_CONCURRENCY
     return outcome
 
 
@@ -85,7 +88,7 @@ def queue_recovery(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     for r in range(sizes.queue_repeats):
         url = fresh_database(workdir / f"store-{r}.url")
         _enqueue(system.name, url, count)
-        run = _serve(system.name, url, count, workdir / f"r{r}", sizes.timeout, kill_at=0.3)
+        run = _serve(system.name, url, count, workdir / f"r{r}", sizes, kill_at=0.3)
         _verify(system.name, url, count)
         repeats.append(run)
         if "recovered" in run:
@@ -94,7 +97,7 @@ def queue_recovery(system: System, workdir: Path, sizes: Sizes) -> Outcome:
     if not seconds:  # tiny (smoke) sizes: every run may be done by the first count
         outcome.details["note"] = "no run was in flight at the kill: nothing to recover"
         return outcome
-    what = f"kill -9 of 1 of {WORKERS} workers at 30 % of {count} runs"
+    what = f"kill -9 of 1 of {sizes.queue_workers} workers at 30 % of {count} runs"
     label = f"in-flight runs all done after {what}"
     outcome.metrics.append(metric("recovered_s", label, "s", seconds))
     return outcome
@@ -121,7 +124,7 @@ def _enqueue(name: str, url: str, count: int) -> float:
     else:
         from dbos import DBOSClient
 
-        from bench.queue_dbos import APP, VERSION
+        from bench.queue_dbos import APP, VERSION, WORKER_CONCURRENCY
 
         # The system tables, as `dbos migrate` (or a first launched app) creates them.
         dbos_cli = Path(sys.executable).with_name("dbos")
@@ -129,7 +132,7 @@ def _enqueue(name: str, url: str, count: int) -> float:
         started = time.perf_counter()
         client = DBOSClient(system_database_url=url, application_name=APP)
         try:
-            client.register_queue(QUEUE)
+            client.register_queue(QUEUE, worker_concurrency=WORKER_CONCURRENCY)
 
             def enqueue(i: int) -> None:
                 options: Any = {
@@ -155,7 +158,7 @@ def _command(name: str, url: str) -> list[str]:
 
 
 def _serve(
-    name: str, url: str, count: int, logs: Path, timeout: float, kill_at: float | None = None
+    name: str, url: str, count: int, logs: Path, sizes: Sizes, kill_at: float | None = None
 ) -> dict[str, Any]:
     """Spawn the workers, wait until ``count`` runs completed, stop the workers. With
     ``kill_at``, SIGKILL the first worker once that share of the runs completed and spawn
@@ -185,9 +188,9 @@ def _serve(
             raise RuntimeError("runs completed before any worker started")
         spawned = time.time()
         try:
-            for _ in range(WORKERS):
+            for _ in range(sizes.queue_workers):
                 spawn()
-            marks = _wait(name, con, count, procs, spawn, logs, spawned + timeout, kill_at)
+            marks = _wait(name, con, count, procs, spawn, logs, spawned + sizes.timeout, kill_at)
         finally:
             _stop(procs)
             for f in files:
@@ -221,11 +224,11 @@ def _wait(
             marks["killed"] = time.time()
             in_flight = [r[0] for r in con.execute(_IN_FLIGHT[name]).fetchall()]
             marks["in_flight"] = len(in_flight)
+            # Asked even when nothing was in flight (tiny sizes), so a smoke run checks it.
+            marks["left_at_kill"] = _left(con, name, in_flight)
             spawn()
-        if in_flight and "recovered" not in marks:
-            left = con.execute(_LEFT[name], [in_flight]).fetchone()
-            if left is not None and int(left[0]) == 0:
-                marks["recovered"] = time.time()
+        if in_flight and "recovered" not in marks and _left(con, name, in_flight) == 0:
+            marks["recovered"] = time.time()
         if done >= count and (kill_at is None or "recovered" in marks or not in_flight):
             return marks
         dead = [p for p in procs[1 if "killed" in marks else 0 :] if p.poll() is not None]
@@ -248,6 +251,11 @@ _LEFT = {
     "dbos@pg": "SELECT count(*) FROM dbos.workflow_status"
     " WHERE workflow_uuid = ANY(%s) AND status <> 'SUCCESS'",
 }
+
+
+def _left(con: psycopg.Connection[Any], name: str, runs: list[str]) -> int:
+    row = con.execute(_LEFT[name], [runs]).fetchone()
+    return -1 if row is None else int(row[0])
 
 
 def _count(con: psycopg.Connection[Any], query: str) -> int:

@@ -21,6 +21,7 @@ COLUMNS = (
     ("dbos@0.01", "DBOS, 0.01 s poll"),
 )
 
+COLUMNS_BY_KEY = dict(COLUMNS)
 
 SHORT = {
     ("step_overhead", "ms_per_step"): "step overhead (def)",
@@ -227,12 +228,15 @@ def markdown(results: dict[str, Any], plotted: bool) -> str:
         ),
         "",
         (
-            "Reproduce with one command: **`make bench`** (about 10 minutes on a 2-core machine). It"
+            "Reproduce with one command: **`make bench`** (about 20 minutes on a 2-core machine). It"
             " builds `.venv-bench` (the project, editable, plus the pinned `dbos` and `matplotlib` of"
             " `bench/requirements.txt`; DBOS is never a dependency of flovyn_nb), runs every workload"
             " on both systems, each system in its own fresh interpreter and every workload on a fresh"
             " store file (DuckDB for flovyn_nb, `sqlite:///…` for DBOS), writes"
             " `bench/out/results.json` and regenerates this page and `docs/benchmarks.png`."
+            " Then it runs the workloads a server store changes on PostgreSQL, flovyn_nb's"
+            " backend and DBOS on one throwaway server (about 10 of the 20 minutes;"
+            " [below](#on-postgresql-flovyn_nb-and-dbos-on-one-server))."
             " `make bench-smoke` runs the same code at tiny sizes (part of `make test`)."
         ),
         "",
@@ -264,18 +268,22 @@ def markdown(results: dict[str, Any], plotted: bool) -> str:
     ]
     if plotted:
         parts += [f"![flovyn_nb vs DBOS]({PLOT.name})", ""]
-    if results.get("errors"):
-        parts += ["## Errors in this run", "", *(f"- `{e}`" for e in results["errors"]), ""]
     if NOTES.exists():
         parts += [NOTES.read_text().rstrip(), ""]
+    from bench import report_pg  # it builds on this module's helpers
+
+    parts += report_pg.section(results)
+    if results.get("errors"):
+        parts += ["## Errors in this run", "", *(f"- `{e}`" for e in results["errors"]), ""]
     return "\n".join(parts)
 
 
 def _footnotes(results: dict[str, Any]) -> list[str]:
     notes = []
+    systems = {k: v for k, v in results["systems"].items() if k in COLUMNS_BY_KEY}
     runs = {
         name: part["workloads"]["memory"]["details"]["runs"]
-        for name, part in results["systems"].items()
+        for name, part in systems.items()
         if "details" in part["workloads"].get("memory", {})
     }
     if runs:
@@ -285,12 +293,21 @@ def _footnotes(results: dict[str, Any]) -> list[str]:
         )
     samples = {
         name: part["workloads"]["resolve_resume"]["metrics"]["in_process_ms"]["n"]
-        for name, part in results["systems"].items()
+        for name, part in systems.items()
         if "metrics" in part["workloads"].get("resolve_resume", {})
     }
     if samples:
         counts = ", ".join(f"{name} {n}" for name, n in samples.items())
         notes.append(f"resolve->resume samples per mode: {counts}.")
+    for added in results["meta"].get("added", []):
+        # The PostgreSQL section states its own run; say where the rest came from.
+        here = [w for w in added["workloads"] if w.split("/")[0] in COLUMNS_BY_KEY]
+        if here:
+            notes.append(
+                f"From a later run ({added['started_at'][:16].replace('T', ' ')} UTC,"
+                f" {added['mode']} sizes, load {fmt(added['loadavg_at_start'][0])}):"
+                f" {', '.join(here)}."
+            )
     return [" ".join(notes), ""] if notes else []
 
 
@@ -357,23 +374,3 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
-
-
-def postgres_table(results: dict[str, Any]) -> str:
-    """flovyn_nb and DBOS on the same PostgreSQL server, side by side (median / p99)."""
-    mine = results["systems"].get("flovyn_nb@pg", {}).get("workloads", {})
-    theirs = results["systems"].get("dbos@pg", {}).get("workloads", {})
-
-    def pair(fig: dict[str, Any]) -> str:
-        return " / ".join("-" if fig.get(k) is None else f"{fig[k]:.3g}" for k in ("median", "p99"))
-
-    lines = ["figure (PostgreSQL)  unit  flovyn_nb@pg  dbos@pg  ratio (median)"]
-    for workload, run in mine.items():
-        for name, fig in run.get("metrics", {}).items():
-            other = theirs.get(workload, {}).get("metrics", {}).get(name)
-            ours, ref = pair(fig), "-" if other is None else pair(other)
-            ratio = "-"
-            if other and other.get("median") and fig.get("median") is not None:
-                ratio = f"{fig['median'] / other['median']:.2f}x"
-            lines.append(f"{workload}.{name}  {fig['unit']}  {ours}  {ref}  {ratio}")
-    return "\n".join(lines)

@@ -1,9 +1,12 @@
-"""The bar flovyn_nb is held to (issues 2, 4 and 6), judged on one run's results.
+"""The bar flovyn_nb is held to (issues 2, 4, 6 and 17), judged on one run's results.
 
 A target bounds one statistic (``median`` or ``p99``) of one flovyn_nb figure, either in
 the figure's own unit or as a ratio to the same figure of DBOS measured in the same run.
-A ratio is taken against the *faster* of the DBOS configurations that measured the figure
+A ratio is taken against the *better* of the DBOS configurations that measured the figure
 (default polling and 0.01 s), so flovyn_nb never wins against a handicapped DBOS.
+
+``TARGETS`` judge flovyn_nb on DuckDB against DBOS on SQLite; ``PG_TARGETS`` (issue 17)
+judge ``flovyn_nb@pg`` against ``dbos@pg``, both on one PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 
 SUBJECT = "flovyn_nb"
 REFERENCES = ("dbos", "dbos@0.01")
+PG_SUBJECT = "flovyn_nb@pg"
+PG_REFERENCES = ("dbos@pg",)
 
 
 @dataclass(frozen=True)
@@ -24,9 +29,16 @@ class Target:
     bound: float  # the figure (or ratio) must be at most this
     ratio_to_dbos: bool = False
     source: str = ""
+    at_least: bool = False  # a floor (throughput), not a ceiling
+    subject: str = SUBJECT
+    references: tuple[str, ...] = REFERENCES
 
     def describe(self) -> str:
-        return f"<= {self.bound:g}x DBOS" if self.ratio_to_dbos else f"<= {self.bound:g}"
+        sign = ">=" if self.at_least else "<="
+        return f"{sign} {self.bound:g}{'x DBOS' if self.ratio_to_dbos else ''}"
+
+    def met(self, value: float) -> bool:
+        return value >= self.bound if self.at_least else value <= self.bound
 
 
 TARGETS: tuple[Target, ...] = (
@@ -58,6 +70,23 @@ TARGETS: tuple[Target, ...] = (
 )
 
 
+def _pg(workload: str, metric: str, stat: str, bound: float, ratio: bool, **kw: Any) -> Target:
+    """A target of issue 17: flovyn_nb@pg, as a ratio to dbos@pg on the same server."""
+    return Target(
+        workload, metric, stat, bound, ratio, "issue 17",
+        subject=PG_SUBJECT, references=PG_REFERENCES, **kw,
+    )  # fmt: skip
+
+
+#: Issue 17: flovyn_nb's PostgreSQL backend and DBOS on the same server.
+PG_TARGETS: tuple[Target, ...] = (
+    _pg("step_overhead", "ms_per_step", "median", 0.7, True),
+    _pg("one_step_workflow", "latency_ms", "median", 0.7, True),
+    _pg("queue_throughput", "workflows_per_s", "median", 1.5, True, at_least=True),
+    _pg("resolve_resume", "cross_process_ms", "p99", 50, False),
+)
+
+
 def figure(results: dict[str, Any], system: str, workload: str, name: str) -> dict[str, Any] | None:
     """One figure of one system from results.json, or None when it was not measured."""
     run = results["systems"].get(system, {}).get("workloads", {}).get(workload, {})
@@ -65,11 +94,11 @@ def figure(results: dict[str, Any], system: str, workload: str, name: str) -> di
     return found if isinstance(found, dict) else None
 
 
-def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
+def judge(results: dict[str, Any], targets: tuple[Target, ...] = TARGETS) -> list[dict[str, Any]]:
     """Every target with the measured value and PASS / MISS (or n/a when not measured)."""
     verdicts = []
-    for target in TARGETS:
-        mine = figure(results, SUBJECT, target.workload, target.metric)
+    for target in targets:
+        mine = figure(results, target.subject, target.workload, target.metric)
         entry: dict[str, Any] = {
             "workload": target.workload,
             "metric": target.metric,
@@ -87,27 +116,30 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
             if target.ratio_to_dbos:
                 refs = {
                     ref: float(theirs[target.stat])
-                    for ref in REFERENCES
+                    for ref in target.references
                     if (theirs := figure(results, ref, target.workload, target.metric))
                     and theirs.get(target.stat)
                 }
                 if refs:
-                    best = min(refs, key=lambda r: refs[r])
+                    pick = max if target.at_least else min  # DBOS at its best
+                    best = pick(refs, key=lambda r: refs[r])
                     entry.update(dbos=refs[best], against=best, flovyn=value)
                     value = value / refs[best]
                 else:
                     value = math.nan
             if not math.isnan(value):
                 entry["value"] = value
-                entry["status"] = "PASS" if value <= target.bound else "MISS"
+                entry["status"] = "PASS" if target.met(value) else "MISS"
         verdicts.append(entry)
     return verdicts
 
 
-def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
+def comparisons(
+    results: dict[str, Any], subject: str = SUBJECT, references: tuple[str, ...] = REFERENCES
+) -> list[dict[str, Any]]:
     """Every figure flovyn_nb shares with DBOS: both medians and p99s, and the ratios."""
     rows = []
-    mine = results["systems"].get(SUBJECT, {}).get("workloads", {})
+    mine = results["systems"].get(subject, {}).get("workloads", {})
     for workload, run in mine.items():
         for name, fig in run.get("metrics", {}).items():
             row: dict[str, Any] = {
@@ -115,9 +147,9 @@ def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "metric": name,
                 "label": fig["label"],
                 "unit": fig["unit"],
-                SUBJECT: {"median": fig["median"], "p99": fig["p99"], "n": fig["n"]},
+                subject: {"median": fig["median"], "p99": fig["p99"], "n": fig["n"]},
             }
-            for ref in REFERENCES:
+            for ref in references:
                 theirs = figure(results, ref, workload, name)
                 if theirs is None:
                     continue

@@ -57,7 +57,8 @@ class Sizes:
     idle_waiters: int = 10
     busy_seconds: float = 5.0
     import_repeats: int = 5
-    queue_runs: int = 2000  # queued 3-step runs served by 4 worker processes
+    queue_workers: int = 4  # worker processes serving the queue
+    queue_runs: int = 2000  # queued 3-step runs served by them
     queue_repeats: int = 3
     queue_recovery_runs: int = 1000
     timeout: float = 180.0
@@ -84,6 +85,7 @@ SMOKE = Sizes(
     idle_waiters=2,
     busy_seconds=0.5,
     import_repeats=1,
+    queue_workers=2,
     queue_runs=20,
     queue_repeats=1,
     queue_recovery_runs=40,
@@ -343,10 +345,13 @@ def _resolve_samples(
     resolve: Callable[[str], dict[str, float] | None],
     prefix: str,
     timeout: float,
+    paths: list[dict[str, float]] | None = None,
 ) -> tuple[list[float], list[float]]:
-    """Latency from the resolve call to the next step starting, and the call's duration."""
+    """Latency from the resolve call to the next step starting, and the call's duration;
+    with a system's ``probe`` (``pg_probe.py``), each sample's path goes to ``paths``."""
     latencies: list[float] = []
     calls: list[float] = []
+    probe = getattr(system, "probe", None)
     rng = random.Random(6)
     for i in range(samples + 1):  # the first is warm-up
         key = f"{prefix}-{i}"
@@ -355,6 +360,8 @@ def _resolve_samples(
         system.wait_promise_pending(key, timeout=timeout)
         # A person resolves at any moment: never in step with the engine's polling.
         time.sleep(rng.uniform(0, system.wakeup_interval))
+        if probe is not None:
+            probe.clear()
         before = time.time()
         reply = resolve(key)
         returned = time.time()
@@ -366,6 +373,9 @@ def _resolve_samples(
         if i >= 1:
             latencies.append(resumed[0] - before)
             calls.append(returned - before)
+            path = None if probe is None else probe.segments(before, returned, resumed[0])
+            if path is not None and paths is not None:
+                paths.append(path)
     return latencies, calls
 
 
@@ -390,7 +400,10 @@ def resolve_resume(system: System, workdir: Path, sizes: Sizes) -> Outcome:
                 resolver.send(key)
                 return resolver.expect(timeout=sizes.timeout)
 
-            cross, cross_calls = _resolve_samples(system, samples, remote, "remote", sizes.timeout)
+            paths: list[dict[str, float]] = []
+            cross, cross_calls = _resolve_samples(
+                system, samples, remote, "remote", sizes.timeout, paths
+            )
             resolver.send("quit")
             resolver.finish()
         local_ms, cross_ms = _ms(local), _ms(cross)
@@ -406,6 +419,12 @@ def resolve_resume(system: System, workdir: Path, sizes: Sizes) -> Outcome:
             in_process_call_ms=summary(_ms(local_calls)),
             cross_process_call_ms=summary(_ms(cross_calls)),
         )
+        if paths:  # where the cross-process time went (pg_probe.py), per segment
+            outcome.details["cross_process_path_ms"] = {
+                name: summary([p[name] for p in paths]) for name in paths[0]
+            }
+            slowest = sorted(paths, key=lambda p: sum(p.values()))[-max(1, len(paths) // 50) :]
+            outcome.details["cross_process_slowest_ms"] = slowest
     return outcome
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from bench.pg_probe import Probe
 from bench.systems.dbos import DBOSConfig, DBOSSystem
 from bench.systems.flovyn import FlovynSystem
 
@@ -30,6 +31,20 @@ def server_url() -> str:
     if not url:
         raise RuntimeError(f"{ENV} is not set: run the PostgreSQL systems through bench/run.py")
     return url
+
+
+def server_facts(url: str) -> dict[str, Any]:
+    """The server's version and the settings that shape the figures, and the client
+    libraries' versions (for the report)."""
+    from importlib.metadata import version
+
+    with psycopg.connect(url, autocommit=True) as con:
+        shown = {
+            name: str(row[0])
+            for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers")
+            if (row := con.execute(f"SHOW {name}").fetchone()) is not None
+        }
+    return {**shown, "psycopg": psycopg.__version__, "dbos": version("dbos")}
 
 
 def fresh_database(store: Path) -> str:
@@ -48,15 +63,22 @@ def url_of(store: Path) -> str:
 
 
 def pg_commit_floor(samples: int) -> list[float]:
-    """Seconds per single-row autocommit INSERT on the server (the floor of a step)."""
+    """Seconds per single-row autocommit INSERT on the server (the floor of a step).
+
+    Into an ordinary table: a temporary (or unlogged) one writes no WAL, so its commit
+    waits for no flush and is no floor for a durable write."""
+    table = "floor_" + uuid.uuid4().hex[:12]
     with psycopg.connect(server_url(), autocommit=True) as con:
-        con.execute("CREATE TEMP TABLE t (id INTEGER, payload TEXT)")
-        timings = []
-        for i in range(samples):
-            started = time.perf_counter()
-            con.execute("INSERT INTO t VALUES (%s, %s)", [i, "x"])
-            timings.append(time.perf_counter() - started)
-        return timings
+        con.execute(f"CREATE TABLE {table} (id INTEGER, payload TEXT)")
+        try:
+            timings = []
+            for i in range(samples):
+                started = time.perf_counter()
+                con.execute(f"INSERT INTO {table} VALUES (%s, %s)", [i, "x"])
+                timings.append(time.perf_counter() - started)
+            return timings
+        finally:
+            con.execute(f"DROP TABLE {table}")
 
 
 class FlovynPgSystem(FlovynSystem):
@@ -66,8 +88,20 @@ class FlovynPgSystem(FlovynSystem):
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "store": "postgresql", "psycopg": psycopg.__version__}
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Where a resolve -> resume spends its time (resolve_resume's details).
+        self.probe = Probe()
+
     def open(self, store: Path) -> None:
+        self.probe.install()
         super().open(fresh_database(store))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.probe.uninstall()
 
     def stats(self) -> dict[str, Any]:
         from flovyn_nb import client
