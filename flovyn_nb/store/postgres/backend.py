@@ -35,7 +35,7 @@ import psycopg
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import bells as rings
-from flovyn_nb.store import inbox_rules
+from flovyn_nb.store import inbox_rules, news
 from flovyn_nb.store.postgres import catalog, connect, ops, queries, queues, retry, schema
 from flovyn_nb.store.postgres.bell import CHANNEL, SLOT_CHANNEL, WORK_CHANNEL, Listener, PgBell
 from flovyn_nb.store.protocol import (
@@ -154,7 +154,14 @@ class PostgresStore:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[Con], T], *, write: bool, bells: Sequence[str] = ()) -> T:
+    def _run(
+        self,
+        fn: Callable[[Con], T],
+        *,
+        write: bool,
+        bells: Sequence[str] = (),
+        said: str | None = None,
+    ) -> T:
         if self._closed:
             raise StoreError(f"the store {self.location} is closed", path=self.location)
         from psycopg_pool import PoolClosed, PoolTimeout
@@ -168,8 +175,13 @@ class PostgresStore:
                         result = fn(con)
                         # Delivered at commit, in this order: the doorbell last, so that
                         # whoever heard it heard the commit's other bells too.
-                        for channel in (*bells, CHANNEL):
-                            con.execute("SELECT pg_notify(%s, %s)", [channel, self._token])
+                        for channel in (*bells, CHANNEL):  # the doorbell says what changed
+                            note = (
+                                self._token
+                                if channel != CHANNEL or said is None
+                                else f"{self._token}\n{said}"
+                            )
+                            con.execute("SELECT pg_notify(%s, %s)", [channel, note])
                     return result
             except (
                 _StartOver,
@@ -199,10 +211,12 @@ class PostgresStore:
                 raise connect.store_error(self._target, exc) from None
         raise AssertionError("unreachable")
 
-    def transaction(self, fn: Callable[[Con], T], *, bells: Sequence[str] = ()) -> T:
-        """Run ``fn(con)`` in one committed transaction that rings the doorbell (and the
-        ``bells`` channels)."""
-        return self._run(fn, write=True, bells=bells)
+    def transaction(
+        self, fn: Callable[[Con], T], *, bells: Sequence[str] = (), said: str | None = None
+    ) -> T:
+        """Run ``fn(con)`` in one committed transaction that rings the doorbell (saying
+        ``said``: ``news.encode``) and the ``bells`` channels."""
+        return self._run(fn, write=True, bells=bells, said=said)
 
     def read(self, fn: Callable[[Con], T]) -> T:
         """Run ``fn(con)`` on a pooled autocommit connection."""
@@ -259,7 +273,10 @@ class PostgresStore:
     def commit(self, changes: Sequence[Change]) -> list[Any]:
         channels = [WORK_CHANNEL] * rings.leaves_work(changes)
         channels += [SLOT_CHANNEL] * rings.ends_runs(changes)
-        return self.transaction(lambda con: _apply(con, changes, self.lease), bells=channels)
+        said = news.said(changes)  # for the server's live feed
+        return self.transaction(
+            lambda con: _apply(con, changes, self.lease), bells=channels, said=said
+        )
 
     def _one(self, intent: Intent) -> Any:
         return self.commit([Change(intents=[intent])])[0]
