@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from flovyn_nb.model import RunStatus
     from flovyn_nb.store import DoorbellWatcher, Store
 
-BELL_INTERVAL = 0.05  # seconds between two looks at each watched store's doorbell
+BELL_INTERVAL = 0.02  # seconds between two looks at each watched store's doorbell (a stat)
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,17 +163,24 @@ class Broadcaster:
         """The messages for these records, the state updated; ``None`` (nothing changed)
         when one of them names a run this feed does not know: read instead."""
         named: list[tuple[str, _Said]] = []
+        learnt = {r.execution_id: r.workflow_id for r in said if r.execution_id and r.workflow_id}
+        created = {r.workflow_id for r in said if r.workflow_id and r.status is not None}
         for record in said:
-            wid = record.workflow_id or self._workflows.get(record.execution_id)
-            if wid is None or (record.status is None and wid not in self._runs):
+            wid = (
+                record.workflow_id
+                or learnt.get(record.execution_id)
+                or self._workflows.get(record.execution_id)
+            )
+            if wid is None or (
+                record.status is None and wid not in self._runs and wid not in created
+            ):
                 return None
             named.append((wid, record))
+        self._workflows.update(learnt)
         self._generation += 1
         changed: dict[str, bool] = {}  # workflow id -> its status changed
         waiting: list[tuple[str, str]] = []
         for wid, record in named:
-            if record.execution_id and record.workflow_id:
-                self._workflows[record.execution_id] = wid
             self._told[wid] = self._generation
             moved = False
             if record.status is not None:
