@@ -83,7 +83,12 @@ class Broadcaster:
         # batch bumps the generation and stamps the runs it told of.
         self._generation = 0
         self._told: dict[str, int] = {}
-        self.reads = 0  # stores reads made (tests, benchmarks)
+        self.reads = 0  # reads of the store made (tests, benchmarks)
+
+    @property
+    def reading(self) -> bool:
+        """Whether a read of the store is under way or due (for tests)."""
+        return self._scan is not None and not self._scan.done()
 
     # -- streams (tornado's loop) ----------------------------------------------------------
 

@@ -273,8 +273,8 @@ class DoorbellWatcher(Protocol):
     def news(self) -> list[News] | None:
         """What the rings ``rung_by_others`` reported since the last call said (see
         :mod:`flovyn_nb.store.news`; a process's own rings may be among them); ``None``
-        when some of them cannot be told: read the store instead. The first call only
-        starts keeping them (``None`` if anything rang before it)."""
+        when some of them cannot be told: read the store instead. A backend may start
+        keeping them only at the first call (``None`` then, if anything rang before)."""
         ...
 
 

@@ -2,7 +2,8 @@
 code, as in JupyterLab): ``seed STORE -`` records the runs the tests read; ``owner STORE
 WORKFLOW_ID`` starts an engine and an ``approval`` run, reports it started, and reports
 the run's result when another process resolves its promise; ``resolve STORE
-WORKFLOW_ID`` resolves it without an engine. JSON lines on stdout."""
+WORKFLOW_ID`` resolves it without an engine; ``queue STORE WORKFLOW_ID`` records an
+``approval`` run for a worker (no engine). JSON lines on stdout."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ def main() -> None:
                 handle = fn.start_workflow(server_defs.approval, 1, workflow_id=workflow_id)
                 say("started")
                 say("result", value=handle.result(timeout=120))
+        elif command == "queue":
+            fn.start_workflow(server_defs.approval, 5, workflow_id=workflow_id, store=store)
+            say("queued")
         else:
             fn.resolve_promise(workflow_id, "approve", True, store=store, allow_early=False)
             say("resolved")
