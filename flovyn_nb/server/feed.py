@@ -78,6 +78,7 @@ class Broadcaster:
         self._workflows: dict[str, str] = {}  # execution id -> workflow id
         self._baseline = False  # _runs/_promises describe the store as last read
         self._scan: asyncio.Task[None] | None = None
+        self._warming: asyncio.Task[None] | None = None
         self._again = False
         # Rings told since a read started must win over what that read found: each ring
         # batch bumps the generation and stamps the runs it told of.
@@ -128,8 +129,25 @@ class Broadcaster:
         messages = self._tell(said) if isinstance(said, list) and self._baseline else None
         if messages is None:
             self._ring()  # the rings did not say it all: read
-        else:
-            self._send(messages)
+            return
+        self._send(messages)
+        if any(m["type"] == "promise-waiting" or m.get("statusChanged") for m in messages):
+            # The sidebars re-read their page of runs on these: have the file open when
+            # their requests come (a cold open of a shared DuckDB file is most of it).
+            self._prepare()
+
+    def _prepare(self) -> None:
+        if self._warming is None or self._warming.done():
+            self._warming = asyncio.ensure_future(self._warm())
+
+    async def _warm(self) -> None:
+        def warm() -> None:
+            if self.door.exists():
+                client.store_for(self.door.location).warm()
+
+        # Only a head start: a store that cannot be opened now is the requests' to report.
+        with contextlib.suppress(FlovynError, ApiError):
+            await self.door.call(warm)
 
     def _send(self, messages: list[Message]) -> None:
         for message in messages:
