@@ -10,6 +10,9 @@ the extension on it (another process, as in JupyterLab), then measures
   ``run-changed`` for it, 20 samples; then the same with no engine here (the run is only
   recorded, for a worker), which leaves out taking turns on the file with an engine.
 
+``--postgres`` does the same on a throwaway PostgreSQL server (``bench/pgserver.py``),
+where the doorbell is ``LISTEN/NOTIFY``.
+
 Prints one JSON object. Not part of ``bench/run.py`` (no DBOS counterpart).
 """
 
@@ -43,7 +46,7 @@ def noop(ctx: fn.WorkflowContext, x: int) -> int:
     return x
 
 
-def record(store: Path, n: int) -> float:
+def record(store: Path | str, n: int) -> float:
     started = time.perf_counter()
     with fn.start(store=store):
         handles = [fn.start_workflow(noop, i, workflow_id=f"run-{i:05d}") for i in range(n)]
@@ -59,7 +62,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, store: Path, root: Path) -> None:
+    def __init__(self, store: Path | str, root: Path) -> None:
         self.port = free_port()
         self.token = secrets.token_hex(16)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -111,7 +114,7 @@ def timed(server: Server, path: str, repeat: int = 20) -> dict[str, float]:
 
 
 def sse_latency(
-    server: Server, store: Path, samples: int, *, engine: bool = True
+    server: Server, store: Path | str, samples: int, *, engine: bool = True
 ) -> dict[str, float]:
     arrivals: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
 
@@ -151,11 +154,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--sse-samples", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true", help="a PostgreSQL store")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="flovyn-server-bench-") as folder:
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="flovyn-server-bench-"))
         root = Path(folder)
-        store = root / "flovyn.duckdb"
-        result: dict[str, Any] = {"runs": args.runs, "record_s": round(record(store, args.runs), 1)}
+        store: Path | str = root / "flovyn.duckdb"
+        if args.postgres:
+            from bench.pgserver import PgServer
+
+            store = stack.enter_context(PgServer()).create_database()
+        result: dict[str, Any] = {
+            "runs": args.runs,
+            "store": "postgres" if args.postgres else "duckdb",
+            "record_s": round(record(store, args.runs), 1),
+        }
         server = Server(store, root)
         try:
             result["get"] = {
