@@ -7,9 +7,9 @@ run's status, adds to a run's history, or creates or settles a promise now rings
 short record of it (:class:`News`), so that the server's live feed can tell browsers
 without opening the database (``flovyn_nb/server/feed.py``).
 
-:func:`news` decides it from the changes alone, before they apply; ``None`` means "this
-commit did something a record does not describe": a watcher then reads the store, as
-before. The DuckDB bell appends :func:`encode`'s line to the bell file, PostgreSQL sends
+``store/commit_news.py`` decides it from a commit's changes alone, before they apply;
+``None`` means "this commit did something a record does not describe": a watcher then
+reads the store, as before. The DuckDB bell appends :func:`encode`'s line to the bell file, PostgreSQL sends
 it in the doorbell's ``NOTIFY`` payload; :func:`decode` reads it back and refuses (``None``)
 anything it does not understand, from an older or a newer writer alike.
 """
@@ -20,29 +20,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flovyn_nb.store.protocol import (
-    CacheStep,
-    Change,
-    Claim,
-    FlagCancel,
-    Heartbeat,
-    MarkSignalDelivered,
-    ReleaseRun,
-    ReopenRun,
-    RequestCancel,
-    SendSignal,
-    SettlePromise,
-)
-
-__all__ = ["MAX_ENCODED", "News", "decode", "encode", "news", "said"]
+__all__ = ["MAX_ENCODED", "PENDING", "News", "decode", "encode"]
 
 # Longer records are not sent (a watcher reads the store instead): a PostgreSQL NOTIFY
 # payload must stay under 8000 bytes, and a bell file should not grow by a page per commit.
 MAX_ENCODED = 4000
 PENDING = "PENDING"  # promise_status of a promise that started waiting
-
-# Intents that change nothing a live feed shows (owners, heartbeats, inbox bookkeeping).
-_QUIET = (ReleaseRun, Heartbeat, Claim, MarkSignalDelivered, CacheStep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,56 +48,6 @@ class News:
     status: str | None = None
     promise: str | None = None
     promise_status: str | None = None
-
-
-def news(changes: Sequence[Change]) -> list[News] | None:
-    """What the commit of ``changes`` did, one record per run and promise (a run whose
-    history only moved is named once); ``None`` when a record cannot tell it all."""
-    said: list[News] = []
-    moved: dict[str, None] = {}  # runs whose history moved, in order
-    for change in changes:
-        if change.timed_out:
-            return None  # promise ids only: which run and name is not known here
-        if change.new_run is not None:
-            run = change.new_run
-            said.append(News(run.execution_id, run.workflow_id, "RUNNING"))
-        updates = [*change.statuses, *([change.run_update] if change.run_update else [])]
-        said.extend(News(u.execution_id, status=u.status.value) for u in updates)
-        if change.new_promise is not None:
-            promise = change.new_promise
-            said.append(News(promise.execution_id, promise=promise.name, promise_status=PENDING))
-        moved.update((row.execution_id, None) for row in change.events)
-        moved.update((row.execution_id, None) for row in change.logs)
-        for intent in change.intents:
-            match intent:
-                case SettlePromise():
-                    said.append(
-                        News(
-                            "",
-                            intent.workflow_id,
-                            promise=intent.name,
-                            promise_status=intent.status.value,
-                        )
-                    )
-                case RequestCancel() | SendSignal():
-                    said.append(News("", intent.workflow_id))
-                case ReopenRun():
-                    said.append(News(intent.execution_id, status="RUNNING"))
-                case FlagCancel():
-                    moved[intent.execution_id] = None
-                case _ if isinstance(intent, _QUIET):
-                    pass
-                case _:
-                    return None  # promises reset or timed out, other intents: read instead
-    named = {n.execution_id for n in said if n.status is not None}
-    said += [News(x) for x in moved if x not in named]
-    return said
-
-
-def said(changes: Sequence[Change]) -> str | None:
-    """:func:`encode` of :func:`news` (``None`` when either is)."""
-    records = news(changes)
-    return None if records is None else encode(records)
 
 
 def encode(records: Sequence[News]) -> str | None:

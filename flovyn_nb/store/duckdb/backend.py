@@ -20,7 +20,8 @@ import duckdb
 
 from flovyn_nb.errors import FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
-from flovyn_nb.store import bells, news
+from flovyn_nb.store import bells
+from flovyn_nb.store import commit_news as news
 from flovyn_nb.store.duckdb import (
     apply,
     catalog_ops,

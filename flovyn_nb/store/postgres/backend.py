@@ -35,7 +35,8 @@ import psycopg
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import bells as rings
-from flovyn_nb.store import inbox_rules, news
+from flovyn_nb.store import commit_news as news
+from flovyn_nb.store import inbox_rules
 from flovyn_nb.store.postgres import catalog, connect, ops, queries, queues, retry, schema
 from flovyn_nb.store.postgres.bell import CHANNEL, SLOT_CHANNEL, WORK_CHANNEL, Listener, PgBell
 from flovyn_nb.store.protocol import (
