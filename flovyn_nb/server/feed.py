@@ -8,6 +8,9 @@ no polling of the database per browser. It sends
   moved (an engine executes it: ``statusChanged`` is false then);
 - ``{"type": "promise-waiting", "workflowId", "name"}`` for a promise that started waiting.
 
+A run's progress messages (``statusChanged`` false) go out at most once per run every
+``min_interval`` seconds, the last one always: a run view re-reads its run on each.
+
 Most rings say what their commit did (:mod:`flovyn_nb.store.news`: the runs it created
 or moved, the promises it created or settled): the :class:`Broadcaster` turns those into
 messages at once, without opening the database (a DuckDB store is shared by taking turns
@@ -79,6 +82,8 @@ class Broadcaster:
         self._baseline = False  # _runs/_promises describe the store as last read
         self._scan: asyncio.Task[None] | None = None
         self._warming: asyncio.Task[None] | None = None
+        self._progress_due: dict[str, float] = {}  # workflow id -> loop time
+        self._progress_held: set[str] = set()
         self._again = False
         # Rings told since a read started must win over what that read found: each ring
         # batch bumps the generation and stamps the runs it told of.
@@ -130,7 +135,7 @@ class Broadcaster:
         if messages is None:
             self._ring()  # the rings did not say it all: read
             return
-        self._send(messages)
+        self._send([m for m in messages if not self._held(m)])
         if any(m["type"] == "promise-waiting" or m.get("statusChanged") for m in messages):
             # The sidebars re-read their page of runs on these: have the file open when
             # their requests come (a cold open of a shared DuckDB file is most of it).
@@ -148,6 +153,34 @@ class Broadcaster:
         # Only a head start: a store that cannot be opened now is the requests' to report.
         with contextlib.suppress(FlovynError, ApiError):
             await self.door.call(warm)
+
+    def _held(self, message: Message) -> bool:
+        """Whether a run's progress message (its history moved) waits: at most one per
+        run every ``min_interval`` seconds goes out, the last one always (a run view
+        re-reads the run on each; a busy run commits far more often)."""
+        if message["type"] != "run-changed" or message["statusChanged"]:
+            return False
+        assert self._loop is not None
+        wid, now = message["workflowId"], self._loop.time()
+        due = self._progress_due.get(wid, 0.0)
+        if now >= due:
+            self._progress_due[wid] = now + self.min_interval
+            if len(self._progress_due) > _KNOWN:
+                self._progress_due = {w: d for w, d in self._progress_due.items() if d > now}
+            return False
+        if wid not in self._progress_held:
+            self._progress_held.add(wid)
+            self._loop.call_later(due - now, self._release, wid)
+        return True
+
+    def _release(self, wid: str) -> None:
+        self._progress_held.discard(wid)
+        state = self._runs.get(wid)
+        if state is not None and self._queues:
+            message = {"type": "run-changed", "workflowId": wid, "status": state[0].value,
+                       "statusChanged": False}  # fmt: skip
+            if not self._held(message):
+                self._send([message])
 
     def _send(self, messages: list[Message]) -> None:
         for message in messages:

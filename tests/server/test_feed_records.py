@@ -3,9 +3,12 @@ say becomes messages without a read, and a read never undoes a newer record."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from flovyn_nb.feed import Change
 from flovyn_nb.model import RunInfo, RunStatus
 from flovyn_nb.server.door import Door
 from flovyn_nb.server.feed import Broadcaster, _Found
@@ -76,3 +79,21 @@ def test_a_read_that_started_before_a_record_does_not_undo_it(tmp_path: Path) ->
     # A read that started after it is believed again.
     later = _Found({"run": info("run", RunStatus.FAILED)}, set())
     assert feed._compare(later, feed._generation) == [run_changed("run", "FAILED", True)]
+
+
+async def test_a_busy_run_s_progress_goes_out_at_most_once_per_interval_the_last_one_too(
+    tmp_path: Path,
+) -> None:
+    feed = broadcaster(tmp_path, info("busy", RunStatus.RUNNING), info("calm", RunStatus.RUNNING))
+    feed.min_interval = 0.2
+    feed._loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    feed._queues.add(queue)
+    for _ in range(5):  # five commits of its steps, heard in quick succession
+        feed._heard(Change("bell", "", "store", [News("x-busy")]))
+    feed._heard(Change("bell", "", "store", [News("x-calm", status="WAITING")]))
+    got = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert got == [run_changed("busy", "RUNNING", False), run_changed("calm", "WAITING", True)]
+    # The held ones go out as one, later (the run view then shows the last step).
+    assert await asyncio.wait_for(queue.get(), 30) == run_changed("busy", "RUNNING", False)
+    assert queue.empty() and not feed._progress_held  # nothing else is due
