@@ -81,7 +81,6 @@ class Broadcaster:
         self._workflows: dict[str, str] = {}  # execution id -> workflow id
         self._baseline = False  # _runs/_promises describe the store as last read
         self._scan: asyncio.Task[None] | None = None
-        self._warming: asyncio.Task[None] | None = None
         self._progress_due: dict[str, float] = {}  # workflow id -> loop time
         self._progress_held: set[str] = set()
         self._again = False
@@ -134,25 +133,10 @@ class Broadcaster:
         messages = self._tell(said) if isinstance(said, list) and self._baseline else None
         if messages is None:
             self._ring()  # the rings did not say it all: read
-            return
-        self._send([m for m in messages if not self._held(m)])
-        if any(m["type"] == "promise-waiting" or m.get("statusChanged") for m in messages):
-            # The sidebars re-read their page of runs on these: have the file open when
-            # their requests come (a cold open of a shared DuckDB file is most of it).
-            self._prepare()
-
-    def _prepare(self) -> None:
-        if self._warming is None or self._warming.done():
-            self._warming = asyncio.ensure_future(self._warm())
-
-    async def _warm(self) -> None:
-        def warm() -> None:
-            if self.door.exists():
-                client.store_for(self.door.location).warm()
-
-        # Only a head start: a store that cannot be opened now is the requests' to report.
-        with contextlib.suppress(FlovynError, ApiError):
-            await self.door.call(warm)
+        else:
+            # (Opening the store here, ahead of the sidebars' re-reads, was measured: no
+            # faster on screen, and an open taken from the kernels per message.)
+            self._send([m for m in messages if not self._held(m)])
 
     def _held(self, message: Message) -> bool:
         """Whether a run's progress message (its history moved) waits: at most one per
