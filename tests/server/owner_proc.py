@@ -2,8 +2,7 @@
 code, as in JupyterLab): ``seed STORE -`` records the runs the tests read; ``owner STORE
 WORKFLOW_ID`` starts an engine and an ``approval`` run, reports it started, and reports
 the run's result when another process resolves its promise; ``resolve STORE
-WORKFLOW_ID`` resolves it without an engine; ``queue STORE WORKFLOW_ID`` records an
-``approval`` run for a worker (no engine). JSON lines on stdout."""
+WORKFLOW_ID`` resolves it without an engine. JSON lines on stdout."""
 
 from __future__ import annotations
 
@@ -50,7 +49,7 @@ def main() -> None:
                 handle = fn.start_workflow(server_defs.approval, 1, workflow_id=workflow_id)
                 say("started")
                 say("result", value=handle.result(timeout=120))
-        elif command == "queue":
+        elif command == "queue":  # an ``approval`` run recorded for a worker (no engine)
             fn.start_workflow(server_defs.approval, 5, workflow_id=workflow_id, store=store)
             say("queued")
         else:
