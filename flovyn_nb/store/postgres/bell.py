@@ -43,11 +43,6 @@ _RECONNECT_PAUSE = 0.5
 _KEPT = 4096  # doorbell records kept for news watchers (older ones: "read the store")
 
 
-def payload(token: str, said: str | None) -> str:
-    """The doorbell's NOTIFY payload: the writer's token, then what it did (if known)."""
-    return token if said is None else f"{token}\n{said}"
-
-
 class Listener:
     """The listening side of one store handle's bells (see the module docs)."""
 
