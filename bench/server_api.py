@@ -9,6 +9,11 @@ the extension on it (another process, as in JupyterLab), then measures
   run; the time from the ``start_workflow`` call until the open ``GET events`` stream says
   ``run-changed`` for it, 20 samples; then the same with no engine here (the run is only
   recorded, for a worker), which leaves out taking turns on the file with an engine.
+  ``then_page_of_runs``: until a ``GET runs?limit=50`` sent on the message (as the sidebar
+  does) lists the run: change → screen but for the browser's own share.
+
+``--postgres`` does the same on a throwaway PostgreSQL server (``bench/pgserver.py``),
+where the doorbell is ``LISTEN/NOTIFY``.
 
 Prints one JSON object. Not part of ``bench/run.py`` (no DBOS counterpart).
 """
@@ -43,7 +48,7 @@ def noop(ctx: fn.WorkflowContext, x: int) -> int:
     return x
 
 
-def record(store: Path, n: int) -> float:
+def record(store: Path | str, n: int) -> float:
     started = time.perf_counter()
     with fn.start(store=store):
         handles = [fn.start_workflow(noop, i, workflow_id=f"run-{i:05d}") for i in range(n)]
@@ -59,7 +64,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, store: Path, root: Path) -> None:
+    def __init__(self, store: Path | str, root: Path) -> None:
         self.port = free_port()
         self.token = secrets.token_hex(16)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -111,7 +116,7 @@ def timed(server: Server, path: str, repeat: int = 20) -> dict[str, float]:
 
 
 def sse_latency(
-    server: Server, store: Path, samples: int, *, engine: bool = True
+    server: Server, store: Path | str, samples: int, *, engine: bool = True
 ) -> dict[str, float]:
     arrivals: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
 
@@ -124,7 +129,8 @@ def sse_latency(
 
     threading.Thread(target=listen, daemon=True).start()
     time.sleep(1.0)  # the stream is open and the feed has read its baseline
-    latencies = []
+    latencies: list[float] = []
+    pages: list[float] = []
     prefix = "sse" if engine else "sse-queued"
     with fn.start(store=store) if engine else contextlib.nullcontext():
         for i in range(samples):
@@ -138,12 +144,20 @@ def sse_latency(
                 if message.get("workflowId") == wid:
                     latencies.append((at - started) * 1000)
                     break
+            # As the sidebar does on the message: re-read the first page of runs.
+            while wid not in {r["workflowId"] for r in server.get("runs?limit=50")["runs"]}:
+                pass
+            pages.append((time.perf_counter() - started) * 1000)
             time.sleep(0.3)  # let the feed settle: samples apart
-    latencies.sort()
+    return {**summary(latencies), "then_page_of_runs": summary(pages)}
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
     return {
-        "median_ms": round(statistics.median(latencies), 1),
-        "p90_ms": round(latencies[int(0.9 * (len(latencies) - 1))], 1),
-        "max_ms": round(latencies[-1], 1),
+        "median_ms": round(statistics.median(samples), 1),
+        "p90_ms": round(samples[int(0.9 * (len(samples) - 1))], 1),
+        "max_ms": round(samples[-1], 1),
     }
 
 
@@ -151,11 +165,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--sse-samples", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true", help="a PostgreSQL store")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="flovyn-server-bench-") as folder:
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="flovyn-server-bench-"))
         root = Path(folder)
-        store = root / "flovyn.duckdb"
-        result: dict[str, Any] = {"runs": args.runs, "record_s": round(record(store, args.runs), 1)}
+        store: Path | str = root / "flovyn.duckdb"
+        if args.postgres:
+            from bench.pgserver import PgServer
+
+            store = stack.enter_context(PgServer()).create_database()
+        result: dict[str, Any] = {
+            "runs": args.runs,
+            "store": "postgres" if args.postgres else "duckdb",
+            "record_s": round(record(store, args.runs), 1),
+        }
         server = Server(store, root)
         try:
             result["get"] = {

@@ -5,9 +5,10 @@ Two sources feed it. Runs executed by this process's engine are reported by the 
 listener, on the engine loop, item by item (events, log lines, ends). Commits by other
 processes are noticed through the store's doorbell: one thread per process (started on the
 first subscription) ``stat``s the bell of every watched store every :data:`BELL_INTERVAL`
-seconds and reports a ``"bell"`` when it moved. When an engine starts (or restarts) in this
-process the feed attaches to it and reports ``"attached"``: what happened before it could
-listen may have changed anything.
+seconds (a PostgreSQL store wakes it as soon as a notification arrives) and reports a
+``"bell"`` when it moved, with what the rings said (:mod:`flovyn_nb.store.news`) when they
+said it all. When an engine starts (or restarts) in this process the feed attaches to it
+and reports ``"attached"``: what happened before it could listen may have changed anything.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from flovyn_nb.model import RunStatus
     from flovyn_nb.store import DoorbellWatcher, Store
 
-BELL_INTERVAL = 0.05  # seconds between two looks at each watched store's doorbell
+BELL_INTERVAL = 0.02  # seconds between two looks at each watched store's doorbell (a stat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,10 @@ class Change:
     Attributes:
         what: ``"event"`` (``data`` is the recorded event row), ``"log"`` (a log line),
             ``"finished"`` (``data`` is the final ``RunStatus``), other engine items, or
-            ``"bell"`` (another process committed to the store: re-read what matters) and
-            ``"attached"`` (an engine started in this process: re-read everything).
+            ``"bell"`` (another process committed to the store: ``data`` is the list of
+            ``flovyn_nb.store.news.News`` its rings carried, or ``None`` when they did not
+            say it all: re-read what matters) and ``"attached"`` (an engine started in
+            this process: re-read everything).
         execution_id: the run the item is about (``""`` for ``bell`` and ``attached``).
         store: the location of the store the change happened in.
         data: the item's payload, see ``what``.
@@ -109,6 +112,7 @@ class Feed:
         self._cond = threading.Condition()
         self._subs: list[Subscription] = []
         self._watchers: dict[str, DoorbellWatcher] = {}
+        self._unhook: dict[str, Callable[[], None]] = {}  # stop a watcher's wake-up call
         # Weak: a stopped engine must be freed (with its DuckDB objects) while the feed lives
         # on. A stopped engine never calls its listeners again: nothing to unsubscribe from.
         self._engine: weakref.ref[Engine] | None = None
@@ -116,6 +120,7 @@ class Feed:
         self._rewatch = False  # an engine (re)started: watch through its store handle
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._woken = False
 
     def watch(self, callback: Callback, store: str, *, bell: bool = True) -> Subscription:
         sub = Subscription(self, callback, store, bell)
@@ -130,8 +135,9 @@ class Feed:
         return sub
 
     def wake(self) -> None:
-        """Look at the doorbells now (a subscriber wants them again)."""
+        """Look at the doorbells now (a subscriber wants them again, a bell rang)."""
         with self._cond:
+            self._woken = True  # also when the thread is busy looking: once more then
             self._cond.notify()
 
     def nudge(self) -> None:
@@ -187,21 +193,28 @@ class Feed:
     def _ring_bells(self) -> None:
         with self._cond:
             stores = {s.store for s in self._subs if s.bell}
-            if self._rewatch:
-                # Its own commits must not ring: watch through the handle the engine uses.
-                self._watchers.clear()
-                self._rewatch = False
-        for gone in set(self._watchers) - stores:
+            rewatch, self._rewatch = self._rewatch, False
+        # Its own commits must not ring: after an engine (re)started, watch through the
+        # handle the engine uses.
+        for gone in set(self._watchers) if rewatch else set(self._watchers) - stores:
             del self._watchers[gone]
+            self._unhook.pop(gone, lambda: None)()
         for store in stores:
             watcher = self._watchers.get(store)
             if watcher is None:
                 # A store unavailable right now is retried on the next round; readers say so.
                 with contextlib.suppress(Exception):
-                    self._watchers[store] = self._store_for(store).doorbell.watcher()
+                    watcher = self._store_for(store).doorbell.watcher()
+                    watcher.news()  # keep what the rings say from now on
+                    self._watchers[store] = watcher
+                    # A backend that hears rings on a thread of its own (PostgreSQL's
+                    # LISTEN) wakes this loop at once instead of at the next look.
+                    on_ring = getattr(watcher, "on_ring", None)
+                    if callable(on_ring):
+                        self._unhook[store] = on_ring(self.wake)
                 continue
             if watcher.rung_by_others():
-                change = Change("bell", "", store)
+                change = Change("bell", "", store, watcher.news())
                 for sub in self._matching(store, bell_only=True):
                     with contextlib.suppress(Exception):
                         sub.callback(change)
@@ -215,9 +228,10 @@ class Feed:
             self._attach()  # an engine started without a nudge (the next round finds it)
             self._ring_bells()
             with self._cond:
-                if not self._stopping:
+                if not self._stopping and not self._woken:
                     # Nobody needs the doorbell: sleep until a subscription comes.
                     self._cond.wait(BELL_INTERVAL if ringing else 1.0)
+                self._woken = False
 
 
 def wait_without_engine(

@@ -49,6 +49,49 @@ export function changesLists(event: FeedEvent): boolean {
   );
 }
 
+/** What `patchRuns` needs of a row of runs (`RunSummary` has it). */
+export interface RunRowLike {
+  workflowId: string;
+  status: string;
+  waitingFor?: string[];
+}
+
+const FINAL_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+/**
+ * The rows with what a feed message says applied at once: a run's new status (its chip),
+ * a promise it started waiting on. A view can show that before it re-reads its page (on
+ * DuckDB the re-read opens the shared store file: 50-300 ms); the re-read brings the rest
+ * (new rows, order, counts). The same array when the message changes none of the rows.
+ */
+export function patchRuns<T extends RunRowLike>(rows: T[], event: FeedEvent): T[] {
+  const at = rows.findIndex(row => row.workflowId === event.workflowId);
+  if (at < 0) {
+    return rows;
+  }
+  const row = rows[at];
+  let patched: T = row;
+  if (event.type === 'run-changed' && typeof event.status === 'string') {
+    if (event.status !== row.status) {
+      patched = { ...row, status: event.status };
+      if (FINAL_STATUSES.includes(event.status) && row.waitingFor) {
+        patched.waitingFor = [];
+      }
+    }
+  } else if (event.type === 'promise-waiting' && typeof event.name === 'string') {
+    const waiting = row.waitingFor ?? [];
+    if (!waiting.includes(event.name)) {
+      patched = { ...row, waitingFor: [...waiting, event.name] };
+    }
+  }
+  if (patched === row) {
+    return rows;
+  }
+  const copy = rows.slice();
+  copy[at] = patched;
+  return copy;
+}
+
 export type FeedListener = (event: FeedEvent) => void;
 export type FeedState = 'connecting' | 'open' | 'waiting' | 'stopped';
 

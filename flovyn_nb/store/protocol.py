@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         QueueRow,
         ScheduleRow,
     )
+    from flovyn_nb.store.news import News
 
 # -- intents: the small writes that ride along in a change ------------------------------
 
@@ -281,6 +282,13 @@ class DoorbellWatcher(Protocol):
     def engines_may_have_joined(self) -> bool:
         """Whether an engine may have registered among the rings ``rung_by_others``
         reported since the last call (a backend that cannot tell says True after any)."""
+        ...
+
+    def news(self) -> list[News] | None:
+        """What the rings ``rung_by_others`` reported since the last call said (see
+        :mod:`flovyn_nb.store.news`; a process's own rings may be among them); ``None``
+        when some of them cannot be told: read the store instead. A backend may start
+        keeping them only at the first call (``None`` then, if anything rang before)."""
         ...
 
 

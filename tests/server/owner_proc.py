@@ -70,6 +70,9 @@ def main() -> None:
                 handle = fn.start_workflow(server_defs.approval, 1, workflow_id=workflow_id)
                 say("started")
                 say("result", value=handle.result(timeout=120))
+        elif command == "queue":  # an ``approval`` run recorded for a worker (no engine)
+            fn.start_workflow(server_defs.approval, 5, workflow_id=workflow_id, store=store)
+            say("queued")
         else:
             fn.resolve_promise(workflow_id, "approve", True, store=store, allow_early=False)
             say("resolved")

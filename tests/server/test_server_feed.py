@@ -126,3 +126,28 @@ async def test_an_idle_stream_gets_heartbeats(events: Any, seeded: dict[str, str
     stream, _ = await events()
     await stream.until(lambda: ": heartbeat" in stream.comments, "heartbeat")  # every 0.5 s here
     assert stream.messages == []
+
+
+@pytest.mark.slow  # two other processes
+async def test_changes_the_rings_describe_reach_the_stream_without_reading_the_store(
+    events: Any, procs: Any, jp_serverapp: Any, store_path: Path, seeded: dict[str, str]
+) -> None:
+    broadcaster = jp_serverapp.web_app.settings["flovyn_nb_broadcaster"]
+    stream, _ = await events()
+    await stream.until(lambda: broadcaster.reads and not broadcaster.reading, "baseline read")
+    reads = broadcaster.reads
+    # A promise settled and a run recorded by processes without an engine: their rings
+    # say which run, which promise, which status.
+    await asyncio.to_thread(procs("resolve", str(store_path), "apr-1").expect, "resolved")
+    await stream.until(
+        lambda: {"type": "run-changed", "workflowId": "apr-1", "status": "WAITING",
+                 "statusChanged": False} in stream.messages,
+        "run-changed message for the settled promise",
+    )  # fmt: skip
+    await asyncio.to_thread(procs("queue", str(store_path), "feed-q").expect, "queued")
+    await stream.until(
+        lambda: {"type": "run-changed", "workflowId": "feed-q", "status": "RUNNING",
+                 "statusChanged": True} in stream.messages,
+        "run-changed message for the new run",
+    )  # fmt: skip
+    assert broadcaster.reads == reads

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EventSourceLike, FeedEvent, LiveFeed, backoffDelay, changesLists } from '../feed';
+import {
+  EventSourceLike,
+  FeedEvent,
+  LiveFeed,
+  backoffDelay,
+  changesLists,
+  patchRuns
+} from '../feed';
 
 class FakeSource implements EventSourceLike {
   onopen: ((event: any) => void) | null = null;
@@ -115,5 +122,38 @@ describe('changesLists', () => {
     expect(changesLists({ type: 'reconnected' })).toBe(true);
     expect(changesLists({ type: 'run-changed', workflowId: 'a', status: 'RUNNING', statusChanged: false })).toBe(false);
     expect(changesLists({ type: 'promise-waiting', workflowId: 'a', name: 'p' })).toBe(false);
+  });
+});
+
+describe('patchRuns', () => {
+  const rows = [
+    { workflowId: 'a', status: 'RUNNING', waitingFor: [] as string[] },
+    { workflowId: 'b', status: 'WAITING', waitingFor: ['ok'] }
+  ];
+
+  it('shows a new status and a new wait at once, leaving the other rows as they are', () => {
+    const done = patchRuns(rows, {
+      type: 'run-changed',
+      workflowId: 'b',
+      status: 'COMPLETED',
+      statusChanged: true
+    });
+    expect(done).toEqual([rows[0], { workflowId: 'b', status: 'COMPLETED', waitingFor: [] }]);
+    expect(done[0]).toBe(rows[0]);
+    const waiting = patchRuns(rows, { type: 'promise-waiting', workflowId: 'a', name: 'go' });
+    expect(waiting[0]).toEqual({ workflowId: 'a', status: 'RUNNING', waitingFor: ['go'] });
+    expect(rows[0].waitingFor).toEqual([]); // the rows given are not changed
+  });
+
+  it('returns the same rows when the message changes none of them', () => {
+    const same = [
+      { type: 'run-changed', workflowId: 'a', status: 'RUNNING', statusChanged: false },
+      { type: 'run-changed', workflowId: 'zzz', status: 'FAILED', statusChanged: true },
+      { type: 'promise-waiting', workflowId: 'b', name: 'ok' },
+      { type: 'reconnected' }
+    ];
+    for (const event of same) {
+      expect(patchRuns(rows, event as FeedEvent)).toBe(rows);
+    }
   });
 });

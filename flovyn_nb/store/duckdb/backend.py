@@ -21,6 +21,7 @@ import duckdb
 from flovyn_nb.errors import FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import bells
+from flovyn_nb.store import commit_news as news
 from flovyn_nb.store.duckdb import (
     apply,
     catalog_ops,
@@ -32,6 +33,7 @@ from flovyn_nb.store.duckdb import (
     taskqueue,
 )
 from flovyn_nb.store.duckdb.bell import JOINED, RING, Bell
+from flovyn_nb.store.duckdb.bell import mark as bell_mark
 from flovyn_nb.store.duckdb.lease import Lease
 from flovyn_nb.store.protocol import (
     CachedStep,
@@ -185,10 +187,10 @@ class DuckDBStore:
         with self._mapped():
             return self.lease.transaction(fn, mark=mark)
 
-    def autocommit(self, fn: Callable[[Con], T]) -> T:
+    def autocommit(self, fn: Callable[[Con], T], *, mark: bytes = RING) -> T:
         """Run ``fn(con)``, which must issue exactly one statement, committed on its own."""
         with self._mapped():
-            return self.lease.autocommit(fn)
+            return self.lease.autocommit(fn, mark=mark)
 
     def read(self, fn: Callable[[Con], T]) -> T:
         """Run ``fn(con)`` for reading."""
@@ -251,11 +253,12 @@ class DuckDBStore:
     # -- the protocol: writes ------------------------------------------------------------
 
     def commit(self, changes: Sequence[Change]) -> list[Any]:
+        mark = bell_mark(news.said(changes))  # the ring says what changed (the live feed)
         if apply.one_statement(changes):
             # One kind of row: one INSERT, which commits without BEGIN / COMMIT.
-            results = self.autocommit(lambda con: apply.apply(con, changes))
+            results = self.autocommit(lambda con: apply.apply(con, changes), mark=mark)
         else:
-            results = self.transaction(lambda con: apply.apply(con, changes))
+            results = self.transaction(lambda con: apply.apply(con, changes), mark=mark)
         if bells.leaves_work(changes):
             self._work_bell.ring()
         if bells.ends_runs(changes):

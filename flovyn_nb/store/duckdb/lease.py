@@ -277,11 +277,11 @@ class Lease:
             self._checkpoint_if_over(con, checkpoint.MAX_THRESHOLD)
         return result
 
-    def autocommit(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    def autocommit(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, mark: bytes = RING) -> T:
         """Run one statement in its own implicit transaction (cheaper than BEGIN/COMMIT)."""
         with self.connection() as con:
             result = fn(con)
-            self.bell.ring()
+            self.bell.ring(mark)
             self._checkpoint_if_over(con, checkpoint.MAX_THRESHOLD)
         return result
 

@@ -35,6 +35,7 @@ import psycopg
 from flovyn_nb.errors import DuplicateWorkflowId, FlovynError, InvalidInput, StoreError
 from flovyn_nb.model import LogEntry, PromiseInfo, RunInfo, RunStatus
 from flovyn_nb.store import bells as rings
+from flovyn_nb.store import commit_news as news
 from flovyn_nb.store import inbox_rules
 from flovyn_nb.store import taskqueue as tq
 from flovyn_nb.store.postgres import catalog, connect, ops, queries, queues, retry, schema
@@ -156,7 +157,9 @@ class PostgresStore:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[Con], T], *, write: bool, bells: Sequence[str] = ()) -> T:
+    def _run(
+        self, fn: Callable[[Con], T], *, write: bool, bells: Sequence[str] = (), say: str = ""
+    ) -> T:
         if self._closed:
             raise StoreError(f"the store {self.location} is closed", path=self.location)
         from psycopg_pool import PoolClosed, PoolTimeout
@@ -168,10 +171,11 @@ class PostgresStore:
                         return fn(con)
                     with con.transaction():
                         result = fn(con)
-                        # Delivered at commit, in this order: the doorbell last, so that
-                        # whoever heard it heard the commit's other bells too.
-                        for channel in (*bells, CHANNEL):
+                        # Delivered at commit, in this order: the doorbell last (saying what
+                        # changed), so that whoever heard it heard the commit's other bells too.
+                        for channel in bells:
                             con.execute("SELECT pg_notify(%s, %s)", [channel, self._token])
+                        con.execute("SELECT pg_notify(%s, %s)", [CHANNEL, self._token + say])
                     return result
             except (
                 _StartOver,
@@ -201,10 +205,10 @@ class PostgresStore:
                 raise connect.store_error(self._target, exc) from None
         raise AssertionError("unreachable")
 
-    def transaction(self, fn: Callable[[Con], T], *, bells: Sequence[str] = ()) -> T:
-        """Run ``fn(con)`` in one committed transaction that rings the doorbell (and the
-        ``bells`` channels)."""
-        return self._run(fn, write=True, bells=bells)
+    def transaction(self, fn: Callable[[Con], T], *, bells: Sequence[str] = (), say: str = "") -> T:
+        """Run ``fn(con)`` in one committed transaction that rings the doorbell (its payload
+        followed by ``say``) and the ``bells`` channels."""
+        return self._run(fn, write=True, bells=bells, say=say)
 
     def read(self, fn: Callable[[Con], T]) -> T:
         """Run ``fn(con)`` on a pooled autocommit connection."""
@@ -261,7 +265,9 @@ class PostgresStore:
     def commit(self, changes: Sequence[Change]) -> list[Any]:
         channels = [WORK_CHANNEL] * rings.leaves_work(changes)
         channels += [SLOT_CHANNEL] * rings.ends_runs(changes)
-        return self.transaction(lambda con: _apply(con, changes, self.lease), bells=channels)
+        said = news.said(changes)  # what changed, for the server's live feed (bell.py)
+        say, lease = ("" if said is None else f"\n{said}"), self.lease
+        return self.transaction(lambda con: _apply(con, changes, lease), bells=channels, say=say)
 
     def _one(self, intent: Intent) -> Any:
         return self.commit([Change(intents=[intent])])[0]

@@ -14,17 +14,24 @@ reconnection counts as a ring (a commit may have gone unheard meanwhile).
 A watcher's owner that would rather not poll registers a callback (``on_ring``): the
 listening thread calls it after counting a ring by others, so the engine wakes as soon
 as PostgreSQL delivers the notification instead of at its next look.
+
+The doorbell's payload may carry what the commit did after the token, on a second line
+(:mod:`flovyn_nb.store.news`): the listener keeps the last :data:`_KEPT` of those (as
+text, decoded only when a watcher asks for :meth:`PgBellWatcher.news`). A payload of a
+token alone, a reconnection, or a record that does not decode says "read the store".
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 
 import psycopg
 
 from flovyn_nb.errors import StoreError
+from flovyn_nb.store.news import News, decode
 from flovyn_nb.store.postgres.connect import Target, connect
 
 CHANNEL = "flovyn_nb"  # every commit
@@ -33,6 +40,7 @@ SLOT_CHANNEL = "flovyn_nb_slot"  # a commit ended runs (a queue slot is free)
 CHANNELS = (CHANNEL, WORK_CHANNEL, SLOT_CHANNEL)
 _LISTEN_SLICE = 0.5  # seconds a wait for notifications lasts before the thread looks up
 _RECONNECT_PAUSE = 0.5
+_KEPT = 4096  # doorbell records kept for news watchers (older ones: "read the store")
 
 
 class Listener:
@@ -43,6 +51,8 @@ class Listener:
         self.token = token
         self._lock = threading.Lock()
         self._others = dict.fromkeys(CHANNELS, 0)  # rings by other handles heard so far
+        # (doorbell ring number, its record line or None), the last _KEPT of them
+        self._said: deque[tuple[int, str | None]] = deque(maxlen=_KEPT)
         self._callbacks: list[Callable[[], None]] = []  # called on the listening thread
         self._ready = threading.Event()
         self._failure: StoreError | None = None
@@ -65,10 +75,29 @@ class Listener:
 
         return stop
 
-    def _rang(self, channels: Iterable[str]) -> None:
+    def said(self, after: int, upto: int) -> list[News] | None:
+        """The records of doorbell rings number ``after + 1`` to ``upto`` (None when one
+        of them carried none, or is no longer kept)."""
+        if upto <= after:
+            return []
+        with self._lock:
+            kept = [said for number, said in self._said if after < number <= upto]
+        if len(kept) != upto - after:
+            return None
+        records: list[News] = []
+        for line in kept:
+            got = None if line is None else decode(line)
+            if got is None:
+                return None
+            records += got
+        return records
+
+    def _rang(self, channels: Iterable[str], said: str | None = None) -> None:
         with self._lock:
             for channel in channels:
                 self._others[channel] += 1
+                if channel == CHANNEL:
+                    self._said.append((self._others[channel], said))
             callbacks = list(self._callbacks)
         for callback in callbacks:
             callback()
@@ -117,8 +146,9 @@ class Listener:
                 self._ready.set()
                 while not self._closed.is_set():
                     for note in con.notifies(timeout=_LISTEN_SLICE):
-                        if note.payload != self.token and note.channel in self._others:
-                            self._rang([note.channel])
+                        token, _, said = note.payload.partition("\n")
+                        if token != self.token and note.channel in self._others:
+                            self._rang([note.channel], said or None)
             except psycopg.Error:
                 self._closed.wait(_RECONNECT_PAUSE)
             finally:
@@ -160,6 +190,7 @@ class PgBellWatcher:
     def __init__(self, bell: PgBell) -> None:
         self._bell = bell
         self._seen = bell.heard()
+        self._told = self._seen  # rings whose records news() gave
         self._rung = False
 
     def on_ring(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -177,3 +208,11 @@ class PgBellWatcher:
         # A notification does not say what was written: any ring may be a registration.
         rung, self._rung = self._rung, False
         return rung
+
+    def news(self) -> list[News] | None:
+        """What the rings seen by :meth:`rung_by_others` since the last call said (None
+        when some of them carried no record, or for a bell other than the doorbell)."""
+        told, self._told = self._told, self._seen
+        if self._bell.channel != CHANNEL:
+            return None if self._seen != told else []
+        return self._bell.listener.said(told, self._seen)

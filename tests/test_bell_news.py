@@ -1,0 +1,130 @@
+"""The DuckDB doorbell file carries what each commit did (``store/duckdb/bell.py``): a
+line of JSON per commit that another process reads back, next to the one-byte rings of
+older writers, through roll-overs and garbage."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flovyn_nb.store import Change, NewRun, open_store
+from flovyn_nb.store.duckdb.bell import JOINED, QUIET, RING, parse
+from flovyn_nb.store.news import News
+from flovyn_nb.testing import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Another process records a run (no engine), as ``flovyn-nb`` or a batch run would.
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from flovyn_nb.store import Change, NewRun, RunUpdate, open_store
+    from flovyn_nb.model import RunStatus
+    store = open_store(sys.argv[1])
+    run = NewRun("exec-1", "w-other", "k", "1", None, None, None, time.time())
+    store.commit([Change(new_run=run)])
+    store.commit([Change(run_update=RunUpdate("exec-1", RunStatus.CANCELLED, time.time()))])
+    store.close()
+    """
+)
+
+
+def run_row(workflow_id: str) -> NewRun:
+    return NewRun(f"x-{workflow_id}", workflow_id, "k", "1", None, None, None, 0.0)
+
+
+def test_a_ring_from_another_process_names_the_run_and_its_status(tmp_path: Path) -> None:
+    path = tmp_path / "news.duckdb"
+    store = open_store(path)
+    try:
+        store.commit([Change(new_run=run_row("w-mine"))])
+        watcher = store.doorbell.watcher()
+        assert watcher.news() == []
+        subprocess.run(
+            [sys.executable, "-c", WRITER, str(path)],
+            check=True,
+            timeout=120,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        )
+        assert watcher.rung_by_others()
+        assert watcher.news() == [
+            News("exec-1", "w-other", "RUNNING"),
+            News("exec-1", status="CANCELLED"),
+        ]
+        store.commit([Change(new_run=run_row("w-mine-2"))])
+        assert not watcher.rung_by_others()  # its own ring (a record too) is still its own
+    finally:
+        store.close()
+
+
+def test_a_bell_emptied_at_its_roll_over_says_it_cannot_tell_then_tells_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "roll.duckdb"
+    watching, writing = open_store(path), open_store(path)
+    try:
+        watcher = watching.doorbell.watcher()
+        watcher.news()
+        bell = Path(f"{path}.bell")
+        with bell.open("ab") as file:  # as if many commits had rung: the next one empties it
+            file.write(RING * (1 << 20))
+        assert watcher.rung_by_others()
+        assert watcher.news() is None  # a megabyte of bare rings
+        writing.commit([Change(new_run=run_row("w-roll"))])
+        assert bell.stat().st_size < 1000  # it was emptied
+        assert watcher.rung_by_others()  # a shrink is a ring by someone else
+        assert watcher.news() is None
+        writing.commit([Change(new_run=run_row("w-roll-2"))])
+        assert watcher.rung_by_others()
+        assert watcher.news() == [News("x-w-roll-2", "w-roll-2", "RUNNING")]
+    finally:
+        watching.close()
+        writing.close()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"...",  # an older writer: a byte per commit
+        b"[not json]\n",
+        b'[{"x": 1}]\n',  # a newer or broken writer's record
+        b'{"x": "a"}\n',
+        b'[{"x": "a", "s"',  # cut short
+        b"\x00\xff\n",
+    ],
+)
+def test_a_garbled_or_old_bell_file_is_a_ring_that_cannot_tell(
+    tmp_path: Path, garbage: bytes
+) -> None:
+    path = tmp_path / "garbled.duckdb"
+    watching, writing = open_store(path), open_store(path)
+    try:
+        watcher = watching.doorbell.watcher()
+        watcher.news()
+        with Path(f"{path}.bell").open("ab") as file:
+            file.write(garbage)
+        assert watcher.rung_by_others()
+        assert watcher.news() is None
+        if not garbage.endswith(b"\n") and garbage.startswith(b"["):
+            with Path(f"{path}.bell").open("ab") as file:
+                file.write(b"\n")  # what follows a cut-short line starts on a line of its own
+            watcher.rung_by_others()
+            watcher.news()
+        writing.commit([Change(new_run=run_row("w-after"))])
+        wait_until(watcher.rung_by_others, timeout=30, message="the doorbell never rang")
+        assert watcher.news() == [News("x-w-after", "w-after", "RUNNING")]
+    finally:
+        watching.close()
+        writing.close()
+
+
+def test_an_engine_joining_is_told_apart_from_a_record_that_holds_its_letter() -> None:
+    completed = b'[{"x":"a","s":"COMPLETED"}]\n'  # "E" is in COMPLETED
+    assert parse(completed) == (False, [News("a", status="COMPLETED")])
+    assert parse(completed + JOINED) == (True, None)
+    assert parse(QUIET + completed + QUIET) == (False, [News("a", status="COMPLETED")])
+    assert parse(RING + completed) == (False, None)
