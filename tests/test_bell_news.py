@@ -128,3 +128,22 @@ def test_an_engine_joining_is_told_apart_from_a_record_that_holds_its_letter() -
     assert parse(completed + JOINED) == (True, None)
     assert parse(QUIET + completed + QUIET) == (False, [News("a", status="COMPLETED")])
     assert parse(RING + completed) == (False, None)
+
+
+def test_the_task_queue_rows_ring_as_the_run_they_belong_to_moving() -> None:
+    """Queueing, claiming, progressing and finishing a remote task is told as the owning
+    run's history moving (or as nothing), not as "read the store": a worker busy with
+    queued tasks must not make every live feed re-read the store on each of its commits."""
+    from flovyn_nb.store.commit_news import news
+    from flovyn_nb.store.rows import EventRow
+    from flovyn_nb.store.taskqueue import ClaimTasks, FinishTask, QueueTask, TaskProgress
+
+    queued = QueueTask("t1", "x1", "wf-1", "gpu-task", "gpu", "null", 1, None, None, 0.0)
+    scheduled = EventRow("x1", 3, "TASK_SCHEDULED", "{}", 0.0)
+    assert news([Change(events=[scheduled], intents=[queued])]) == [News("x1")]
+    others = [
+        ClaimTasks("e1", ["gpu-task"], ["gpu"], lambda engine: True, 4, 0.0),
+        TaskProgress("t1", "e1", 1, None, 0.0),
+        FinishTask("t1", "e1", "COMPLETED", 1, "5", None, False, 0.0),
+    ]
+    assert news([Change(intents=others)]) == []

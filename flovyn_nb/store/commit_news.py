@@ -19,11 +19,25 @@ from flovyn_nb.store.protocol import (
     SendSignal,
     SettlePromise,
 )
+from flovyn_nb.store.taskqueue import CancelTasks, ClaimTasks, FinishTask, QueueTask, TaskProgress
 
 __all__ = ["news", "said"]
 
-# Intents that change nothing a live feed shows (owners, heartbeats, inbox bookkeeping).
-_QUIET = (ReleaseRun, Heartbeat, Claim, MarkSignalDelivered, CacheStep)
+# Intents that change nothing a live feed shows (owners, heartbeats, inbox bookkeeping,
+# the task queue's rows: the run's own history says when a queued task is scheduled and
+# when its outcome is recorded, and those events ring as the history moving).
+_QUIET = (
+    ReleaseRun,
+    Heartbeat,
+    Claim,
+    MarkSignalDelivered,
+    CacheStep,
+    QueueTask,
+    ClaimTasks,
+    TaskProgress,
+    FinishTask,
+    CancelTasks,
+)
 
 
 def news(changes: Sequence[Change]) -> list[News] | None:
