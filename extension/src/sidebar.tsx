@@ -7,7 +7,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import { ApiError, PendingPromise, RunsPage, WorkflowDefinition } from './api';
 import { FormState, SchemaForm, StatusChip, formValue, initialForm, timeAgo } from './components';
 import { CommandIDs, FlovynContext } from './context';
-import { FeedEvent, FeedState, changesLists } from './feed';
+import { FeedEvent, FeedState, changesLists, patchRuns } from './feed';
 import { DEFAULT_FILTER, RunsPaging } from './paging';
 import { SchedulesSection } from './schedules';
 
@@ -303,6 +303,15 @@ function RunList(props: {
   React.useEffect(
     () =>
       ctx.feed.subscribe((event: FeedEvent) => {
+        // The message itself updates a row already on the page (its status chip, a new
+        // wait) at once; the re-read brings the rest (new rows, order, counts).
+        setPage(current => {
+          if (current === null) {
+            return current;
+          }
+          const runs = patchRuns(current.runs, event);
+          return runs === current.runs ? current : { ...current, runs };
+        });
         if (changesLists(event)) {
           load();
         }
