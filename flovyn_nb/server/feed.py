@@ -5,7 +5,10 @@ no polling of the database per browser. It sends
 
 - ``{"type": "run-changed", "workflowId", "status", "statusChanged"}`` for a run that
   was created, changed status or had a promise settled, and for a run whose history
-  moved (an engine executes it: ``statusChanged`` is false then);
+  moved (an engine executes it: ``statusChanged`` is false then). For a run whose
+  creation a ring told, also ``"created": true`` and its row's ``executionId``, ``kind``,
+  ``createdAt`` (ISO, as ``GET runs`` says it) and ``queue``: a runs list can show the new
+  row before it re-reads its page;
 - ``{"type": "promise-waiting", "workflowId", "name"}`` for a promise that started waiting.
 
 A run's progress messages (``statusChanged`` false) go out at most once per run every
@@ -36,6 +39,7 @@ from flovyn_nb.errors import FlovynError, UnknownWorkflow
 from flovyn_nb.model import ACTIVE_STATUSES, RunInfo, RunStatus
 from flovyn_nb.server.door import Door
 from flovyn_nb.server.errors import ApiError
+from flovyn_nb.server.shapes import iso
 
 __all__ = ["NEWEST", "Broadcaster"]
 
@@ -54,6 +58,9 @@ class _Said(Protocol):
     status: str | None
     promise: str | None
     promise_status: str | None
+    kind: str | None
+    created_at: float | None
+    queue: str | None
 
 
 @dataclass
@@ -220,8 +227,13 @@ class Broadcaster:
         self._generation += 1
         changed: dict[str, bool] = {}  # workflow id -> its status changed
         waiting: list[tuple[str, str]] = []
+        born: dict[str, Message] = {}  # workflow id -> the created run's row details
         for wid, record in named:
             self._told[wid] = self._generation
+            if record.kind is not None and record.created_at is not None:
+                born[wid] = {"created": True, "executionId": record.execution_id,
+                             "kind": record.kind, "createdAt": iso(record.created_at),
+                             "queue": record.queue or "default"}  # fmt: skip
             moved = False
             if record.status is not None:
                 status = RunStatus(record.status)
@@ -242,7 +254,7 @@ class Broadcaster:
         self._forget_ended()
         messages: list[Message] = [
             {"type": "run-changed", "workflowId": wid, "status": self._runs[wid][0].value,
-             "statusChanged": moved}
+             "statusChanged": moved, **born.get(wid, {})}
             for wid, moved in changed.items()
         ]  # fmt: skip
         messages += [

@@ -407,6 +407,8 @@ PATHS: dict[str, J] = {
             "summary": "Live feed (Server-Sent Events)",
             "description": 'Each message is `data: {json}`: {"type": "run-changed", "workflowId",'
             ' "status", "statusChanged"} or {"type": "promise-waiting", "workflowId", "name"};'
+            ' a run-changed message for a new run may also carry "created": true and its'
+            ' row\'s "executionId", "kind", "createdAt" (as in RunSummary) and "queue";'
             " a `: heartbeat` comment every 15 s when idle.",
             "responses": {
                 "200": {

@@ -50,7 +50,17 @@ def news(changes: Sequence[Change]) -> list[News] | None:
             return None  # promise ids only: which run and name is not known here
         if change.new_run is not None:
             run = change.new_run
-            said.append(News(run.execution_id, run.workflow_id, "RUNNING"))
+            # With what a runs list shows of it, so that a browser adds its row at once.
+            said.append(
+                News(
+                    run.execution_id,
+                    run.workflow_id,
+                    "RUNNING",
+                    kind=run.kind,
+                    created_at=run.now,
+                    queue=run.queue,
+                )
+            )
         updates = [*change.statuses, *([change.run_update] if change.run_update else [])]
         said.extend(News(u.execution_id, status=u.status.value) for u in updates)
         if change.new_promise is not None:

@@ -26,6 +26,7 @@ __all__ = ["MAX_ENCODED", "PENDING", "News", "decode", "encode"]
 # payload must stay under 8000 bytes, and a bell file should not grow by a page per commit.
 MAX_ENCODED = 4000
 PENDING = "PENDING"  # promise_status of a promise that started waiting
+_YEAR_10000 = 253402300800  # epoch seconds past what a datetime holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,11 @@ class News:
             (only its history moved).
         promise: the name of a promise that started waiting or was settled.
         promise_status: ``"PENDING"`` (started waiting) or the settled status.
+        kind: the workflow kind of a run this commit created (else ``None``): with
+            ``created_at`` and ``queue`` it is what a runs list needs to show the new
+            row without reading the store.
+        created_at: the created run's creation time, epoch seconds (as stored).
+        queue: the created run's queue.
     """
 
     execution_id: str
@@ -48,27 +54,43 @@ class News:
     status: str | None = None
     promise: str | None = None
     promise_status: str | None = None
+    kind: str | None = None
+    created_at: float | None = None
+    queue: str | None = None
+
+
+_TEXTS = (("w", "workflow_id"), ("s", "status"), ("p", "promise"), ("ps", "promise_status"))
+_CREATION = (("k", "kind"), ("t", "created_at"), ("q", "queue"))
+
+
+def _row(record: News, keys: Sequence[tuple[str, str]]) -> dict[str, object]:
+    row: dict[str, object] = {"x": record.execution_id}
+    for key, name in keys:
+        value = getattr(record, name)
+        if value is not None:
+            row[key] = value
+    return row
 
 
 def encode(records: Sequence[News]) -> str | None:
     """One line of JSON (no newline in it), or ``None`` when longer than
-    :data:`MAX_ENCODED` characters."""
-    rows = [
-        {"x": n.execution_id}
-        | {
-            key: value
-            for key, value in (
-                ("w", n.workflow_id),
-                ("s", n.status),
-                ("p", n.promise),
-                ("ps", n.promise_status),
-            )
-            if value is not None
-        }
-        for n in records
-    ]
-    text = json.dumps(rows, separators=(",", ":"), ensure_ascii=True)
-    return text if len(text) <= MAX_ENCODED else None
+    :data:`MAX_ENCODED` characters.
+
+    When the created runs' details (kind, creation time, queue) make it too long, they are
+    left out (a watcher then learns of the new runs, not their rows: a runs list re-reads)."""
+    for keys in ((*_TEXTS, *_CREATION), _TEXTS):
+        rows = [_row(n, keys) for n in records]
+        text = json.dumps(rows, separators=(",", ":"), ensure_ascii=True)
+        if len(text) <= MAX_ENCODED:
+            return text
+    return None
+
+
+def _a_time(value: object) -> bool:
+    """Whether ``value`` is epoch seconds a datetime can hold (JSON also has NaN, 1e308)."""
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < _YEAR_10000
+    )
 
 
 def decode(text: str) -> list[News] | None:
@@ -83,8 +105,24 @@ def decode(text: str) -> list[News] | None:
     for row in rows:
         if not isinstance(row, dict) or not isinstance(row.get("x"), str):
             return None
-        fields = [row.get(key) for key in ("w", "s", "p", "ps")]
-        if any(value is not None and not isinstance(value, str) for value in fields):
+        texts = [row.get(key) for key, _ in _TEXTS]
+        kind, created_at, queue = (row.get(key) for key, _ in _CREATION)
+        if any(value is not None and not isinstance(value, str) for value in (*texts, kind, queue)):
             return None
-        records.append(News(row["x"], *fields))
+        if created_at is not None and not _a_time(created_at):
+            return None
+        # (Records of older writers have no creation details: they decode without them.)
+        workflow_id, status, promise, promise_status = texts
+        records.append(
+            News(
+                row["x"],
+                workflow_id,
+                status,
+                promise,
+                promise_status,
+                kind=kind,
+                created_at=None if created_at is None else float(created_at),
+                queue=queue,
+            )
+        )
     return records

@@ -97,3 +97,37 @@ async def test_a_busy_run_s_progress_goes_out_at_most_once_per_interval_the_last
     # The held ones go out as one, later (the run view then shows the last step).
     assert await asyncio.wait_for(queue.get(), 30) == run_changed("busy", "RUNNING", False)
     assert queue.empty() and not feed._progress_held  # nothing else is due
+
+
+def test_a_created_run_s_message_carries_its_row_as_get_runs_shows_it(tmp_path: Path) -> None:
+    from flovyn_nb.server.shapes import run_row
+
+    feed = broadcaster(tmp_path, info("old", RunStatus.RUNNING))
+    born = News("x-new", "new", "RUNNING", kind="report", created_at=1764000000.125, queue="gpu")
+    (message,) = feed._tell([born, News("x-new")])
+    stored = RunInfo(
+        workflow_id="new",
+        execution_id="x-new",
+        kind="report",
+        status=RunStatus.RUNNING,
+        created_at=datetime.fromtimestamp(1764000000.125, UTC),
+        updated_at=AT,
+        queue="gpu",
+    )
+    row = run_row(stored)
+    assert message == run_changed("new", "RUNNING", True) | {
+        "created": True,
+        "executionId": row["executionId"],
+        "kind": row["kind"],
+        "createdAt": row["createdAt"],
+        "queue": row["queue"],
+    }
+    # Created and ended within one ring: one message, its last status.
+    quick = News("x-quick", "quick", "RUNNING", kind="report", created_at=1.5, queue="default")
+    (message,) = feed._tell([quick, News("x-quick", status="COMPLETED")])
+    assert message["status"] == "COMPLETED" and message["created"] is True
+    # An older writer's record (no details) and a later change of the run: no "created".
+    assert feed._tell([News("x-older", "older", "RUNNING")]) == [
+        run_changed("older", "RUNNING", True)
+    ]
+    assert feed._tell([News("x-new", status="WAITING")]) == [run_changed("new", "WAITING", True)]

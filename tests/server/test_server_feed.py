@@ -130,7 +130,12 @@ async def test_an_idle_stream_gets_heartbeats(events: Any, seeded: dict[str, str
 
 @pytest.mark.slow  # two other processes
 async def test_changes_the_rings_describe_reach_the_stream_without_reading_the_store(
-    events: Any, procs: Any, jp_serverapp: Any, store_path: Path, seeded: dict[str, str]
+    events: Any,
+    procs: Any,
+    jp_serverapp: Any,
+    store_path: Path,
+    seeded: dict[str, str],
+    api: Any,
 ) -> None:
     broadcaster = jp_serverapp.web_app.settings["flovyn_nb_broadcaster"]
     stream, _ = await events()
@@ -145,9 +150,23 @@ async def test_changes_the_rings_describe_reach_the_stream_without_reading_the_s
         "run-changed message for the settled promise",
     )  # fmt: skip
     await asyncio.to_thread(procs("queue", str(store_path), "feed-q").expect, "queued")
-    await stream.until(
-        lambda: {"type": "run-changed", "workflowId": "feed-q", "status": "RUNNING",
-                 "statusChanged": True} in stream.messages,
+    created = await stream.until(
+        lambda: next((m for m in stream.messages if m.get("workflowId") == "feed-q"), None),
         "run-changed message for the new run",
-    )  # fmt: skip
+    )
     assert broadcaster.reads == reads
+    # It carries what the runs list shows of the new row, as GET runs says it.
+    status, page = await api("runs", params={"q": "feed-q"})
+    assert status == 200 and len(page["runs"]) == 1
+    row = page["runs"][0]
+    assert created == {
+        "type": "run-changed",
+        "workflowId": "feed-q",
+        "status": "RUNNING",
+        "statusChanged": True,
+        "created": True,
+        "executionId": row["executionId"],
+        "kind": "approval",
+        "createdAt": row["createdAt"],
+        "queue": row["queue"],
+    }

@@ -8,9 +8,21 @@ import time
 from contract_helpers import StoreFactory, end, event, promise, settle, start
 
 from flovyn_nb.model import RunStatus
-from flovyn_nb.store import Change, DoorbellWatcher, RunUpdate
+from flovyn_nb.store import Change, DoorbellWatcher, NewRun, RunUpdate
 from flovyn_nb.store.news import News
 from flovyn_nb.testing import wait_until
+
+
+def born(run: NewRun) -> News:
+    """The record of a run its commit created: with what a runs list shows of it."""
+    return News(
+        run.execution_id,
+        run.workflow_id,
+        "RUNNING",
+        kind=run.kind,
+        created_at=run.now,
+        queue=run.queue,
+    )
 
 
 def heard(watcher: DoorbellWatcher) -> list[News] | None:
@@ -27,7 +39,7 @@ def test_a_ring_by_another_handle_names_the_run_its_status_and_its_promises(
     own = writing.doorbell.watcher()
     assert others.news() == []  # the first look starts keeping them: nothing rang yet
     run = start(writing, "w-news")
-    assert heard(others) == [News(run.execution_id, "w-news", "RUNNING")]
+    assert heard(others) == [born(run)]
     assert not own.rung_by_others()  # its own rings, with records in them, still do not count
 
     writing.commit(
@@ -76,7 +88,7 @@ def test_the_first_look_at_the_news_after_rings_is_right_or_says_it_cannot_tell(
     wait_until(others.rung_by_others, timeout=30, message="the doorbell never rang")
     # Rang before anybody asked: a backend may not have kept it (DuckDB reads the bell
     # file only for a watcher that asked), but it never says something wrong.
-    assert others.news() in (None, [News(run.execution_id, "w-news-late", "RUNNING")])
+    assert others.news() in (None, [born(run)])
     start(writing, "w-news-later")
     said = heard(others)
     assert said is not None and [n.workflow_id for n in said] == ["w-news-later"]
