@@ -92,6 +92,131 @@ export function patchRuns<T extends RunRowLike>(rows: T[], event: FeedEvent): T[
   return copy;
 }
 
+/** What `insertRun` needs of the list's filters (`RunsFilter` of paging.ts has it). */
+export interface RunsFilterLike {
+  status: string;
+  kind: string;
+  q: string;
+  sort: string;
+}
+
+/** What `insertRun` needs of a page of runs (`RunsPage` has it). */
+export interface RunsPageLike<T> {
+  runs: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+/** A runs-list row (`RunSummary`), as `insertRun` builds it from a feed message. */
+export interface NewRunRow extends RunRowLike {
+  executionId: string;
+  kind: string;
+  createdAt: string;
+  updatedAt: string;
+  durationMs: number | null;
+  error: string | null;
+  waitingFor: string[];
+  queue: string | null;
+}
+
+/** The row a `run-changed` message for a created run describes; null for any other. */
+export function createdRow(event: FeedEvent): NewRunRow | null {
+  const { workflowId, status, executionId, kind, createdAt, queue } = event;
+  if (
+    event.type !== 'run-changed' ||
+    event.created !== true ||
+    typeof workflowId !== 'string' ||
+    typeof status !== 'string' ||
+    typeof executionId !== 'string' ||
+    typeof kind !== 'string' ||
+    typeof createdAt !== 'string'
+  ) {
+    return null;
+  }
+  return {
+    workflowId,
+    executionId,
+    kind,
+    status,
+    createdAt,
+    updatedAt: createdAt,
+    durationMs: 0,
+    error: null,
+    waitingFor: [],
+    queue: typeof queue === 'string' ? queue : null
+  };
+}
+
+/**
+ * Whether a row matches the list's filters as `GET runs` matches them (listing.py and the
+ * store's run query): any of the statuses (comma separated, any case), exactly the kind,
+ * the search text as a case-insensitive substring of the workflow id, execution id or kind.
+ */
+export function matchesFilter(
+  row: { workflowId: string; executionId: string; kind: string; status: string },
+  filter: RunsFilterLike
+): boolean {
+  const statuses = filter.status
+    .split(',')
+    .map(s => s.trim().toUpperCase())
+    .filter(s => s !== '');
+  if (statuses.length > 0 && !statuses.includes(row.status)) {
+    return false;
+  }
+  if (filter.kind !== '' && row.kind !== filter.kind) {
+    return false;
+  }
+  const needle = filter.q.trim().toLowerCase();
+  return (
+    needle === '' ||
+    [row.workflowId, row.executionId, row.kind].some(text => text.toLowerCase().includes(needle))
+  );
+}
+
+/**
+ * The page with the new run a feed message tells of (`created: true`) in its place, before
+ * the page is re-read (on DuckDB the re-read takes the shared store file from the kernels:
+ * a new row would wait ~0.5 s for it). Only where that place is sure: the first page, in
+ * the default order (newest first: by `createdAt`, then workflow id, both descending, as
+ * the server sorts), a run matching the filters and not already on the page; the last row
+ * drops to keep the page's size and `total` counts the new run. Any other case returns the
+ * same page: the re-read brings it.
+ */
+export function insertRun<P extends RunsPageLike<NewRunRow>>(
+  page: P,
+  event: FeedEvent,
+  filter: RunsFilterLike
+): P {
+  const row = createdRow(event);
+  if (
+    row === null ||
+    page.offset !== 0 ||
+    filter.sort !== '-created' ||
+    !matchesFilter(row, filter) ||
+    page.runs.some(r => r.workflowId === row.workflowId)
+  ) {
+    return page;
+  }
+  // Times are ISO strings of one format (UTC, microseconds): their order is the text's.
+  const newer = (other: NewRunRow): boolean =>
+    row.createdAt > other.createdAt ||
+    (row.createdAt === other.createdAt && row.workflowId > other.workflowId);
+  let at = page.runs.findIndex(newer);
+  if (at < 0) {
+    if (page.runs.length >= page.limit) {
+      return page; // older than the whole full page: it belongs on a later one
+    }
+    at = page.runs.length;
+  }
+  const runs = page.runs.slice();
+  runs.splice(at, 0, row);
+  if (runs.length > page.limit) {
+    runs.length = page.limit;
+  }
+  return { ...page, runs, total: page.total + 1 };
+}
+
 export type FeedListener = (event: FeedEvent) => void;
 export type FeedState = 'connecting' | 'open' | 'waiting' | 'stopped';
 

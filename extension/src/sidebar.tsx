@@ -7,7 +7,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import { ApiError, PendingPromise, RunsPage, WorkflowDefinition } from './api';
 import { FormState, SchemaForm, StatusChip, formValue, initialForm, timeAgo } from './components';
 import { CommandIDs, FlovynContext } from './context';
-import { FeedEvent, FeedState, changesLists, patchRuns } from './feed';
+import { FeedEvent, FeedState, changesLists, insertRun, patchRuns } from './feed';
 import { DEFAULT_FILTER, RunsPaging } from './paging';
 import { SchedulesSection } from './schedules';
 
@@ -304,13 +304,15 @@ function RunList(props: {
     () =>
       ctx.feed.subscribe((event: FeedEvent) => {
         // The message itself updates a row already on the page (its status chip, a new
-        // wait) at once; the re-read brings the rest (new rows, order, counts).
+        // wait) and puts a new run's row on the first page at once; the re-read brings
+        // the rest (rows elsewhere, other orders, counts, the pager).
         setPage(current => {
           if (current === null) {
             return current;
           }
           const runs = patchRuns(current.runs, event);
-          return runs === current.runs ? current : { ...current, runs };
+          const patched = runs === current.runs ? current : { ...current, runs };
+          return insertRun(patched, event, paging.filter);
         });
         if (changesLists(event)) {
           load();

@@ -4,7 +4,10 @@ import {
   FeedEvent,
   LiveFeed,
   backoffDelay,
+  NewRunRow,
   changesLists,
+  insertRun,
+  matchesFilter,
   patchRuns
 } from '../feed';
 
@@ -155,5 +158,121 @@ describe('patchRuns', () => {
     for (const event of same) {
       expect(patchRuns(rows, event as FeedEvent)).toBe(rows);
     }
+  });
+});
+
+describe('insertRun', () => {
+  const at = (second: number): string =>
+    `2026-12-01T10:00:${String(second).padStart(2, '0')}.000000+00:00`;
+  const row = (workflowId: string, second: number, status = 'COMPLETED'): NewRunRow => ({
+    workflowId,
+    executionId: `x-${workflowId}`,
+    kind: 'report',
+    status,
+    createdAt: at(second),
+    updatedAt: at(second),
+    durationMs: 1000,
+    error: null,
+    waitingFor: [],
+    queue: 'default'
+  });
+  const page = {
+    runs: [row('c', 30), row('b', 20), row('a', 10)],
+    total: 7,
+    limit: 3,
+    offset: 0
+  };
+  const filter = { status: '', kind: '', q: '', sort: '-created' };
+  const created = (workflowId: string, second: number, extra: Partial<FeedEvent> = {}): FeedEvent => ({
+    type: 'run-changed',
+    workflowId,
+    status: 'RUNNING',
+    statusChanged: true,
+    created: true,
+    executionId: `x-${workflowId}`,
+    kind: 'nightly',
+    createdAt: at(second),
+    queue: 'gpu',
+    ...extra
+  });
+
+  it('puts a new run on top of the first page, keeps the page size and counts it', () => {
+    const next = insertRun(page, created('new', 40), filter);
+    expect(next.runs.map(r => r.workflowId)).toEqual(['new', 'c', 'b']);
+    expect(next.runs[0]).toEqual({
+      workflowId: 'new',
+      executionId: 'x-new',
+      kind: 'nightly',
+      status: 'RUNNING',
+      createdAt: at(40),
+      updatedAt: at(40),
+      durationMs: 0,
+      error: null,
+      waitingFor: [],
+      queue: 'gpu'
+    });
+    expect(next.total).toBe(8);
+    expect(next.limit).toBe(3);
+    expect(page.runs.map(r => r.workflowId)).toEqual(['c', 'b', 'a']); // not changed
+  });
+
+  it('puts it in its place newest first, ties by workflow id descending, as the server', () => {
+    expect(insertRun(page, created('mid', 25), filter).runs.map(r => r.workflowId)).toEqual([
+      'c',
+      'mid',
+      'b'
+    ]);
+    expect(insertRun(page, created('bb', 20), filter).runs.map(r => r.workflowId)).toEqual([
+      'c',
+      'bb',
+      'b'
+    ]);
+    // Older than the whole full page: it belongs on a later page.
+    expect(insertRun(page, created('old', 5), filter)).toBe(page);
+    // A page that is not full is the whole list: it goes at the end.
+    const short = { ...page, runs: page.runs.slice(0, 2), total: 2 };
+    const grown = insertRun(short, created('old', 5), filter);
+    expect(grown.runs.map(r => r.workflowId)).toEqual(['c', 'b', 'old']);
+    expect(grown.total).toBe(3);
+  });
+
+  it('adds a run matching the filters, and only such a run', () => {
+    const kept = (f: Partial<typeof filter>, extra: Partial<FeedEvent> = {}): boolean =>
+      insertRun(page, created('new', 40, extra), { ...filter, ...f }) !== page;
+    expect(kept({ status: 'RUNNING' })).toBe(true);
+    expect(kept({ status: 'running,failed' })).toBe(true);
+    expect(kept({ status: 'COMPLETED' })).toBe(false);
+    expect(kept({ status: 'WAITING' }, { status: 'WAITING' })).toBe(true);
+    expect(kept({ kind: 'nightly' })).toBe(true);
+    expect(kept({ kind: 'night' })).toBe(false);
+    expect(kept({ q: ' NE ' })).toBe(true); // workflow id, any case, trimmed
+    expect(kept({ q: 'x-n' })).toBe(true); // execution id
+    expect(kept({ q: 'NIGHT' })).toBe(true); // kind
+    expect(kept({ q: 'zzz' })).toBe(false);
+    expect(matchesFilter(row('a', 1), { ...filter, status: ' , ' })).toBe(true);
+  });
+
+  it('changes nothing off the first page, in another order, or for other messages', () => {
+    expect(insertRun({ ...page, offset: 3 }, created('new', 40), filter).runs).toBe(page.runs);
+    for (const sort of ['created', '-updated', 'workflowId']) {
+      expect(insertRun(page, created('new', 40), { ...filter, sort })).toBe(page);
+    }
+    const others: FeedEvent[] = [
+      { type: 'run-changed', workflowId: 'new', status: 'RUNNING', statusChanged: true },
+      created('new', 40, { created: false }),
+      created('new', 40, { kind: undefined }),
+      created('new', 40, { createdAt: 12 }),
+      created('new', 40, { type: 'promise-waiting' }),
+      { type: 'reconnected' }
+    ];
+    for (const event of others) {
+      expect(insertRun(page, event, filter)).toBe(page);
+    }
+  });
+
+  it('does not add a row twice when the message comes again or the re-read came first', () => {
+    const once = insertRun(page, created('new', 40), filter);
+    expect(insertRun(once, created('new', 40), filter)).toBe(once);
+    expect(insertRun(page, created('b', 40), filter)).toBe(page);
   });
 });
