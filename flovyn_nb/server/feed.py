@@ -87,6 +87,7 @@ class Broadcaster:
         self._promises: set[tuple[str, str]] = set()
         self._workflows: dict[str, str] = {}  # execution id -> workflow id
         self._baseline = False  # _runs/_promises describe the store as last read
+        self._live: asyncio.Event | None = None  # set once the baseline is read
         self._scan: asyncio.Task[None] | None = None
         self._progress_due: dict[str, float] = {}  # workflow id -> loop time
         self._progress_held: set[str] = set()
@@ -110,9 +111,27 @@ class Broadcaster:
         self._queues.add(queue)
         if self._subscription is None:
             self._loop = asyncio.get_running_loop()
+            self._live = asyncio.Event()
             self._subscription = client.watch(self._on_change, store=self.door.location)
             self._ring()  # the first read sets the baseline
         return queue
+
+    async def live(self, timeout: float) -> bool:
+        """Wait until the feed's baseline is read (at most ``timeout`` seconds): from then
+        on every change is told. A stream says it is connected only then, so that a
+        browser that acts on "connected" (starts a run, waits for its promise) is never
+        told of a change the baseline swallowed. Whether the baseline is read."""
+        event = self._live
+        if event is None:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        return event.is_set()
+
+    def _based(self) -> None:
+        self._baseline = True
+        if self._live is not None:
+            self._live.set()
 
     def close(self, queue: asyncio.Queue[Message]) -> None:
         """A stream ended; the last one stops watching (nothing reads the store then)."""
@@ -121,6 +140,7 @@ class Broadcaster:
             self._subscription.close()
             self._subscription = None
             self._baseline = False
+            self._live = None
 
     def shutdown(self) -> None:
         """The server stops: end every stream."""
@@ -298,7 +318,8 @@ class Broadcaster:
         state, except for runs a ring told of since (the read may predate it)."""
         if not found.exists:
             # No store yet: everything that appears in it will be news.
-            self._runs, self._promises, self._baseline = {}, set(), True
+            self._runs, self._promises = {}, set()
+            self._based()
             return []
         runs = {**found.ended, **found.runs}
         for wid, run in runs.items():
@@ -309,7 +330,8 @@ class Broadcaster:
         }
         promises = {p for p in found.promises if p[0] not in fresh}
         if not self._baseline:  # (no ring is told before the baseline: nothing is fresh)
-            self._runs, self._promises, self._baseline = seen, promises, True
+            self._runs, self._promises = seen, promises
+            self._based()
             return []
 
         changed: dict[str, tuple[RunStatus, bool]] = {}

@@ -170,3 +170,34 @@ async def test_changes_the_rings_describe_reach_the_stream_without_reading_the_s
         "createdAt": row["createdAt"],
         "queue": row["queue"],
     }
+
+
+async def test_a_stream_says_connected_only_once_its_baseline_is_read(
+    events: Any, jp_serverapp: Any, seeded: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser acts on "connected" (the sidebar, the tests: start a run, wait for its
+    promise): a change made after it must be told, never swallowed by a baseline read
+    still under way. So the stream connects only once the baseline is read."""
+    import threading
+
+    from flovyn_nb.server.feed import Broadcaster
+
+    broadcaster = jp_serverapp.web_app.settings["flovyn_nb_broadcaster"]
+    entered, release = threading.Event(), threading.Event()
+    read = Broadcaster._read
+
+    def held_read(self: Broadcaster, active: list[str]) -> Any:
+        entered.set()
+        release.wait(DEADLINE)
+        return read(self, active)
+
+    monkeypatch.setattr(Broadcaster, "_read", held_read)
+    opening = asyncio.ensure_future(events())
+    assert await asyncio.to_thread(entered.wait, DEADLINE), "the baseline read never started"
+    # Observing silence, not waiting for something to happen: the read is held.
+    await asyncio.sleep(1.0)
+    assert not opening.done(), "the stream said connected before its baseline was read"
+    release.set()
+    stream, _ = await asyncio.wait_for(opening, DEADLINE)
+    assert stream.comments[0] == ": connected"
+    assert broadcaster._baseline

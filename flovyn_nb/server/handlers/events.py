@@ -16,6 +16,7 @@ from flovyn_nb.server.handlers.base import BaseHandler, Route
 __all__ = ["ROUTES"]
 
 _GONE: dict[str, Any] = {"type": "gone"}
+_BASELINE_WAIT = 10.0  # seconds a new stream waits for the feed's first read of the store
 
 
 class EventsHandler(BaseHandler):
@@ -35,6 +36,9 @@ class EventsHandler(BaseHandler):
         self.set_header("X-Accel-Buffering", "no")  # proxies: pass each message at once
         queue = self._queue = broadcaster.open()
         try:
+            # Headers and ": connected" go out once the feed tells every change from now
+            # on (a store that cannot be read yet: after _BASELINE_WAIT seconds at most).
+            await broadcaster.live(timeout=_BASELINE_WAIT)
             self.write(": connected\n\n")
             await self.flush()
             while True:
