@@ -308,3 +308,18 @@ def shoot_on_failure(page: Any, tmp_path: Path, lab: Lab) -> None:
     failure = tmp_path / "failure.png"
     page.screenshot(path=str(failure), full_page=True)
     print(f"\nscreenshot of the failure: {failure}\nserver log: {lab.log}")
+
+
+# The fixtures of the extension's browser test files (imported there by these names).
+@pytest.fixture(name="lab")
+def lab_fixture(tmp_path: Path) -> Iterator[Lab]:
+    """A JupyterLab of its own for the test, on a fresh store with an engine process."""
+    with start_lab(tmp_path) as started:
+        yield started
+
+
+@pytest.fixture(name="browser")
+def browser_fixture(tmp_path: Path) -> Iterator[Any]:
+    """A headless Chromium context (Debian's, never a downloaded one)."""
+    with open_browser(tmp_path) as context:
+        yield context

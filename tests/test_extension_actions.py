@@ -12,38 +12,25 @@ Needs the built extension (``make extension``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flovyn_nb.testing import wait_until
-from tests.extension_harness import (
+from tests.extension_harness import (  # noqa: F401 (the fixtures are used by name)
     CHROMIUM,
     Lab,
-    open_browser,
+    browser_fixture,
+    lab_fixture,
     open_lab,
     shoot_on_failure,
-    start_lab,
 )
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (make browser-deps)"),
 ]
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with start_lab(tmp_path) as started:
-        yield started
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    with open_browser(tmp_path) as context:
-        yield context
 
 
 def test_retry_after_a_fix_then_fork_from_a_step_then_start_again_with_a_new_input(

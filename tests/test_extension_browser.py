@@ -13,37 +13,24 @@ is measured by ``bench/ext_first_load.py`` (same harness).
 from __future__ import annotations
 
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.extension_harness import (
+from tests.extension_harness import (  # noqa: F401 (the fixtures are used by name)
     CHROMIUM,
     Lab,
-    open_browser,
+    browser_fixture,
+    lab_fixture,
     open_lab,
     shoot_on_failure,
-    start_lab,
 )
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (make browser-deps)"),
 ]
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with start_lab(tmp_path) as started:
-        yield started
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    with open_browser(tmp_path) as context:
-        yield context
 
 
 def test_answer_a_promise_of_another_process_from_the_inbox(
