@@ -8,12 +8,8 @@ its PID to a side-effect file, so each test counts where and how often a step re
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +21,10 @@ from flovyn_nb.testing import temporary_engine, wait_until
 
 PROCS = Path(__file__).parent / "taskq_procs"
 DEFS = PROCS / "taskq_defs.py"
-sys.path.insert(0, str(PROCS))
+sys.path[:0] = [str(PROCS), str(Path(__file__).parent / "worker_procs")]
 
 import taskq_defs as defs
+from worker_proc import Worker
 
 
 @pytest.fixture
@@ -44,56 +41,9 @@ def effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-class Worker:
-    """A ``flovyn-nb worker --queue gpu`` process; its stderr lines are collected."""
-
-    def __init__(self, store: Path | str, effects: Path, source: Path = DEFS) -> None:
-        env = {**os.environ, "FLOVYN_TEST_EFFECTS": str(effects), "FLOVYN_NB_LOCK_TIMEOUT": "60"}
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "flovyn_nb.cli", "worker", str(source), "--store", str(store),
-             "--queue", "gpu"],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stderr is not None
-        for line in self.popen.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def pid(self) -> str:
-        return str(self.popen.pid)
-
-    def ready(self, pattern: str = r"serving .*tq-parent") -> None:
-        wait_until(
-            lambda: any(re.search(pattern, line) for line in self.lines),
-            timeout=60,
-            message=f"worker ready: {self.lines}",
-        )
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-        code = self.popen.wait(timeout=60)
-        self._close()
-        return code
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-        self.popen.wait(timeout=60)
-        self._close()
-
-    def _close(self) -> None:
-        self._reader.join(timeout=10)
-        if self.popen.stderr is not None:
-            self.popen.stderr.close()
+def _gpu_worker(store: Path | str, effects: Path, source: Path = DEFS) -> Worker:
+    """A ``flovyn-nb worker --queue gpu`` process serving ``source``."""
+    return Worker(store, effects, "--queue", "gpu", source=source)
 
 
 @pytest.fixture
@@ -109,10 +59,10 @@ def _lines(path: Path) -> list[str]:
 
 
 def _start(store: Path | str, effects: Path, workers: list[Worker], n: int = 1) -> list[Worker]:
-    new = [Worker(store, effects) for _ in range(n)]
+    new = [_gpu_worker(store, effects) for _ in range(n)]
     workers += new
     for worker in new:
-        worker.ready()
+        worker.wait_for(r"serving .*tq-parent")
     return new
 
 
@@ -246,9 +196,9 @@ def test_a_task_only_a_tasks_only_worker_defines_is_scheduled_by_name(
     store_path: Path | str, effects: Path, workers: list[Worker]
 ) -> None:
     with temporary_engine(store=store_path):
-        worker = Worker(store_path, effects, PROCS / "taskq_gpu_tasks.py")
+        worker = _gpu_worker(store_path, effects, PROCS / "taskq_gpu_tasks.py")
         workers.append(worker)
-        worker.ready(r"serving tasks tq-gpu-only on queue\(s\) gpu")
+        worker.wait_for(r"serving tasks tq-gpu-only on queue\(s\) gpu")
         handle = fn.start_workflow(defs.by_name, 4, workflow_id="tq-n")
         assert handle.result(timeout=60) == {"n": 40, "pid": worker.popen.pid}
     assert worker.stop() == 0, worker.lines

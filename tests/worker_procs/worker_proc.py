@@ -35,6 +35,11 @@ class Worker:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
+    @property
+    def pid(self) -> str:
+        """The process id, as the test workflows write it into their side-effect files."""
+        return str(self.popen.pid)
+
     def _read(self) -> None:
         assert self.popen.stderr is not None
         for line in self.popen.stderr:
